@@ -1,0 +1,18 @@
+package main
+
+import (
+	_ "github.com/cucumber/godog"
+	_ "github.com/getkin/kin-openapi/openapi3"
+	_ "github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/labstack/echo/v4"
+	_ "github.com/santhosh-tekuri/jsonschema/v6"
+	_ "github.com/uptrace/bun"
+	_ "github.com/uptrace/bun/dialect/pgdialect"
+	_ "github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "github.com/uptrace/bun/driver/sqliteshim"
+	_ "github.com/uptrace/bun/migrate"
+	_ "gopkg.in/yaml.v3"
+)
+
+func main() {}

@@ -1,0 +1,81 @@
+// Package backend is the vocabulary shared by every plugin: the error kinds
+// of Backstage's error envelope. It imports only the standard library.
+package backend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind is a Backstage error class; its name is what the envelope reports.
+type Kind struct {
+	Name   string
+	Status int
+}
+
+func (k *Kind) Error() string { return k.Name }
+
+// The error kinds Backstage's error middleware knows, with their statuses.
+var (
+	ErrInput          = &Kind{"InputError", 400}
+	ErrAuthentication = &Kind{"AuthenticationError", 401}
+	ErrNotAllowed     = &Kind{"NotAllowedError", 403}
+	ErrNotFound       = &Kind{"NotFoundError", 404}
+	ErrConflict       = &Kind{"ConflictError", 409}
+	ErrNotModified    = &Kind{"NotModifiedError", 304}
+	ErrNotImplemented = &Kind{"NotImplementedError", 501}
+	ErrUnavailable    = &Kind{"ServiceUnavailableError", 503}
+)
+
+// Error is an error of a kind with the exact message Backstage would show.
+type Error struct {
+	Kind    *Kind
+	Message string
+	Cause   error
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is(err, backend.ErrNotFound) work.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Errorf builds an error of kind with a formatted message.
+func Errorf(kind *Kind, format string, args ...any) error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Input, NotFound, Conflict, NotAllowed, Authentication are shorthands.
+func Input(format string, args ...any) error    { return Errorf(ErrInput, format, args...) }
+func NotFound(format string, args ...any) error { return Errorf(ErrNotFound, format, args...) }
+func Conflict(format string, args ...any) error { return Errorf(ErrConflict, format, args...) }
+func NotAllowed(format string, args ...any) error {
+	return Errorf(ErrNotAllowed, format, args...)
+}
+func Authentication(format string, args ...any) error {
+	return Errorf(ErrAuthentication, format, args...)
+}
+
+// KindOf finds the Backstage kind of err, or nil for an unclassified error.
+func KindOf(err error) *Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	var k *Kind
+	if errors.As(err, &k) {
+		return k
+	}
+	return nil
+}
+
+// MessageOf is the message the envelope shows: the Backstage message of the
+// outermost *Error, else err.Error().
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
