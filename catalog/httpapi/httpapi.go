@@ -1,0 +1,749 @@
+// Package httpapi mounts the catalog's entity read API (Backstage's
+// /api/catalog routes) on an echo group and parses its query languages.
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
+)
+
+// Options are the dependencies of the routes.
+type Options struct {
+	Reader catalog.Reader
+	Writer catalog.Writer
+	Logger *slog.Logger
+}
+
+const jsonContentType = "application/json; charset=utf-8"
+
+// defaultQueryLimit is by-query's page size when none is given (Backstage's code default).
+const defaultQueryLimit = 200
+
+type api struct {
+	Options
+}
+
+// Register mounts the entity routes on g (normally /api/catalog).
+func Register(g *echo.Group, o Options) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a := &api{o}
+	g.POST("/refresh", a.refresh)
+	g.GET("/entities", a.listEntities)
+	g.GET("/entities/by-query", a.queryEntitiesGet)
+	g.POST("/entities/by-query", a.queryEntitiesPost)
+	g.GET("/entities/by-uid/:uid", a.entityByUID)
+	g.DELETE("/entities/by-uid/:uid", a.deleteByUID)
+	g.GET("/entities/by-name/:kind/:namespace/:name", a.entityByName)
+	g.GET("/entities/by-name/:kind/:namespace/:name/ancestry", a.ancestry)
+	g.POST("/entities/by-refs", a.byRefs)
+	g.GET("/entity-facets", a.facetsGet)
+	g.POST("/entity-facets", a.facetsPost)
+}
+
+// readBody decodes a JSON request body like express.json(): no body is an
+// empty object; a body with another media type is rejected.
+func readBody(c echo.Context, rule bodyRule) (*ojson.Object, error) {
+	raw, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	var v any = &ojson.Object{}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		ct := c.Request().Header.Get(echo.HeaderContentType)
+		mt, _, _ := mime.ParseMediaType(ct)
+		if mt != "application/json" {
+			return nil, backend.Input("unsupported media type %s", mt)
+		}
+		if v, err = ojson.Decode(raw); err != nil {
+			return nil, backend.Input("%s", jsonSyntaxMessage(raw, err))
+		}
+	}
+	if m := rule(v, "request/body"); m != "" {
+		return nil, backend.Input("%s", m)
+	}
+	return v.(*ojson.Object), nil
+}
+
+func stringList(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, el := range arr {
+		s, _ := el.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func (a *api) refresh(c echo.Context) error {
+	body, err := readBody(c, refreshBody)
+	if err != nil {
+		return err
+	}
+	ref := body.String("entityRef")
+	if err := a.Writer.RequestRefresh(c.Request().Context(), ref); err != nil {
+		if backend.KindOf(err) == backend.ErrNotFound {
+			return &backend.Error{Kind: backend.ErrNotFound, Message: fmt.Sprintf("Entity %s not found", ref), Cause: err}
+		}
+		return fmt.Errorf("refresh %s: %w", ref, err)
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+func (a *api) listEntities(c echo.Context) error {
+	q := parseQuery(c.Request().URL.RawQuery)
+	if err := validateQuery(q, entitiesParams, ""); err != nil {
+		return err
+	}
+	filter, err := ParseFilterParams(q.list("filter"))
+	if err != nil {
+		return err
+	}
+	fields, err := ParseFields(q.list("fields"))
+	if err != nil {
+		return err
+	}
+	order, err := ParseOrderParams(q.list("order"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	paginated := q.has("limit") || q.has("offset") || q.has("after")
+	if !paginated {
+		// Backstage streams the unpaginated listing through its by-query
+		// engine, which honours only the first order field.
+		if len(order) > 1 {
+			order = order[:1]
+		}
+		res, err := a.Reader.ListEntities(ctx, catalog.EntitiesRequest{Filter: filter, Order: order})
+		if err != nil {
+			return fmt.Errorf("list entities: %w", err)
+		}
+		return writeEntityList(c, res.Entities, fields, "", "")
+	}
+	limit, hasLimit := q.ints["limit"]
+	if hasLimit && limit <= 0 {
+		return backend.Input("Invalid limit, must be greater than zero")
+	}
+	offset := q.ints["offset"]
+	if q.has("after") {
+		l, o, err := parseAfter(q.first("after"))
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			limit, hasLimit = *l, true
+		}
+		if o != nil {
+			offset = *o
+		}
+	}
+	req := catalog.EntitiesRequest{Filter: filter, Order: order, Offset: offset}
+	if hasLimit {
+		req.Limit = limit
+	}
+	res, err := a.Reader.ListEntities(ctx, req)
+	if err != nil {
+		return fmt.Errorf("list entities: %w", err)
+	}
+	if hasLimit && res.HasMore {
+		after := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"limit":%d,"offset":%d}`, limit, offset+limit)))
+		c.Response().Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", nextLink(c, after)))
+	}
+	return writeEntityList(c, res.Entities, fields, "", "")
+}
+
+// parseAfter decodes the legacy listing cursor {limit, offset}.
+func parseAfter(after string) (limit, offset *int, err error) {
+	v, derr := ojson.Decode(decodeBase64Lenient(after))
+	o, ok := v.(*ojson.Object)
+	if derr != nil || !ok {
+		return nil, nil, backend.Input("Malformed after cursor, could not be parsed")
+	}
+	get := func(key, msg string) (*int, error) {
+		x, present := o.Get(key)
+		if !present {
+			return nil, nil
+		}
+		n, ok := x.(ojson.Number)
+		if !ok || n.Float() != math.Trunc(n.Float()) {
+			return nil, backend.Input("%s", msg)
+		}
+		i := int(n.Float())
+		return &i, nil
+	}
+	if limit, err = get("limit", "Malformed after cursor, limit was not an number"); err != nil {
+		return nil, nil, err
+	}
+	if offset, err = get("offset", "Malformed after cursor, offset was not a number"); err != nil {
+		return nil, nil, err
+	}
+	return limit, offset, nil
+}
+
+// nextLink rebuilds the request URL (relative to the catalog mount) without
+// offset and with after set, serialised like WHATWG URLSearchParams.
+func nextLink(c echo.Context, after string) string {
+	path := c.Request().URL.EscapedPath()
+	if route := c.Path(); strings.HasSuffix(route, "/entities") {
+		path = strings.TrimPrefix(path, strings.TrimSuffix(route, "/entities"))
+	}
+	type pair struct{ k, v string }
+	var pairs []pair
+	for _, part := range strings.Split(c.Request().URL.RawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		k, _ = url.QueryUnescape(k)
+		v, _ = url.QueryUnescape(v)
+		pairs = append(pairs, pair{k, v})
+	}
+	var out []pair
+	set := false
+	for _, p := range pairs {
+		switch p.k {
+		case "offset":
+			continue
+		case "after":
+			if !set {
+				out = append(out, pair{"after", after})
+				set = true
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	if !set {
+		out = append(out, pair{"after", after})
+	}
+	parts := make([]string, len(out))
+	for i, p := range out {
+		parts[i] = formEncode(p.k) + "=" + formEncode(p.v)
+	}
+	return path + "?" + strings.Join(parts, "&")
+}
+
+// formEncode is the application/x-www-form-urlencoded byte serializer.
+func formEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9',
+			ch == '*', ch == '-', ch == '.', ch == '_':
+			b.WriteByte(ch)
+		case ch == ' ':
+			b.WriteByte('+')
+		default:
+			fmt.Fprintf(&b, "%%%02X", ch)
+		}
+	}
+	return b.String()
+}
+
+// writeEntityList writes prefix + JSON array of entities + suffix, streaming
+// each entity as stored unless a projection is asked for.
+func writeEntityList(c echo.Context, entities []catalog.RawEntity, fields []string, prefix, suffix string) error {
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, jsonContentType)
+	res.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	buf.WriteString(prefix)
+	buf.WriteByte('[')
+	for i, e := range entities {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if e == nil {
+			buf.WriteString("null")
+		} else if fields != nil {
+			p, err := project(e, fields)
+			if err != nil {
+				return err
+			}
+			buf.Write(p)
+		} else {
+			buf.Write(e)
+		}
+		if buf.Len() > 64<<10 {
+			if _, err := res.Write(buf.Bytes()); err != nil {
+				return nil // client went away
+			}
+			res.Flush()
+			buf.Reset()
+		}
+	}
+	buf.WriteByte(']')
+	buf.WriteString(suffix)
+	_, _ = res.Write(buf.Bytes())
+	return nil
+}
+
+// project keeps only the requested dotted paths of an entity. A segment
+// that is not a key is glued to the next one, so keys containing dots work.
+func project(raw catalog.RawEntity, fields []string) ([]byte, error) {
+	v, err := ojson.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored entity: %w", err)
+	}
+	out := &ojson.Object{}
+	for _, f := range fields {
+		parts := strings.Split(f, ".")
+		var path []string
+		cur := v
+		found := true
+		for i := 0; i < len(parts); i++ {
+			if o, ok := cur.(*ojson.Object); ok {
+				if next, ok := o.Get(parts[i]); ok {
+					path = append(path, parts[i])
+					cur = next
+					continue
+				}
+			}
+			if i+1 < len(parts) {
+				parts[i+1] = parts[i] + "." + parts[i+1]
+				continue
+			}
+			found = false
+		}
+		if !found || len(path) == 0 {
+			continue
+		}
+		dst := out
+		for _, k := range path[:len(path)-1] {
+			dst = dst.EnsureObject(k)
+		}
+		dst.Set(path[len(path)-1], cur)
+	}
+	return ojson.Marshal(out)
+}
+
+// queryInput is a by-query request after route-specific parsing.
+type queryInput struct {
+	cursor   *Cursor // set on cursor requests
+	query    any     // validated predicate, nil = none
+	orders   []orderField
+	fullText *CursorFullText
+	fields   []string
+	limit    *float64
+	offset   int
+	exclude  bool
+}
+
+func (a *api) queryEntitiesGet(c echo.Context) error {
+	q := parseQuery(c.Request().URL.RawQuery)
+	if err := validateQuery(q, byQueryParams, ""); err != nil {
+		return err
+	}
+	in := queryInput{}
+	if l, ok := q.ints["limit"]; ok {
+		f := float64(l)
+		in.limit = &f
+	}
+	in.offset = q.ints["offset"]
+	fields, err := ParseFields(q.list("fields"))
+	if err != nil {
+		return err
+	}
+	in.fields = fields
+	if q.has("cursor") && q.first("cursor") != "" {
+		cur, err := DecodeCursor(q.first("cursor"))
+		if err != nil {
+			return err
+		}
+		in.cursor = &cur
+		return a.runQuery(c, in)
+	}
+	pred, err := FilterParamsPredicate(q.list("filter"))
+	if err != nil {
+		return err
+	}
+	if pred != nil {
+		in.query = pred
+	}
+	if in.orders, err = parseOrderFieldParams(q.list("orderField")); err != nil {
+		return err
+	}
+	in.fullText = &CursorFullText{Term: q.first("fullTextFilterTerm")}
+	if q.has("fullTextFilterFields") {
+		in.fullText.Fields = strings.Split(q.first("fullTextFilterFields"), ",")
+	}
+	in.exclude = q.first("totalItems") == "exclude"
+	return a.runQuery(c, in)
+}
+
+func (a *api) queryEntitiesPost(c echo.Context) error {
+	body, err := readBody(c, byQueryBody)
+	if err != nil {
+		return err
+	}
+	in := queryInput{}
+	if l, ok := body.Get("limit"); ok {
+		f := l.(ojson.Number).Float()
+		in.limit = &f
+	}
+	if cv, ok := body.Get("cursor"); ok {
+		s := cv.(string)
+		if s == "" {
+			return backend.Input("Cursor cannot be empty")
+		}
+		cur, err := DecodeCursor(s)
+		if err != nil {
+			return err
+		}
+		in.cursor = &cur
+	} else {
+		if qv, ok := body.Get("query"); ok {
+			out, msg, ok := validatePredicate(qv, nil)
+			if !ok {
+				return backend.Input("Invalid query: %s", msg)
+			}
+			in.query = out
+		}
+		if ob, ok := body.Get("orderBy"); ok {
+			for _, el := range ob.([]any) {
+				o := el.(*ojson.Object)
+				in.orders = append(in.orders, orderField{Field: o.String("field"), Order: o.String("order")})
+			}
+		}
+		if ft, ok := body.Get("fullTextFilter"); ok {
+			o := ft.(*ojson.Object)
+			in.fullText = &CursorFullText{Term: o.String("term")}
+			if fs, ok := o.Get("fields"); ok {
+				in.fullText.Fields = stringList(fs)
+			}
+		}
+		if off, ok := body.Get("offset"); ok {
+			in.offset = int(off.(ojson.Number).Float())
+		}
+		in.exclude = body.String("totalItems") == "exclude"
+	}
+	if fs, ok := body.Get("fields"); ok {
+		if in.fields, err = ParseFields(stringList(fs)); err != nil {
+			return err
+		}
+	}
+	return a.runQuery(c, in)
+}
+
+// runQuery executes one by-query page the way Backstage's keyset paging
+// does and writes {items, totalItems, pageInfo}.
+func (a *api) runQuery(c echo.Context, in queryInput) error {
+	limit := defaultQueryLimit
+	if in.limit != nil {
+		if *in.limit < 0 {
+			return fmt.Errorf("Invalid array length") //nolint:staticcheck // Backstage's 500 message
+		}
+		limit = int(math.Floor(*in.limit))
+	}
+	cur := Cursor{}
+	initial := in.cursor == nil
+	if initial {
+		for _, o := range in.orders {
+			cur.OrderFields = append(cur.OrderFields, CursorOrderField(o))
+		}
+		cur.Query = in.query
+		cur.FullTextFilter = in.fullText
+	} else {
+		cur = *in.cursor
+	}
+	var filter catalog.Filter
+	if cur.Query != nil {
+		f, err := CompilePredicate(cur.Query)
+		if err != nil {
+			return err
+		}
+		filter = f
+	}
+	if len(cur.OrderFields) > 1 {
+		a.Logger.Warn("Only one sort field is supported, ignoring the rest")
+	}
+	req := catalog.QueryRequest{Filter: filter, Limit: limit, Backward: cur.IsPrevious}
+	sorted := len(cur.OrderFields) > 0
+	sortKey := ""
+	if sorted {
+		sortKey = strings.ToLower(cur.OrderFields[0].Field)
+		req.OrderField = &catalog.Order{Field: sortKey, Desc: cur.OrderFields[0].Order == "desc"}
+	}
+	if cur.FullTextFilter != nil {
+		req.FullText.Term = trimJS(cur.FullTextFilter.Term)
+		fields := cur.FullTextFilter.Fields
+		if fields == nil {
+			fields = []string{"metadata.uid"}
+			if sortKey != "" {
+				fields = []string{sortKey}
+			}
+		}
+		for _, f := range fields {
+			req.FullText.Fields = append(req.FullText.Fields, strings.ToLower(f))
+		}
+	}
+	if initial {
+		req.Offset = in.offset
+		req.CountTotal = !in.exclude
+	}
+	if cur.OrderFieldValues != nil {
+		req.After = positionFromValues(cur.OrderFieldValues, sorted)
+	}
+	res := catalog.QueryResult{}
+	if limit > 0 || req.CountTotal {
+		var err error
+		if res, err = a.Reader.QueryEntities(c.Request().Context(), req); err != nil {
+			return fmt.Errorf("query entities: %w", err)
+		}
+	}
+	if limit == 0 {
+		res.Entities, res.HasMore = nil, false
+	}
+	total := res.TotalItems
+	switch {
+	case cur.TotalItems != nil:
+		total = *cur.TotalItems
+	case !req.CountTotal:
+		total = 0
+	}
+	hasMore := limit > 0 && (cur.IsPrevious || res.HasMore)
+	first := sortValues(res.First, sorted)
+	pageInfo := &ojson.Object{}
+	if hasMore {
+		next := cur
+		next.OrderFieldValues = sortValues(res.Last, sorted)
+		next.FirstSortFieldValues = cur.FirstSortFieldValues
+		if next.FirstSortFieldValues == nil {
+			next.FirstSortFieldValues = first
+		}
+		next.IsPrevious = false
+		next.TotalItems = &total
+		pageInfo.Set("nextCursor", EncodeCursor(next))
+	}
+	if !initial && cur.FirstSortFieldValues != nil && len(res.Entities) > 0 && !equalValues(first, cur.FirstSortFieldValues) {
+		prev := cur
+		prev.OrderFieldValues = first
+		prev.IsPrevious = true
+		prev.TotalItems = &total
+		pageInfo.Set("prevCursor", EncodeCursor(prev))
+	}
+	suffix := fmt.Sprintf(`,"totalItems":%d,"pageInfo":%s}`, total, ojson.MustMarshal(pageInfo))
+	return writeEntityList(c, res.Entities, in.fields, `{"items":`, suffix)
+}
+
+func (a *api) entityByUID(c echo.Context) error {
+	uid := c.Param("uid")
+	e, err := a.Reader.EntityByUID(c.Request().Context(), uid, nil)
+	if backend.KindOf(err) == backend.ErrNotFound || (err == nil && e == nil) {
+		return backend.NotFound("No entity with uid %s", uid)
+	}
+	if err != nil {
+		return fmt.Errorf("entity by uid: %w", err)
+	}
+	return c.Blob(http.StatusOK, jsonContentType, e)
+}
+
+func (a *api) deleteByUID(c echo.Context) error {
+	if err := a.Writer.DeleteEntityByUID(c.Request().Context(), c.Param("uid")); err != nil {
+		return fmt.Errorf("delete entity: %w", err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func refFromParams(c echo.Context) string {
+	return strings.ToLower(c.Param("kind") + ":" + c.Param("namespace") + "/" + c.Param("name"))
+}
+
+func (a *api) entityByName(c echo.Context) error {
+	e, err := a.Reader.EntityByRef(c.Request().Context(), refFromParams(c), nil)
+	if backend.KindOf(err) == backend.ErrNotFound || (err == nil && e == nil) {
+		return backend.NotFound("No entity named '%s' found, with kind '%s' in namespace '%s'",
+			c.Param("name"), c.Param("kind"), c.Param("namespace"))
+	}
+	if err != nil {
+		return fmt.Errorf("entity by name: %w", err)
+	}
+	return c.Blob(http.StatusOK, jsonContentType, e)
+}
+
+func (a *api) ancestry(c echo.Context) error {
+	ref := refFromParams(c)
+	items, err := a.Reader.Ancestry(c.Request().Context(), ref)
+	if backend.KindOf(err) == backend.ErrNotFound || (err == nil && len(items) == 0) {
+		return backend.NotFound("No such entity %s", ref)
+	}
+	if err != nil {
+		return fmt.Errorf("ancestry: %w", err)
+	}
+	root, err := ojson.DecodeObject(items[0].Entity)
+	if err != nil {
+		return fmt.Errorf("decode root entity: %w", err)
+	}
+	ns := root.Object("metadata").String("namespace")
+	if ns == "" {
+		ns = "default"
+	}
+	rootRef := strings.ToLower(root.String("kind") + ":" + ns + "/" + root.Object("metadata").String("name"))
+	var b bytes.Buffer
+	b.WriteString(`{"rootEntityRef":`)
+	b.Write(ojson.MustMarshal(rootRef))
+	b.WriteString(`,"items":[`)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		parents := make([]any, len(it.ParentEntityRefs))
+		for j, p := range it.ParentEntityRefs {
+			parents[j] = p
+		}
+		b.WriteString(`{"entity":`)
+		b.Write(it.Entity)
+		b.WriteString(`,"parentEntityRefs":`)
+		b.Write(ojson.MustMarshal(parents))
+		b.WriteByte('}')
+	}
+	b.WriteString("]}")
+	return c.Blob(http.StatusOK, jsonContentType, b.Bytes())
+}
+
+func (a *api) byRefs(c echo.Context) error {
+	q := parseQuery(c.Request().URL.RawQuery)
+	if err := validateQuery(q, byRefsParams, ""); err != nil {
+		return err
+	}
+	body, err := readBody(c, byRefsBody)
+	if err != nil {
+		return err
+	}
+	var bodyQuery any
+	if qv, ok := body.Get("query"); ok {
+		out, msg, ok := validatePredicate(qv, []any{"query"})
+		if !ok {
+			return backend.Input("Malformed request body (did you remember to specify an application/json content type?), %s", msg)
+		}
+		bodyQuery = out
+	}
+	pred, err := FilterParamsPredicate(q.list("filter"))
+	if err != nil {
+		return err
+	}
+	var combined any
+	switch {
+	case pred != nil && bodyQuery != nil:
+		combined = ojson.NewObject("$all", []any{pred, bodyQuery})
+	case pred != nil:
+		combined = pred
+	default:
+		combined = bodyQuery
+	}
+	var bodyFields []string
+	if fs, ok := body.Get("fields"); ok {
+		bodyFields = stringList(fs)
+	}
+	fields, err := ParseFields(bodyFields, q.list("fields"))
+	if err != nil {
+		return err
+	}
+	var filter catalog.Filter
+	if combined != nil {
+		if filter, err = CompilePredicate(combined); err != nil {
+			return err
+		}
+	}
+	refs := stringList(mustGet(body, "entityRefs"))
+	lowered := make([]string, len(refs))
+	for i, r := range refs {
+		lowered[i] = strings.ToLower(r)
+	}
+	entities, err := a.Reader.EntitiesByRefs(c.Request().Context(), lowered, filter)
+	if err != nil {
+		return fmt.Errorf("entities by refs: %w", err)
+	}
+	return writeEntityList(c, entities, fields, `{"items":`, "}")
+}
+
+func mustGet(o *ojson.Object, key string) any {
+	v, _ := o.Get(key)
+	return v
+}
+
+func (a *api) facetsGet(c echo.Context) error {
+	q := parseQuery(c.Request().URL.RawQuery)
+	if err := validateQuery(q, facetsParams, "facet"); err != nil {
+		return err
+	}
+	filter, err := ParseFilterParams(q.list("filter"))
+	if err != nil {
+		return err
+	}
+	var facets []string
+	for _, f := range q.list("facet") {
+		if f != "" {
+			facets = append(facets, f)
+		}
+	}
+	if len(facets) == 0 {
+		return backend.Input("Missing facet parameter")
+	}
+	return a.writeFacets(c, facets, filter, true)
+}
+
+func (a *api) facetsPost(c echo.Context) error {
+	body, err := readBody(c, facetsBody)
+	if err != nil {
+		return err
+	}
+	var facets []string
+	for _, f := range stringList(mustGet(body, "facets")) {
+		if f != "" {
+			facets = append(facets, f)
+		}
+	}
+	if len(facets) == 0 {
+		return backend.Input("Missing or empty facets parameter")
+	}
+	qv, hasQuery := body.Get("query")
+	var filter catalog.Filter
+	if hasQuery {
+		out, msg, ok := validatePredicate(qv, nil)
+		if !ok {
+			return backend.Input("Invalid query: %s", msg)
+		}
+		if filter, err = CompilePredicate(out); err != nil {
+			return err
+		}
+	}
+	// Backstage 1.55 answers an empty list per facet when no query is given.
+	return a.writeFacets(c, facets, filter, hasQuery)
+}
+
+func (a *api) writeFacets(c echo.Context, facets []string, filter catalog.Filter, query bool) error {
+	counts := map[string][]catalog.FacetCount{}
+	if query {
+		var err error
+		if counts, err = a.Reader.Facets(c.Request().Context(), facets, filter); err != nil {
+			return fmt.Errorf("facets: %w", err)
+		}
+	}
+	out := &ojson.Object{}
+	for _, f := range facets {
+		list := make([]any, 0, len(counts[f]))
+		for _, fc := range counts[f] {
+			list = append(list, ojson.NewObject("value", fc.Value, "count", fc.Count))
+		}
+		out.Set(f, list)
+	}
+	return c.Blob(http.StatusOK, jsonContentType, ojson.MustMarshal(ojson.NewObject("facets", out)))
+}
