@@ -1,0 +1,107 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// dialect holds every SQL difference between the databases. New picks one
+// from the database handle; nothing else branches on the database kind.
+type dialect interface {
+	// name is "sqlite" or "pg".
+	name() string
+	// rebind turns the ? placeholders of a query into the dialect's form.
+	rebind(q string) string
+	// migrationsDir names the embedded folder with this dialect's migrations.
+	migrationsDir() string
+	// lockMigrations serialises migrations across processes sharing the database.
+	lockMigrations(ctx context.Context, tx *sql.Tx) error
+	// claimRefreshSQL claims due refresh_state rows by pushing next_update_at
+	// (the lease). Args: new next_update_at, now, limit. Returns entity_id,
+	// entity_ref, unprocessed_entity, location_key, result_hash, processed_entity.
+	claimRefreshSQL() string
+	// claimStitchSQL claims due stitch_queue rows. Args: lease end, ticket,
+	// now, limit. Returns entity_ref.
+	claimStitchSQL() string
+	// maxArgs bounds the placeholders of one multi-row statement.
+	maxArgs() int
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string                                  { return "sqlite" }
+func (sqliteDialect) rebind(q string) string                        { return q }
+func (sqliteDialect) migrationsDir() string                         { return "migrations/sqlite" }
+func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil } // the write tx is IMMEDIATE: already exclusive
+func (sqliteDialect) maxArgs() int                                  { return 30000 }
+
+// SQLite has a single writer, so a plain UPDATE … WHERE IN (SELECT … LIMIT)
+// is atomic without row locks.
+func (sqliteDialect) claimRefreshSQL() string {
+	return `UPDATE refresh_state SET next_update_at = ?
+WHERE entity_id IN (SELECT entity_id FROM refresh_state WHERE next_update_at <= ? ORDER BY next_update_at LIMIT ?)
+RETURNING entity_id, entity_ref, unprocessed_entity, location_key, result_hash, processed_entity`
+}
+
+func (sqliteDialect) claimStitchSQL() string {
+	return `UPDATE stitch_queue SET next_stitch_at = ?, stitch_ticket = ?
+WHERE entity_ref IN (SELECT entity_ref FROM stitch_queue WHERE next_stitch_at <= ? ORDER BY next_stitch_at LIMIT ?)
+RETURNING entity_ref`
+}
+
+type postgresDialect struct{}
+
+func (postgresDialect) name() string          { return "pg" }
+func (postgresDialect) migrationsDir() string { return "migrations/postgres" }
+func (postgresDialect) maxArgs() int          { return 60000 }
+
+// rebind numbers placeholders ($1, $2, …), leaving quoted literals alone.
+func (postgresDialect) rebind(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	// An arbitrary constant key: one migrator at a time across replicas.
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7345123001)"); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	return nil
+}
+
+// Several replicas claim concurrently: SKIP LOCKED makes each take rows the
+// others are not holding, and the pushed next_update_at is the lease.
+func (postgresDialect) claimRefreshSQL() string {
+	return `WITH due AS (
+  SELECT entity_id FROM refresh_state WHERE next_update_at <= $2 ORDER BY next_update_at LIMIT $3 FOR UPDATE SKIP LOCKED
+)
+UPDATE refresh_state rs SET next_update_at = $1 FROM due WHERE rs.entity_id = due.entity_id
+RETURNING rs.entity_id, rs.entity_ref, rs.unprocessed_entity, rs.location_key, rs.result_hash, rs.processed_entity`
+}
+
+func (postgresDialect) claimStitchSQL() string {
+	return `WITH due AS (
+  SELECT entity_ref FROM stitch_queue WHERE next_stitch_at <= $3 ORDER BY next_stitch_at LIMIT $4 FOR UPDATE SKIP LOCKED
+)
+UPDATE stitch_queue q SET next_stitch_at = $1, stitch_ticket = $2 FROM due WHERE q.entity_ref = due.entity_ref
+RETURNING q.entity_ref`
+}

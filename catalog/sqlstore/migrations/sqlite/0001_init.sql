@@ -1,0 +1,76 @@
+CREATE TABLE locations (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  target TEXT NOT NULL,
+  UNIQUE (type, target)
+);
+
+CREATE TABLE refresh_state (
+  entity_id TEXT PRIMARY KEY,
+  entity_ref TEXT NOT NULL UNIQUE,
+  unprocessed_entity TEXT NOT NULL,
+  unprocessed_hash TEXT NOT NULL DEFAULT '',
+  processed_entity TEXT,
+  result_hash TEXT NOT NULL DEFAULT '',
+  errors TEXT NOT NULL DEFAULT '[]',
+  location_key TEXT,
+  next_update_at BIGINT NOT NULL,
+  last_discovery_at BIGINT NOT NULL
+);
+CREATE INDEX refresh_state_next_update_at_idx ON refresh_state (next_update_at);
+
+CREATE TABLE refresh_state_references (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  source_key TEXT,
+  source_entity_ref TEXT REFERENCES refresh_state (entity_ref) ON DELETE CASCADE,
+  target_entity_ref TEXT NOT NULL REFERENCES refresh_state (entity_ref) ON DELETE CASCADE
+);
+CREATE INDEX refresh_state_references_source_key_idx ON refresh_state_references (source_key);
+CREATE INDEX refresh_state_references_source_entity_ref_idx ON refresh_state_references (source_entity_ref);
+CREATE INDEX refresh_state_references_target_entity_ref_idx ON refresh_state_references (target_entity_ref);
+
+CREATE TABLE relations (
+  originating_entity_id TEXT NOT NULL REFERENCES refresh_state (entity_id) ON DELETE CASCADE,
+  source_entity_ref TEXT NOT NULL,
+  type TEXT NOT NULL,
+  target_entity_ref TEXT NOT NULL
+);
+CREATE INDEX relations_originating_entity_id_idx ON relations (originating_entity_id);
+CREATE INDEX relations_source_entity_ref_idx ON relations (source_entity_ref);
+CREATE INDEX relations_target_entity_ref_idx ON relations (target_entity_ref);
+
+CREATE TABLE final_entities (
+  entity_id TEXT PRIMARY KEY REFERENCES refresh_state (entity_id) ON DELETE CASCADE,
+  entity_ref TEXT NOT NULL UNIQUE,
+  hash TEXT NOT NULL,
+  final_entity TEXT NOT NULL,
+  last_updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE search (
+  entity_id TEXT NOT NULL REFERENCES final_entities (entity_id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT,
+  original_value TEXT
+);
+-- filters and ordered scans by key (value order, then uid for keyset ties)
+CREATE INDEX search_key_value_entity_idx ON search (key, value, entity_id);
+-- per-entity probes (EXISTS filters) and deletes on restitch
+CREATE INDEX search_entity_key_value_idx ON search (entity_id, key, value);
+-- facets group by original casing
+CREATE INDEX search_key_original_value_idx ON search (key, original_value);
+
+CREATE TABLE stitch_queue (
+  entity_ref TEXT PRIMARY KEY,
+  stitch_ticket TEXT NOT NULL,
+  next_stitch_at BIGINT NOT NULL
+);
+CREATE INDEX stitch_queue_next_stitch_at_idx ON stitch_queue (next_stitch_at);
+
+-- generation is bumped by every write to final_entities/search; readers key
+-- cached counts and facets on it.
+CREATE TABLE catalog_generation (
+  id INTEGER PRIMARY KEY,
+  generation BIGINT NOT NULL
+);
+INSERT INTO catalog_generation (id, generation) VALUES (1, 0);

@@ -1,0 +1,613 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha1"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
+)
+
+// entityRef is the lowercased "kind:namespace/name" of an unprocessed entity.
+func entityRef(e *ojson.Object) string {
+	ns := "default"
+	md := e.Object("metadata")
+	name := ""
+	if md != nil {
+		if v := md.String("namespace"); v != "" {
+			ns = v
+		}
+		name = md.String("name")
+	}
+	return strings.ToLower(e.String("kind") + ":" + ns + "/" + name)
+}
+
+func hashBytes(b []byte) string {
+	h := sha1.Sum(b)
+	return hex.EncodeToString(h[:])
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// deferredRow is an unprocessed entity ready for refresh_state.
+type deferredRow struct {
+	ref, locationKey, hash string
+	body                   []byte
+}
+
+func toDeferredRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
+	seen := make(map[string]bool, len(es))
+	out := make([]deferredRow, 0, len(es))
+	for _, e := range es {
+		if e.Entity == nil {
+			continue
+		}
+		ref := entityRef(e.Entity)
+		if seen[ref] {
+			continue // first one wins, as for conflicting locations
+		}
+		seen[ref] = true
+		body, err := ojson.Marshal(e.Entity)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %s: %w", ref, err)
+		}
+		out = append(out, deferredRow{ref: ref, locationKey: e.LocationKey, hash: hashBytes(body), body: body})
+	}
+	return out, nil
+}
+
+// upsertUnprocessed inserts or updates refresh_state rows and returns the
+// refs it wrote. A row owned by another location key is left alone (first
+// writer wins); a row without a location key is taken over. Changed input
+// makes the row due now.
+func (s *Store) upsertUnprocessed(ctx context.Context, tx *sql.Tx, rows []deferredRow, now int64) (map[string]bool, error) {
+	accepted := make(map[string]bool, len(rows))
+	vals := make([][]any, len(rows))
+	for i, r := range rows {
+		vals[i] = []any{uuid.NewString(), r.ref, string(r.body), r.hash, nullIfEmpty(r.locationKey), now, now}
+	}
+	err := s.insertRows(ctx, tx,
+		`INSERT INTO refresh_state (entity_id, entity_ref, unprocessed_entity, unprocessed_hash, location_key, next_update_at, last_discovery_at)`,
+		`ON CONFLICT (entity_ref) DO UPDATE SET
+  unprocessed_entity = excluded.unprocessed_entity,
+  location_key = excluded.location_key,
+  last_discovery_at = excluded.last_discovery_at,
+  next_update_at = CASE WHEN refresh_state.unprocessed_hash <> excluded.unprocessed_hash THEN excluded.next_update_at ELSE refresh_state.next_update_at END,
+  unprocessed_hash = excluded.unprocessed_hash
+WHERE refresh_state.location_key IS NULL OR refresh_state.location_key = '' OR refresh_state.location_key = excluded.location_key
+RETURNING entity_ref`, vals, func(rs *sql.Rows) error {
+			var ref string
+			if err := rs.Scan(&ref); err != nil {
+				return err
+			}
+			accepted[ref] = true
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("upsert refresh_state: %w", err)
+	}
+	for _, r := range rows {
+		if !accepted[r.ref] {
+			s.logger.Warn("detected conflicting entity, keeping the first location's", "entityRef", r.ref, "locationKey", r.locationKey)
+		}
+	}
+	return accepted, nil
+}
+
+// queueStitch asks for refs to be (re)stitched now; a fresh ticket makes an
+// in-flight stitch of the same ref leave the row queued.
+func (s *Store) queueStitch(ctx context.Context, tx *sql.Tx, refs map[string]bool, now int64) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	ticket := uuid.NewString()
+	vals := make([][]any, 0, len(refs))
+	for r := range refs {
+		vals = append(vals, []any{r, ticket, now})
+	}
+	return s.insertRows(ctx, tx, `INSERT INTO stitch_queue (entity_ref, stitch_ticket, next_stitch_at)`,
+		`ON CONFLICT (entity_ref) DO UPDATE SET stitch_ticket = excluded.stitch_ticket, next_stitch_at = excluded.next_stitch_at`, vals, nil)
+}
+
+func (s *Store) selectStrings(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
+	rows, err := s.query(ctx, q, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v sql.NullString
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		if v.Valid {
+			out = append(out, v.String)
+		}
+	}
+	return out, rows.Err()
+}
+
+// ApplyFullMutation replaces everything provider emitted.
+func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities []catalog.DeferredEntity) error {
+	rows, err := toDeferredRows(entities)
+	if err != nil {
+		return fmt.Errorf("apply full mutation: %w", err)
+	}
+	now := time.Now().UnixMilli()
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		old, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM refresh_state_references WHERE source_key = ?`, provider)
+		if err != nil {
+			return err
+		}
+		accepted, err := s.upsertUnprocessed(ctx, tx, rows, now)
+		if err != nil {
+			return err
+		}
+		oldSet := make(map[string]bool, len(old))
+		for _, r := range old {
+			oldSet[r] = true
+		}
+		stitch := map[string]bool{}
+		for r := range oldSet {
+			if !accepted[r] {
+				stitch[r] = true // no longer emitted: may become an orphan
+			}
+		}
+		if err := s.exec(ctx, tx, `DELETE FROM refresh_state_references WHERE source_key = ?`, provider); err != nil {
+			return err
+		}
+		refs := make([][]any, 0, len(accepted))
+		for _, r := range rows {
+			if accepted[r.ref] {
+				refs = append(refs, []any{provider, r.ref})
+				if !oldSet[r.ref] {
+					stitch[r.ref] = true // may stop being an orphan
+				}
+			}
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_key, target_entity_ref)`, "", refs, nil); err != nil {
+			return err
+		}
+		return s.queueStitch(ctx, tx, stitch, now)
+	})
+	if err != nil {
+		return fmt.Errorf("apply full mutation: %w", err)
+	}
+	return nil
+}
+
+// ApplyDeltaMutation upserts added and drops the provider's references to removed.
+func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added []catalog.DeferredEntity, removed []string) error {
+	rows, err := toDeferredRows(added)
+	if err != nil {
+		return fmt.Errorf("apply delta mutation: %w", err)
+	}
+	now := time.Now().UnixMilli()
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		accepted, err := s.upsertUnprocessed(ctx, tx, rows, now)
+		if err != nil {
+			return err
+		}
+		stitch := map[string]bool{}
+		var addRefs []string
+		for _, r := range rows {
+			if accepted[r.ref] {
+				addRefs = append(addRefs, r.ref)
+			}
+		}
+		var allRefs []string
+		allRefs = append(allRefs, addRefs...)
+		for _, r := range removed {
+			allRefs = append(allRefs, strings.ToLower(r))
+		}
+		// Dropping and re-adding the provider's rows for these refs keeps one row each.
+		for _, chunk := range chunks(allRefs, 500) {
+			if err := s.exec(ctx, tx, `DELETE FROM refresh_state_references WHERE source_key = ? AND target_entity_ref IN `+inList(len(chunk)), append([]any{provider}, anySlice(chunk)...)...); err != nil {
+				return err
+			}
+		}
+		vals := make([][]any, len(addRefs))
+		for i, r := range addRefs {
+			vals[i] = []any{provider, r}
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_key, target_entity_ref)`, "", vals, nil); err != nil {
+			return err
+		}
+		for _, r := range allRefs {
+			stitch[r] = true
+		}
+		return s.queueStitch(ctx, tx, stitch, now)
+	})
+	if err != nil {
+		return fmt.Errorf("apply delta mutation: %w", err)
+	}
+	return nil
+}
+
+// ClaimDue claims up to limit due rows, leasing them until next().
+func (s *Store) ClaimDue(ctx context.Context, limit int, next func() time.Time) ([]catalog.ProcessingItem, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var items []catalog.ProcessingItem
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.d.claimRefreshSQL(), next().UnixMilli(), time.Now().UnixMilli(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var it catalog.ProcessingItem
+			var unprocessed string
+			var loc sql.NullString
+			var processed sql.NullString
+			if err := rows.Scan(&it.EntityID, &it.EntityRef, &unprocessed, &loc, &it.ResultHash, &processed); err != nil {
+				return err
+			}
+			it.Unprocessed = []byte(unprocessed)
+			it.LocationKey = loc.String
+			if processed.Valid {
+				it.Processed = []byte(processed.String)
+			}
+			items = append(items, it)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due: %w", err)
+	}
+	return items, nil
+}
+
+// CompleteProcessing writes the results of one batch in one transaction.
+func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.ProcessingResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Skip results whose hash matches what is stored: nothing changed.
+		stored := make(map[string]string, len(results))
+		ids := make([]string, len(results))
+		for i, r := range results {
+			ids[i] = r.EntityID
+		}
+		for _, chunk := range chunks(ids, 500) {
+			rows, err := s.query(ctx, tx, `SELECT entity_id, result_hash FROM refresh_state WHERE entity_id IN `+inList(len(chunk)), anySlice(chunk)...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id, h string
+				if err := rows.Scan(&id, &h); err != nil {
+					rows.Close()
+					return err
+				}
+				stored[id] = h
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		stitch := map[string]bool{}
+		var okResults []catalog.ProcessingResult
+		updOK, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE refresh_state SET processed_entity = ?, errors = ?, result_hash = ? WHERE entity_id = ?`))
+		if err != nil {
+			return err
+		}
+		defer updOK.Close()
+		updErr, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE refresh_state SET errors = ?, result_hash = ? WHERE entity_id = ?`))
+		if err != nil {
+			return err
+		}
+		defer updErr.Close()
+		for _, r := range results {
+			h, exists := stored[r.EntityID]
+			if !exists {
+				continue // deleted while being processed
+			}
+			if r.ResultHash != "" && h == r.ResultHash {
+				continue
+			}
+			errs := r.Errors
+			if errs == nil {
+				errs = []catalog.SerializedError{}
+			}
+			errJSON, err := json.Marshal(errs)
+			if err != nil {
+				return err
+			}
+			stitch[r.EntityRef] = true
+			if !r.Ok {
+				if _, err := updErr.ExecContext(ctx, string(errJSON), r.ResultHash, r.EntityID); err != nil {
+					return fmt.Errorf("update refresh_state: %w", err)
+				}
+				continue
+			}
+			body, err := ojson.Marshal(r.Processed)
+			if err != nil {
+				return fmt.Errorf("marshal processed %s: %w", r.EntityRef, err)
+			}
+			if _, err := updOK.ExecContext(ctx, string(body), string(errJSON), r.ResultHash, r.EntityID); err != nil {
+				return fmt.Errorf("update refresh_state: %w", err)
+			}
+			okResults = append(okResults, r)
+		}
+		if len(okResults) == 0 {
+			return s.queueStitch(ctx, tx, stitch, now)
+		}
+		okIDs := make([]string, len(okResults))
+		okRefs := make([]string, len(okResults))
+		for i, r := range okResults {
+			okIDs[i], okRefs[i] = r.EntityID, r.EntityRef
+		}
+		// Relations: old and new endpoints may change their stitched form.
+		for _, chunk := range chunks(okIDs, 500) {
+			rows, err := s.query(ctx, tx, `SELECT source_entity_ref, target_entity_ref FROM relations WHERE originating_entity_id IN `+inList(len(chunk)), anySlice(chunk)...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var a, b string
+				if err := rows.Scan(&a, &b); err != nil {
+					rows.Close()
+					return err
+				}
+				stitch[a], stitch[b] = true, true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if err := s.exec(ctx, tx, `DELETE FROM relations WHERE originating_entity_id IN `+inList(len(chunk)), anySlice(chunk)...); err != nil {
+				return err
+			}
+		}
+		var rels [][]any
+		for _, r := range okResults {
+			seen := map[catalog.Relation]bool{}
+			for _, rel := range r.Relations {
+				rel = catalog.Relation{Source: strings.ToLower(rel.Source), Type: rel.Type, Target: strings.ToLower(rel.Target)}
+				if seen[rel] {
+					continue
+				}
+				seen[rel] = true
+				rels = append(rels, []any{r.EntityID, rel.Source, rel.Type, rel.Target})
+				stitch[rel.Source], stitch[rel.Target] = true, true
+			}
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO relations (originating_entity_id, source_entity_ref, type, target_entity_ref)`, "", rels, nil); err != nil {
+			return err
+		}
+		// Children: upsert with the location-key check, then replace the
+		// references this batch's entities hold.
+		type child struct {
+			parent string
+			row    deferredRow
+		}
+		var children []child
+		var childRows []deferredRow
+		seenChild := map[string]bool{}
+		for _, r := range okResults {
+			crs, err := toDeferredRows(r.Children)
+			if err != nil {
+				return err
+			}
+			for _, c := range crs {
+				if c.ref == r.EntityRef {
+					continue
+				}
+				children = append(children, child{parent: r.EntityRef, row: c})
+				if !seenChild[c.ref] {
+					seenChild[c.ref] = true
+					childRows = append(childRows, c)
+				}
+			}
+		}
+		accepted, err := s.upsertUnprocessed(ctx, tx, childRows, now)
+		if err != nil {
+			return err
+		}
+		oldChildren := map[string]bool{}
+		for _, chunk := range chunks(okRefs, 500) {
+			olds, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM refresh_state_references WHERE source_entity_ref IN `+inList(len(chunk)), anySlice(chunk)...)
+			if err != nil {
+				return err
+			}
+			for _, o := range olds {
+				oldChildren[o] = true
+			}
+			if err := s.exec(ctx, tx, `DELETE FROM refresh_state_references WHERE source_entity_ref IN `+inList(len(chunk)), anySlice(chunk)...); err != nil {
+				return err
+			}
+		}
+		var refs [][]any
+		newChildren := map[string]bool{}
+		for _, c := range children {
+			if !accepted[c.row.ref] {
+				continue
+			}
+			refs = append(refs, []any{c.parent, c.row.ref})
+			newChildren[c.row.ref] = true
+			if !oldChildren[c.row.ref] {
+				stitch[c.row.ref] = true
+			}
+		}
+		for o := range oldChildren {
+			if !newChildren[o] {
+				stitch[o] = true
+			}
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_entity_ref, target_entity_ref)`, "", refs, nil); err != nil {
+			return err
+		}
+		return s.queueStitch(ctx, tx, stitch, now)
+	})
+	if err != nil {
+		return fmt.Errorf("complete processing: %w", err)
+	}
+	return nil
+}
+
+// RequestRefresh makes the entity and its location ancestors due now.
+func (s *Store) RequestRefresh(ctx context.Context, ref string) error {
+	ref = strings.ToLower(ref)
+	now := time.Now().UnixMilli()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM refresh_state WHERE entity_ref = ?`), ref).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return backend.NotFound("Entity %s not found", ref)
+		}
+		ancestors, err := s.selectStrings(ctx, tx, `WITH RECURSIVE anc(ref) AS (
+  SELECT source_entity_ref FROM refresh_state_references WHERE target_entity_ref = ? AND source_entity_ref IS NOT NULL
+  UNION
+  SELECT r.source_entity_ref FROM refresh_state_references r JOIN anc ON r.target_entity_ref = anc.ref WHERE r.source_entity_ref IS NOT NULL
+) SELECT ref FROM anc`, ref)
+		if err != nil {
+			return err
+		}
+		targets := []string{ref}
+		for _, a := range ancestors {
+			if strings.HasPrefix(a, "location:") {
+				targets = append(targets, a)
+			}
+		}
+		return s.exec(ctx, tx, `UPDATE refresh_state SET next_update_at = ? WHERE entity_ref IN `+inList(len(targets)), append([]any{now}, anySlice(targets)...)...)
+	})
+	if err != nil {
+		return fmt.Errorf("refresh %s: %w", ref, err)
+	}
+	return nil
+}
+
+// DeleteEntityByUID removes an entity; its parents forget their result hash
+// so that they emit it again on their next pass, and its relation peers are
+// restitched.
+func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
+	now := time.Now().UnixMilli()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var ref string
+		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT entity_ref FROM refresh_state WHERE entity_id = ?`), uid).Scan(&ref)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.deleteEntities(ctx, tx, []string{uid}, []string{ref}, now); err != nil {
+			return err
+		}
+		return s.bumpGeneration(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("delete entity %s: %w", uid, err)
+	}
+	return nil
+}
+
+// deleteEntities removes refresh_state rows (cascading to everything
+// derived) after queueing their relation peers and children for stitching.
+func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, now int64) error {
+	stitch := map[string]bool{}
+	for _, chunk := range chunks(ids, 500) {
+		peers, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM relations WHERE originating_entity_id IN `+inList(len(chunk)), anySlice(chunk)...)
+		if err != nil {
+			return err
+		}
+		for _, p := range peers {
+			stitch[p] = true
+		}
+	}
+	for _, chunk := range chunks(refs, 500) {
+		args := anySlice(chunk)
+		peers, err := s.selectStrings(ctx, tx, `SELECT source_entity_ref FROM relations WHERE target_entity_ref IN `+inList(len(chunk)), args...)
+		if err != nil {
+			return err
+		}
+		for _, p := range peers {
+			stitch[p] = true
+		}
+		kids, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM refresh_state_references WHERE source_entity_ref IN `+inList(len(chunk)), args...)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			stitch[k] = true
+		}
+		if err := s.exec(ctx, tx, `UPDATE refresh_state SET result_hash = 'child-was-deleted' WHERE entity_ref IN (SELECT source_entity_ref FROM refresh_state_references WHERE target_entity_ref IN `+inList(len(chunk))+`)`, args...); err != nil {
+			return err
+		}
+	}
+	for _, chunk := range chunks(ids, 500) {
+		if err := s.exec(ctx, tx, `DELETE FROM refresh_state WHERE entity_id IN `+inList(len(chunk)), anySlice(chunk)...); err != nil {
+			return err
+		}
+	}
+	for _, r := range refs {
+		delete(stitch, r)
+	}
+	return s.queueStitch(ctx, tx, stitch, now)
+}
+
+// DeleteOrphans removes entities nothing references, repeating until their
+// children, orphaned in turn, are gone too.
+func (s *Store) DeleteOrphans(ctx context.Context) (int, error) {
+	total := 0
+	now := time.Now().UnixMilli()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for {
+			rows, err := s.query(ctx, tx, `SELECT rs.entity_id, rs.entity_ref FROM refresh_state rs
+WHERE NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)`)
+			if err != nil {
+				return err
+			}
+			var ids, refs []string
+			for rows.Next() {
+				var id, ref string
+				if err := rows.Scan(&id, &ref); err != nil {
+					rows.Close()
+					return err
+				}
+				ids, refs = append(ids, id), append(refs, ref)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			if err := s.deleteEntities(ctx, tx, ids, refs, now); err != nil {
+				return err
+			}
+			total += len(ids)
+		}
+		if total == 0 {
+			return nil
+		}
+		return s.bumpGeneration(ctx, tx)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete orphans: %w", err)
+	}
+	return total, nil
+}

@@ -1,0 +1,445 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/plugins/backend"
+)
+
+// ListEntities serves legacy GET /entities. Like Backstage 1.55 only the
+// first order field counts (later ones are ignored), entities lacking it are
+// left out, a multi-valued field lists an entity once per value, and ties
+// go by uid in the same direction. Without an order, pages are sorted by
+// entity ref and the unpaginated listing by uid.
+func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (catalog.EntitiesResult, error) {
+	where, args, err := whereFilter(req.Filter, "fe.entity_id")
+	if err != nil {
+		return catalog.EntitiesResult{}, err
+	}
+	var q strings.Builder
+	if len(req.Order) > 0 {
+		o := req.Order[0]
+		dir := sqlDir(o.Desc)
+		q.WriteString("SELECT fe.final_entity FROM search o JOIN final_entities fe ON fe.entity_id = o.entity_id WHERE o.key = ? AND o.value IS NOT NULL AND ")
+		args = append([]any{strings.ToLower(o.Field)}, args...)
+		q.WriteString(where)
+		q.WriteString(" ORDER BY o.value " + dir + ", o.entity_id " + dir)
+	} else {
+		q.WriteString("SELECT fe.final_entity FROM final_entities fe WHERE ")
+		q.WriteString(where)
+		if req.Limit > 0 || req.Offset > 0 {
+			q.WriteString(" ORDER BY fe.entity_ref")
+		} else {
+			q.WriteString(" ORDER BY fe.entity_id")
+		}
+	}
+	if req.Limit > 0 {
+		q.WriteString(" LIMIT ?")
+		args = append(args, req.Limit+1)
+	} else if req.Offset > 0 {
+		q.WriteString(" LIMIT -1") // SQLite needs a LIMIT before OFFSET; rewritten below for pg
+	}
+	if req.Offset > 0 {
+		q.WriteString(" OFFSET ?")
+		args = append(args, req.Offset)
+	}
+	query := q.String()
+	if s.d.name() == "pg" {
+		query = strings.Replace(query, " LIMIT -1", " LIMIT ALL", 1)
+	}
+	ents, err := s.scanEntities(ctx, query, args)
+	if err != nil {
+		return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+	}
+	res := catalog.EntitiesResult{Entities: ents}
+	if req.Limit > 0 && len(ents) > req.Limit {
+		res.Entities, res.HasMore = ents[:req.Limit], true
+	}
+	return res, nil
+}
+
+func sqlDir(desc bool) string {
+	if desc {
+		return "DESC"
+	}
+	return "ASC"
+}
+
+func (s *Store) scanEntities(ctx context.Context, query string, args []any) ([]catalog.RawEntity, error) {
+	rows, err := s.query(ctx, s.r, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []catalog.RawEntity
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		out = append(out, catalog.RawEntity(raw))
+	}
+	return out, rows.Err()
+}
+
+// queryParts builds the FROM/WHERE of a by-query listing and the sort
+// expressions (value column, or NULL when unsorted, and the uid column).
+func queryParts(req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
+	var b strings.Builder
+	if req.OrderField != nil {
+		b.WriteString(" FROM search o JOIN final_entities fe ON fe.entity_id = o.entity_id WHERE o.key = ? AND o.value IS NOT NULL AND ")
+		args = append(args, strings.ToLower(req.OrderField.Field))
+		valCol, idCol = "o.value", "o.entity_id"
+	} else {
+		b.WriteString(" FROM final_entities fe WHERE ")
+		valCol, idCol = "NULL", "fe.entity_id"
+	}
+	where, wargs, err := whereFilter(req.Filter, idCol)
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	b.WriteString(where)
+	args = append(args, wargs...)
+	if term := strings.TrimSpace(req.FullText.Term); term != "" {
+		fields := req.FullText.Fields
+		if len(fields) == 0 {
+			if req.OrderField != nil {
+				fields = []string{req.OrderField.Field}
+			} else {
+				fields = []string{"metadata.uid"}
+			}
+		}
+		b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.entity_id = " + idCol + " AND ft.key IN " + inList(len(fields)) + ` AND ft.value LIKE ? ESCAPE '\')`)
+		for _, f := range fields {
+			args = append(args, strings.ToLower(f))
+		}
+		args = append(args, "%"+escapeLike(strings.ToLower(term))+"%")
+	}
+	return b.String(), valCol, idCol, args, nil
+}
+
+// QueryEntities serves /entities/by-query with keyset paging on
+// (sort value, uid).
+func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (catalog.QueryResult, error) {
+	from, valCol, idCol, args, err := queryParts(req)
+	if err != nil {
+		return catalog.QueryResult{}, err
+	}
+	var res catalog.QueryResult
+	if req.CountTotal {
+		// Distinct entities: a multi-valued sort field joins once per value.
+		countQ := "SELECT count(DISTINCT fe.entity_id)" + from
+		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
+			var n int
+			if err := s.r.QueryRowContext(ctx, s.d.rebind(countQ), args...).Scan(&n); err != nil {
+				return nil, fmt.Errorf("count: %w", err)
+			}
+			return n, nil
+		})
+		if err != nil {
+			return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
+		}
+		res.TotalItems = v.(int)
+	}
+	if req.Limit <= 0 {
+		return res, nil
+	}
+	desc := req.OrderField != nil && req.OrderField.Desc
+	// Backward pages walk the listing in reverse and are flipped afterwards.
+	scanDesc := desc != req.Backward
+	cmp, dir := ">", "ASC"
+	if scanDesc {
+		cmp, dir = "<", "DESC"
+	}
+	pageArgs := slices.Clone(args)
+	var q strings.Builder
+	q.WriteString("SELECT fe.final_entity, " + valCol + ", " + idCol)
+	q.WriteString(from)
+	if req.After != nil {
+		if req.OrderField != nil {
+			// A row-value comparison lets both databases seek the (key, value, entity_id) index.
+			q.WriteString(" AND (" + valCol + ", " + idCol + ") " + cmp + " (?, ?)")
+			v := ""
+			if req.After.Value != nil {
+				v = *req.After.Value
+			}
+			pageArgs = append(pageArgs, v, req.After.UID)
+		} else {
+			q.WriteString(" AND " + idCol + " " + cmp + " ?")
+			pageArgs = append(pageArgs, req.After.UID)
+		}
+	}
+	if req.OrderField != nil {
+		q.WriteString(" ORDER BY " + valCol + " " + dir + ", " + idCol + " " + dir)
+	} else {
+		q.WriteString(" ORDER BY " + idCol + " " + dir)
+	}
+	q.WriteString(" LIMIT ?")
+	pageArgs = append(pageArgs, req.Limit+1)
+	if req.After == nil && req.Offset > 0 {
+		q.WriteString(" OFFSET ?")
+		pageArgs = append(pageArgs, req.Offset)
+	}
+	type row struct {
+		raw []byte
+		pos catalog.CursorPosition
+	}
+	rows, err := s.query(ctx, s.r, q.String(), pageArgs...)
+	if err != nil {
+		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
+	}
+	var page []row
+	for rows.Next() {
+		var r row
+		var v sql.NullString
+		if err := rows.Scan(&r.raw, &v, &r.pos.UID); err != nil {
+			rows.Close()
+			return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
+		}
+		if v.Valid {
+			val := v.String
+			r.pos.Value = &val
+		}
+		page = append(page, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
+	}
+	if len(page) > req.Limit {
+		page = page[:req.Limit]
+		res.HasMore = true
+	}
+	if req.Backward {
+		slices.Reverse(page)
+	}
+	if len(page) == 0 {
+		return res, nil
+	}
+	for _, r := range page {
+		res.Entities = append(res.Entities, catalog.RawEntity(r.raw))
+	}
+	first, last := page[0].pos, page[len(page)-1].pos
+	res.First, res.Last = &first, &last
+	if req.After == nil && req.Offset == 0 && !req.Backward {
+		res.IsFirstOfAll = true
+	} else {
+		// Compare with the first row of the whole listing.
+		fq := "SELECT " + idCol + from
+		if req.OrderField != nil {
+			fq += " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc)
+		} else {
+			fq += " ORDER BY " + idCol + " " + sqlDir(desc)
+		}
+		fq += " LIMIT 1"
+		var id string
+		if err := s.r.QueryRowContext(ctx, s.d.rebind(fq), args...).Scan(&id); err != nil && err != sql.ErrNoRows {
+			return catalog.QueryResult{}, fmt.Errorf("query entities: first row: %w", err)
+		}
+		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || firstValueMatches(ctx, s, from, valCol, idCol, desc, args, first))
+	}
+	return res, nil
+}
+
+// firstValueMatches checks the sort value too: with a multi-valued sort
+// field the same uid can head the listing under a different value.
+func firstValueMatches(ctx context.Context, s *Store, from, valCol, idCol string, desc bool, args []any, first catalog.CursorPosition) bool {
+	fq := "SELECT " + valCol + from + " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc) + " LIMIT 1"
+	var v sql.NullString
+	if err := s.r.QueryRowContext(ctx, s.d.rebind(fq), args...).Scan(&v); err != nil {
+		return false
+	}
+	return first.Value != nil && v.Valid && v.String == *first.Value
+}
+
+// EntitiesByRefs returns one slot per ref, nil where missing or filtered out.
+func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalog.Filter) ([]catalog.RawEntity, error) {
+	out := make([]catalog.RawEntity, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	where, wargs, err := whereFilter(filter, "fe.entity_id")
+	if err != nil {
+		return nil, err
+	}
+	lower := make([]string, len(refs))
+	for i, r := range refs {
+		lower[i] = strings.ToLower(r)
+	}
+	uniq := slices.Compact(slices.Sorted(slices.Values(lower)))
+	found := make(map[string][]byte, len(uniq))
+	for _, chunk := range chunks(uniq, 500) {
+		args := append(anySlice(chunk), wargs...)
+		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+inList(len(chunk))+" AND "+where, args...)
+		if err != nil {
+			return nil, fmt.Errorf("entities by refs: %w", err)
+		}
+		for rows.Next() {
+			var ref string
+			var raw []byte
+			if err := rows.Scan(&ref, &raw); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("entities by refs: %w", err)
+			}
+			found[ref] = raw
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("entities by refs: %w", err)
+		}
+	}
+	for i, r := range lower {
+		if raw, ok := found[r]; ok {
+			out[i] = catalog.RawEntity(raw)
+		}
+	}
+	return out, nil
+}
+
+// EntityByRef returns the entity with the given lowercased ref.
+func (s *Store) EntityByRef(ctx context.Context, ref string, filter catalog.Filter) (catalog.RawEntity, error) {
+	ref = strings.ToLower(ref)
+	raw, err := s.oneEntity(ctx, "fe.entity_ref = ?", ref, filter)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		kind, ns, name := splitRef(ref)
+		return nil, backend.NotFound("No entity named '%s' found, with kind '%s' in namespace '%s'", name, kind, ns)
+	}
+	return raw, nil
+}
+
+// EntityByUID returns the entity with the given uid.
+func (s *Store) EntityByUID(ctx context.Context, uid string, filter catalog.Filter) (catalog.RawEntity, error) {
+	raw, err := s.oneEntity(ctx, "fe.entity_id = ?", uid, filter)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, backend.NotFound("No entity with uid %s", uid)
+	}
+	return raw, nil
+}
+
+func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter catalog.Filter) (catalog.RawEntity, error) {
+	where, wargs, err := whereFilter(filter, "fe.entity_id")
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	err = s.r.QueryRowContext(ctx, s.d.rebind("SELECT fe.final_entity FROM final_entities fe WHERE "+cond+" AND "+where), append([]any{key}, wargs...)...).Scan(&raw)
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get entity: %w", err)
+	}
+	return catalog.RawEntity(raw), nil
+}
+
+// splitRef splits a full "kind:namespace/name" ref.
+func splitRef(ref string) (kind, ns, name string) {
+	kind, rest, ok := strings.Cut(ref, ":")
+	if !ok {
+		rest, kind = kind, ""
+	}
+	ns, name, ok = strings.Cut(rest, "/")
+	if !ok {
+		name, ns = ns, "default"
+	}
+	return kind, ns, name
+}
+
+// Facets counts entities per original value of each facet key.
+func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filter) (map[string][]catalog.FacetCount, error) {
+	where, wargs, err := whereFilter(filter, "s.entity_id")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]catalog.FacetCount, len(facets))
+	q := "SELECT s.original_value, count(*) FROM search s WHERE s.key = ? AND s.original_value IS NOT NULL AND " + where +
+		" GROUP BY s.original_value ORDER BY s.original_value"
+	for _, facet := range facets {
+		args := append([]any{strings.ToLower(facet)}, wargs...)
+		v, err := s.cached(ctx, cacheKey("facet", q, args), func() (any, error) {
+			rows, err := s.query(ctx, s.r, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			counts := []catalog.FacetCount{}
+			for rows.Next() {
+				var fc catalog.FacetCount
+				if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
+					return nil, err
+				}
+				counts = append(counts, fc)
+			}
+			return counts, rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("facets: %w", err)
+		}
+		out[facet] = slices.Clone(v.([]catalog.FacetCount))
+	}
+	return out, nil
+}
+
+// Ancestry walks refresh_state_references upwards from ref: the entity
+// itself first, then each ancestor once, each with its direct parents.
+func (s *Store) Ancestry(ctx context.Context, ref string) ([]catalog.AncestryItem, error) {
+	ref = strings.ToLower(ref)
+	root, err := s.oneEntity(ctx, "fe.entity_ref = ?", ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		return nil, backend.NotFound("No such entity %s", ref)
+	}
+	var items []catalog.AncestryItem
+	seen := map[string]bool{ref: true}
+	queue := []string{ref}
+	entity := root
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		if cur != ref {
+			entity, err = s.oneEntity(ctx, "fe.entity_ref = ?", cur, nil)
+			if err != nil {
+				return nil, err
+			}
+			if entity == nil {
+				continue
+			}
+		}
+		rows, err := s.query(ctx, s.r, "SELECT DISTINCT source_entity_ref FROM refresh_state_references WHERE target_entity_ref = ? AND source_entity_ref IS NOT NULL ORDER BY source_entity_ref", cur)
+		if err != nil {
+			return nil, fmt.Errorf("ancestry: %w", err)
+		}
+		parents := []string{}
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ancestry: %w", err)
+			}
+			parents = append(parents, p)
+			if !seen[p] {
+				seen[p] = true
+				queue = append(queue, p)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("ancestry: %w", err)
+		}
+		items = append(items, catalog.AncestryItem{Entity: entity, ParentEntityRefs: parents})
+	}
+	return items, nil
+}

@@ -1,0 +1,200 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
+	"github.com/understage/understage/catalog/ojson"
+)
+
+// stitchLease is how long a claimed stitch_queue row stays invisible to
+// other stitchers; a crashed stitcher's rows come back after it.
+const stitchLease = time.Minute
+
+type stitchSource struct {
+	id        string
+	ref       string
+	processed []byte
+	errors    []byte
+	relations []catalog.Relation
+	orphan    bool
+	oldHash   string
+}
+
+// StitchPending stitches up to limit queued entities in one transaction.
+func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		ticket := uuid.NewString()
+		refs, err := s.selectStringsRaw(ctx, tx, s.d.claimStitchSQL(), now.Add(stitchLease).UnixMilli(), ticket, now.UnixMilli(), limit)
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		n = len(refs)
+		srcs, err := s.loadStitchSources(ctx, tx, refs)
+		if err != nil {
+			return err
+		}
+		var finals, search [][]any
+		var rewritten []any
+		for _, src := range srcs {
+			body, hash, rows, err := stitchOne(src)
+			if err != nil {
+				s.logger.Error("stitch failed", "entityRef", src.ref, "err", err)
+				continue
+			}
+			if hash == src.oldHash {
+				continue
+			}
+			finals = append(finals, []any{src.id, src.ref, hash, string(body), now.UnixMilli()})
+			rewritten = append(rewritten, src.id)
+			for _, r := range rows {
+				search = append(search, []any{src.id, r.Key, r.Value, r.OriginalValue})
+			}
+		}
+		if len(finals) > 0 {
+			for _, chunk := range chunks(rewritten, 500) {
+				if err := s.exec(ctx, tx, `DELETE FROM search WHERE entity_id IN `+inList(len(chunk)), chunk...); err != nil {
+					return err
+				}
+			}
+			if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (entity_id, entity_ref, hash, final_entity, last_updated_at)`,
+				`ON CONFLICT (entity_id) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
+				return err
+			}
+			if err := s.insertRows(ctx, tx, `INSERT INTO search (entity_id, key, value, original_value)`, "", search, nil); err != nil {
+				return err
+			}
+		}
+		// Rows requeued meanwhile got a new ticket and stay.
+		for _, chunk := range chunks(refs, 500) {
+			if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+inList(len(chunk)), append([]any{ticket}, anySlice(chunk)...)...); err != nil {
+				return err
+			}
+		}
+		if len(finals) > 0 {
+			return s.bumpGeneration(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("stitch: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) selectStringsRaw(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// loadStitchSources reads what stitching needs for refs; entities not yet
+// processed (or gone) are left out.
+func (s *Store) loadStitchSources(ctx context.Context, tx *sql.Tx, refs []string) ([]*stitchSource, error) {
+	byRef := map[string]*stitchSource{}
+	var order []*stitchSource
+	for _, chunk := range chunks(refs, 500) {
+		args := anySlice(chunk)
+		in := inList(len(chunk))
+		rows, err := s.query(ctx, tx, `SELECT rs.entity_id, rs.entity_ref, rs.processed_entity, rs.errors, fe.hash,
+  NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)
+FROM refresh_state rs LEFT JOIN final_entities fe ON fe.entity_id = rs.entity_id
+WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var src stitchSource
+			var processed, errs string
+			var hash sql.NullString
+			if err := rows.Scan(&src.id, &src.ref, &processed, &errs, &hash, &src.orphan); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			src.processed, src.errors, src.oldHash = []byte(processed), []byte(errs), hash.String
+			byRef[src.ref] = &src
+			order = append(order, &src)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		rows, err = s.query(ctx, tx, `SELECT source_entity_ref, type, target_entity_ref FROM relations WHERE source_entity_ref IN `+in+
+			` ORDER BY source_entity_ref, type, target_entity_ref`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r catalog.Relation
+			if err := rows.Scan(&r.Source, &r.Type, &r.Target); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if src := byRef[r.Source]; src != nil {
+				// Several originators may emit the same row.
+				if k := len(src.relations); k == 0 || src.relations[k-1] != r {
+					src.relations = append(src.relations, r)
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// stitchOne builds the final entity and its search rows.
+func stitchOne(src *stitchSource) ([]byte, string, []model.SearchRow, error) {
+	processed, err := ojson.DecodeObject(src.processed)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("decode processed entity: %w", err)
+	}
+	var errs []catalog.SerializedError
+	if len(src.errors) > 0 {
+		if err := json.Unmarshal(src.errors, &errs); err != nil {
+			return nil, "", nil, fmt.Errorf("decode errors: %w", err)
+		}
+	}
+	final, _ := model.Stitch(model.StitchInput{Processed: processed, UID: src.id, Relations: src.relations, Errors: errs, Orphan: src.orphan})
+	if final == nil {
+		return nil, "", nil, errors.New("model.Stitch returned no entity")
+	}
+	body, err := ojson.Marshal(final)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	rows, err := model.SearchRows(final)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("search rows: %w", err)
+	}
+	return body, hashBytes(body), rows, nil
+}

@@ -1,0 +1,240 @@
+// Package sqlstore keeps the catalog in SQL: refresh state, relations, the
+// stitched entities and their search index, on SQLite (the default) or
+// PostgreSQL.
+//
+// Everything that differs between the two databases is behind the dialect
+// interface (dialect.go); the rest is plain SQL both understand. Nothing
+// outside this package sees a bun or database/sql type: callers hold a
+// catalog.Store. The behaviour both dialects must share is pinned by
+// catalog/storetest, which runs the same cases against each.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/plugins/database"
+)
+
+// Store is the SQL implementation of catalog.Store.
+type Store struct {
+	db     *database.DB
+	w, r   *sql.DB // write handle (single connection on SQLite) and read pool
+	d      dialect
+	logger *slog.Logger
+
+	cacheMu  sync.Mutex
+	cacheGen int64
+	cache    map[string]any
+}
+
+// New migrates the catalog tables and returns a store over db. The caller
+// keeps ownership of db; Close does not close it.
+func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var d dialect
+	switch db.Dialect() {
+	case database.DialectSQLite:
+		d = sqliteDialect{}
+	case database.DialectPostgres:
+		d = postgresDialect{}
+	default:
+		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
+	}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	return s, nil
+}
+
+// Close releases nothing today; the database belongs to the caller.
+func (s *Store) Close() error { return nil }
+
+// queryer is a *sql.DB or *sql.Tx.
+type queryer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a write transaction.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) exec(ctx context.Context, q queryer, query string, args ...any) error {
+	if _, err := q.ExecContext(ctx, s.d.rebind(query), args...); err != nil {
+		return fmt.Errorf("%w [%s]", err, firstLine(query))
+	}
+	return nil
+}
+
+func (s *Store) query(ctx context.Context, q queryer, query string, args ...any) (*sql.Rows, error) {
+	rows, err := q.QueryContext(ctx, s.d.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("%w [%s]", err, firstLine(query))
+	}
+	return rows, nil
+}
+
+func firstLine(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexByte(q, '\n'); i >= 0 {
+		q = q[:i]
+	}
+	if len(q) > 80 {
+		q = q[:80]
+	}
+	return q
+}
+
+// insertRows writes rows with multi-row statements: prefix is
+// "INSERT INTO t (a, b)", suffix e.g. an ON CONFLICT clause. onReturn, when
+// set, receives the RETURNING rows.
+func (s *Store) insertRows(ctx context.Context, q queryer, prefix, suffix string, rows [][]any, onReturn func(*sql.Rows) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	width := len(rows[0])
+	per := max(1, s.d.maxArgs()/width)
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", width), ",") + ")"
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(len(rows), start+per)]
+		var b strings.Builder
+		b.WriteString(prefix)
+		b.WriteString(" VALUES ")
+		args := make([]any, 0, len(chunk)*width)
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(tuple)
+			args = append(args, r...)
+		}
+		b.WriteByte(' ')
+		b.WriteString(suffix)
+		if onReturn == nil {
+			if err := s.exec(ctx, q, b.String(), args...); err != nil {
+				return err
+			}
+			continue
+		}
+		rs, err := s.query(ctx, q, b.String(), args...)
+		if err != nil {
+			return err
+		}
+		for rs.Next() {
+			if err := onReturn(rs); err != nil {
+				rs.Close()
+				return err
+			}
+		}
+		if err := rs.Close(); err != nil {
+			return err
+		}
+		if err := rs.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inList renders "(?,?,…)" for n values.
+func inList(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// chunks splits values so that each IN list stays well under the argument limit.
+func chunks[T any](vs []T, size int) [][]T {
+	var out [][]T
+	for len(vs) > size {
+		out = append(out, vs[:size])
+		vs = vs[size:]
+	}
+	if len(vs) > 0 {
+		out = append(out, vs)
+	}
+	return out
+}
+
+func anySlice[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+// bumpGeneration marks that stitched data changed. Run it last in a
+// transaction: on PostgreSQL the row lock is held until commit.
+func (s *Store) bumpGeneration(ctx context.Context, tx *sql.Tx) error {
+	return s.exec(ctx, tx, `UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1`)
+}
+
+// cached answers from the result cache when the catalog generation has not
+// moved since the value was computed. The generation lives in the database,
+// so a write by any replica invalidates every replica's cache.
+func (s *Store) cached(ctx context.Context, key string, compute func() (any, error)) (any, error) {
+	var gen int64
+	if err := s.r.QueryRowContext(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen); err != nil {
+		return nil, fmt.Errorf("read generation: %w", err)
+	}
+	s.cacheMu.Lock()
+	if s.cacheGen == gen {
+		if v, ok := s.cache[key]; ok {
+			s.cacheMu.Unlock()
+			return v, nil
+		}
+	}
+	s.cacheMu.Unlock()
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cacheGen != gen {
+		if gen < s.cacheGen {
+			return v, nil // computed from an older snapshot than the cache holds
+		}
+		s.cacheGen = gen
+		s.cache = map[string]any{}
+	}
+	if len(s.cache) >= 512 {
+		s.cache = map[string]any{} // crude bound; the working set is small
+	}
+	s.cache[key] = v
+	return v, nil
+}
+
+func cacheKey(kind, q string, args []any) string {
+	var b strings.Builder
+	b.WriteString(kind)
+	b.WriteByte(0)
+	b.WriteString(q)
+	for _, a := range args {
+		fmt.Fprintf(&b, "\x00%v", a)
+	}
+	return b.String()
+}
+
+var _ catalog.Store = (*Store)(nil)
