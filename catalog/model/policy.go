@@ -1,0 +1,338 @@
+package model
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/understage/understage/catalog/ojson"
+)
+
+// loadSchemas compiles the embedded schemas on first use. The result is
+// immutable; a compile failure is a build defect and fails every validation.
+var loadSchemas = sync.OnceValues(compileSchemas)
+
+const adrLink = " To learn more about catalog file format, visit: " +
+	"https://github.com/backstage/backstage/blob/master/docs/architecture-decisions/adr002-default-catalog-file-format.md"
+
+var (
+	reAPIVersionSuffix = regexp.MustCompile(`^[a-z0-9A-Z]+$`)
+	reKind             = regexp.MustCompile(`^[a-zA-Z][a-z0-9A-Z]*$`)
+	reObjectName       = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	reDNSLabel         = regexp.MustCompile(`^[a-z0-9]+(?:\-+[a-z0-9]+)*$`)
+	reTag              = regexp.MustCompile(`^[a-z0-9:+#]+(\-[a-z0-9:+#]+)*$`)
+)
+
+// jsLen is String.prototype.length: UTF-16 code units.
+func jsLen(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+func lenBetween(s string, lo, hi int) bool {
+	// Byte length bounds the UTF-16 length from above; skip the rune walk when it suffices.
+	if len(s) <= hi && len(s) >= lo {
+		return true
+	}
+	n := jsLen(s)
+	return n >= lo && n <= hi
+}
+
+func isDNSLabel(s string) bool { return lenBetween(s, 1, 63) && reDNSLabel.MatchString(s) }
+
+func isDNSSubdomain(s string) bool {
+	if !lenBetween(s, 1, 253) {
+		return false
+	}
+	for _, part := range strings.Split(s, ".") {
+		if !isDNSLabel(part) {
+			return false
+		}
+	}
+	return true
+}
+
+func isObjectName(s string) bool { return lenBetween(s, 1, 63) && reObjectName.MatchString(s) }
+
+// prefixAndOrSuffix checks "<suffix>" or "<prefix>/<suffix>".
+func prefixAndOrSuffix(s string, prefix, suffix func(string) bool) bool {
+	parts := strings.Split(s, "/")
+	switch len(parts) {
+	case 1:
+		return suffix(parts[0])
+	case 2:
+		return prefix(parts[0]) && suffix(parts[1])
+	}
+	return false
+}
+
+// validator is one of Backstage's field validators; expectation is the
+// phrase its message uses.
+type validator struct {
+	check       func(any) bool
+	expectation string
+}
+
+func strCheck(f func(string) bool) func(any) bool {
+	return func(v any) bool { s, ok := v.(string); return ok && f(s) }
+}
+
+var (
+	vAPIVersion = validator{strCheck(func(s string) bool {
+		return prefixAndOrSuffix(s, isDNSSubdomain, func(n string) bool {
+			return lenBetween(n, 1, 63) && reAPIVersionSuffix.MatchString(n)
+		})
+	}), "a valid prefix and/or suffix"}
+	vKind = validator{strCheck(func(s string) bool { return lenBetween(s, 1, 63) && reKind.MatchString(s) }),
+		"a string that is a sequence of [a-zA-Z][a-z0-9A-Z], at most 63 characters in total"}
+	vName = validator{strCheck(isObjectName),
+		"a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total"}
+	vNamespace = validator{strCheck(isDNSLabel),
+		"a string that is sequences of [a-z0-9] separated by [-], at most 63 characters in total"}
+	vKey = validator{strCheck(func(s string) bool { return prefixAndOrSuffix(s, isDNSSubdomain, isObjectName) }),
+		"a valid prefix and/or suffix"}
+	vLabelValue = validator{strCheck(func(s string) bool { return s == "" || isObjectName(s) }), vName.expectation}
+	vAnnotation = validator{func(v any) bool { _, ok := v.(string); return ok }, "a string"}
+	vTag        = validator{strCheck(func(s string) bool { return lenBetween(s, 1, 63) && reTag.MatchString(s) }),
+		"a string that is sequences of [a-z0-9+#] separated by [-], at most 63 characters in total"}
+	vURL      = validator{strCheck(isURL), "a string that is a valid url"}
+	vNonEmpty = validator{strCheck(func(s string) bool { return strings.TrimSpace(s) != "" }), "a non empty string"}
+)
+
+var reScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.\-]*:`)
+
+// isURL approximates WHATWG's URL parser (new URL(s) not throwing): an
+// absolute URL with a scheme; special schemes need a host.
+func isURL(s string) bool {
+	s = strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
+	m := reScheme.FindString(s)
+	if m == "" {
+		return false
+	}
+	scheme := strings.ToLower(m[:len(m)-1])
+	switch scheme {
+	case "http", "https", "ws", "wss", "ftp":
+		rest := strings.TrimLeft(s[len(m):], "/\\")
+		host := rest
+		if i := strings.IndexAny(rest, "/\\?#"); i >= 0 {
+			host = rest[:i]
+		}
+		if j := strings.LastIndexByte(host, '@'); j >= 0 {
+			host = host[j+1:]
+		}
+		if k := strings.LastIndexByte(host, ':'); k >= 0 && !strings.HasSuffix(host, "]") {
+			port := host[k+1:]
+			host = host[:k]
+			for _, c := range port {
+				if c < '0' || c > '9' {
+					return false
+				}
+			}
+		}
+		if host == "" || strings.ContainsAny(host, " <>^|%") {
+			return false
+		}
+		_, err := url.Parse("http://" + host)
+		return err == nil
+	}
+	return true
+}
+
+// fieldError is FieldFormatEntityPolicy's message for an invalid value.
+func fieldError(field string, value any, v validator) *ValidationError {
+	return newErr("Error", `"`+field+`" is not valid; expected `+v.expectation+` but found "`+jsString(value)+`".`+adrLink, nil)
+}
+
+func require(field string, value any, present bool, v validator) *ValidationError {
+	if !present || value == nil {
+		return newErr("Error", field+" must have a value", nil)
+	}
+	if !v.check(value) {
+		return fieldError(field, value, v)
+	}
+	return nil
+}
+
+func optional(field string, value any, present bool, v validator) *ValidationError {
+	if !present {
+		return nil
+	}
+	return require(field, value, true, v)
+}
+
+// checkFieldFormats is FieldFormatEntityPolicy.
+func checkFieldFormats(e *ojson.Object) *ValidationError {
+	md := e.Object("metadata")
+	get := func(o *ojson.Object, k string) (any, bool) { return o.Get(k) }
+	v, ok := get(e, "apiVersion")
+	if err := require("apiVersion", v, ok, vAPIVersion); err != nil {
+		return err
+	}
+	v, ok = get(e, "kind")
+	if err := require("kind", v, ok, vKind); err != nil {
+		return err
+	}
+	v, ok = get(md, "name")
+	if err := require("metadata.name", v, ok, vName); err != nil {
+		return err
+	}
+	v, ok = get(md, "namespace")
+	if err := optional("metadata.namespace", v, ok, vNamespace); err != nil {
+		return err
+	}
+	if labels := md.Object("labels"); labels != nil {
+		for _, m := range labels.Members {
+			if err := require("labels."+m.Key, m.Key, true, vKey); err != nil {
+				return err
+			}
+			if err := require("labels."+m.Key, m.Value, true, vLabelValue); err != nil {
+				return err
+			}
+		}
+	}
+	if anns := md.Object("annotations"); anns != nil {
+		for _, m := range anns.Members {
+			if err := require("annotations."+m.Key, m.Key, true, vKey); err != nil {
+				return err
+			}
+			if err := require("annotations."+m.Key, m.Value, true, vAnnotation); err != nil {
+				return err
+			}
+		}
+	}
+	if tags, ok := md.Get("tags"); ok {
+		if arr, ok := tags.([]any); ok {
+			for i, t := range arr {
+				if err := require("tags."+strconv.Itoa(i), t, true, vTag); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if links, ok := md.Get("links"); ok {
+		if arr, ok := links.([]any); ok {
+			for i, l := range arr {
+				lo, _ := l.(*ojson.Object)
+				f := "links." + strconv.Itoa(i) + "."
+				v, ok := lo.Get("url")
+				if err := require(f+"url", v, ok, vURL); err != nil {
+					return err
+				}
+				v, ok = lo.Get("title")
+				if err := optional(f+"title", v, ok, vNonEmpty); err != nil {
+					return err
+				}
+				v, ok = lo.Get("icon")
+				if err := optional(f+"icon", v, ok, vNonEmpty); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateEnvelope is the minimal envelope check (apiVersion, kind,
+// metadata.name present and strings). The error is a TypeError carrying
+// Ajv's message, as validate-entity reports it unwrapped.
+func ValidateEnvelope(e *ojson.Object) error {
+	set, err := loadSchemas()
+	if err != nil {
+		return err
+	}
+	if errs := walk(set.envelope, e, true); len(errs) > 0 {
+		return newErr("TypeError", errs[0].withParams(), nil)
+	}
+	return nil
+}
+
+// relationArrayFields are the spec arrays Backstage's built-in kinds
+// processor sorts before processing, so that reordering them in the source
+// does not change the output.
+var relationArrayFields = []string{"providesApis", "consumesApis", "dependsOn", "dependencyOf", "memberOf", "children", "members"}
+
+func sortRelationFields(e *ojson.Object) {
+	spec := e.Object("spec")
+	if spec == nil {
+		return
+	}
+	for _, f := range relationArrayFields {
+		v, ok := spec.Get(f)
+		arr, isArr := v.([]any)
+		if !ok || !isArr || len(arr) < 2 {
+			continue
+		}
+		strs := make([]string, len(arr))
+		all := true
+		for i, x := range arr {
+			s, ok := x.(string)
+			if !ok {
+				all = false
+				break
+			}
+			strs[i] = s
+		}
+		if !all || sort.StringsAreSorted(strs) {
+			continue
+		}
+		sort.Strings(strs)
+		out := make([]any, len(strs))
+		for i, s := range strs {
+			out[i] = s
+		}
+		spec.Set(f, out)
+	}
+}
+
+// applyPolicies runs the envelope check, the built-in kinds preprocessing
+// (sorting relation arrays) and Backstage's default policy chain in order:
+// schema, default namespace, no foreign root fields, field formats.
+func applyPolicies(in *ojson.Object) (*ojson.Object, *ValidationError) {
+	set, err := loadSchemas()
+	if err != nil {
+		return nil, newErr("Error", err.Error(), nil)
+	}
+	if errs := walk(set.envelope, in, true); len(errs) > 0 {
+		return nil, newErr("InputError", "Entity envelope failed validation before processing",
+			newErr("TypeError", errs[0].withParams(), nil))
+	}
+	ref := EntityRef(in)
+	fail := func(c *ValidationError) (*ojson.Object, *ValidationError) {
+		return nil, newErr("InputError", "Policy check failed for "+ref, c)
+	}
+	e := in.Clone()
+	sortRelationFields(e)
+	if errs := walk(set.entity, e, true); len(errs) > 0 {
+		return fail(newErr("Error", "Malformed envelope, "+errs[0].short(), nil))
+	}
+	md := e.Object("metadata")
+	if ns, _ := md.Get("namespace"); ns == nil || ns == "" {
+		// lodash.merge({metadata:{namespace}}, entity): metadata moves to the
+		// front of the root and namespace to the front of metadata.
+		md.Delete("namespace")
+		md.Members = append([]ojson.Member{{Key: "namespace", Value: DefaultNamespace}}, md.Members...)
+		e.Delete("metadata")
+		e.Members = append([]ojson.Member{{Key: "metadata", Value: md}}, e.Members...)
+	}
+	for _, m := range e.Members {
+		switch m.Key {
+		case "apiVersion", "kind", "metadata", "spec":
+		default:
+			return fail(newErr("Error", "Unknown field "+m.Key, nil))
+		}
+	}
+	if err := checkFieldFormats(e); err != nil {
+		return fail(err)
+	}
+	return e, nil
+}

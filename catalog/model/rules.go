@@ -1,0 +1,173 @@
+package model
+
+import (
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
+)
+
+// RuleKind is one entry of a rule's allow list.
+type RuleKind struct {
+	Kind     string
+	SpecType string // optional "spec.type" match, case-insensitive
+}
+
+// RuleLocation restricts a rule to locations of a type, and optionally an
+// exact target or a glob pattern (not both).
+type RuleLocation struct {
+	Type    string
+	Exact   string
+	Pattern string
+}
+
+// Rule allows kinds, optionally only from some locations.
+type Rule struct {
+	Allow     []RuleKind
+	Locations []RuleLocation // nil = any location
+}
+
+// Rules is the catalog's allow list of entity kinds per location
+// (catalog.rules and catalog.locations[].rules).
+type Rules struct {
+	rules []Rule
+}
+
+// DefaultRules allows Component, API and Location from anywhere, which is
+// what Backstage uses when catalog.rules is absent.
+func DefaultRules() []Rule {
+	return []Rule{{Allow: []RuleKind{{Kind: "Component"}, {Kind: "API"}, {Kind: "Location"}}}}
+}
+
+// ConfigLocation is a catalog.locations entry with its optional rules (each
+// an allow list of kinds).
+type ConfigLocation struct {
+	Type   string
+	Target string
+	Rules  [][]string
+}
+
+// NewRules builds the enforcer. global is catalog.rules (nil when the key is
+// absent: the defaults apply); locations contribute rules that apply to
+// their exact target only (file targets are made absolute).
+func NewRules(global []Rule, locations []ConfigLocation) (Rules, error) {
+	var rs []Rule
+	if global == nil {
+		rs = DefaultRules()
+	} else {
+		for _, g := range global {
+			for _, l := range g.Locations {
+				if l.Pattern != "" && l.Exact != "" {
+					return Rules{}, backend.Input("A catalog rule location cannot have both exact and pattern values")
+				}
+			}
+		}
+		rs = append(rs, global...)
+	}
+	for _, l := range locations {
+		target := l.Target
+		if l.Type == "file" {
+			if abs, err := filepath.Abs(target); err == nil {
+				target = abs
+			}
+		}
+		for _, allow := range l.Rules {
+			r := Rule{Locations: []RuleLocation{{Type: l.Type, Exact: target}}}
+			for _, k := range allow {
+				r.Allow = append(r.Allow, RuleKind{Kind: k})
+			}
+			rs = append(rs, r)
+		}
+	}
+	return Rules{rules: rs}, nil
+}
+
+// IsAllowed tells whether an entity may come from the (origin) location.
+func (r Rules) IsAllowed(e *ojson.Object, locationType, locationTarget string) bool {
+	kind := strings.ToLower(e.String("kind"))
+	var specType any
+	hasType := false
+	if spec := e.Object("spec"); spec != nil {
+		specType, hasType = spec.Get("type")
+	}
+	for _, rule := range r.rules {
+		if !matchLocation(rule.Locations, locationType, locationTarget) {
+			continue
+		}
+		for _, a := range rule.Allow {
+			if strings.ToLower(a.Kind) != kind {
+				continue
+			}
+			if a.SpecType != "" {
+				st, ok := specType.(string)
+				if !hasType || !ok || !strings.EqualFold(st, a.SpecType) {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func matchLocation(ms []RuleLocation, typ, target string) bool {
+	if ms == nil {
+		return true
+	}
+	for _, m := range ms {
+		if m.Type != typ {
+			continue
+		}
+		if m.Exact != "" && m.Exact != target {
+			continue
+		}
+		if m.Pattern != "" && !globMatch(m.Pattern, target) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// globMatch approximates minimatch(target, pattern, {nocase, dot}): "*"
+// within a segment, "**" across segments, "?" one character.
+func globMatch(pattern, target string) bool {
+	var b strings.Builder
+	b.WriteString("(?is)^")
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch {
+		case c == '*' && i+1 < len(pattern) && pattern[i+1] == '*':
+			b.WriteString(".*")
+			i++
+			if i+1 < len(pattern) && pattern[i+1] == '/' {
+				b.WriteString("/?")
+				i++
+			}
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		ok, _ := path.Match(pattern, target)
+		return ok
+	}
+	return re.MatchString(target)
+}
+
+// NotAllowedError is the processing error for a child entity whose kind
+// the rules do not allow from its origin location. Location refs are
+// "type:target".
+func NotAllowedError(childRef, location, originLocation string) error {
+	return newErr("NotAllowedError", "Entity "+childRef+" at "+location+", originated at "+originLocation+
+		", is not of an allowed kind for that location", nil)
+}
