@@ -113,7 +113,7 @@ type StitchInput struct {
 }
 
 // Stitch builds the final entity as Backstage serves it and its etag: the
-// hash is over the entity before uid/etag are added, and becomes
+// hash is over the entity with its uid but before etag is added, and becomes
 // metadata.etag unless the source set one. Compare the hash with the stored
 // one to skip unchanged writes.
 func Stitch(in StitchInput) (final *ojson.Object, etag string) { return stitch(in) }

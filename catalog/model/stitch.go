@@ -76,8 +76,10 @@ func stitch(in StitchInput) (*ojson.Object, string) {
 		status.Set("items", append(append([]any{}, items...), statusItems...))
 		e.Set("status", status)
 	}
-	hash := stableHash(e)
+	// The processing engine stores the uid in the processed entity, so the
+	// hash Backstage computes covers it.
 	md.Set("uid", in.UID)
+	hash := stableHash(e)
 	if etag, _ := md.Get("etag"); etag == nil || etag == "" || etag == false {
 		md.Set("etag", hash)
 	}
