@@ -18,13 +18,69 @@ var loadSchemas = sync.OnceValues(compileSchemas)
 const adrLink = " To learn more about catalog file format, visit: " +
 	"https://github.com/backstage/backstage/blob/master/docs/architecture-decisions/adr002-default-catalog-file-format.md"
 
-var (
-	reAPIVersionSuffix = regexp.MustCompile(`^[a-z0-9A-Z]+$`)
-	reKind             = regexp.MustCompile(`^[a-zA-Z][a-z0-9A-Z]*$`)
-	reObjectName       = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	reDNSLabel         = regexp.MustCompile(`^[a-z0-9]+(?:\-+[a-z0-9]+)*$`)
-	reTag              = regexp.MustCompile(`^[a-z0-9:+#]+(\-[a-z0-9:+#]+)*$`)
-)
+// The format checks below are byte loops equivalent to Backstage's regular
+// expressions (noted on each); they run for every entity, so they avoid
+// the regexp engine.
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isLowerAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// matchAlnum is ^[a-z0-9A-Z]+$.
+func matchAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// matchKind is ^[a-zA-Z][a-z0-9A-Z]*$.
+func matchKind(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	return matchAlnum(s)
+}
+
+// matchObjectName is ^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$.
+func matchObjectName(s string) bool {
+	if s == "" || !isAlnum(s[0]) || !isAlnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// matchSeparated is ^[set]+(?:-+[set]+)*$ (multi) or ^[set]+(-[set]+)*$:
+// runs of set characters separated by dashes, no leading/trailing dash.
+func matchSeparated(s string, in func(byte) bool, multiDash bool) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '-' {
+			if !multiDash && s[i-1] == '-' {
+				return false
+			}
+			continue
+		}
+		if !in(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTagChar(c byte) bool { return isLowerAlnum(c) || c == ':' || c == '+' || c == '#' }
 
 // jsLen is String.prototype.length: UTF-16 code units.
 func jsLen(s string) int {
@@ -48,7 +104,7 @@ func lenBetween(s string, lo, hi int) bool {
 	return n >= lo && n <= hi
 }
 
-func isDNSLabel(s string) bool { return lenBetween(s, 1, 63) && reDNSLabel.MatchString(s) }
+func isDNSLabel(s string) bool { return lenBetween(s, 1, 63) && matchSeparated(s, isLowerAlnum, true) }
 
 func isDNSSubdomain(s string) bool {
 	if !lenBetween(s, 1, 253) {
@@ -62,7 +118,7 @@ func isDNSSubdomain(s string) bool {
 	return true
 }
 
-func isObjectName(s string) bool { return lenBetween(s, 1, 63) && reObjectName.MatchString(s) }
+func isObjectName(s string) bool { return lenBetween(s, 1, 63) && matchObjectName(s) }
 
 // prefixAndOrSuffix checks "<suffix>" or "<prefix>/<suffix>".
 func prefixAndOrSuffix(s string, prefix, suffix func(string) bool) bool {
@@ -90,10 +146,10 @@ func strCheck(f func(string) bool) func(any) bool {
 var (
 	vAPIVersion = validator{strCheck(func(s string) bool {
 		return prefixAndOrSuffix(s, isDNSSubdomain, func(n string) bool {
-			return lenBetween(n, 1, 63) && reAPIVersionSuffix.MatchString(n)
+			return lenBetween(n, 1, 63) && matchAlnum(n)
 		})
 	}), "a valid prefix and/or suffix"}
-	vKind = validator{strCheck(func(s string) bool { return lenBetween(s, 1, 63) && reKind.MatchString(s) }),
+	vKind = validator{strCheck(func(s string) bool { return lenBetween(s, 1, 63) && matchKind(s) }),
 		"a string that is a sequence of [a-zA-Z][a-z0-9A-Z], at most 63 characters in total"}
 	vName = validator{strCheck(isObjectName),
 		"a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total"}
@@ -103,7 +159,7 @@ var (
 		"a valid prefix and/or suffix"}
 	vLabelValue = validator{strCheck(func(s string) bool { return s == "" || isObjectName(s) }), vName.expectation}
 	vAnnotation = validator{func(v any) bool { _, ok := v.(string); return ok }, "a string"}
-	vTag        = validator{strCheck(func(s string) bool { return lenBetween(s, 1, 63) && reTag.MatchString(s) }),
+	vTag        = validator{strCheck(func(s string) bool { return lenBetween(s, 1, 63) && matchSeparated(s, isTagChar, false) }),
 		"a string that is sequences of [a-z0-9+#] separated by [-], at most 63 characters in total"}
 	vURL      = validator{strCheck(isURL), "a string that is a valid url"}
 	vNonEmpty = validator{strCheck(func(s string) bool { return strings.TrimSpace(s) != "" }), "a non empty string"}

@@ -314,6 +314,26 @@ func (e ajvError) short() string {
 type walker struct {
 	errs      []ajvError
 	firstOnly bool
+	segs      []string // instance path of the value being checked, rendered only for errors
+}
+
+func (w *walker) path() string {
+	if len(w.segs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range w.segs {
+		b.WriteByte('/')
+		b.WriteString(escapePointer(s))
+	}
+	return b.String()
+}
+
+// in validates v under n one segment deeper.
+func (w *walker) in(seg string, n *snode, v any) {
+	w.segs = append(w.segs, seg)
+	w.validate(n, v)
+	w.segs = w.segs[:len(w.segs)-1]
 }
 
 func jsType(v any) string {
@@ -396,15 +416,15 @@ func (n *snode) rulesFor(t string) bool {
 	return false
 }
 
-func (w *walker) typeError(n *snode, p string) {
+func (w *walker) typeError(n *snode) {
 	t := strings.Join(n.types, ",")
-	w.add(ajvError{path: p, keyword: "type", message: "must be " + t, params: [][2]string{{"type", t}}})
+	w.add(ajvError{path: w.path(), keyword: "type", message: "must be " + t, params: [][2]string{{"type", t}}})
 }
 
-func (w *walker) validate(n *snode, v any, p string) {
+func (w *walker) validate(n *snode, v any) {
 	if n.ref != nil {
 		// Our schemas never mix $ref with other keywords; Ajv then only follows the ref.
-		w.validate(n.ref, v, p)
+		w.validate(n.ref, v)
 		return
 	}
 	typeErrors := true
@@ -418,7 +438,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 			}
 		}
 		if !ok {
-			w.typeError(n, p)
+			w.typeError(n)
 			if w.stop() {
 				return
 			}
@@ -426,7 +446,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 	}
 	// Keywords without a type: const, enum, oneOf, allOf.
 	if n.hasConst && !ojsonEqual(v, n.constV) {
-		w.add(ajvError{path: p, keyword: "const", message: "must be equal to constant",
+		w.add(ajvError{path: w.path(), keyword: "const", message: "must be equal to constant",
 			params: [][2]string{{"allowedValue", jsString(n.constV)}}})
 		if w.stop() {
 			return
@@ -441,7 +461,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 			}
 		}
 		if !ok {
-			w.add(ajvError{path: p, keyword: "enum", message: "must be equal to one of the allowed values",
+			w.add(ajvError{path: w.path(), keyword: "enum", message: "must be equal to one of the allowed values",
 				params: [][2]string{{"allowedValues", jsString(n.enum)}}})
 			if w.stop() {
 				return
@@ -455,7 +475,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 		var passing []string
 		for i, br := range n.oneOf {
 			mark := len(w.errs)
-			w.validate(br, v, p)
+			w.validate(br, v)
 			if len(w.errs) == mark {
 				passing = append(passing, strconv.Itoa(i))
 			}
@@ -468,7 +488,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 			if len(passing) > 1 {
 				ps = strings.Join(passing, ",")
 			}
-			w.add(ajvError{path: p, keyword: "oneOf", message: "must match exactly one schema in oneOf",
+			w.add(ajvError{path: w.path(), keyword: "oneOf", message: "must match exactly one schema in oneOf",
 				params: [][2]string{{"passingSchemas", ps}}})
 			if w.stop() {
 				return
@@ -476,7 +496,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 		}
 	}
 	for _, br := range n.allOf {
-		w.validate(br, v, p)
+		w.validate(br, v)
 		if w.stop() {
 			return
 		}
@@ -490,21 +510,21 @@ func (w *walker) validate(n *snode, v any, p string) {
 		if s, ok := v.(string); ok {
 			if n.minLength >= 0 && utf8.RuneCountInString(s) < n.minLength {
 				l := strconv.Itoa(n.minLength)
-				w.add(ajvError{path: p, keyword: "minLength", message: "must NOT have fewer than " + l + " characters",
+				w.add(ajvError{path: w.path(), keyword: "minLength", message: "must NOT have fewer than " + l + " characters",
 					params: [][2]string{{"limit", l}}})
 				if w.stop() {
 					return
 				}
 			}
 			if n.pattern != nil && !n.pattern.MatchString(s) {
-				w.add(ajvError{path: p, keyword: "pattern", message: `must match pattern "` + n.patternSrc + `"`,
+				w.add(ajvError{path: w.path(), keyword: "pattern", message: `must match pattern "` + n.patternSrc + `"`,
 					params: [][2]string{{"pattern", n.patternSrc}}})
 				if w.stop() {
 					return
 				}
 			}
 		} else if single == "string" {
-			w.typeError(n, p)
+			w.typeError(n)
 			if w.stop() {
 				return
 			}
@@ -514,7 +534,7 @@ func (w *walker) validate(n *snode, v any, p string) {
 		if a, ok := v.([]any); ok {
 			if n.minItems >= 0 && len(a) < n.minItems {
 				l := strconv.Itoa(n.minItems)
-				w.add(ajvError{path: p, keyword: "minItems", message: "must NOT have fewer than " + l + " items",
+				w.add(ajvError{path: w.path(), keyword: "minItems", message: "must NOT have fewer than " + l + " items",
 					params: [][2]string{{"limit", l}}})
 				if w.stop() {
 					return
@@ -522,14 +542,14 @@ func (w *walker) validate(n *snode, v any, p string) {
 			}
 			if n.items != nil {
 				for i, e := range a {
-					w.validate(n.items, e, p+"/"+strconv.Itoa(i))
+					w.in(strconv.Itoa(i), n.items, e)
 					if w.stop() {
 						return
 					}
 				}
 			}
 		} else if single == "array" {
-			w.typeError(n, p)
+			w.typeError(n)
 			if w.stop() {
 				return
 			}
@@ -537,17 +557,17 @@ func (w *walker) validate(n *snode, v any, p string) {
 	}
 	if n.rulesFor("object") {
 		if o, ok := v.(*ojson.Object); ok {
-			w.object(n, o, p)
+			w.object(n, o)
 		} else if single == "object" {
-			w.typeError(n, p)
+			w.typeError(n)
 		}
 	}
 }
 
-func (w *walker) object(n *snode, o *ojson.Object, p string) {
+func (w *walker) object(n *snode, o *ojson.Object) {
 	for _, r := range n.required {
 		if !o.Has(r) {
-			w.add(ajvError{path: p, keyword: "required", message: "must have required property '" + r + "'",
+			w.add(ajvError{path: w.path(), keyword: "required", message: "must have required property '" + r + "'",
 				params: [][2]string{{"missingProperty", r}}})
 			if w.stop() {
 				return
@@ -560,10 +580,10 @@ func (w *walker) object(n *snode, o *ojson.Object, p string) {
 				continue
 			}
 			if n.addlFalse {
-				w.add(ajvError{path: p, keyword: "additionalProperties", message: "must NOT have additional properties",
+				w.add(ajvError{path: w.path(), keyword: "additionalProperties", message: "must NOT have additional properties",
 					params: [][2]string{{"additionalProperty", m.Key}}})
 			} else {
-				w.validate(n.addl, m.Value, p+"/"+escapePointer(m.Key))
+				w.in(m.Key, n.addl, m.Value)
 			}
 			if w.stop() {
 				return
@@ -572,7 +592,7 @@ func (w *walker) object(n *snode, o *ojson.Object, p string) {
 	}
 	for _, sp := range n.props {
 		if v, ok := o.Get(sp.key); ok {
-			w.validate(sp.node, v, p+"/"+escapePointer(sp.key))
+			w.in(sp.key, sp.node, v)
 			if w.stop() {
 				return
 			}
@@ -581,7 +601,7 @@ func (w *walker) object(n *snode, o *ojson.Object, p string) {
 	for _, pp := range n.patProps {
 		for _, m := range o.Members {
 			if pp.re.MatchString(m.Key) {
-				w.validate(pp.node, m.Value, p+"/"+escapePointer(m.Key))
+				w.in(m.Key, pp.node, m.Value)
 				if w.stop() {
 					return
 				}
@@ -620,7 +640,7 @@ func ojsonEqual(a, b any) bool {
 
 // walk runs n over v; firstOnly stops at the first error (Ajv without allErrors).
 func walk(n *snode, v any, firstOnly bool) []ajvError {
-	w := &walker{firstOnly: firstOnly}
-	w.validate(n, v, "")
+	w := &walker{firstOnly: firstOnly, segs: make([]string, 0, 8)}
+	w.validate(n, v)
 	return w.errs
 }

@@ -37,7 +37,7 @@ func scalarString(v any) (string, bool) {
 // traverseSearch flattens the entity like Backstage's buildEntitySearch.
 func traverseSearch(root *ojson.Object) []rawRow {
 	out := make([]rawRow, 0, 32)
-	seenItemKeys := map[string]bool{}
+	var seenItemKeys map[string]bool
 	var visit func(path string, v any)
 	visit = func(path string, v any) {
 		switch path {
@@ -63,6 +63,9 @@ func traverseSearch(root *ojson.Object) []rawRow {
 				if s, ok := item.(string); ok {
 					pk := path + "." + s
 					lk := strings.ToLower(pk)
+					if seenItemKeys == nil {
+						seenItemKeys = map[string]bool{}
+					}
 					if !seenItemKeys[lk] {
 						seenItemKeys[lk] = true
 						out = append(out, rawRow{key: pk, value: "true", hasValue: true})
@@ -112,12 +115,15 @@ func searchRows(e *ojson.Object) ([]SearchRow, *ValidationError) {
 	lower := make([]string, len(raw))
 	firstByLower := make(map[string]string, len(raw))
 	var dups []string
-	seenDup := map[string]bool{}
+	var seenDup map[string]bool
 	for i, r := range raw {
 		lk := strings.ToLower(r.key)
 		lower[i] = lk
 		if orig, ok := firstByLower[lk]; ok {
 			if orig != r.key && !seenDup[r.key] {
+				if seenDup == nil {
+					seenDup = map[string]bool{}
+				}
 				seenDup[r.key] = true
 				dups = append(dups, lk)
 			}
@@ -134,14 +140,14 @@ func searchRows(e *ojson.Object) ([]SearchRow, *ValidationError) {
 	seen := make(map[dk]bool, len(raw))
 	for i, r := range raw {
 		key := lower[i]
-		if jsLen(key) > maxSearchLen {
+		if len(key) > maxSearchLen && jsLen(key) > maxSearchLen {
 			continue
 		}
 		row := SearchRow{Key: key}
 		dv := ""
 		if r.hasValue {
 			v := strings.ToLower(r.value)
-			if jsLen(v) <= maxSearchLen {
+			if len(v) <= maxSearchLen || jsLen(v) <= maxSearchLen {
 				orig := r.value
 				row.Value, row.OriginalValue = &v, &orig
 				dv = v

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"regexp"
 	"sort"
 
@@ -111,15 +109,4 @@ func relationsValue(rels []catalog.Relation) []any {
 		out[i] = ojson.NewObject("type", r.t, "targetRef", r.target)
 	}
 	return out
-}
-
-// stableHash is the sha1 hex of the entity serialized with sorted keys.
-func stableHash(e *ojson.Object) string {
-	b, err := ojson.MarshalSorted(e)
-	if err != nil {
-		// Only Go values that cannot be JSON-encoded end up here; hash what we have.
-		b = []byte(err.Error())
-	}
-	sum := sha1.Sum(b)
-	return hex.EncodeToString(sum[:])
 }

@@ -73,6 +73,11 @@ func validate(e *ojson.Object) *ValidationError {
 		return newErr("Error", err.Error(), nil)
 	}
 	ref := EntityRef(e)
+	// Every kind schema includes the entity schema, so an entity a kind
+	// schema accepts needs no separate entity check (the common case).
+	if ok, verr := validateKind(e); ok && verr == nil {
+		return nil
+	}
 	if errs := walk(set.entity, e, true); len(errs) > 0 {
 		return newErr("ConflictError", "Entity envelope for "+ref+" failed validation after preprocessing",
 			newErr("TypeError", errs[0].withParams(), nil))
