@@ -184,7 +184,7 @@ func TestSearchRows(t *testing.T) {
 		"spec.long":          {"<null>"},
 		"spec.empty":         {"|"},
 		"metadata.name":      {"a|A"},
-		"metadata.namespace": {"<null>"},
+		"metadata.namespace": {"<null>", "default|default"},
 		"metadata.uid":       {"u1|u1"},
 		"relations.ownedby":  {"group:default/t|group:default/t"},
 	}
