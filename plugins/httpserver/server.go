@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,8 +124,13 @@ func (s *Server) Echo() *echo.Echo { return s.e }
 // Handler is the server as an http.Handler (for httptest).
 func (s *Server) Handler() http.Handler { return s.e }
 
-// BaseURL is backend.baseUrl ("" when unset).
-func (s *Server) BaseURL() string { return s.set.baseURL }
+// BaseURL is backend.baseUrl, or http://localhost:<port> when unset.
+func (s *Server) BaseURL() string {
+	if s.set.baseURL == "" {
+		return "http://localhost:" + strconv.Itoa(s.set.listenPort)
+	}
+	return strings.TrimRight(s.set.baseURL, "/")
+}
 
 // ListenAddr is the configured host:port (host empty means all interfaces).
 func (s *Server) ListenAddr() string { return s.set.addr() }

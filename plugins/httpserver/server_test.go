@@ -500,6 +500,9 @@ func TestListenSettings(t *testing.T) {
 				}
 				return
 			}
+			if got := s.BaseURL(); tc.name == "default" && got != "http://localhost:7007" {
+				t.Errorf("default BaseURL = %q", got)
+			}
 			if got := s.ListenAddr(); got != tc.want {
 				t.Errorf("ListenAddr = %q, want %q", got, tc.want)
 			}
