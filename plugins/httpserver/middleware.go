@@ -5,8 +5,11 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +39,9 @@ func (s *Server) logging() echo.MiddlewareFunc {
 			method, uri := req.Method, req.RequestURI
 			if err := next(c); err != nil {
 				c.Error(err)
+			}
+			if !s.log.Enabled(req.Context(), slog.LevelInfo) {
+				return nil
 			}
 			res := c.Response()
 			ref := req.Header.Get("Referer")
@@ -144,6 +150,84 @@ func trimSlash(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// caseInsensitive lets /API/Catalog/Entities reach /api/catalog/entities,
+// as express routes ignore case. Only when the path matches no route as
+// written is it matched again in lower case; static segments then take the
+// route's spelling while parameters keep the client's.
+func (s *Server) caseInsensitive(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		path := echo.GetPath(r)
+		if _, ok := s.route(r.Method, path); ok {
+			return next(c)
+		}
+		lower := strings.ToLower(path)
+		if lower == path {
+			return next(c)
+		}
+		template, ok := s.route(r.Method, lower)
+		if !ok {
+			return next(c)
+		}
+		if fixed, ok := respell(template, path); ok {
+			u := *r.URL
+			u.Path, u.RawPath = fixed, ""
+			if unescaped, err := url.PathUnescape(fixed); err == nil && unescaped != fixed {
+				u.Path, u.RawPath = unescaped, fixed
+			}
+			r.URL = &u
+		}
+		return next(c)
+	}
+}
+
+// route finds the route template that serves method and path; ok is false
+// when only a not-found or method-not-allowed fallback would answer.
+func (s *Server) route(method, path string) (string, bool) {
+	c := s.e.NewContext(nil, nil)
+	s.e.Router().Find(method, path, c)
+	if _, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok {
+		return "", false
+	}
+	if h := c.Handler(); h == nil || reflect.ValueOf(h).Pointer() == reflect.ValueOf(echo.NotFoundHandler).Pointer() {
+		return "", false
+	}
+	tpl := c.Path()
+	if strings.HasSuffix(tpl, "*") || s.mountOf(tpl) == tpl {
+		// Groups with middleware register not-found routes here.
+		for _, rt := range s.e.Routes() {
+			if rt.Path == tpl && rt.Method == echo.RouteNotFound {
+				return "", false
+			}
+		}
+	}
+	return tpl, true
+}
+
+// respell rebuilds path with the static segments of the route template.
+func respell(template, path string) (string, bool) {
+	ts := strings.Split(template, "/")
+	ps := strings.Split(path, "/")
+	out := make([]string, 0, len(ps))
+	for i, t := range ts {
+		if i >= len(ps) {
+			return "", false
+		}
+		switch {
+		case strings.HasPrefix(t, "*"):
+			return strings.Join(append(out, ps[i:]...), "/"), true
+		case strings.HasPrefix(t, ":"):
+			out = append(out, ps[i])
+		default:
+			out = append(out, t)
+		}
+	}
+	if len(ps) != len(ts) {
+		return "", false
+	}
+	return strings.Join(out, "/"), true
 }
 
 // expressOptions answers OPTIONS on a path that has routes but no OPTIONS

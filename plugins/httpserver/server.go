@@ -90,7 +90,7 @@ func New(o Options) *Server {
 	if s.set.cors != nil {
 		s.e.Pre(s.set.cors.middleware())
 	}
-	s.e.Pre(compress, trimSlash, renderErrors)
+	s.e.Pre(compress, trimSlash, s.caseInsensitive, renderErrors)
 	s.e.Use(expressOptions)
 
 	health := func(ready bool) echo.HandlerFunc {

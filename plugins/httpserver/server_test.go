@@ -101,6 +101,16 @@ func setup(t *testing.T, yamlCfg string, mod func(*Options)) *testBundle {
 		}
 		return WriteJSON(c, http.StatusOK, b)
 	})
+	// A plugin with its own middleware: echo then registers not-found
+	// routes under its prefix, which must still answer an empty 404.
+	mw := s.Plugin("mw")
+	mw.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Response().Header().Set("X-Mw", "1")
+			return next(c)
+		}
+	})
+	mw.GET("/x", func(c echo.Context) error { return WriteJSON(c, http.StatusOK, []byte(`{}`)) })
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	return &testBundle{srv: s, url: hs.URL, logs: logs}
@@ -157,9 +167,15 @@ func TestErrorEnvelope(t *testing.T) {
 			`{"error":{"name":"InputError","message":"request entity too large"},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`},
 		{"unknown route under a plugin", "GET", "/api/catalog/nope", 404, ``},
 		{"unknown plugin", "GET", "/api/nope", 404, ``},
+		{"unknown route under a plugin with middleware", "GET", "/api/mw/nope", 404, ``},
+		{"plugin root with middleware", "GET", "/api/mw", 404, ``},
+		{"route under a plugin with middleware, any case", "GET", "/API/MW/X", 200, `{}`},
 		{"unknown root path", "GET", "/nope", 404, ``},
 		{"method not allowed is a plain 404", "PUT", "/api/catalog/entities", 404, ``},
 		{"trailing slash reaches the route", "GET", "/api/catalog/entities/", 200, `{"items":[]}`},
+		{"paths ignore case, parameters keep theirs", "GET", "/API/Catalog/Entities/By-Name/Component/Default/NoPe", 404,
+			`{"error":{"name":"NotFoundError","message":"No entity named 'NoPe' found, with kind 'Component' in namespace 'Default'"},"request":{"method":"GET","url":"/Entities/By-Name/Component/Default/NoPe"},"response":{"statusCode":404}}`},
+		{"upper-case static route", "GET", "/api/catalog/ENTITIES", 200, `{"items":[]}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -552,5 +568,22 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/.backstage/health/v1/liveness"); err == nil {
 		t.Error("server still answers after shutdown")
+	}
+}
+
+// BenchmarkRequest measures the root router's per-request overhead (all
+// middleware plus the error-free JSON path) without a network.
+func BenchmarkRequest(b *testing.B) {
+	s := New(Options{})
+	body := []byte(`{"items":[]}`)
+	s.Plugin("catalog").GET("/entities", func(c echo.Context) error { return WriteJSON(c, http.StatusOK, body) })
+	req := httptest.NewRequest(http.MethodGet, "/api/catalog/entities", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
 	}
 }
