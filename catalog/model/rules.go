@@ -171,3 +171,6 @@ func NotAllowedError(childRef, location, originLocation string) error {
 	return newErr("NotAllowedError", "Entity "+childRef+" at "+location+", originated at "+originLocation+
 		", is not of an allowed kind for that location", nil)
 }
+
+// IsZero reports whether r was never built (the zero value).
+func (r Rules) IsZero() bool { return r.rules == nil }

@@ -144,7 +144,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("load config: %w", err)
 	}
 	log.Info("starting understage", "version", version(), "config", f.configs)
-	srv, cleanup, err := wire(ctx, cfg, log)
+	srv, cleanup, err := wireBackend(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("wire: %w", err)
 	}

@@ -4,16 +4,18 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/understage/understage/cmd/understage/wire"
 	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/httpserver"
 )
 
-// wire assembles the backend. This placeholder mounts no plugin yet; the
-// real list of features replaces it.
-func wire(ctx context.Context, cfg *config.Config, log *slog.Logger) (*httpserver.Server, func(), error) {
-	srv := httpserver.New(httpserver.Options{Config: cfg, Logger: log})
-	if err := srv.Err(); err != nil {
+// runner is what serve runs until its context ends.
+type runner interface{ Run(ctx context.Context) error }
+
+// wire assembles the backend (see package wire for the list of features).
+func wireBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (runner, func(), error) {
+	b, err := wire.New(ctx, cfg, log)
+	if err != nil {
 		return nil, nil, err
 	}
-	return srv, func() {}, nil
+	return b, b.Close, nil
 }

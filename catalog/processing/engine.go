@@ -1,0 +1,366 @@
+// Package processing is the catalog's ingestion engine: it claims due
+// entities from the store, runs Backstage's processing steps on them
+// (placeholders, policies, validation, reading Location targets, relations)
+// and hands the results back to the store, which stitches final entities.
+//
+// The engine keeps no state of its own between passes: everything lives in
+// the store, so several replicas can run it against one database, and a
+// crash loses at most the batch in flight (its lease simply expires).
+package processing
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
+	"github.com/understage/understage/catalog/ojson"
+)
+
+// Options configure an Engine. Zero values get the documented defaults.
+type Options struct {
+	Store catalog.ProcessingStore
+	// Readers read location targets by type ("file", "url", ...).
+	Readers map[string]LocationReader
+	Rules   model.Rules // zero value = Backstage's defaults (Component, API, Location)
+	Logger  *slog.Logger
+	// Interval is catalog.processingInterval: each entity is re-processed
+	// every Interval..1.5*Interval. Default 100 s (Backstage's 100–150 s).
+	Interval time.Duration
+	// OrphanStrategy is "delete" (default) or "keep".
+	OrphanStrategy string
+	// BatchSize is how many entities one pass claims. Default 500.
+	BatchSize int
+	// PollInterval is how long an idle engine waits before looking for due
+	// work again, unless woken. Default 1 s.
+	PollInterval time.Duration
+}
+
+// Engine runs the processing loop.
+type Engine struct {
+	o      Options
+	wake   chan struct{}
+	idleMu sync.Mutex
+	idle   []chan struct{}
+}
+
+// New returns an engine; it does nothing until Run.
+func New(o Options) *Engine {
+	if o.Interval <= 0 {
+		o.Interval = 100 * time.Second
+	}
+	if o.OrphanStrategy == "" {
+		o.OrphanStrategy = "delete"
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 500
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Rules.IsZero() {
+		o.Rules, _ = model.NewRules(nil, nil)
+	}
+	return &Engine{o: o, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes the loop look for due work now (after a refresh or a new
+// registration), so that changes show up without waiting for the poll.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// WaitIdle blocks until the engine finds no due work and nothing to stitch,
+// or ctx ends. Tests and the readiness probe use it.
+func (e *Engine) WaitIdle(ctx context.Context) error {
+	ch := make(chan struct{})
+	e.idleMu.Lock()
+	e.idle = append(e.idle, ch)
+	e.idleMu.Unlock()
+	e.Wake()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) notifyIdle() {
+	e.idleMu.Lock()
+	waiters := e.idle
+	e.idle = nil
+	e.idleMu.Unlock()
+	for _, ch := range waiters {
+		close(ch)
+	}
+}
+
+func (e *Engine) nextUpdate() time.Time {
+	jitter := time.Duration(rand.Int64N(int64(e.o.Interval/2) + 1))
+	return time.Now().Add(e.o.Interval + jitter)
+}
+
+// Run processes until ctx is cancelled.
+func (e *Engine) Run(ctx context.Context) error {
+	lastOrphanSweep := time.Time{}
+	for {
+		worked, err := e.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			e.o.Logger.Error("catalog processing pass failed", "err", err)
+		}
+		if e.o.OrphanStrategy == "delete" && (worked || time.Since(lastOrphanSweep) > 5*time.Second) {
+			n, err := e.o.Store.DeleteOrphans(ctx)
+			if err != nil && ctx.Err() == nil {
+				e.o.Logger.Error("orphan cleanup failed", "err", err)
+			}
+			if n > 0 {
+				e.o.Logger.Info("deleted orphaned entities", "count", n)
+				worked = true
+				// Deleting orphans queues stitches of their relation peers.
+				for {
+					s, err := e.o.Store.StitchPending(ctx, e.o.BatchSize)
+					if err != nil || s == 0 {
+						break
+					}
+				}
+			}
+			lastOrphanSweep = time.Now()
+		}
+		if worked {
+			continue
+		}
+		e.notifyIdle()
+		t := time.NewTimer(e.o.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-e.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce claims one batch, processes it and stitches what changed. It
+// reports whether there was anything to do.
+func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
+	items, err := e.o.Store.ClaimDue(ctx, e.o.BatchSize, e.nextUpdate)
+	if err != nil {
+		return false, fmt.Errorf("claim due entities: %w", err)
+	}
+	worked := len(items) > 0
+	if len(items) > 0 {
+		results := make([]catalog.ProcessingResult, len(items))
+		for i, it := range items {
+			results[i] = e.Process(ctx, it)
+		}
+		if err := e.o.Store.CompleteProcessing(ctx, results); err != nil {
+			return true, fmt.Errorf("write processing results: %w", err)
+		}
+	}
+	for {
+		n, err := e.o.Store.StitchPending(ctx, e.o.BatchSize)
+		if err != nil {
+			return worked, fmt.Errorf("stitch: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		worked = true
+	}
+	return worked, nil
+}
+
+// Process runs the processing steps on one claimed entity. It never fails:
+// problems become the entity's errors (and its last good output is kept).
+func (e *Engine) Process(ctx context.Context, it catalog.ProcessingItem) catalog.ProcessingResult {
+	res := catalog.ProcessingResult{EntityID: it.EntityID, EntityRef: it.EntityRef}
+	fail := func(errs ...error) catalog.ProcessingResult {
+		res.Ok = false
+		res.Processed, res.Relations, res.Children = nil, nil, nil
+		res.Errors = serializeErrors(errs)
+		res.ResultHash = hashResult(res)
+		return res
+	}
+	entity, err := ojson.DecodeObject(it.Unprocessed)
+	if err != nil {
+		return fail(fmt.Errorf("stored entity is not valid JSON: %w", err))
+	}
+	loc := locationOf(entity)
+
+	// Pre-processing: placeholders resolve against the entity's own file.
+	resolved, perrs := e.resolvePlaceholders(ctx, entity, loc)
+	if len(perrs) > 0 {
+		return fail(perrs...)
+	}
+	entity = resolved.(*ojson.Object)
+
+	entity, err = model.ApplyPolicies(entity)
+	if err != nil {
+		return fail(err)
+	}
+	if ref := model.EntityRef(entity); ref != it.EntityRef {
+		return fail(newInputError(fmt.Sprintf("Entity reference was changed from %s to %s during processing", it.EntityRef, ref)))
+	}
+	if err := model.Validate(entity); err != nil {
+		return fail(err)
+	}
+
+	var children []catalog.DeferredEntity
+	var errs []error
+	if kindOf(entity) == "location" {
+		children, errs = e.readLocationEntity(ctx, entity, it.EntityRef)
+	}
+	relations, err := model.BuildRelations(entity)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		// Backstage: any error means nothing emitted is stored, so a broken
+		// location never turns its entities into orphans.
+		return fail(errs...)
+	}
+	res.Ok = true
+	res.Processed = entity
+	res.Relations = relations
+	res.Children = children
+	res.ResultHash = hashResult(res)
+	return res
+}
+
+// locationRef is a parsed "type:target" location reference.
+type locationRef struct{ Type, Target string }
+
+func (l locationRef) String() string { return l.Type + ":" + l.Target }
+
+func parseLocationRef(s string) (locationRef, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			if i == 0 || i == len(s)-1 {
+				return locationRef{}, false
+			}
+			return locationRef{s[:i], s[i+1:]}, true
+		}
+	}
+	return locationRef{}, false
+}
+
+const (
+	annotationLocation       = "backstage.io/managed-by-location"
+	annotationOriginLocation = "backstage.io/managed-by-origin-location"
+	annotationSourceLocation = "backstage.io/source-location"
+)
+
+func locationOf(e *ojson.Object) locationRef {
+	ann := e.Object("metadata").Object("annotations")
+	l, _ := parseLocationRef(ann.String(annotationLocation))
+	return l
+}
+
+func originOf(e *ojson.Object) string {
+	return e.Object("metadata").Object("annotations").String(annotationOriginLocation)
+}
+
+func kindOf(e *ojson.Object) string {
+	k := e.String("kind")
+	b := []byte(k)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+func hashResult(r catalog.ProcessingResult) string {
+	h := sha1.New()
+	if r.Ok {
+		h.Write([]byte("ok\x00"))
+		b, _ := ojson.Marshal(r.Processed)
+		h.Write(b)
+		for _, rel := range r.Relations {
+			fmt.Fprintf(h, "\x00%s\x01%s\x01%s", rel.Source, rel.Type, rel.Target)
+		}
+		for _, c := range r.Children {
+			b, _ := ojson.Marshal(c.Entity)
+			h.Write([]byte("\x00child\x00" + c.LocationKey + "\x00"))
+			h.Write(b)
+		}
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(h, "\x00err\x00%s\x01%s", e.Name, e.Message)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// namedError carries a Backstage error class name.
+type namedError struct {
+	name, msg string
+	cause     error
+}
+
+func (e *namedError) Error() string { return e.msg }
+func (e *namedError) Unwrap() error { return e.cause }
+
+func newInputError(msg string) error    { return &namedError{name: "InputError", msg: msg} }
+func newNotFoundError(msg string) error { return &namedError{name: "NotFoundError", msg: msg} }
+func newNotAllowedError(msg string) error {
+	return &namedError{name: "NotAllowedError", msg: msg}
+}
+
+// errorName finds the Backstage error class of err.
+func errorName(err error) string {
+	var ne *namedError
+	if errors.As(err, &ne) {
+		return ne.name
+	}
+	var n interface{ ErrorName() string }
+	if errors.As(err, &n) {
+		return n.ErrorName()
+	}
+	var k interface{ BackstageName() string }
+	if errors.As(err, &k) {
+		return k.BackstageName()
+	}
+	if name := backendName(err); name != "" {
+		return name
+	}
+	return "Error"
+}
+
+func serializeErrors(errs []error) []catalog.SerializedError {
+	out := make([]catalog.SerializedError, 0, len(errs))
+	for _, err := range errs {
+		var ve *model.ValidationError
+		if errors.As(err, &ve) {
+			out = append(out, ve.Serialize())
+			continue
+		}
+		se := catalog.SerializedError{Name: errorName(err), Message: messageOf(err)}
+		var ne *namedError
+		if errors.As(err, &ne) && ne.cause != nil {
+			c := catalog.SerializedError{Name: errorName(ne.cause), Message: messageOf(ne.cause)}
+			se.Cause = &c
+		}
+		out = append(out, se)
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+// Package wire assembles the understage backend from its configuration. It
+// is the one list of what the binary contains: to add a feature, add it
+// here. It holds no logic of its own beyond translating config into the
+// options of each part. Tests and the acceptance scenarios build the same
+// backend through it.
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/understage/understage/catalog/httpapi"
+	"github.com/understage/understage/catalog/model"
+	"github.com/understage/understage/catalog/processing"
+	"github.com/understage/understage/catalog/sqlstore"
+	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/httpserver"
+)
+
+// Backend is an assembled backend: the HTTP server and the catalog's parts.
+type Backend struct {
+	Server  *httpserver.Server
+	Catalog *sqlstore.Store
+	Engine  *processing.Engine
+
+	log     *slog.Logger
+	closers []func()
+}
+
+// New builds the backend; nothing runs until Run.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (b *Backend, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	b = &Backend{log: log}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	b.Server = httpserver.New(httpserver.Options{Config: cfg, Logger: log, DeferReady: true})
+	if err := b.Server.Err(); err != nil {
+		return nil, err
+	}
+
+	dbOpts, err := databaseOptions(cfg, "catalog", log)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, dbOpts)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog database: %w", err)
+	}
+	b.closers = append(b.closers, func() { _ = db.Close() })
+	store, err := sqlstore.New(ctx, db, log.With("plugin", "catalog"))
+	if err != nil {
+		return nil, fmt.Errorf("catalog store: %w", err)
+	}
+	b.Catalog = store
+
+	copts, err := catalogOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.Engine = processing.New(processing.Options{
+		Store:          store,
+		Readers:        map[string]processing.LocationReader{"file": processing.FileReader{}},
+		Rules:          copts.rules,
+		Logger:         log.With("plugin", "catalog"),
+		Interval:       copts.interval,
+		OrphanStrategy: copts.orphanStrategy,
+	})
+	provider := &processing.ConfigLocationsProvider{Locations: copts.locations}
+	if err := provider.Connect(ctx, store); err != nil {
+		return nil, err
+	}
+
+	httpapi.Register(b.Server.Plugin("catalog"), httpapi.Options{
+		Reader: store,
+		Writer: refreshWaker{store, b.Engine},
+		Logger: log.With("plugin", "catalog"),
+	})
+	return b, nil
+}
+
+// refreshWaker wakes the engine after a refresh request so the entity is
+// re-read at once rather than at the next poll.
+type refreshWaker struct {
+	*sqlstore.Store
+	engine *processing.Engine
+}
+
+func (r refreshWaker) RequestRefresh(ctx context.Context, ref string) error {
+	if err := r.Store.RequestRefresh(ctx, ref); err != nil {
+		return err
+	}
+	r.engine.Wake()
+	return nil
+}
+
+// Run starts the processing engine and serves HTTP until ctx ends.
+func (b *Backend) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- b.Engine.Run(ctx) }()
+	b.Server.SetReady()
+	err := b.Server.Run(ctx)
+	cancel()
+	if eerr := <-engineDone; eerr != nil && !errors.Is(eerr, context.Canceled) {
+		err = errors.Join(err, eerr)
+	}
+	return err
+}
+
+// Close releases databases.
+func (b *Backend) Close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+	b.closers = nil
+}
+
+func databaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (database.Options, error) {
+	o := database.Options{Client: "better-sqlite3", Connection: ":memory:", PluginID: pluginID, Logger: log}
+	if client, ok := cfg.String("backend.database.client"); ok {
+		o.Client = client
+	}
+	if v := cfg.Get("backend.database.connection"); v != nil {
+		o.Connection = v
+		// A relative SQLite path or directory is relative to the working
+		// directory, as with Backstage's knex.
+	}
+	return o, nil
+}
+
+type catalogConfig struct {
+	locations      []processing.LocationSpec
+	rules          model.Rules
+	interval       time.Duration
+	orphanStrategy string
+}
+
+func catalogOptions(cfg *config.Config) (catalogConfig, error) {
+	var out catalogConfig
+	var cfgLocs []model.ConfigLocation
+	locs, _, err := cfg.ReadList("catalog.locations")
+	if err != nil {
+		return out, err
+	}
+	for _, l := range locs {
+		typ, _ := l.String("type")
+		target, _ := l.String("target")
+		if typ == "" || target == "" {
+			return out, fmt.Errorf("catalog.locations: each location needs a type and a target")
+		}
+		out.locations = append(out.locations, processing.LocationSpec{Type: typ, Target: target, Presence: l.OptionalString("presence")})
+		cl := model.ConfigLocation{Type: typ, Target: target}
+		for _, r := range l.List("rules") {
+			allow, _ := r.StringList("allow")
+			cl.Rules = append(cl.Rules, allow)
+		}
+		cfgLocs = append(cfgLocs, cl)
+	}
+	var global []model.Rule
+	if cfg.Has("catalog.rules") {
+		global = []model.Rule{}
+		for _, r := range cfg.List("catalog.rules") {
+			allow, _ := r.StringList("allow")
+			rule := model.Rule{}
+			for _, k := range allow {
+				rule.Allow = append(rule.Allow, model.RuleKind{Kind: k})
+			}
+			for _, l := range r.List("locations") {
+				rule.Locations = append(rule.Locations, model.RuleLocation{
+					Type: l.OptionalString("type"), Exact: l.OptionalString("exact"), Pattern: l.OptionalString("pattern"),
+				})
+			}
+			global = append(global, rule)
+		}
+	}
+	out.rules, err = model.NewRules(global, cfgLocs)
+	if err != nil {
+		return out, err
+	}
+	if d, ok, err := cfg.Duration("catalog.processingInterval"); err != nil {
+		return out, err
+	} else if ok {
+		out.interval = d
+	}
+	out.orphanStrategy = cfg.OptionalString("catalog.orphanStrategy")
+	if out.orphanStrategy != "" && out.orphanStrategy != "delete" && out.orphanStrategy != "keep" {
+		return out, fmt.Errorf("catalog.orphanStrategy must be delete or keep, got %q", out.orphanStrategy)
+	}
+	return out, nil
+}
