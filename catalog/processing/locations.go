@@ -296,7 +296,6 @@ func refOf(e *ojson.Object) string {
 	return strings.ToLower(e.String("kind") + ":" + ns + "/" + meta.String("name"))
 }
 
-
 func jsType(v any) string {
 	switch v.(type) {
 	case []any:

@@ -9,7 +9,9 @@ import (
 )
 
 // runner is what serve runs until its context ends.
-type runner interface{ Run(ctx context.Context) error }
+type runner interface {
+	Run(ctx context.Context) error
+}
 
 // wire assembles the backend (see package wire for the list of features).
 func wireBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (runner, func(), error) {
