@@ -1,0 +1,2 @@
+// Package ${{ values.name | replace("-", "") }} is the ${{ values.name }} library.
+package ${{ values.name | replace("-", "") }}
