@@ -6,6 +6,20 @@
 // legitimately differ between two installations (uids, etags, location ids,
 // cursors, the corpus folder, timestamps) are masked before comparing; all
 // other bytes, including the key order of JSON objects, must be equal.
+//
+// Running: start both servers with testdata/corpus/all.yaml as their only
+// catalog location (a file location; config rules must allow every kind),
+// then
+//
+//	UNDERSTAGE_URL=http://127.0.0.1:7007 UNDERSTAGE_ORACLE_URL=http://127.0.0.1:7150 \
+//	  CGO_ENABLED=0 go test ./catalog/conformance/ -run TestReadConformance -v
+//
+// Without both variables the live tests skip. Each side's corpus folder is
+// found through the root Location's managed-by-location annotation, or set
+// with UNDERSTAGE_CORPUS_ROOT / UNDERSTAGE_ORACLE_CORPUS_ROOT. The OpenAPI
+// tests (TestOracleResponsesMatchSpec, TestUnderstageResponsesMatchSpec) need
+// npm and node to fetch the published spec; UNDERSTAGE_SPEC_CACHE sets where
+// it is cached (default: the user cache dir).
 package conformance
 
 import (
