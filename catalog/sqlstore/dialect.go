@@ -36,7 +36,10 @@ func (sqliteDialect) name() string                                  { return "sq
 func (sqliteDialect) rebind(q string) string                        { return q }
 func (sqliteDialect) migrationsDir() string                         { return "migrations/sqlite" }
 func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil } // the write tx is IMMEDIATE: already exclusive
-func (sqliteDialect) maxArgs() int                                  { return 30000 }
+
+// maxArgs is small on SQLite: the modernc driver matches each placeholder
+// against the argument list linearly, so binding grows with its square.
+func (sqliteDialect) maxArgs() int { return 256 }
 
 // SQLite has a single writer, so a plain UPDATE … WHERE IN (SELECT … LIMIT)
 // is atomic without row locks.

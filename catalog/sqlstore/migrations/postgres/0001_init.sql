@@ -58,8 +58,6 @@ CREATE TABLE search (
 CREATE INDEX search_key_value_entity_idx ON search (key, value, entity_id);
 -- per-entity probes (EXISTS filters) and deletes on restitch
 CREATE INDEX search_entity_key_value_idx ON search (entity_id, key, value);
--- facets group by original casing
-CREATE INDEX search_key_original_value_idx ON search (key, original_value);
 
 CREATE TABLE stitch_queue (
   entity_ref TEXT COLLATE "C" PRIMARY KEY,
