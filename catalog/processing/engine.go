@@ -364,3 +364,27 @@ func serializeErrors(errs []error) []catalog.SerializedError {
 	}
 	return out
 }
+
+// Drain runs passes (and, with orphanStrategy delete, orphan cleanup)
+// until nothing is due and nothing waits to be stitched. It is what "the
+// catalog has finished processing" means in tests and tools.
+func (e *Engine) Drain(ctx context.Context) error {
+	for {
+		worked, err := e.RunOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if e.o.OrphanStrategy == "delete" {
+			n, err := e.o.Store.DeleteOrphans(ctx)
+			if err != nil {
+				return fmt.Errorf("delete orphans: %w", err)
+			}
+			if n > 0 {
+				worked = true
+			}
+		}
+		if !worked {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package processing_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/understage/understage/catalog/model"
+	"github.com/understage/understage/catalog/processing"
+	"github.com/understage/understage/catalog/sqlstore"
+	"github.com/understage/understage/plugins/database"
+)
+
+func writeGenerated(tb testing.TB, dir string, n int) string {
+	tb.Helper()
+	var b strings.Builder
+	types := []string{"service", "website", "library"}
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: gen-%05d\n  description: Generated component %d\n  tags: [gen, t%d]\nspec:\n  type: %s\n  lifecycle: production\n  owner: team-%d\n  system: system-%d\n", i, i, i%10, types[i%3], i%20, i%50)
+	}
+	p := filepath.Join(dir, "gen.yaml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkIngest measures a whole ingest of N generated components from a
+// file location into SQLite: reading, processing, writing and stitching.
+func BenchmarkIngest10k(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		file := writeGenerated(b, dir, 10000)
+		ctx := context.Background()
+		db, err := database.Open(ctx, database.Options{Client: "better-sqlite3", Connection: filepath.Join(dir, "c.sqlite"), PluginID: "catalog"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		store, err := sqlstore.New(ctx, db, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rules, _ := model.NewRules(nil, nil)
+		eng := processing.New(processing.Options{Store: store, Readers: map[string]processing.LocationReader{"file": processing.FileReader{}}, Rules: rules})
+		p := &processing.ConfigLocationsProvider{Locations: []processing.LocationSpec{{Type: "file", Target: file}}}
+		b.StartTimer()
+		if err := p.Connect(ctx, store); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			worked, err := eng.RunOnce(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !worked {
+				break
+			}
+		}
+		b.StopTimer()
+		db.Close()
+	}
+}
