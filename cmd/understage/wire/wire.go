@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/understage/understage/catalog/httpapi"
 	"github.com/understage/understage/catalog/model"
+	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/config"
@@ -32,11 +34,11 @@ type Backend struct {
 }
 
 // New builds the backend; nothing runs until Run.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (b *Backend, err error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b = &Backend{log: log}
+	b := &Backend{log: log}
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -131,9 +133,15 @@ func databaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (dat
 		o.Client = client
 	}
 	if v := cfg.Get("backend.database.connection"); v != nil {
-		o.Connection = v
+		o.Connection = ojson.ToGo(v) // plain maps for the database opener
 		// A relative SQLite path or directory is relative to the working
-		// directory, as with Backstage's knex.
+		// directory, as with Backstage's knex; the directory form is created
+		// when missing, so a first `make run` needs nothing prepared.
+		if dir, ok := cfg.String("backend.database.connection.directory"); ok && o.Client != "pg" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return o, fmt.Errorf("create database directory: %w", err)
+			}
+		}
 	}
 	return o, nil
 }
