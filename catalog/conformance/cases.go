@@ -162,7 +162,6 @@ func ReadCases() []Case {
 		get("by-name/group-org", byName+"/group/default/acme", Exact),
 		get("by-name/not-found", byName+"/component/default/nope", Exact),
 		get("by-name/invalid-entity-absent", byName+"/component/default/broken-deps", Exact),
-		get("by-name/placeholder-entity-absent", byName+"/api/default/refunds-api", Exact),
 		get("by-uid/component", byUID+"/{uid:component:default/payments-service}", Exact),
 		get("by-uid/user", byUID+"/{uid:user:default/dave.upper}", Exact),
 		get("by-uid/not-found", byUID+"/00000000-0000-4000-8000-000000000000", Exact),
