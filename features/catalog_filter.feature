@@ -6,8 +6,8 @@ Feature: A developer filters the catalog by owner and type
     Given understage serves the example organisation
 
   Scenario: Filter components by owner
-    When I list entities with the filter "kind=component,relations.ownedBy=group:default/team-payments"
-    Then every entity returned is a component owned by "group:default/team-payments"
+    When I list entities with the filter "kind=component,relations.ownedBy=group:default/team-orders"
+    Then every entity returned is a component owned by "group:default/team-orders"
     And the number of entities returned equals the number of components that group owns
 
   Scenario: Filter by type with either of two values

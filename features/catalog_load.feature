@@ -14,24 +14,26 @@ Feature: A platform engineer loads a catalog
 
   Scenario: Relations are stitched in both directions
     When the catalog has finished processing
-    Then component "payments-api-service" is owned by "group:default/team-payments"
-    And group "team-payments" has the relation "ownerOf" to "component:default/payments-api-service"
+    Then component "order-service" is owned by "group:default/team-orders"
+    And group "team-orders" has the relation "ownerOf" to "component:default/order-service"
 
   Scenario: An invalid entity is skipped and the rest of its file still ingests
-    Given the file "broken.yaml" holds one valid component "good-one" and one component with an invalid name
+    Given the file "components/mixed.yaml" holds one valid component "good-one" and one component with an invalid name
     When the catalog has finished processing
     Then the catalog has the component "good-one"
     And the catalog has no entity named "Not A Valid Name!"
 
   Scenario: A malformed YAML file is reported on its location and loses nothing
     Given the catalog has finished processing
-    When the file "components/extra.yaml" is replaced by malformed YAML
+    And the catalog lists every entity of the example organisation
+    When the file "all.yaml" is replaced by malformed YAML
     And the catalog has finished processing again
     Then every entity of the example organisation is still in the catalog
-    And the location entity for "components/extra.yaml" reports a processing error
+    And the location entity for "all.yaml" reports a processing error
 
   Scenario: Edits show up and deleted entities disappear
-    Given the catalog has finished processing
+    Given the file "components/mixed.yaml" holds one valid component "good-one" and one component with an invalid name
+    And the catalog has finished processing
     When the component "good-one" is edited to have the description "Edited"
     And the catalog has finished processing again
     Then the component "good-one" has the description "Edited"
