@@ -18,8 +18,14 @@ run: build
 test:
 	$(GO) test $(PKGS)
 
-bench:
+# Go benchmarks, then the whole-process comparison with the real Backstage
+# backend (skipped when the oracle harness is absent). BENCH_N sets the
+# catalog size of the whole-process run.
+ORACLE  ?= ../shared/oracle
+BENCH_N ?= 10000
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./cmd/benchcmp -n $(BENCH_N) -understage $(BIN) $(if $(wildcard $(ORACLE)/start.sh),-oracle $(ORACLE))
 
 vet:
 	$(GO) vet $(PKGS)

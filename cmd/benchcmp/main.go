@@ -133,7 +133,7 @@ catalog:
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
