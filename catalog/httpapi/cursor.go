@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -120,10 +120,16 @@ done:
 
 // DecodeCursor parses a cursor; anything malformed is a 400 "Malformed cursor: ...".
 func DecodeCursor(s string) (Cursor, error) {
-	raw := decodeBase64Lenient(s)
-	v, err := ojson.Decode(raw)
+	text := decodeUTF8JS(decodeBase64Lenient(s))
+	if msg := v8JSONParseError(text); msg != "" {
+		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", msg)
+	}
+	v, err := ojson.Decode([]byte(text.String()))
 	if err != nil {
-		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", jsonSyntaxMessage(raw, err))
+		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", err.Error())
+	}
+	if issues := cursorIssues(v); len(issues) > 0 {
+		return Cursor{}, malformedCursor(zodErrorText(issues))
 	}
 	o, ok := v.(*ojson.Object)
 	if !ok {
@@ -234,23 +240,6 @@ func nullableStrings(v any) ([]*string, bool) {
 	return out, true
 }
 
-// jsonSyntaxMessage approximates V8's JSON.parse messages for the common cases.
-func jsonSyntaxMessage(raw []byte, err error) string {
-	src := strings.ToValidUTF8(string(raw), "\uFFFD")
-	if strings.TrimSpace(src) == "" {
-		return "Unexpected end of JSON input"
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) && se.Offset > 0 && int(se.Offset) <= len(raw) {
-		pos := int(se.Offset) - 1
-		tok := []rune(string(raw[pos:]))
-		if len(tok) > 0 && len([]rune(src)) <= 10 {
-			return fmt.Sprintf("Unexpected token '%c', \"%s\" is not valid JSON", tok[0], src)
-		}
-	}
-	return "Unexpected end of JSON input"
-}
-
 // sortValues renders a store position as Backstage's sort-field values.
 func sortValues(p *catalog.CursorPosition, sorted bool) []*string {
 	if p == nil {
@@ -286,4 +275,150 @@ func equalValues(a, b []*string) bool {
 		}
 	}
 	return true
+}
+
+// cursorIssues checks a decoded cursor against Backstage's cursor schema and
+// lists the violations as zod v3 issues, in zod's order (schema keys in
+// declaration order, depth first). The legacy filter is not checked; the
+// query is left to DecodeCursor.
+func cursorIssues(v any) []any {
+	z := &zodIssues{}
+	o, ok := v.(*ojson.Object)
+	if !ok {
+		z.invalidType("object", v, nil)
+		return z.list
+	}
+	path := func(p ...any) []any { return p }
+	get := func(o *ojson.Object, k string) any { return getOr(o, k) }
+	if ofs, ok := z.array(get(o, "orderFields"), path("orderFields")); ok {
+		for i, el := range ofs {
+			if fo, ok := z.object(el, path("orderFields", i)); ok {
+				z.str(get(fo, "field"), path("orderFields", i, "field"))
+				z.enum(get(fo, "order"), path("orderFields", i, "order"), "asc", "desc")
+			}
+		}
+	}
+	if ft, present := o.Get("fullTextFilter"); present {
+		if fo, ok := z.object(ft, path("fullTextFilter")); ok {
+			z.str(get(fo, "term"), path("fullTextFilter", "term"))
+			if fs, present := fo.Get("fields"); present {
+				if arr, ok := z.array(fs, path("fullTextFilter", "fields")); ok {
+					for i, el := range arr {
+						z.str(el, path("fullTextFilter", "fields", i))
+					}
+				}
+			}
+		}
+	}
+	z.nullableStrings(get(o, "orderFieldValues"), path("orderFieldValues"))
+	if _, ok := get(o, "isPrevious").(bool); !ok {
+		z.invalidType("boolean", get(o, "isPrevious"), path("isPrevious"))
+	}
+	if fs, present := o.Get("firstSortFieldValues"); present {
+		z.nullableStrings(fs, path("firstSortFieldValues"))
+	}
+	if t, present := o.Get("totalItems"); present {
+		if _, ok := t.(ojson.Number); !ok {
+			z.invalidType("number", t, path("totalItems"))
+		}
+	}
+	return z.list
+}
+
+// zodIssues collects zod v3 issues; their key order is zod's.
+type zodIssues struct{ list []any }
+
+func zodPath(p []any) []any {
+	if p == nil {
+		return []any{}
+	}
+	return p
+}
+
+func zodTypeMessage(expected string, v any) string {
+	if _, ok := v.(undefinedValue); ok {
+		return "Required"
+	}
+	return "Expected " + expected + ", received " + jsType(v)
+}
+
+func (z *zodIssues) invalidType(expected string, v any, path []any) {
+	z.list = append(z.list, ojson.NewObject("code", "invalid_type", "expected", expected,
+		"received", jsType(v), "path", zodPath(path), "message", zodTypeMessage(expected, v)))
+}
+
+func (z *zodIssues) object(v any, path []any) (*ojson.Object, bool) {
+	o, ok := v.(*ojson.Object)
+	if !ok {
+		z.invalidType("object", v, path)
+	}
+	return o, ok
+}
+
+func (z *zodIssues) array(v any, path []any) ([]any, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		z.invalidType("array", v, path)
+	}
+	return a, ok
+}
+
+func (z *zodIssues) str(v any, path []any) {
+	if _, ok := v.(string); !ok {
+		z.invalidType("string", v, path)
+	}
+}
+
+func (z *zodIssues) enum(v any, path []any, options ...string) {
+	quoted := make([]string, len(options))
+	opts := make([]any, len(options))
+	for i, o := range options {
+		quoted[i], opts[i] = "'"+o+"'", o
+	}
+	expected := strings.Join(quoted, " | ")
+	s, ok := v.(string)
+	if !ok {
+		z.list = append(z.list, ojson.NewObject("expected", expected, "received", jsType(v),
+			"code", "invalid_type", "path", zodPath(path), "message", zodTypeMessage(expected, v)))
+		return
+	}
+	for _, o := range options {
+		if s == o {
+			return
+		}
+	}
+	z.list = append(z.list, ojson.NewObject("received", s, "code", "invalid_enum_value", "options", opts,
+		"path", zodPath(path), "message", "Invalid enum value. Expected "+expected+", received '"+s+"'"))
+}
+
+// nullableStrings checks z.array(z.string().or(z.null())); a bad element
+// is a union issue carrying both alternatives' errors.
+func (z *zodIssues) nullableStrings(v any, path []any) {
+	arr, ok := z.array(v, path)
+	if !ok {
+		return
+	}
+	for i, el := range arr {
+		switch el.(type) {
+		case nil, string:
+			continue
+		}
+		p := append(append([]any{}, path...), i)
+		alt := func(expected string) any {
+			one := &zodIssues{}
+			one.invalidType(expected, el, p)
+			return ojson.NewObject("issues", one.list, "name", "ZodError")
+		}
+		z.list = append(z.list, ojson.NewObject("code", "invalid_union",
+			"unionErrors", []any{alt("string"), alt("null")}, "path", p, "message", "Invalid input"))
+	}
+}
+
+// zodErrorText is String(zodError): the issues as JSON.stringify(issues, null, 2).
+func zodErrorText(issues []any) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, ojson.MustMarshal(issues), "", "  "); err != nil {
+		return string(ojson.MustMarshal(issues))
+	}
+	return b.String()
 }

@@ -57,22 +57,40 @@ func Register(g *echo.Group, o Options) {
 }
 
 // readBody decodes a JSON request body like express.json(): no body is an
-// empty object; a body with another media type is rejected.
-func readBody(c echo.Context, rule bodyRule) (*ojson.Object, error) {
+// empty object; a body with another media type is rejected; text that is
+// not JSON gets V8's message. The query string is checked against params
+// after parsing and before the body's schema, Backstage's order.
+func readBody(c echo.Context, params []queryParam, rule bodyRule) (*ojson.Object, queryValues, error) {
+	q := parseQuery(c.Request().URL.RawQuery)
+	o, err := decodeBody(c, params, q, rule)
+	return o, q, err
+}
+
+func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRule) (*ojson.Object, error) {
 	raw, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	var v any = &ojson.Object{}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		ct := c.Request().Header.Get(echo.HeaderContentType)
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if len(raw) > 0 || ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt != "application/json" {
 			return nil, backend.Input("unsupported media type %s", mt)
 		}
-		if v, err = ojson.Decode(raw); err != nil {
-			return nil, backend.Input("%s", jsonSyntaxMessage(raw, err))
+		// The body is decoded as UTF-8 (a leading BOM dropped) before parsing.
+		text := decodeUTF8JS(bytes.TrimPrefix(raw, []byte("\xEF\xBB\xBF")))
+		if len(text) > 0 {
+			if msg := bodyParseError(text); msg != "" {
+				return nil, backend.Input("%s", msg)
+			}
+			if v, err = ojson.Decode([]byte(text.String())); err != nil {
+				return nil, backend.Input("%s", err.Error())
+			}
 		}
+	}
+	if err := validateQuery(q, params, ""); err != nil {
+		return nil, err
 	}
 	if m := rule(v, "request/body"); m != "" {
 		return nil, backend.Input("%s", m)
@@ -91,7 +109,7 @@ func stringList(v any) []string {
 }
 
 func (a *api) refresh(c echo.Context) error {
-	body, err := readBody(c, refreshBody)
+	body, _, err := readBody(c, nil, refreshBody)
 	if err != nil {
 		return err
 	}
@@ -389,7 +407,7 @@ func (a *api) queryEntitiesGet(c echo.Context) error {
 }
 
 func (a *api) queryEntitiesPost(c echo.Context) error {
-	body, err := readBody(c, byQueryBody)
+	body, _, err := readBody(c, nil, byQueryBody)
 	if err != nil {
 		return err
 	}
@@ -448,7 +466,8 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 	limit := defaultQueryLimit
 	if in.limit != nil {
 		if *in.limit < 0 {
-			return fmt.Errorf("Invalid array length") //nolint:staticcheck // Backstage's 500 message
+			// Node fails allocating the page array: a 500 RangeError.
+			return &backend.Error{Kind: &backend.Kind{Name: "RangeError", Status: http.StatusInternalServerError}, Message: "Invalid array length"}
 		}
 		limit = int(math.Floor(*in.limit))
 	}
@@ -619,11 +638,7 @@ func (a *api) ancestry(c echo.Context) error {
 }
 
 func (a *api) byRefs(c echo.Context) error {
-	q := parseQuery(c.Request().URL.RawQuery)
-	if err := validateQuery(q, byRefsParams, ""); err != nil {
-		return err
-	}
-	body, err := readBody(c, byRefsBody)
+	body, q, err := readBody(c, byRefsParams, byRefsBody)
 	if err != nil {
 		return err
 	}
@@ -663,13 +678,17 @@ func (a *api) byRefs(c echo.Context) error {
 		}
 	}
 	refs := stringList(mustGet(body, "entityRefs"))
-	lowered := make([]string, len(refs))
-	for i, r := range refs {
-		lowered[i] = strings.ToLower(r)
-	}
-	entities, err := a.Reader.EntitiesByRefs(c.Request().Context(), lowered, filter)
+	entities, err := a.Reader.EntitiesByRefs(c.Request().Context(), refs, filter)
 	if err != nil {
 		return fmt.Errorf("entities by refs: %w", err)
+	}
+	// Backstage compares the refs verbatim with the stored lowercase refs,
+	// so a ref with any upper-case letter finds nothing; the store itself
+	// folds case, hence the check here.
+	for i, r := range refs {
+		if r != strings.ToLower(r) {
+			entities[i] = nil
+		}
 	}
 	return writeEntityList(c, entities, fields, `{"items":`, "}")
 }
@@ -697,11 +716,11 @@ func (a *api) facetsGet(c echo.Context) error {
 	if len(facets) == 0 {
 		return backend.Input("Missing facet parameter")
 	}
-	return a.writeFacets(c, facets, filter, true)
+	return a.writeFacets(c, facets, filter)
 }
 
 func (a *api) facetsPost(c echo.Context) error {
-	body, err := readBody(c, facetsBody)
+	body, _, err := readBody(c, nil, facetsBody)
 	if err != nil {
 		return err
 	}
@@ -714,9 +733,8 @@ func (a *api) facetsPost(c echo.Context) error {
 	if len(facets) == 0 {
 		return backend.Input("Missing or empty facets parameter")
 	}
-	qv, hasQuery := body.Get("query")
 	var filter catalog.Filter
-	if hasQuery {
+	if qv, ok := body.Get("query"); ok {
 		out, msg, ok := validatePredicate(qv, nil)
 		if !ok {
 			return backend.Input("Invalid query: %s", msg)
@@ -725,17 +743,13 @@ func (a *api) facetsPost(c echo.Context) error {
 			return err
 		}
 	}
-	// Backstage 1.55 answers an empty list per facet when no query is given.
-	return a.writeFacets(c, facets, filter, hasQuery)
+	return a.writeFacets(c, facets, filter)
 }
 
-func (a *api) writeFacets(c echo.Context, facets []string, filter catalog.Filter, query bool) error {
-	counts := map[string][]catalog.FacetCount{}
-	if query {
-		var err error
-		if counts, err = a.Reader.Facets(c.Request().Context(), facets, filter); err != nil {
-			return fmt.Errorf("facets: %w", err)
-		}
+func (a *api) writeFacets(c echo.Context, facets []string, filter catalog.Filter) error {
+	counts, err := a.Reader.Facets(c.Request().Context(), facets, filter)
+	if err != nil {
+		return fmt.Errorf("facets: %w", err)
 	}
 	out := &ojson.Object{}
 	for _, f := range facets {

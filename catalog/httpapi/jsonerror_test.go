@@ -1,0 +1,135 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"unicode/utf16"
+)
+
+// jsonErrorCases are messages recorded from the oracle and from Node 22's
+// JSON.parse by testdata/gen_json_errors.py; a nil message means accepted.
+type jsonErrorCases struct {
+	Bodies []struct {
+		Body    string
+		Message *string
+	}
+	Cursors []struct {
+		Cursor  string
+		Message *string
+	}
+	Parse []struct {
+		Text    string
+		Message *string
+	}
+}
+
+func loadJSONErrorCases(t *testing.T) jsonErrorCases {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/json_errors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c jsonErrorCases
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Bodies) == 0 || len(c.Cursors) == 0 || len(c.Parse) == 0 {
+		t.Fatal("empty json_errors.json")
+	}
+	return c
+}
+
+func toJS(s string) jsText { return utf16.Encode([]rune(s)) }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func TestV8JSONParseError(t *testing.T) {
+	for _, tc := range loadJSONErrorCases(t).Parse {
+		if got, want := v8JSONParseError(toJS(tc.Text)), deref(tc.Message); got != want {
+			t.Errorf("JSON.parse(%q): got %q, want %q", tc.Text, got, want)
+		}
+	}
+}
+
+func TestBodyParseErrorsMatchOracle(t *testing.T) {
+	srv, _ := newServer(t)
+	cases := loadJSONErrorCases(t).Bodies
+	// Every JSON body route answers the same parse error.
+	routes := []string{"/entities/by-query", "/entities/by-refs", "/entity-facets", "/refresh"}
+	for i, tc := range cases {
+		if tc.Message == nil {
+			t.Fatalf("oracle accepted %q", tc.Body)
+		}
+		route := routes[i%len(routes)]
+		// The query string is only checked after the body parsed.
+		res := do(t, srv, http.MethodPost, route+"?bogus=1", tc.Body)
+		want := envelope("POST", route+"?bogus=1", "InputError", *tc.Message, 400)
+		if res.status != 400 || res.body != want {
+			t.Errorf("POST %s %q:\n got %d %s\nwant %s", route, tc.Body, res.status, res.body, want)
+		}
+	}
+}
+
+func TestCursorParseErrorsMatchOracle(t *testing.T) {
+	srv, _ := newServer(t)
+	for _, tc := range loadJSONErrorCases(t).Cursors {
+		path := "/entities/by-query?cursor=" + url.QueryEscape(tc.Cursor)
+		res := do(t, srv, http.MethodGet, path, "")
+		var env struct{ Error struct{ Message string } }
+		if err := json.Unmarshal([]byte(res.body), &env); err != nil {
+			t.Fatalf("cursor %q: %v: %s", tc.Cursor, err, res.body)
+		}
+		if env.Error.Message != deref(tc.Message) {
+			t.Errorf("cursor %q:\n got %q\nwant %q", tc.Cursor, env.Error.Message, deref(tc.Message))
+		}
+	}
+}
+
+func TestDecodeUTF8JS(t *testing.T) {
+	const r = "\uFFFD"
+	cases := []struct {
+		in   string
+		want string
+	}{
+		{"plain", "plain"},
+		{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "café € 😀"},
+		{"\x81\xaa\xdbj\x07", r + r + r + "j\x07"},   // Node's "garbage" cursor
+		{"\xe0\x80x", r + r + "x"},                   // E0 needs A0..BF next
+		{"\xf0\x90\x80x", r + "x"},                   // truncated sequence is one error
+		{"\xed\xa0\x80", r + r + r},                  // no surrogates
+		{"\xc0\xaf\xf5\xff", r + r + r + r},          // never-valid bytes
+		{"a\xe2\x82", "a" + r},                       // truncated at the end
+		{"\xf4\x90\x80\x80", r + r + r + r},          // above U+10FFFF
+		{"\xf4\x8f\xbf\xbf", string(rune(0x10FFFF))}, // the last code point
+	}
+	for _, tc := range cases {
+		if got := decodeUTF8JS([]byte(tc.in)).String(); got != tc.want {
+			t.Errorf("decode %q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestBodyParseErrorStrictMode(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"", ""},
+		{"{}", ""},
+		{" [1] ", ""},
+		{"  \t", "Unexpected end of JSON input"},
+		{`  "x"`, `Unexpected token '"', "  "x"" is not valid JSON`},
+		{strings.Repeat(" ", 12) + "nope nope nope", `Unexpected token 'n', ..."          nope nope "... is not valid JSON`},
+	}
+	for _, tc := range cases {
+		if got := bodyParseError(toJS(tc.in)); got != tc.want {
+			t.Errorf("body %q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
