@@ -20,6 +20,10 @@
 // tests (TestOracleResponsesMatchSpec, TestUnderstageResponsesMatchSpec) need
 // npm and node to fetch the published spec; UNDERSTAGE_SPEC_CACHE sets where
 // it is cached (default: the user cache dir).
+//
+// Without an oracle, TestGoldenSQLite and TestGoldenPostgres compare an
+// in-process Understage with the oracle's answers recorded in
+// testdata/golden (see golden.go; TestRecordGolden records them).
 package conformance
 
 import (
@@ -164,6 +168,9 @@ type side struct {
 	root   string // corpus folder, replaced by <ROOT>
 	client *http.Client
 	uids   map[string]string // lowercased entity ref → uid
+	// observe, when set, sees every raw response before it is normalised
+	// (the in-process golden test validates them against the OpenAPI spec).
+	observe func(method, path string, resp *response)
 }
 
 func newSide(ctx context.Context, client *http.Client, name, base, root string) (*side, error) {
@@ -246,7 +253,11 @@ func (s *side) do(ctx context.Context, method, path string, body any, headers ma
 	if err != nil {
 		return nil, fmt.Errorf("%s: read body: %w", s.name, err)
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	out := &response{status: resp.StatusCode, header: resp.Header, body: data}
+	if s.observe != nil {
+		s.observe(method, path, out)
+	}
+	return out, nil
 }
 
 var uidPlaceholder = regexp.MustCompile(`\{uid:([^}]+)\}`)

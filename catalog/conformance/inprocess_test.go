@@ -1,0 +1,143 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/understage/understage/cmd/understage/wire"
+	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/database/databasetest"
+)
+
+// knownGoldenDifferences lists the cases where Understage knowingly answers
+// differently from the recorded Backstage 1.55 answer, with the reason.
+// Every entry is a bug or a deliberate deviation; keep it empty.
+var knownGoldenDifferences = map[string]string{}
+
+func TestGoldenSQLite(t *testing.T) {
+	db := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(t.TempDir(), "catalog.sqlite"))
+	runGolden(t, db)
+}
+
+func TestGoldenPostgres(t *testing.T) {
+	o := databasetest.PG(t)
+	conn, ok := o.Connection.(map[string]any)
+	if !ok {
+		t.Fatalf("databasetest.PG connection is %T, want a map", o.Connection)
+	}
+	// The string form of the connection, as an operator would configure it.
+	dsn := url.URL{Scheme: "postgres", User: url.User(fmt.Sprint(conn["user"])),
+		Host: fmt.Sprintf("%v:%v", conn["host"], conn["port"]), Path: "/" + fmt.Sprint(conn["database"]), RawQuery: "sslmode=disable"}
+	runGolden(t, fmt.Sprintf("{client: pg, connection: %q}", dsn.String()))
+}
+
+// runGolden builds Understage the way the binary does, over a copy of the
+// corpus in a fresh folder (so the corpus root differs from the recording and
+// its masking is exercised), and replays every case against the golden files
+// and the catalog OpenAPI spec.
+func runGolden(t *testing.T, databaseYAML string) {
+	spec := goldenSpec(t)
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus")
+	if err := copyTree("testdata/corpus", corpus); err != nil {
+		t.Fatalf("copy corpus: %v", err)
+	}
+	conf := fmt.Sprintf(`backend:
+  baseUrl: http://127.0.0.1:0
+  auth: {dangerouslyDisableDefaultAuthPolicy: true}
+  database: %s
+catalog:
+  processingInterval: PT10M
+  rules:
+    - allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]
+  locations:
+    - type: file
+      target: %q
+`, databaseYAML, filepath.Join(corpus, "all.yaml"))
+	cfg, err := config.LoadBytes([]byte(conf), filepath.Join(dir, "app-config.yaml"), nil)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := wire.New(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("wire.New: %v", err)
+	}
+	t.Cleanup(b.Close)
+	start := time.Now()
+	if err := b.Engine.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	t.Logf("ingested the corpus in %v", time.Since(start).Round(time.Millisecond))
+	b.Server.SetReady()
+	srv := httptest.NewServer(b.Server.Handler())
+	t.Cleanup(srv.Close)
+
+	sum := ReplayGolden(t, ReadCases(), srv.URL, ReplayOptions{Known: knownGoldenDifferences, Spec: spec})
+	if sum.Total == 0 {
+		t.Fatal("no cases ran")
+	}
+}
+
+// goldenSpec loads Backstage's catalog OpenAPI spec (npm pack into the user
+// cache). Without npm or node the spec checks are skipped with a notice,
+// except under CI=true where they are required.
+func goldenSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	for _, tool := range []string{"npm", "node"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI=true to check responses against the OpenAPI spec: %v", tool, err)
+			}
+			t.Logf("NOTICE: %s not installed, responses are NOT checked against the OpenAPI spec: %v", tool, err)
+			return nil
+		}
+	}
+	dir := os.Getenv("UNDERSTAGE_SPEC_CACHE")
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = t.TempDir()
+		}
+		dir = filepath.Join(base, "understage", "npm")
+	}
+	spec, err := LoadCatalogSpec(t.Context(), dir)
+	if err != nil {
+		t.Fatalf("LoadCatalogSpec: %v", err)
+	}
+	return spec
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+}
