@@ -22,3 +22,22 @@ Feature: A developer filters the catalog by owner and type
     When I list entities with the raw query "filter==value"
     Then the answer is a 400 InputError
     And the catalog still answers queries
+
+  Scenario: An oversized request body is refused with Backstage's error
+    When I ask for entities by 12000 refs in one request
+    Then the answer is a 400 InputError
+    And the catalog still answers queries
+
+  Scenario Outline: Malformed queries get Backstage's errors and break nothing
+    When I list entities with the raw query "<query>"
+    Then the answer is a 400 InputError
+    And the catalog still answers queries
+
+    Examples:
+      | query                      |
+      | filter==value              |
+      | limit=abc                  |
+      | fields=metadata.tags[0]    |
+      | order=sideways:metadata.name |
+      | offset=-1                  |
+      | after=                     |

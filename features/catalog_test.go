@@ -111,6 +111,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	sc.Step(`^each facet count equals the number of components listed with that type$`, w.facetCountsAgree)
 	sc.Step(`^I list entities with the raw query "([^"]*)"$`, w.rawQuery)
 	sc.Step(`^the answer is a (\d+) (\w+)$`, w.answerIs)
+	sc.Step(`^I ask for entities by (\d+) refs in one request$`, w.manyRefs)
 	sc.Step(`^the catalog still answers queries$`, w.stillAnswers)
 	sc.Step(`^I page through components ordered by "([^"]*)" with (\d+) per page following next cursors$`, w.pageForward)
 	sc.Step(`^I see (\d+) distinct components in ascending name order$`, w.seeAscending)
@@ -710,4 +711,20 @@ func (w *world) firstPageNoPrev() error {
 		return fmt.Errorf("first page starts with %v, want %s", first, sorted[0])
 	}
 	return nil
+}
+
+func (w *world) manyRefs(n int) error {
+	refs := make([]string, n)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("component:default/c-%d", i)
+	}
+	body, _ := json.Marshal(map[string]any{"entityRefs": refs})
+	resp, err := http.Post(w.srv.URL+"/api/catalog/entities/by-refs", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	w.lastStatus = resp.StatusCode
+	w.lastBody, err = io.ReadAll(resp.Body)
+	return err
 }

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"mime"
@@ -19,6 +18,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/httpserver"
 )
 
 // Options are the dependencies of the routes.
@@ -67,9 +67,10 @@ func readBody(c echo.Context, params []queryParam, rule bodyRule) (*ojson.Object
 }
 
 func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRule) (*ojson.Object, error) {
-	raw, err := io.ReadAll(c.Request().Body)
+	// express.json()'s limit: a larger body is an InputError, read no further.
+	raw, err := httpserver.ReadBody(c, httpserver.DefaultBodyLimit)
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, err
 	}
 	var v any = &ojson.Object{}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
