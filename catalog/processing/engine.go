@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
@@ -168,10 +169,7 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	}
 	worked := len(items) > 0
 	if len(items) > 0 {
-		results := make([]catalog.ProcessingResult, len(items))
-		for i, it := range items {
-			results[i] = e.Process(ctx, it)
-		}
+		results := e.processAll(ctx, items)
 		if err := e.o.Store.CompleteProcessing(ctx, results); err != nil {
 			return true, fmt.Errorf("write processing results: %w", err)
 		}
@@ -187,6 +185,25 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		worked = true
 	}
 	return worked, nil
+}
+
+// processAll processes items on every core: entities are independent, and
+// processing is CPU work that would otherwise leave the other cores idle.
+func (e *Engine) processAll(ctx context.Context, items []catalog.ProcessingItem) []catalog.ProcessingResult {
+	results := make([]catalog.ProcessingResult, len(items))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(items)/32))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(items); i += workers {
+				results[i] = e.Process(ctx, items[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return results
 }
 
 // Process runs the processing steps on one claimed entity. It never fails:

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,15 +71,26 @@ func toDeferredRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	return out, nil
 }
 
+// newEntityID returns a fresh uid. Version 7 UUIDs grow with time, so every
+// index keyed by entity id (final_entities, search, relations) is appended
+// to at its end instead of being split at random pages.
+func newEntityID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
 // upsertUnprocessed inserts or updates refresh_state rows and returns the
-// refs it wrote. A row owned by another location key is left alone (first
+// refs it wrote, each mapped to whether it was ever processed. A row owned by another location key is left alone (first
 // writer wins); a row without a location key is taken over. Changed input
 // makes the row due now.
 func (s *Store) upsertUnprocessed(ctx context.Context, tx *sql.Tx, rows []deferredRow, now int64) (map[string]bool, error) {
 	accepted := make(map[string]bool, len(rows))
 	vals := make([][]any, len(rows))
 	for i, r := range rows {
-		vals[i] = []any{uuid.NewString(), r.ref, string(r.body), r.hash, nullIfEmpty(r.locationKey), now, now}
+		vals[i] = []any{newEntityID(), r.ref, string(r.body), r.hash, nullIfEmpty(r.locationKey), now, now}
 	}
 	err := s.insertRows(ctx, tx,
 		`INSERT INTO refresh_state (entity_id, entity_ref, unprocessed_entity, unprocessed_hash, location_key, next_update_at, last_discovery_at)`,
@@ -89,19 +101,20 @@ func (s *Store) upsertUnprocessed(ctx context.Context, tx *sql.Tx, rows []deferr
   next_update_at = CASE WHEN refresh_state.unprocessed_hash <> excluded.unprocessed_hash THEN excluded.next_update_at ELSE refresh_state.next_update_at END,
   unprocessed_hash = excluded.unprocessed_hash
 WHERE refresh_state.location_key IS NULL OR refresh_state.location_key = '' OR refresh_state.location_key = excluded.location_key
-RETURNING entity_ref`, vals, func(rs *sql.Rows) error {
+RETURNING entity_ref, processed_entity IS NOT NULL`, vals, func(rs *sql.Rows) error {
 			var ref string
-			if err := rs.Scan(&ref); err != nil {
+			var processed bool
+			if err := rs.Scan(&ref, &processed); err != nil {
 				return err
 			}
-			accepted[ref] = true
+			accepted[ref] = processed
 			return nil
 		})
 	if err != nil {
 		return nil, fmt.Errorf("upsert refresh_state: %w", err)
 	}
 	for _, r := range rows {
-		if !accepted[r.ref] {
+		if _, ok := accepted[r.ref]; !ok {
 			s.logger.Warn("detected conflicting entity, keeping the first location's", "entityRef", r.ref, "locationKey", r.locationKey)
 		}
 	}
@@ -164,7 +177,7 @@ func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities
 		}
 		stitch := map[string]bool{}
 		for r := range oldSet {
-			if !accepted[r] {
+			if _, ok := accepted[r]; !ok {
 				stitch[r] = true // no longer emitted: may become an orphan
 			}
 		}
@@ -173,7 +186,7 @@ func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities
 		}
 		refs := make([][]any, 0, len(accepted))
 		for _, r := range rows {
-			if accepted[r.ref] {
+			if _, ok := accepted[r.ref]; ok {
 				refs = append(refs, []any{provider, r.ref})
 				if !oldSet[r.ref] {
 					stitch[r.ref] = true // may stop being an orphan
@@ -206,7 +219,7 @@ func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added [
 		stitch := map[string]bool{}
 		var addRefs []string
 		for _, r := range rows {
-			if accepted[r.ref] {
+			if _, ok := accepted[r.ref]; ok {
 				addRefs = append(addRefs, r.ref)
 			}
 		}
@@ -274,7 +287,11 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, next func() time.Time) 
 	return items, nil
 }
 
-// CompleteProcessing writes the results of one batch in one transaction.
+// CompleteProcessing writes the results of one batch in one transaction
+// and stitches the batch's own entities in it too: their processed form is
+// at hand, so going through stitch_queue would only read it back. Other
+// entities whose stitched form may change (relation peers, children) are
+// queued for StitchPending.
 func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.ProcessingResult) error {
 	if len(results) == 0 {
 		return nil
@@ -287,8 +304,9 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		for i, r := range results {
 			ids[i] = r.EntityID
 		}
-		for _, chunk := range chunks(ids, 500) {
-			rows, err := s.query(ctx, tx, `SELECT entity_id, result_hash FROM refresh_state WHERE entity_id IN `+inList(len(chunk)), anySlice(chunk)...)
+		for _, chunk := range chunks(ids, s.chunk()) {
+			in, args := s.in(chunk)
+			rows, err := s.query(ctx, tx, `SELECT entity_id, result_hash FROM refresh_state WHERE entity_id IN `+in, args...)
 			if err != nil {
 				return err
 			}
@@ -307,16 +325,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		stitch := map[string]bool{}
 		var okResults []catalog.ProcessingResult
-		updOK, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE refresh_state SET processed_entity = ?, errors = ?, result_hash = ? WHERE entity_id = ?`))
-		if err != nil {
-			return err
-		}
-		defer updOK.Close()
-		updErr, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE refresh_state SET errors = ?, result_hash = ? WHERE entity_id = ?`))
-		if err != nil {
-			return err
-		}
-		defer updErr.Close()
+		var okRows, errRows [][]any
 		for _, r := range results {
 			h, exists := stored[r.EntityID]
 			if !exists {
@@ -333,21 +342,23 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			if err != nil {
 				return err
 			}
-			stitch[r.EntityRef] = true
 			if !r.Ok {
-				if _, err := updErr.ExecContext(ctx, string(errJSON), r.ResultHash, r.EntityID); err != nil {
-					return fmt.Errorf("update refresh_state: %w", err)
-				}
+				stitch[r.EntityRef] = true
+				errRows = append(errRows, []any{r.EntityID, string(errJSON), r.ResultHash})
 				continue
 			}
 			body, err := ojson.Marshal(r.Processed)
 			if err != nil {
 				return fmt.Errorf("marshal processed %s: %w", r.EntityRef, err)
 			}
-			if _, err := updOK.ExecContext(ctx, string(body), string(errJSON), r.ResultHash, r.EntityID); err != nil {
-				return fmt.Errorf("update refresh_state: %w", err)
-			}
+			okRows = append(okRows, []any{r.EntityID, string(body), string(errJSON), r.ResultHash})
 			okResults = append(okResults, r)
+		}
+		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "result_hash"}, okRows); err != nil {
+			return fmt.Errorf("update refresh_state: %w", err)
+		}
+		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"errors", "result_hash"}, errRows); err != nil {
+			return fmt.Errorf("update refresh_state: %w", err)
 		}
 		if len(okResults) == 0 {
 			return s.queueStitch(ctx, tx, stitch, now)
@@ -358,8 +369,9 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			okIDs[i], okRefs[i] = r.EntityID, r.EntityRef
 		}
 		// Relations: old and new endpoints may change their stitched form.
-		for _, chunk := range chunks(okIDs, 500) {
-			rows, err := s.query(ctx, tx, `SELECT source_entity_ref, target_entity_ref FROM relations WHERE originating_entity_id IN `+inList(len(chunk)), anySlice(chunk)...)
+		for _, chunk := range chunks(okIDs, s.chunk()) {
+			in, args := s.in(chunk)
+			rows, err := s.query(ctx, tx, `SELECT source_entity_ref, target_entity_ref FROM relations WHERE originating_entity_id IN `+in, args...)
 			if err != nil {
 				return err
 			}
@@ -375,7 +387,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			if err := s.exec(ctx, tx, `DELETE FROM relations WHERE originating_entity_id IN `+inList(len(chunk)), anySlice(chunk)...); err != nil {
+			if err := s.exec(ctx, tx, `DELETE FROM relations WHERE originating_entity_id IN `+in, args...); err != nil {
 				return err
 			}
 		}
@@ -425,27 +437,30 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			return err
 		}
 		oldChildren := map[string]bool{}
-		for _, chunk := range chunks(okRefs, 500) {
-			olds, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM refresh_state_references WHERE source_entity_ref IN `+inList(len(chunk)), anySlice(chunk)...)
+		for _, chunk := range chunks(okRefs, s.chunk()) {
+			in, args := s.in(chunk)
+			olds, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM refresh_state_references WHERE source_entity_ref IN `+in, args...)
 			if err != nil {
 				return err
 			}
 			for _, o := range olds {
 				oldChildren[o] = true
 			}
-			if err := s.exec(ctx, tx, `DELETE FROM refresh_state_references WHERE source_entity_ref IN `+inList(len(chunk)), anySlice(chunk)...); err != nil {
+			if err := s.exec(ctx, tx, `DELETE FROM refresh_state_references WHERE source_entity_ref IN `+in, args...); err != nil {
 				return err
 			}
 		}
 		var refs [][]any
 		newChildren := map[string]bool{}
 		for _, c := range children {
-			if !accepted[c.row.ref] {
+			processed, ok := accepted[c.row.ref]
+			if !ok {
 				continue
 			}
 			refs = append(refs, []any{c.parent, c.row.ref})
 			newChildren[c.row.ref] = true
-			if !oldChildren[c.row.ref] {
+			// A child never processed has no stitched form to change yet.
+			if !oldChildren[c.row.ref] && processed {
 				stitch[c.row.ref] = true
 			}
 		}
@@ -457,10 +472,84 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_entity_ref, target_entity_ref)`, "", refs, nil); err != nil {
 			return err
 		}
-		return s.queueStitch(ctx, tx, stitch, now)
+		// Everything above is written: stitch the batch's entities now.
+		known := make(map[string]*ojson.Object, len(okResults))
+		direct := make([]string, 0, len(okResults))
+		for _, r := range okResults {
+			known[r.EntityRef] = r.Processed
+			direct = append(direct, r.EntityRef)
+			delete(stitch, r.EntityRef)
+		}
+		written, err := s.stitchRefs(ctx, tx, direct, known, now)
+		if err != nil {
+			return err
+		}
+		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
+			return err
+		}
+		if written > 0 {
+			return s.bumpGeneration(ctx, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("complete processing: %w", err)
+	}
+	return nil
+}
+
+// updateRows sets columns of table by key: each row is the key followed by
+// the values of cols. All values are text.
+func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var set strings.Builder
+	if s.d.name() == "sqlite" {
+		for i, c := range cols {
+			if i > 0 {
+				set.WriteString(", ")
+			}
+			fmt.Fprintf(&set, "%s = u.value->>%d", c, i+1)
+		}
+		q := fmt.Sprintf("UPDATE %s SET %s FROM json_each(?) AS u WHERE %s.%s = u.value->>0", table, set.String(), table, key)
+		buf := []byte{'['}
+		for i, r := range rows {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendJSONRow(buf, r); err != nil {
+				return err
+			}
+		}
+		buf = append(buf, ']')
+		return s.exec(ctx, tx, q, string(buf))
+	}
+	width := len(cols) + 1
+	names := append([]string{"k"}, make([]string, len(cols))...)
+	for i, c := range cols {
+		names[i+1] = "v" + strconv.Itoa(i)
+		if i > 0 {
+			set.WriteString(", ")
+		}
+		fmt.Fprintf(&set, "%s = u.v%d", c, i)
+	}
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", width), ",") + ")"
+	for _, chunk := range chunks(rows, max(1, s.d.maxArgs()/width)) {
+		var b strings.Builder
+		args := make([]any, 0, len(chunk)*width)
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(tuple)
+			args = append(args, r...)
+		}
+		q := fmt.Sprintf("UPDATE %s SET %s FROM (VALUES %s) AS u(%s) WHERE %s.%s = u.k", table, set.String(), b.String(), strings.Join(names, ", "), table, key)
+		if err := s.exec(ctx, tx, q, args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

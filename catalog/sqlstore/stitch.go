@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +25,7 @@ type stitchSource struct {
 	id        string
 	ref       string
 	processed []byte
+	obj       *ojson.Object // processed entity when the caller had it at hand
 	errors    []byte
 	relations []catalog.Relation
 	orphan    bool
@@ -46,48 +49,18 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 			return nil
 		}
 		n = len(refs)
-		srcs, err := s.loadStitchSources(ctx, tx, refs)
+		written, err := s.stitchRefs(ctx, tx, refs, nil, now.UnixMilli())
 		if err != nil {
 			return err
 		}
-		var finals, search [][]any
-		var rewritten []any
-		for _, src := range srcs {
-			body, hash, rows, err := stitchOne(src)
-			if err != nil {
-				s.logger.Error("stitch failed", "entityRef", src.ref, "err", err)
-				continue
-			}
-			if hash == src.oldHash {
-				continue
-			}
-			finals = append(finals, []any{src.id, src.ref, hash, string(body), now.UnixMilli()})
-			rewritten = append(rewritten, src.id)
-			for _, r := range rows {
-				search = append(search, []any{src.id, r.Key, r.Value, r.OriginalValue})
-			}
-		}
-		if len(finals) > 0 {
-			for _, chunk := range chunks(rewritten, 500) {
-				if err := s.exec(ctx, tx, `DELETE FROM search WHERE entity_id IN `+inList(len(chunk)), chunk...); err != nil {
-					return err
-				}
-			}
-			if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (entity_id, entity_ref, hash, final_entity, last_updated_at)`,
-				`ON CONFLICT (entity_id) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
-				return err
-			}
-			if err := s.insertRows(ctx, tx, `INSERT INTO search (entity_id, key, value, original_value)`, "", search, nil); err != nil {
-				return err
-			}
-		}
 		// Rows requeued meanwhile got a new ticket and stay.
-		for _, chunk := range chunks(refs, 500) {
-			if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+inList(len(chunk)), append([]any{ticket}, anySlice(chunk)...)...); err != nil {
+		for _, chunk := range chunks(refs, s.chunk()) {
+			in, args := s.in(chunk)
+			if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+in, append([]any{ticket}, args...)...); err != nil {
 				return err
 			}
 		}
-		if len(finals) > 0 {
+		if written > 0 {
 			return s.bumpGeneration(ctx, tx)
 		}
 		return nil
@@ -96,6 +69,74 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 		return 0, fmt.Errorf("stitch: %w", err)
 	}
 	return n, nil
+}
+
+// stitchRefs writes the final entities and search rows of refs and returns
+// how many changed. known holds processed entities the caller has in hand
+// (by ref), which are then not read back.
+func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known map[string]*ojson.Object, now int64) (int, error) {
+	srcs, err := s.loadStitchSources(ctx, tx, refs, known)
+	if err != nil {
+		return 0, err
+	}
+	type out struct {
+		body []byte
+		hash string
+		rows []model.SearchRow
+		err  error
+	}
+	outs := make([]out, len(srcs))
+	// Stitching is pure CPU work on independent entities: spread it over
+	// the cores while this transaction waits anyway.
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(srcs)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(srcs); i += workers {
+				o := &outs[i]
+				o.body, o.hash, o.rows, o.err = stitchOne(srcs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	var finals, search [][]any
+	var rewritten []string
+	for i, src := range srcs {
+		o := outs[i]
+		if o.err != nil {
+			s.logger.Error("stitch failed", "entityRef", src.ref, "err", o.err)
+			continue
+		}
+		if o.hash == src.oldHash {
+			continue
+		}
+		finals = append(finals, []any{src.id, src.ref, o.hash, string(o.body), now})
+		if src.oldHash != "" {
+			rewritten = append(rewritten, src.id)
+		}
+		for _, r := range o.rows {
+			search = append(search, []any{src.id, r.Key, r.Value, r.OriginalValue})
+		}
+	}
+	if len(finals) == 0 {
+		return 0, nil
+	}
+	for _, chunk := range chunks(rewritten, s.chunk()) {
+		in, args := s.in(chunk)
+		if err := s.exec(ctx, tx, `DELETE FROM search WHERE entity_id IN `+in, args...); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (entity_id, entity_ref, hash, final_entity, last_updated_at)`,
+		`ON CONFLICT (entity_id) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
+		return 0, err
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO search (entity_id, key, value, original_value)`, "", search, nil); err != nil {
+		return 0, err
+	}
+	return len(finals), nil
 }
 
 func (s *Store) selectStringsRaw(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
@@ -116,29 +157,36 @@ func (s *Store) selectStringsRaw(ctx context.Context, q queryer, query string, a
 }
 
 // loadStitchSources reads what stitching needs for refs; entities not yet
-// processed (or gone) are left out.
-func (s *Store) loadStitchSources(ctx context.Context, tx *sql.Tx, refs []string) ([]*stitchSource, error) {
+// processed (or gone) are left out. Processed entities found in known are
+// not read back.
+func (s *Store) loadStitchSources(ctx context.Context, tx *sql.Tx, refs []string, known map[string]*ojson.Object) ([]*stitchSource, error) {
 	byRef := map[string]*stitchSource{}
 	var order []*stitchSource
-	for _, chunk := range chunks(refs, 500) {
-		args := anySlice(chunk)
-		in := inList(len(chunk))
-		rows, err := s.query(ctx, tx, `SELECT rs.entity_id, rs.entity_ref, rs.processed_entity, rs.errors, fe.hash,
+	for _, chunk := range chunks(refs, s.chunk()) {
+		in, args := s.in(chunk)
+		rows, err := s.query(ctx, tx, `SELECT rs.entity_id, rs.entity_ref, CASE WHEN ? THEN NULL ELSE rs.processed_entity END, rs.errors, fe.hash,
   NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)
 FROM refresh_state rs LEFT JOIN final_entities fe ON fe.entity_id = rs.entity_id
-WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, args...)
+WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, append([]any{known != nil}, args...)...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var src stitchSource
-			var processed, errs string
+			var processed sql.NullString
+			var errs string
 			var hash sql.NullString
 			if err := rows.Scan(&src.id, &src.ref, &processed, &errs, &hash, &src.orphan); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			src.processed, src.errors, src.oldHash = []byte(processed), []byte(errs), hash.String
+			src.obj = known[src.ref]
+			if src.obj == nil && !processed.Valid {
+				// Only callers that hold every processed entity skip the column.
+				rows.Close()
+				return nil, fmt.Errorf("stitch %s: processed entity not at hand", src.ref)
+			}
+			src.processed, src.errors, src.oldHash = []byte(processed.String), []byte(errs), hash.String
 			byRef[src.ref] = &src
 			order = append(order, &src)
 		}
@@ -174,9 +222,12 @@ WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, args...)
 
 // stitchOne builds the final entity and its search rows.
 func stitchOne(src *stitchSource) ([]byte, string, []model.SearchRow, error) {
-	processed, err := ojson.DecodeObject(src.processed)
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("decode processed entity: %w", err)
+	processed := src.obj
+	if processed == nil {
+		var err error
+		if processed, err = ojson.DecodeObject(src.processed); err != nil {
+			return nil, "", nil, fmt.Errorf("decode processed entity: %w", err)
+		}
 	}
 	var errs []catalog.SerializedError
 	if len(src.errors) > 0 {

@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -114,6 +115,9 @@ func (s *Store) insertRows(ctx context.Context, q queryer, prefix, suffix string
 	if len(rows) == 0 {
 		return nil
 	}
+	if s.d.name() == "sqlite" {
+		return s.insertRowsJSON(ctx, q, prefix, suffix, rows, onReturn)
+	}
 	width := len(rows[0])
 	per := max(1, s.d.maxArgs()/width)
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", width), ",") + ")"
@@ -132,35 +136,172 @@ func (s *Store) insertRows(ctx context.Context, q queryer, prefix, suffix string
 		}
 		b.WriteByte(' ')
 		b.WriteString(suffix)
-		if onReturn == nil {
-			if err := s.exec(ctx, q, b.String(), args...); err != nil {
-				return err
-			}
-			continue
-		}
-		rs, err := s.query(ctx, q, b.String(), args...)
-		if err != nil {
-			return err
-		}
-		for rs.Next() {
-			if err := onReturn(rs); err != nil {
-				rs.Close()
-				return err
-			}
-		}
-		if err := rs.Close(); err != nil {
-			return err
-		}
-		if err := rs.Err(); err != nil {
+		if err := s.runInsert(ctx, q, b.String(), args, onReturn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// jsonChunkBytes bounds the JSON argument of one SQLite bulk statement, so
+// that the encoded batch and SQLite's parse of it stay small in memory.
+const jsonChunkBytes = 4 << 20
+
+// insertRowsJSON is insertRows for SQLite: all rows travel as one JSON array
+// of arrays in a single argument and are unpacked by json_each. Binding one
+// argument is cheap, and one statement per table and batch means SQLite
+// copies each touched page into its statement journal once instead of once
+// per small statement.
+func (s *Store) insertRowsJSON(ctx context.Context, q queryer, prefix, suffix string, rows [][]any, onReturn func(*sql.Rows) error) error {
+	width := len(rows[0])
+	var sel strings.Builder
+	sel.WriteString(prefix)
+	sel.WriteString(" SELECT ")
+	for i := range width {
+		if i > 0 {
+			sel.WriteByte(',')
+		}
+		fmt.Fprintf(&sel, "value->>%d", i)
+	}
+	// "WHERE true" keeps ON CONFLICT from parsing as a join constraint.
+	sel.WriteString(" FROM json_each(?) WHERE true ")
+	sel.WriteString(suffix)
+	query := sel.String()
+	buf := make([]byte, 0, 64<<10)
+	for start := 0; start < len(rows); {
+		buf = append(buf[:0], '[')
+		end := start
+		for end < len(rows) && (end == start || len(buf) < jsonChunkBytes) {
+			if end > start {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendJSONRow(buf, rows[end]); err != nil {
+				return err
+			}
+			end++
+		}
+		buf = append(buf, ']')
+		if err := s.runInsert(ctx, q, query, []any{string(buf)}, onReturn); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func (s *Store) runInsert(ctx context.Context, q queryer, query string, args []any, onReturn func(*sql.Rows) error) error {
+	if onReturn == nil {
+		return s.exec(ctx, q, query, args...)
+	}
+	rs, err := s.query(ctx, q, query, args...)
+	if err != nil {
+		return err
+	}
+	for rs.Next() {
+		if err := onReturn(rs); err != nil {
+			rs.Close()
+			return err
+		}
+	}
+	if err := rs.Close(); err != nil {
+		return err
+	}
+	return rs.Err()
+}
+
+// appendJSONRow encodes one row of scalar arguments as a JSON array.
+func appendJSONRow(b []byte, row []any) ([]byte, error) {
+	b = append(b, '[')
+	for i, v := range row {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch v := v.(type) {
+		case nil:
+			b = append(b, "null"...)
+		case string:
+			b = appendJSONString(b, v)
+		case *string:
+			if v == nil {
+				b = append(b, "null"...)
+			} else {
+				b = appendJSONString(b, *v)
+			}
+		case []byte:
+			b = appendJSONString(b, string(v))
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		default:
+			return nil, fmt.Errorf("sqlstore: cannot bulk-insert %T", v)
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// appendJSONString quotes s for SQLite's JSON parser, which takes UTF-8 as is.
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
 // inList renders "(?,?,…)" for n values.
 func inList(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// in renders an IN list for vals with its arguments. On SQLite the values
+// travel as one JSON array: modernc binds each placeholder in time linear
+// in the argument count, so long lists of placeholders cost their square.
+func (s *Store) in(vals []string) (string, []any) {
+	if s.d.name() == "sqlite" {
+		b := make([]byte, 0, 40*len(vals)+2)
+		b = append(b, '[')
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+		return "(SELECT value FROM json_each(?))", []any{string(b)}
+	}
+	return inList(len(vals)), anySlice(vals)
+}
+
+// chunk is how many values one IN list (from in) takes.
+func (s *Store) chunk() int {
+	if s.d.name() == "sqlite" {
+		return 10000
+	}
+	return 500
 }
 
 // chunks splits values so that each IN list stays well under the argument limit.
