@@ -41,7 +41,7 @@ func (FileReader) ReadLocation(ctx context.Context, target string) ([]LocationFi
 		data, err := os.ReadFile(target)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("file %s does not exist: %w", target, backend.ErrNotFound)
+				return nil, backend.Errorf(backend.ErrNotFound, "file %s does not exist", target)
 			}
 			return nil, fmt.Errorf("read %s: %w", target, err)
 		}

@@ -2,6 +2,7 @@
 //
 //	understage serve [--config FILE]... [--log-format json|text] [--log-level LEVEL]
 //	understage config [--config FILE]...   print the merged config as JSON
+//	understage validate PATH...            check catalog files as the catalog would
 //	understage version
 //
 // Without --config, app-config.yaml (and app-config.local.yaml) in the
@@ -36,6 +37,7 @@ func main() {
 const usage = `usage:
   understage serve [--config FILE]... [--log-format json|text] [--log-level debug|info|warn|error]
   understage config [--config FILE]...
+  understage validate PATH...   check catalog-info files as the catalog would
   understage version
 `
 
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stderr)
 	case "config":
 		err = printConfig(ctx, args[1:], stdout, stderr)
+	case "validate":
+		err = validate(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "understage", version())
 	case "help", "-h", "--help":
@@ -64,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, errUsage) {
 		return 2
+	}
+	var problems errProblems
+	if errors.As(err, &problems) {
+		return 1 // the problems are already printed
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "understage:", err)
