@@ -61,7 +61,7 @@ func New(o Options) *Engine {
 		o.OrphanStrategy = "delete"
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 500
+		o.BatchSize = 1000
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second

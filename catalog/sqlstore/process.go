@@ -512,7 +512,7 @@ func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, c
 			}
 			fmt.Fprintf(&set, "%s = u.value->>%d", c, i+1)
 		}
-		q := fmt.Sprintf("UPDATE %s SET %s FROM json_each(?) AS u WHERE %s.%s = u.value->>0", table, set.String(), table, key)
+		q := fmt.Sprintf("UPDATE %s SET %s FROM jsonb_each(?) AS u WHERE %s.%s = u.value->>0", table, set.String(), table, key)
 		buf := []byte{'['}
 		for i, r := range rows {
 			if i > 0 {
