@@ -103,6 +103,7 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	wg.Wait()
 	var finals, search [][]any
 	var rewritten []string
+	sqlite := s.d.name() == "sqlite"
 	for i, src := range srcs {
 		o := outs[i]
 		if o.err != nil {
@@ -116,8 +117,12 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		if src.oldHash != "" {
 			rewritten = append(rewritten, src.id)
 		}
-		for _, r := range o.rows {
-			search = append(search, []any{src.id, r.Key, r.Value, r.OriginalValue})
+		for i, r := range o.rows {
+			if sqlite {
+				search = append(search, []any{src.id, r.Key, i, r.Value, r.OriginalValue})
+			} else {
+				search = append(search, []any{src.id, r.Key, r.Value, r.OriginalValue})
+			}
 		}
 	}
 	if len(finals) == 0 {
@@ -133,7 +138,11 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		`ON CONFLICT (entity_id) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
 		return 0, err
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO search (entity_id, key, value, original_value)`, "", search, nil); err != nil {
+	searchInsert := `INSERT INTO search (entity_id, key, value, original_value)`
+	if sqlite {
+		searchInsert = `INSERT INTO search (entity_id, key, seq, value, original_value)`
+	}
+	if err := s.insertRows(ctx, tx, searchInsert, "", search, nil); err != nil {
 		return 0, err
 	}
 	return len(finals), nil

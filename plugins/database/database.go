@@ -104,6 +104,11 @@ var sqlitePragmas = []string{
 	"temp_store(MEMORY)",
 }
 
+// readerCacheSize overrides cache_size on read connections: there are
+// several of them, reads are served from the OS page cache just as well, and
+// a full 16 MiB cache each would dominate the process's memory.
+const readerCacheSize = "cache_size(-2048)"
+
 func sqliteDSN(file string, extra url.Values) string {
 	q := url.Values{}
 	for _, p := range sqlitePragmas {
@@ -166,7 +171,7 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		_ = write.Close()
 		return nil, fmt.Errorf("database: ping sqlite %s: %w", file, err)
 	}
-	rdb, err := sql.Open(sqliteshim.ShimName, sqliteDSN(file, url.Values{"_pragma": {"query_only(1)"}}))
+	rdb, err := sql.Open(sqliteshim.ShimName, sqliteDSN(file, url.Values{"_pragma": {"query_only(1)", readerCacheSize}}))
 	if err != nil {
 		_ = write.Close()
 		return nil, fmt.Errorf("database: open sqlite: %w", err)

@@ -47,16 +47,19 @@ CREATE TABLE final_entities (
   last_updated_at BIGINT NOT NULL
 );
 
+-- Clustered by entity: per-entity probes (EXISTS filters) and deletes on
+-- restitch read the table itself, so it needs no second index. seq numbers
+-- an entity's rows, which may repeat a (key, value) pair.
 CREATE TABLE search (
   entity_id TEXT NOT NULL REFERENCES final_entities (entity_id) ON DELETE CASCADE,
   key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
   value TEXT,
-  original_value TEXT
-);
+  original_value TEXT,
+  PRIMARY KEY (entity_id, key, seq)
+) WITHOUT ROWID;
 -- filters and ordered scans by key (value order, then uid for keyset ties)
 CREATE INDEX search_key_value_entity_idx ON search (key, value, entity_id);
--- per-entity probes (EXISTS filters) and deletes on restitch
-CREATE INDEX search_entity_key_value_idx ON search (entity_id, key, value);
 
 CREATE TABLE stitch_queue (
   entity_ref TEXT PRIMARY KEY,
