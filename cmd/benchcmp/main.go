@@ -45,6 +45,7 @@ func main() {
 	bin := flag.String("understage", "bin/understage", "understage binary")
 	oracleSrc := flag.String("oracle", "", "oracle harness folder (../shared/oracle); empty = skip")
 	runs := flag.Int("runs", 50, "requests per latency figure")
+	dbMode := flag.String("db", "file", "understage's database: file (a SQLite file, the default setup) or memory (':memory:', as the oracle runs)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -58,7 +59,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	us, err := benchUnderstage(*bin, work, file, *n, *runs)
+	us, err := benchUnderstage(*bin, work, file, *n, *runs, *dbMode)
 	if err != nil {
 		log.Fatalf("understage: %v", err)
 	}
@@ -71,7 +72,7 @@ func main() {
 			or = r
 		}
 	}
-	report(*n, us, or)
+	report(*n, *dbMode, us, or)
 }
 
 // writeComponents writes n Components spread over owners, types and tags,
@@ -115,21 +116,25 @@ func freePort() int {
 	return 7399
 }
 
-func benchUnderstage(bin, work, file string, n, runs int) (*result, error) {
+func benchUnderstage(bin, work, file string, n, runs int, dbMode string) (*result, error) {
 	port := freePort()
+	db := "{client: better-sqlite3, connection: ':memory:'}"
+	if dbMode == "file" {
+		db = fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(work, "catalog.sqlite"))
+	}
 	cfg := filepath.Join(work, "bench-config.yaml")
 	conf := fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:%d
   listen: {host: 127.0.0.1, port: %d}
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
-  database: {client: better-sqlite3, connection: ':memory:'}
+  database: %s
 catalog:
   processingInterval: PT10M
   rules: [{allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]}]
   locations:
     - type: file
       target: %s
-`, port, port, file)
+`, port, port, db, file)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -272,8 +277,8 @@ func rss(pid int) (cur, peak int64) {
 	return cur, peak
 }
 
-func report(n int, us, or *result) {
-	fmt.Printf("benchcmp: %d generated components\n", n)
+func report(n int, dbMode string, us, or *result) {
+	fmt.Printf("benchcmp: %d generated components (understage on %s SQLite, the oracle on in-memory SQLite)\n", n, dbMode)
 	fmt.Printf("%-34s %14s %14s %10s\n", "figure", "understage", "oracle", "ratio")
 	row := func(name string, u, o float64, unit string, higherIsBetter bool) {
 		ostr := "-"
