@@ -300,9 +300,6 @@ func (t *rateTransport) limited(resp *http.Response) (time.Duration, bool) {
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
 		reset, _ := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
-		t.mu.Lock()
-		t.exhausted = false // the wait happens here, not again before the retry
-		t.mu.Unlock()
 		return max(time.Until(time.Unix(reset, 0))+time.Second, 0), true
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
