@@ -260,5 +260,46 @@ func ReadCases() []Case {
 		post("refresh/entity", "/api/catalog/refresh", map[string]any{"entityRef": "component:default/payments-service"}, Exact),
 		post("refresh/unknown", "/api/catalog/refresh", map[string]any{"entityRef": "component:default/nope"}, Exact),
 		post("bad/refresh-missing-ref", "/api/catalog/refresh", map[string]any{}, Exact),
+
+		// validate-entity: the processing pipeline without storing anything.
+		post("validate/valid", validate, validateBody(comp("x", true), "url:https://example.com/a.yaml"), Exact),
+		post("validate/file-location", validate, validateBody(comp("x", true), "file:/tmp/a.yaml"), Exact),
+		post("validate/garbage-location", validate, validateBody(comp("x", true), "garbage"), Exact),
+		post("validate/empty-url-location", validate, validateBody(comp("x", true), "url:"), Exact),
+		post("validate/no-api-version", validate, validateBody(map[string]any{"kind": "Component", "metadata": map[string]any{"name": "x"}}, "url:https://example.com/a.yaml"), Exact),
+		post("validate/missing-owner", validate, validateBody(comp("x", false), "url:https://example.com/a.yaml"), Exact),
+		post("validate/bad-name", validate, validateBody(comp("Bad Name", true), "url:https://example.com/a.yaml"), Exact),
+		post("validate/unkinded-depends-on", validate, validateBody(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": map[string]any{"name": "x"},
+			"spec": map[string]any{"type": "s", "lifecycle": "l", "owner": "o", "dependsOn": []string{"x"}}}, "url:https://example.com/a.yaml"), Exact),
+		post("validate/foreign-kind", validate, validateBody(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Foo", "metadata": map[string]any{"name": "x"}}, "url:https://example.com/a.yaml"), Exact),
+		post("validate/bad-tag", validate, validateBody(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": map[string]any{"name": "x", "tags": []string{"Java"}},
+			"spec": map[string]any{"type": "s", "lifecycle": "l", "owner": "o"}}, "url:https://example.com/a.yaml"), Exact),
+		post("validate/foreign-root-field", validate, validateBody(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": map[string]any{"name": "x"},
+			"spec": map[string]any{"type": "s", "lifecycle": "l", "owner": "o"}, "extra": true}, "url:https://example.com/a.yaml"), Exact),
+		post("validate/group-bad-children", validate, validateBody(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": map[string]any{"name": "g"},
+			"spec": map[string]any{"type": "team", "children": "nope"}}, "url:https://example.com/a.yaml"), Exact),
+		post("validate/client-location-annotation-overridden", validate, validateBody(map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+			"metadata": map[string]any{"name": "x", "annotations": map[string]any{"backstage.io/managed-by-location": "url:https://evil.example.com"}},
+			"spec":     map[string]any{"type": "s", "lifecycle": "l", "owner": "o"}}, "url:https://example.com/a.yaml"), Exact),
+		post("bad/validate-entity-not-object", validate, map[string]any{"entity": "str", "location": "url:https://example.com/a.yaml"}, Exact),
+		post("bad/validate-missing-entity", validate, map[string]any{"location": "url:x"}, Exact),
+		post("bad/validate-missing-location", validate, map[string]any{"entity": map[string]any{}}, Exact),
+		post("bad/validate-location-number", validate, map[string]any{"entity": map[string]any{}, "location": 5}, Exact),
+		post("bad/validate-unknown-param", validate+"?x=1", validateBody(comp("x", true), "url:https://example.com/a.yaml"), Exact),
 	}
+}
+
+const validate = "/api/catalog/validate-entity"
+
+func validateBody(entity any, location string) map[string]any {
+	return map[string]any{"entity": entity, "location": location}
+}
+
+// comp is a Component entity, with or without its required owner.
+func comp(name string, withOwner bool) map[string]any {
+	spec := map[string]any{"type": "service", "lifecycle": "production"}
+	if withOwner {
+		spec["owner"] = "team-a"
+	}
+	return map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": map[string]any{"name": name}, "spec": spec}
 }

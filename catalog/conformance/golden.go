@@ -319,6 +319,10 @@ func RecordGolden(t *testing.T, cases []Case, oracleURL, dir string) {
 
 // ReplayOptions configures ReplayGolden.
 type ReplayOptions struct {
+	// SpecExempt names cases whose recorded Backstage answer itself breaks
+	// Backstage's published spec; they are exempt only while understage
+	// answers exactly as the recording does.
+	SpecExempt map[string]string
 	// Dir holds the golden files (GoldenDir when empty).
 	Dir string
 	// Known lists the cases where Understage is known to answer differently
@@ -411,6 +415,10 @@ func ReplayGolden(t *testing.T, cases []Case, baseURL string, o ReplayOptions) G
 			}
 
 			if o.Spec == nil {
+				return
+			}
+			if why, ok := o.SpecExempt[c.Name]; ok && matched {
+				t.Logf("openapi: not checked, %s", why)
 				return
 			}
 			for _, r := range seen {

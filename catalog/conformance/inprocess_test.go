@@ -25,6 +25,18 @@ import (
 // Every entry is a bug or a deliberate deviation; keep it empty.
 var knownGoldenDifferences = map[string]string{}
 
+// backstageBreaksItsSpec lists cases where the real Backstage answers
+// against its own OpenAPI document: request validation failures on
+// /validate-entity come in the error envelope, while the spec documents
+// only {"errors": [...]} for its 400.
+var backstageBreaksItsSpec = map[string]string{
+	"bad/validate-entity-not-object": "Backstage answers request validation errors of /validate-entity with the error envelope",
+	"bad/validate-location-number":   "Backstage answers request validation errors of /validate-entity with the error envelope",
+	"bad/validate-missing-entity":    "Backstage answers request validation errors of /validate-entity with the error envelope",
+	"bad/validate-missing-location":  "Backstage answers request validation errors of /validate-entity with the error envelope",
+	"bad/validate-unknown-param":     "Backstage answers request validation errors of /validate-entity with the error envelope",
+}
+
 func TestGoldenSQLite(t *testing.T) {
 	db := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(t.TempDir(), "catalog.sqlite"))
 	runGolden(t, db)
@@ -86,7 +98,7 @@ catalog:
 	srv := httptest.NewServer(b.Server.Handler())
 	t.Cleanup(srv.Close)
 
-	sum := ReplayGolden(t, ReadCases(), srv.URL, ReplayOptions{Known: knownGoldenDifferences, Spec: spec})
+	sum := ReplayGolden(t, ReadCases(), srv.URL, ReplayOptions{Known: knownGoldenDifferences, Spec: spec, SpecExempt: backstageBreaksItsSpec})
 	if sum.Total == 0 {
 		t.Fatal("no cases ran")
 	}

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -25,7 +26,15 @@ import (
 type Options struct {
 	Reader catalog.Reader
 	Writer catalog.Writer
-	Logger *slog.Logger
+	// Validator serves POST /validate-entity; nil leaves the route out.
+	Validator EntityValidator
+	Logger    *slog.Logger
+}
+
+// EntityValidator runs the catalog's processing on an entity without
+// storing anything, returning Backstage's serialized errors (none = valid).
+type EntityValidator interface {
+	ValidateEntity(ctx context.Context, entity *ojson.Object, location string) []catalog.SerializedError
 }
 
 const jsonContentType = "application/json; charset=utf-8"
@@ -54,6 +63,36 @@ func Register(g *echo.Group, o Options) {
 	g.POST("/entities/by-refs", a.byRefs)
 	g.GET("/entity-facets", a.facetsGet)
 	g.POST("/entity-facets", a.facetsPost)
+	if o.Validator != nil {
+		g.POST("/validate-entity", a.validateEntity)
+	}
+}
+
+// validateEntity answers 200 with no body for a valid entity, else 400
+// with {"errors": [...]} (not the error envelope), as Backstage does.
+func (a *api) validateEntity(c echo.Context) error {
+	body, _, err := readBody(c, nil, validateEntityBody)
+	if err != nil {
+		return err
+	}
+	entity := body.Object("entity")
+	errs := a.Validator.ValidateEntity(c.Request().Context(), entity, body.String("location"))
+	if len(errs) == 0 {
+		return c.NoContent(http.StatusOK)
+	}
+	list := make([]any, len(errs))
+	for i, e := range errs {
+		list[i] = serializedError(e)
+	}
+	return c.Blob(http.StatusBadRequest, jsonContentType, ojson.MustMarshal(ojson.NewObject("errors", list)))
+}
+
+func serializedError(e catalog.SerializedError) *ojson.Object {
+	o := ojson.NewObject("name", e.Name, "message", e.Message)
+	if e.Cause != nil {
+		o.Set("cause", serializedError(*e.Cause))
+	}
+	return o
 }
 
 // readBody decodes a JSON request body like express.json(): no body is an

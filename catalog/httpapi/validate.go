@@ -266,6 +266,8 @@ var (
 		bProp{"fullTextFilter", bObject(nil, false, bProp{"term", bType("string")}, bProp{"fields", stringArray})},
 		bProp{"fields", stringArray}, bProp{"totalItems", bEnum("include", "exclude")},
 		bProp{"query", bType("object")})
+	validateEntityBody = bObject([]string{"location", "entity"}, false,
+		bProp{"location", bType("string")}, bProp{"entity", bType("object")})
 	facetsBody = bObject([]string{"facets"}, false,
 		bProp{"facets", stringArray}, bProp{"query", bType("object")})
 )

@@ -185,10 +185,11 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 				if optional {
 					continue
 				}
-				errs = append(errs, newNotFoundError(fmt.Sprintf("%s:%s could not be read, %s", typ, target, messageOf(err))))
+				// Backstage: NotFoundError "file <path> does not exist".
+				errs = append(errs, newNotFoundError(messageOf(err)))
 				continue
 			}
-			errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s:%s, %v", typ, target, err), cause: err})
+			errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s, %s", typ, messageOf(err)), cause: err})
 			continue
 		}
 		for _, f := range files {
@@ -217,13 +218,19 @@ func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]
 	fileRef := f.Type + ":" + f.Target
 	docs, err := ojson.DecodeYAMLDocuments(f.Data)
 	var errs []error
+	// Backstage words a parse failure "YAML error at <location>,
+	// YAMLParseError: <parser message>"; the parser's own text differs.
+	yamlErr := func(msg string) error {
+		msg = strings.TrimPrefix(msg, "YAML error, ")
+		return &namedError{name: "Error", msg: fmt.Sprintf("YAML error at %s, YAMLParseError: %s", fileRef, msg)}
+	}
 	if err != nil {
-		errs = append(errs, newInputError(fmt.Sprintf("%s at %s", err.Error(), fileRef)))
+		errs = append(errs, yamlErr(err.Error()))
 	}
 	var out []catalog.DeferredEntity
 	for _, d := range docs {
 		if d.Err != nil {
-			errs = append(errs, newInputError(fmt.Sprintf("YAML error at %s, %v", fileRef, d.Err)))
+			errs = append(errs, yamlErr(d.Err.Error()))
 			continue
 		}
 		if d.Value == nil {

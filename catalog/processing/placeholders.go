@@ -21,7 +21,10 @@ func (e *Engine) resolvePlaceholders(ctx context.Context, v any, loc locationRef
 			case "$text", "$json", "$yaml":
 				out, err := e.placeholder(ctx, key, t.Members[0].Value, loc)
 				if err != nil {
-					return v, []error{err}
+					// Backstage reports a processor's failure wrapped in its name.
+					return v, []error{&namedError{name: "InputError",
+						msg:   "Processor PlaceholderProcessor threw an error while preprocessing; caused by Error: " + messageOf(err),
+						cause: &namedError{name: "Error", msg: messageOf(err)}}}
 				}
 				return out, nil
 			}
@@ -66,7 +69,7 @@ func (e *Engine) placeholder(ctx context.Context, key string, arg any, loc locat
 		if err == nil {
 			err = fmt.Errorf("expected exactly one file")
 		}
-		return nil, newInputError(fmt.Sprintf("Placeholder %s could not read location %s, %s", key, target, messageOf(err)))
+		return nil, newInputError(fmt.Sprintf("Placeholder %s could not read location %s, %s", key, target, jsErrorString(err)))
 	}
 	data := files[0].Data
 	switch key {
@@ -91,4 +94,13 @@ func (e *Engine) placeholder(ctx context.Context, key string, arg any, loc locat
 		}
 		return docs[0].Value, nil
 	}
+}
+
+// jsErrorString is how JavaScript prints an error inside a message:
+// "<Name>: <message>".
+func jsErrorString(err error) string {
+	if name := errorName(err); name != "" {
+		return name + ": " + messageOf(err)
+	}
+	return messageOf(err)
 }

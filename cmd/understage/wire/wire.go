@@ -82,9 +82,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 
 	httpapi.Register(b.Server.Plugin("catalog"), httpapi.Options{
-		Reader: store,
-		Writer: refreshWaker{store, b.Engine},
-		Logger: log.With("plugin", "catalog"),
+		Reader:    store,
+		Writer:    refreshWaker{store, b.Engine},
+		Validator: b.Engine,
+		Logger:    log.With("plugin", "catalog"),
 	})
 	return b, nil
 }
