@@ -161,14 +161,13 @@ func (in *interp) evalSlice(t *sliceExpr, f *frame) (any, error) {
 		}
 	}
 	var items []any
-	isStr := false
 	switch o := obj.(type) {
 	case *array:
 		items = o.items
 	case string:
-		isStr = true
+		// nunjitsu slices a string into an array of characters.
 		for _, u := range units(o) {
-			items = append(items, u)
+			items = append(items, fromUnits([]uint16{u}))
 		}
 	default:
 		return &array{}, nil
@@ -202,13 +201,6 @@ func (in *interp) evalSlice(t *sliceExpr, f *frame) (any, error) {
 		for i := s; i > e && i >= 0; i += step {
 			out = append(out, items[i])
 		}
-	}
-	if isStr {
-		u := make([]uint16, len(out))
-		for i, x := range out {
-			u[i] = x.(uint16)
-		}
-		return fromUnits(u), nil
 	}
 	return &array{items: out}, nil
 }
@@ -293,7 +285,7 @@ func (in *interp) evalFilter(t *filterExpr, f *frame) (any, error) {
 	r, found, err := in.builtinFilter(t.name, target, args, kw)
 	if !found {
 		in.lastPos = t.pos
-		return nil, errorf("Unknown filter %q", t.name)
+		return nil, errorf("Unknown template filter %q", t.name)
 	}
 	if err != nil {
 		if in.lastPos.line == 0 {

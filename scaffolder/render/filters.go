@@ -1,7 +1,6 @@
 package render
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -1299,5 +1298,3 @@ func pick(obj any, path any) any {
 	}
 	return cur
 }
-
-var _ = json.Valid

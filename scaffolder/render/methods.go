@@ -481,7 +481,7 @@ func (in *interp) arrayMethod(a *array, name string, args []any) (any, error) {
 			return Undefined, nil
 		}
 		v := items[n-1]
-		a.items = items[:n-1:n-1]
+		a.items = items[: n-1 : n-1]
 		return v, nil
 	case "shift":
 		if n == 0 {

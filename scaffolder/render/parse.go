@@ -385,7 +385,7 @@ func parseTemplate(src string, opts *Options, lim Limits) ([]node, error) {
 		return nil, err
 	}
 	if stop != nil {
-		return nil, p.errAt(stop.pos, fmt.Sprintf("Unexpected tag %q", tagName(stop.s)))
+		return nil, p.errAt(stop.pos, fmt.Sprintf("Unexpected %q tag", tagName(stop.s)))
 	}
 	return body, nil
 }
@@ -448,8 +448,7 @@ func (p *parser) parseBody(stops []string) ([]node, *token, error) {
 		}
 	}
 	if len(stops) > 0 {
-		ps := lineCol(p.src, len(p.src))
-		return nil, nil, p.errAt(ps, "Expected "+strings.Join(stops, ", ")+", received end of input")
+		return nil, nil, &missingEnd{}
 	}
 	return out, nil, nil
 }
@@ -470,6 +469,13 @@ func (p *parser) parseExprString(s string, ps pos) (expr, error) {
 }
 
 func (p *parser) parseTag(t *token, name string) (node, error) {
+	tagPos := lineCol(p.src, t.start)
+	missing := func(err error, end string) error {
+		if _, ok := err.(*missingEnd); ok {
+			return p.errAt(tagPos, "Missing "+end+" tag")
+		}
+		return err
+	}
 	rest := strings.TrimSpace(t.s)
 	rest = strings.TrimSpace(rest[len(name):])
 	restPos := t.pos
@@ -483,7 +489,7 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 		for {
 			body, stop, err := p.parseBody([]string{"elif", "elseif", "else", "endif"})
 			if err != nil {
-				return nil, err
+				return nil, missing(err, "endif")
 			}
 			n.conds = append(n.conds, cond)
 			n.bodies = append(n.bodies, body)
@@ -495,7 +501,7 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 			if sn == "else" {
 				els, _, err := p.parseBody([]string{"endif"})
 				if err != nil {
-					return nil, err
+					return nil, missing(err, "endif")
 				}
 				p.i++
 				n.els = els
@@ -534,14 +540,14 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 		}
 		body, stop, err := p.parseBody([]string{"else", "endfor", "endeach", "endall"})
 		if err != nil {
-			return nil, err
+			return nil, missing(err, "endfor")
 		}
 		p.i++
 		n.body = body
 		if tagName(stop.s) == "else" {
 			n.els, _, err = p.parseBody([]string{"endfor", "endeach", "endall"})
 			if err != nil {
-				return nil, err
+				return nil, missing(err, "endfor")
 			}
 			p.i++
 		}
@@ -576,7 +582,7 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 		}
 		body, _, err := p.parseBody([]string{"endset"})
 		if err != nil {
-			return nil, err
+			return nil, missing(err, "endset")
 		}
 		p.i++
 		n.body = body
@@ -607,7 +613,7 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 		}
 		body, _, err := p.parseBody([]string{"endmacro"})
 		if err != nil {
-			return nil, err
+			return nil, missing(err, "endmacro")
 		}
 		p.i++
 		n.body = body
@@ -632,7 +638,7 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 		}
 		body, _, err := p.parseBody([]string{"endcall"})
 		if err != nil {
-			return nil, err
+			return nil, missing(err, "endcall")
 		}
 		p.i++
 		n.body = body
@@ -651,17 +657,29 @@ func (p *parser) parseTag(t *token, name string) (node, error) {
 		}
 		body, _, err := p.parseBody([]string{"endfilter"})
 		if err != nil {
-			return nil, err
+			return nil, missing(err, "endfilter")
 		}
 		p.i++
 		return &filterBlockNode{f: f, body: body}, nil
 	case "include", "extends", "import", "from":
-		return nil, p.errAt(pos{t.pos.line, max(1, t.pos.col-2-boolInt(t.lTrim))}, fmt.Sprintf("Unsupported template-loading tag %q", name))
+		return nil, p.errAt(tagPos, fmt.Sprintf("Unsupported template-loading tag %q", name))
+	case "block":
+		body, _, err := p.parseBody([]string{"endblock"})
+		if err != nil {
+			return nil, missing(err, "endblock")
+		}
+		p.i++
+		return &ifNode{conds: []expr{&litExpr{v: true}}, bodies: [][]node{body}}, nil
 	case "":
-		return nil, p.errAt(t.pos, "Expected tag name")
+		return nil, p.errAt(tagPos, "Expected tag name")
 	}
-	return nil, p.errAt(t.pos, fmt.Sprintf("Unknown block tag %q", name))
+	return nil, p.errAt(tagPos, fmt.Sprintf("Unknown template tag %q", name))
 }
+
+// missingEnd reports a block that reached the end of the template.
+type missingEnd struct{}
+
+func (*missingEnd) Error() string { return "missing end tag" }
 
 func boolInt(b bool) int {
 	if b {
@@ -831,9 +849,12 @@ func (e *exprParser) next() etok {
 	}
 	return t
 }
-func (e *exprParser) at(kind string) bool     { return e.toks[e.i].kind == kind }
-func (e *exprParser) atOp(op string) bool     { t := e.toks[e.i]; return t.kind == "op" && t.s == op }
-func (e *exprParser) atName(name string) bool { t := e.toks[e.i]; return t.kind == "name" && t.s == name }
+func (e *exprParser) at(kind string) bool { return e.toks[e.i].kind == kind }
+func (e *exprParser) atOp(op string) bool { t := e.toks[e.i]; return t.kind == "op" && t.s == op }
+func (e *exprParser) atName(name string) bool {
+	t := e.toks[e.i]
+	return t.kind == "name" && t.s == name
+}
 func (e *exprParser) skipOp(op string) bool {
 	if e.atOp(op) {
 		e.i++
@@ -1107,7 +1128,7 @@ func (e *exprParser) parseUnary(noFilters bool) (expr, error) {
 
 func (e *exprParser) parseFilterCall(target expr) (*filterExpr, error) {
 	if !e.at("name") {
-		return nil, e.errHere("Expected filter name, received " + describe(e.peek()))
+		return nil, e.errHere("Expected name, received " + describe(e.peek()))
 	}
 	t := e.next()
 	name := t.s
@@ -1171,12 +1192,12 @@ func (e *exprParser) parsePrimary() (expr, error) {
 		x = &regexExpr{source: t.s[:k], flags: t.s[k+1:]}
 	case "name":
 		e.next()
-		switch t.s {
-		case "true", "True":
+		switch {
+		case t.s == "true" || t.s == "True" && e.cookie:
 			x = &litExpr{v: true}
-		case "false", "False":
+		case t.s == "false" || t.s == "False" && e.cookie:
 			x = &litExpr{v: false}
-		case "none", "None", "null":
+		case t.s == "none" || t.s == "null" || t.s == "None" && e.cookie:
 			x = &litExpr{v: nil}
 		default:
 			x = &nameExpr{name: t.s, pos: t.pos}

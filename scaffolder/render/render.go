@@ -38,7 +38,9 @@ type runtimeError struct{ msg string }
 
 func (e *runtimeError) Error() string { return e.msg }
 
-func errorf(format string, args ...any) error { return &runtimeError{msg: fmt.Sprintf(format, args...)} }
+func errorf(format string, args ...any) error {
+	return &runtimeError{msg: fmt.Sprintf(format, args...)}
+}
 
 // Limits bound a single render.
 type Limits struct {
@@ -223,6 +225,23 @@ func (in *interp) position(err error, e expr) error {
 type frame struct {
 	vars   map[string]any
 	parent *frame
+	// macro frames stop {% set %} from reaching outer variables.
+	macro bool
+}
+
+// set assigns to the nearest enclosing frame that already has the name (a
+// loop body updates the outer variable, as nunjitsu does), else locally.
+func (f *frame) set(name string, v any) {
+	for g := f; g != nil; g = g.parent {
+		if _, ok := g.vars[name]; ok {
+			g.vars[name] = v
+			return
+		}
+		if g.macro {
+			break
+		}
+	}
+	f.vars[name] = v
 }
 
 func (f *frame) lookup(name string) (any, bool) {
@@ -336,7 +355,7 @@ func (in *interp) renderNode(n node, f *frame) error {
 			v = s
 		}
 		for _, name := range t.targets {
-			f.vars[name] = v
+			f.set(name, v)
 		}
 		return nil
 	case *macroNode:
@@ -344,8 +363,15 @@ func (in *interp) renderNode(n node, f *frame) error {
 		return nil
 	case *callBlockNode:
 		caller := in.makeMacro("caller", t.params, t.body, f)
-		cf := &frame{vars: map[string]any{"caller": caller}, parent: f}
-		v, err := in.eval(t.call, cf)
+		var v any
+		var err error
+		if ce, ok := t.call.(*callExpr); ok {
+			// The body reaches the macro as its caller() keyword argument.
+			kws := append(append([]kwArg(nil), ce.kw...), kwArg{name: "caller", v: &litExpr{v: caller}})
+			v, err = in.eval(&callExpr{fn: ce.fn, args: ce.args, kw: kws, pos: ce.pos}, f)
+		} else {
+			v, err = in.eval(t.call, f)
+		}
 		if err != nil {
 			return err
 		}
@@ -381,7 +407,7 @@ func (in *interp) makeMacro(name string, params []param, body []node, def *frame
 		if in.depth > in.lim.Depth {
 			return nil, errorf("Maximum call depth exceeded")
 		}
-		mf := &frame{vars: map[string]any{}, parent: def}
+		mf := &frame{vars: map[string]any{}, parent: def, macro: true}
 		for i, p := range params {
 			var v any = Undefined
 			if i < len(args) {

@@ -3,6 +3,7 @@ package render
 import (
 	"math"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -78,6 +79,7 @@ func fromJSON(v any) any {
 		for _, m := range t.Members {
 			o.Members = append(o.Members, ojson.Member{Key: m.Key, Value: fromJSON(m.Value)})
 		}
+		jsKeyOrder(o.Members)
 		return o
 	case map[string]any:
 		return fromJSON(ojson.FromGo(t))
@@ -130,6 +132,7 @@ func toJSON(v any) (any, error) {
 			}
 			o.Members = append(o.Members, ojson.Member{Key: m.Key, Value: j})
 		}
+		jsKeyOrder(o.Members)
 		return o, nil
 	case *regex:
 		return ojson.NewObject(), nil
@@ -137,6 +140,37 @@ func toJSON(v any) (any, error) {
 		return nil, errorf("Callable values cannot be returned")
 	}
 	return nil, nil
+}
+
+// jsKeyOrder orders members as JavaScript enumerates an object's own
+// properties: array-index keys first in ascending numeric order, then the
+// other keys in insertion order.
+func jsKeyOrder(ms []ojson.Member) {
+	idx := func(k string) (uint64, bool) {
+		if k == "" || len(k) > 10 || (k[0] == '0' && len(k) > 1) {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(k, 10, 64)
+		return n, err == nil && n < 1<<32-1
+	}
+	any := false
+	for _, m := range ms {
+		if _, ok := idx(m.Key); ok {
+			any = true
+			break
+		}
+	}
+	if !any {
+		return
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		a, aok := idx(ms[i].Key)
+		b, bok := idx(ms[j].Key)
+		if aok && bok {
+			return a < b
+		}
+		return aok && !bok
+	})
 }
 
 func truthy(v any) bool {
