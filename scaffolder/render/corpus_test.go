@@ -75,8 +75,7 @@ func loadCorpusFile() (*corpusFile, error) {
 }
 
 // knownDifferences lists entries whose oracle answer we deliberately do not
-// reproduce, with the reason. Empty: every recorded entry matches. (v140 uses `random` on a
-// one-element list so that it is deterministic.)
+// reproduce, with the reason. It is empty: every recorded entry matches.
 var knownDifferences = map[string]string{}
 
 func TestCorpus(t *testing.T) {

@@ -72,9 +72,9 @@ func (in *interp) eval(e expr, f *frame) (any, error) {
 	case *sliceExpr:
 		return in.evalSlice(t, f)
 	case *callExpr:
-		return in.evalCall(t, f)
+		return in.checkSize(in.evalCall(t, f))
 	case *filterExpr:
-		return in.evalFilter(t, f)
+		return in.checkSize(in.evalFilter(t, f))
 	case *condExpr:
 		c, err := in.eval(t.cond, f)
 		if err != nil {
@@ -107,6 +107,29 @@ func (in *interp) eval(e expr, f *frame) (any, error) {
 		return in.evalBin(t, f)
 	}
 	return Undefined, nil
+}
+
+// checkSize stops strings and arrays built by filters and methods (replace,
+// concat, join, batch...) from outgrowing the output limit.
+func (in *interp) checkSize(v any, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	switch t := v.(type) {
+	case string:
+		if len(t) > in.lim.Output {
+			return nil, errorf("Template output exceeded the size limit")
+		}
+	case safeString:
+		if len(t) > in.lim.Output {
+			return nil, errorf("Template output exceeded the size limit")
+		}
+	case *array:
+		if len(t.items) > in.lim.Steps {
+			return nil, errorf("Array exceeds the size limit")
+		}
+	}
+	return v, nil
 }
 
 // member reads an own property: record keys, array/string indexes, length.

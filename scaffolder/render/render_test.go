@@ -48,6 +48,7 @@ func TestLimits(t *testing.T) {
 		{"nested loops", `{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x{% endfor %}{% endfor %}{% endfor %}`},
 		{"recursion", `{% macro f() %}${{ f() }}{% endmacro %}${{ f() }}`},
 		{"string doubling", `{% set s = "xxxxxxxxxxxxxxxx" %}{% for i in range(64) %}{% set s = s ~ s %}{% endfor %}${{ s | length }}`},
+		{"replace growth", `{% set s = "abcdefgh" %}{% for i in range(40) %}{% set s = s | replace("", "-") %}{% endfor %}${{ s | length }}`},
 		{"output", `{% for i in range(100000) %}${{ "y" * 1 }}{{ "z" | center(1000) }}{% endfor %}`},
 	}
 	for _, tt := range tests {
