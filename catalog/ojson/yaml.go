@@ -75,29 +75,7 @@ func fromNode(n *yaml.Node, depth int) (any, error) {
 		o := &Object{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			kn, vn := n.Content[i], n.Content[i+1]
-			if kn.Tag == "!!merge" {
-				// Merge keys: copy missing keys from the referenced mapping(s).
-				src, err := fromNode(vn, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				var srcs []any
-				if arr, ok := src.([]any); ok {
-					srcs = arr
-				} else {
-					srcs = []any{src}
-				}
-				for _, s := range srcs {
-					if so, ok := s.(*Object); ok {
-						for _, m := range so.Members {
-							if !o.Has(m.Key) {
-								o.Set(m.Key, m.Value)
-							}
-						}
-					}
-				}
-				continue
-			}
+			// "<<" is an ordinary key: Backstage parses YAML 1.2 without merge keys.
 			kv, err := fromNode(kn, depth+1)
 			if err != nil {
 				return nil, err
