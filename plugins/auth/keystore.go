@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/database"
 )
@@ -48,9 +46,17 @@ type keyStore interface {
 	remove(ctx context.Context, kids []string) error
 }
 
+// sqlDB is what the store needs of a database.DB handle; naming the
+// methods rather than bun's type keeps bun out of this package.
+type sqlDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // dbStore keeps keys and user info in the auth plugin's database.
 type dbStore struct {
-	w, r *bun.DB
+	w, r sqlDB
 }
 
 func newDBStore(ctx context.Context, db *database.DB) (*dbStore, error) {
@@ -133,7 +139,12 @@ func (s *dbStore) remove(ctx context.Context, kids []string) error {
 	if len(kids) == 0 {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM auth_signing_keys WHERE kid IN (?)`, bun.In(kids)); err != nil {
+	args := make([]any, len(kids))
+	for i, k := range kids {
+		args[i] = k
+	}
+	q := `DELETE FROM auth_signing_keys WHERE kid IN (?` + strings.Repeat(", ?", len(kids)-1) + `)`
+	if _, err := s.w.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("remove signing keys: %w", err)
 	}
 	return nil
