@@ -325,7 +325,12 @@ type etagTransport struct {
 	max     int
 	mu      sync.Mutex
 	entries map[string]*cached
+	bytes   int
 }
+
+// maxCacheBytes bounds the bodies the conditional cache keeps in total;
+// past it the cache starts over (only costs full answers again).
+const maxCacheBytes = 64 << 20
 
 type cached struct {
 	etag   string
@@ -376,13 +381,15 @@ func (t *etagTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	if len(body) <= maxCachedBody {
 		t.mu.Lock()
-		if len(t.entries) >= t.max {
-			for k := range t.entries { // drop an arbitrary entry
-				delete(t.entries, k)
-				break
-			}
+		if len(t.entries) >= t.max || t.bytes+len(body) > maxCacheBytes {
+			clear(t.entries)
+			t.bytes = 0
+		}
+		if old := t.entries[key]; old != nil {
+			t.bytes -= len(old.body)
 		}
 		t.entries[key] = &cached{etag: etag, header: resp.Header.Clone(), body: body}
+		t.bytes += len(body)
 		t.mu.Unlock()
 	}
 	return resp, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sort"
@@ -59,7 +60,7 @@ func setup(t *testing.T, mutate ...func(*github.Integration, *github.ClientOptio
 	}})
 	sl := &sleepLog{}
 	integ := github.Integration{Host: "github.test", APIBaseURL: srv.APIURL(), Token: "s3cret"}
-	opts := github.ClientOptions{Sleep: sl.sleep, MaxRateLimitWait: time.Hour}
+	opts := github.ClientOptions{Sleep: sl.sleep, MaxRateLimitWait: time.Hour, Logger: slog.New(slog.DiscardHandler)}
 	for _, m := range mutate {
 		m(&integ, &opts)
 	}

@@ -19,7 +19,7 @@ type Location struct {
 	Path string
 }
 
-// RepoURL is the web URL of the repository.
+// String is a short owner/repo@ref:path form for logs.
 func (l Location) String() string { return l.Owner + "/" + l.Repo + "@" + l.Ref + ":" + l.Path }
 
 var namePart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
