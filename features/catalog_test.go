@@ -7,7 +7,12 @@ package features
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -61,6 +66,8 @@ type world struct {
 	cancel  context.CancelFunc
 
 	expected map[string]bool // refs of the example organisation as first loaded
+	token    string
+	identity string
 
 	lastStatus int
 	lastBody   []byte
@@ -88,6 +95,12 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	sc.Step(`^a catalog folder with the example organisation$`, w.exampleFolder)
 	sc.Step(`^understage is configured with that folder as a file location$`, w.start)
 	sc.Step(`^understage serves the example organisation$`, w.servesExamples)
+	sc.Step(`^understage serves the example organisation with the default auth policy and the guest provider$`, w.servesWithAuth)
+	sc.Step(`^I list entities without a token$`, w.listNoToken)
+	sc.Step(`^I sign in as guest$`, w.signIn)
+	sc.Step(`^my identity is "([^"]*)"$`, w.identityIs)
+	sc.Step(`^I can list entities with my token$`, w.listWithToken)
+	sc.Step(`^I list entities with a token signed by another key$`, w.forgedToken)
 	sc.Step(`^understage has ingested (\d+) generated components$`, w.generated)
 	sc.Step(`^the catalog has finished processing(?: again)?$`, w.finish)
 	sc.Step(`^the catalog lists every entity of the example organisation$`, w.listsEveryExample)
@@ -155,6 +168,11 @@ func (w *world) exampleFolder() error {
 }
 
 func (w *world) start() error {
+	return w.startWith("  auth: {dangerouslyDisableDefaultAuthPolicy: true}\n", "")
+}
+
+// startWith builds the backend with extra backend: lines and extra top-level config.
+func (w *world) startWith(backendExtra, extra string) error {
 	dbConf := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(w.dir, "catalog.sqlite"))
 	if os.Getenv("UNDERSTAGE_FEATURES_DB") == "pg" {
 		o := databasetest.PG(w.t)
@@ -162,8 +180,7 @@ func (w *world) start() error {
 	}
 	conf := fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:0
-  auth: {dangerouslyDisableDefaultAuthPolicy: true}
-  database: %s
+%s  database: %s
 catalog:
   processingInterval: PT10M
   rules:
@@ -171,7 +188,7 @@ catalog:
   locations:
     - type: file
       target: %s
-`, dbConf, filepath.Join(w.dir, "catalog", "all.yaml"))
+%s`, backendExtra, dbConf, filepath.Join(w.dir, "catalog", "all.yaml"), extra)
 	cfg, err := config.LoadBytes([]byte(conf), filepath.Join(w.dir, "app-config.yaml"), nil)
 	if err != nil {
 		return err
@@ -727,4 +744,96 @@ func (w *world) manyRefs(n int) error {
 	w.lastStatus = resp.StatusCode
 	w.lastBody, err = io.ReadAll(resp.Body)
 	return err
+}
+
+func (w *world) servesWithAuth() error {
+	if err := w.exampleFolder(); err != nil {
+		return err
+	}
+	if err := w.startWith("", "auth:\n  environment: development\n  providers:\n    guest: {}\n"); err != nil {
+		return err
+	}
+	return w.finish()
+}
+
+func (w *world) listNoToken() error {
+	_, _, err := w.get("/entities?limit=1")
+	return err
+}
+
+func (w *world) request(path, token string) error {
+	req, err := http.NewRequest(http.MethodGet, w.srv.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	w.lastStatus = resp.StatusCode
+	w.lastBody, err = io.ReadAll(resp.Body)
+	return err
+}
+
+func (w *world) signIn() error {
+	if err := w.request("/api/auth/guest/refresh", ""); err != nil {
+		return err
+	}
+	if w.lastStatus != 200 {
+		return fmt.Errorf("guest refresh: %d %s", w.lastStatus, w.lastBody)
+	}
+	var r struct {
+		BackstageIdentity struct {
+			Token    string
+			Identity struct{ UserEntityRef string }
+		}
+	}
+	if err := json.Unmarshal(w.lastBody, &r); err != nil {
+		return err
+	}
+	w.token, w.identity = r.BackstageIdentity.Token, r.BackstageIdentity.Identity.UserEntityRef
+	return nil
+}
+
+func (w *world) identityIs(ref string) error {
+	if w.identity != ref {
+		return fmt.Errorf("signed in as %q", w.identity)
+	}
+	return nil
+}
+
+func (w *world) listWithToken() error {
+	if err := w.request("/api/catalog/entities/by-query?limit=1", w.token); err != nil {
+		return err
+	}
+	var page struct{ TotalItems int }
+	if w.lastStatus != 200 || json.Unmarshal(w.lastBody, &page) != nil || page.TotalItems == 0 {
+		return fmt.Errorf("listing with a guest token: %d %s", w.lastStatus, w.lastBody)
+	}
+	return nil
+}
+
+// forgedToken signs a well-formed user token with a key understage never made.
+func (w *world) forgedToken() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	enc := base64.RawURLEncoding
+	header := enc.EncodeToString([]byte(`{"typ":"vnd.backstage.user","alg":"ES256","kid":"forged"}`))
+	now := time.Now().Unix()
+	payload := enc.EncodeToString([]byte(fmt.Sprintf(`{"iss":"x","sub":"user:default/admin","aud":"backstage","iat":%d,"exp":%d}`, now, now+3600)))
+	digest := sha256.Sum256([]byte(header + "." + payload))
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		return err
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return w.request("/api/catalog/entities?limit=1", header+"."+payload+"."+enc.EncodeToString(sig))
 }

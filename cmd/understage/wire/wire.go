@@ -18,6 +18,8 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
+	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/httpserver"
@@ -81,13 +83,52 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		return nil, err
 	}
 
-	httpapi.Register(b.Server.Plugin("catalog"), httpapi.Options{
+	// Auth first: every other plugin's routes sit behind its barrier.
+	authDBOpts, err := databaseOptions(cfg, "auth", log)
+	if err != nil {
+		return nil, err
+	}
+	authDB, err := database.Open(ctx, authDBOpts)
+	if err != nil {
+		return nil, fmt.Errorf("open auth database: %w", err)
+	}
+	b.closers = append(b.closers, func() { _ = authDB.Close() })
+	authSvc, err := auth.New(ctx, auth.Options{
+		Config:  cfg,
+		DB:      authDB,
+		Catalog: catalogUsers{store},
+		BaseURL: b.Server.BaseURL(),
+		Logger:  log.With("plugin", "auth"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	authSvc.Register(b.Server.Plugin("auth"))
+
+	catalogGroup := b.Server.Plugin("catalog")
+	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
+	httpapi.Register(catalogGroup, httpapi.Options{
 		Reader:    store,
 		Writer:    refreshWaker{store, b.Engine},
 		Validator: b.Engine,
 		Logger:    log.With("plugin", "catalog"),
 	})
 	return b, nil
+}
+
+// catalogUsers lets sign-in find a user's entity (and so its groups) in
+// the catalog.
+type catalogUsers struct{ store *sqlstore.Store }
+
+func (u catalogUsers) UserEntity(ctx context.Context, ref string) ([]byte, []string, bool, error) {
+	raw, err := u.store.EntityByRef(ctx, ref, nil)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return raw, nil, true, nil
 }
 
 // refreshWaker wakes the engine after a refresh request so the entity is
