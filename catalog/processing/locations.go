@@ -189,7 +189,8 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 				errs = append(errs, newNotFoundError(messageOf(err)))
 				continue
 			}
-			errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s, %s", typ, messageOf(err)), cause: err})
+			// Backstage serializes this one without a cause.
+			errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s, %s", typ, messageOf(err))})
 			continue
 		}
 		for _, f := range files {

@@ -23,6 +23,7 @@ import (
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/urlreaders"
 )
 
 // Backend is an assembled backend: the HTTP server and the catalog's parts.
@@ -66,13 +67,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 	b.Catalog = store
 
+	urlReaders, err := urlreaders.Build(ctx, cfg, urlreaders.Options{Logger: log.With("service", "urlReader")})
+	if err != nil {
+		return nil, fmt.Errorf("url readers: %w", err)
+	}
 	copts, err := catalogOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
 	b.Engine = processing.New(processing.Options{
-		Store:          store,
-		Readers:        map[string]processing.LocationReader{"file": processing.FileReader{}},
+		Store: store,
+		Readers: map[string]processing.LocationReader{
+			"file": processing.FileReader{},
+			"url":  processing.URLLocationReader{Readers: urlReaders},
+		},
 		Rules:          copts.rules,
 		Logger:         log.With("plugin", "catalog"),
 		Interval:       copts.interval,
