@@ -7,8 +7,8 @@ import (
 	"github.com/understage/understage/catalog"
 )
 
-// whereFilter compiles a filter into a condition on the entity id column
-// idCol. Every leaf is a correlated EXISTS probe on search(entity_id, key,
+// whereFilter compiles a filter into a condition on the entity eid column
+// idCol. Every leaf is a correlated EXISTS probe on search(eid, key_id,
 // value): with ordered scans and small pages the planner then checks only
 // the rows it returns instead of materialising whole key sets.
 func whereFilter(f catalog.Filter, idCol string) (string, []any, error) {
@@ -74,9 +74,9 @@ func writeNot(b *strings.Builder, args *[]any, f catalog.Filter, idCol string) e
 }
 
 func writeField(b *strings.Builder, args *[]any, f catalog.Field, idCol string) error {
-	b.WriteString("EXISTS (SELECT 1 FROM search sf WHERE sf.entity_id = ")
+	b.WriteString("EXISTS (SELECT 1 FROM search sf WHERE sf.eid = ")
 	b.WriteString(idCol)
-	b.WriteString(" AND sf.key = ?")
+	b.WriteString(" AND sf.key_id = " + keyIDOf)
 	*args = append(*args, strings.ToLower(f.Key))
 	switch f.Op {
 	case catalog.OpExists:
@@ -106,6 +106,10 @@ func writeField(b *strings.Builder, args *[]any, f catalog.Field, idCol string) 
 	b.WriteByte(')')
 	return nil
 }
+
+// keyIDOf is the interned id of the search key bound to its placeholder;
+// NULL (matching nothing) for a key no entity has.
+const keyIDOf = "(SELECT id FROM search_keys WHERE key = ?)"
 
 // escapeLike makes s match literally inside a LIKE pattern (ESCAPE '\').
 func escapeLike(s string) string {

@@ -14,10 +14,10 @@ import (
 // ListEntities serves legacy GET /entities. Like Backstage 1.55 only the
 // first order field counts (later ones are ignored), entities lacking it are
 // left out, a multi-valued field lists an entity once per value, and ties
-// go by uid in the same direction. Without an order, pages are sorted by
+// go by eid (uid order, see the migration) in the same direction. Without an order, pages are sorted by
 // entity ref and the unpaginated listing by uid.
 func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (catalog.EntitiesResult, error) {
-	where, args, err := whereFilter(req.Filter, "fe.entity_id")
+	where, args, err := whereFilter(req.Filter, "fe.eid")
 	if err != nil {
 		return catalog.EntitiesResult{}, err
 	}
@@ -25,10 +25,10 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 	if len(req.Order) > 0 {
 		o := req.Order[0]
 		dir := sqlDir(o.Desc)
-		q.WriteString("SELECT fe.final_entity FROM search o JOIN final_entities fe ON fe.entity_id = o.entity_id WHERE o.key = ? AND o.value IS NOT NULL AND ")
+		q.WriteString("SELECT fe.final_entity FROM search o JOIN final_entities fe ON fe.eid = o.eid WHERE o.key_id = " + keyIDOf + " AND o.value IS NOT NULL AND ")
 		args = append([]any{strings.ToLower(o.Field)}, args...)
 		q.WriteString(where)
-		q.WriteString(" ORDER BY o.value " + dir + ", o.entity_id " + dir)
+		q.WriteString(" ORDER BY o.value " + dir + ", o.eid " + dir)
 	} else {
 		q.WriteString("SELECT fe.final_entity FROM final_entities fe WHERE ")
 		q.WriteString(where)
@@ -88,18 +88,21 @@ func (s *Store) scanEntities(ctx context.Context, query string, args []any) ([]c
 }
 
 // queryParts builds the FROM/WHERE of a by-query listing and the sort
-// expressions (value column, or NULL when unsorted, and the uid column).
+// expressions: the value column (NULL when unsorted) and the tie-breaking
+// id column, o.eid when sorted (the search index ends in it; eid order is
+// uid order) and the uid itself when not.
 func queryParts(req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
 	var b strings.Builder
+	eidCol := "fe.eid"
 	if req.OrderField != nil {
-		b.WriteString(" FROM search o JOIN final_entities fe ON fe.entity_id = o.entity_id WHERE o.key = ? AND o.value IS NOT NULL AND ")
+		b.WriteString(" FROM search o JOIN final_entities fe ON fe.eid = o.eid WHERE o.key_id = " + keyIDOf + " AND o.value IS NOT NULL AND ")
 		args = append(args, strings.ToLower(req.OrderField.Field))
-		valCol, idCol = "o.value", "o.entity_id"
+		valCol, idCol, eidCol = "o.value", "o.eid", "o.eid"
 	} else {
 		b.WriteString(" FROM final_entities fe WHERE ")
 		valCol, idCol = "NULL", "fe.entity_id"
 	}
-	where, wargs, err := whereFilter(req.Filter, idCol)
+	where, wargs, err := whereFilter(req.Filter, eidCol)
 	if err != nil {
 		return "", "", "", nil, err
 	}
@@ -114,7 +117,7 @@ func queryParts(req catalog.QueryRequest) (from, valCol, idCol string, args []an
 				fields = []string{"metadata.uid"}
 			}
 		}
-		b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.entity_id = " + idCol + " AND ft.key IN " + inList(len(fields)) + ` AND ft.value LIKE ? ESCAPE '\')`)
+		b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.eid = " + eidCol + " AND ft.key_id IN (SELECT id FROM search_keys WHERE key IN " + inList(len(fields)) + `) AND ft.value LIKE ? ESCAPE '\')`)
 		for _, f := range fields {
 			args = append(args, strings.ToLower(f))
 		}
@@ -133,7 +136,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	var res catalog.QueryResult
 	if req.CountTotal {
 		// Distinct entities: a multi-valued sort field joins once per value.
-		countQ := "SELECT count(DISTINCT fe.entity_id)" + from
+		countQ := "SELECT count(DISTINCT fe.eid)" + from
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
 			var n int
 			if err := s.r.QueryRowContext(ctx, s.d.rebind(countQ), args...).Scan(&n); err != nil {
@@ -158,17 +161,17 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	}
 	pageArgs := slices.Clone(args)
 	var q strings.Builder
-	q.WriteString("SELECT fe.final_entity, " + valCol + ", " + idCol)
+	q.WriteString("SELECT fe.final_entity, " + valCol + ", fe.entity_id")
 	q.WriteString(from)
 	if req.After != nil {
 		if req.OrderField != nil {
-			// A row-value comparison lets both databases seek the (key, value, entity_id) index.
-			q.WriteString(" AND (" + valCol + ", " + idCol + ") " + cmp + " (?, ?)")
+			// A row-value comparison lets both databases seek the (key_id, value, eid) index.
+			q.WriteString(" AND (" + valCol + ", " + idCol + ") " + cmp + " (?, " + cursorEID(scanDesc) + ")")
 			v := ""
 			if req.After.Value != nil {
 				v = *req.After.Value
 			}
-			pageArgs = append(pageArgs, v, req.After.UID)
+			pageArgs = append(pageArgs, v, req.After.UID, req.After.UID)
 		} else {
 			q.WriteString(" AND " + idCol + " " + cmp + " ?")
 			pageArgs = append(pageArgs, req.After.UID)
@@ -230,7 +233,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		res.IsFirstOfAll = true
 	} else {
 		// Compare with the first row of the whole listing.
-		fq := "SELECT " + idCol + from
+		fq := "SELECT fe.entity_id" + from
 		if req.OrderField != nil {
 			fq += " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc)
 		} else {
@@ -244,6 +247,16 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || firstValueMatches(ctx, s, from, valCol, idCol, desc, args, first))
 	}
 	return res, nil
+}
+
+// cursorEID is the eid a cursor's uid (bound twice) stands for. When that
+// entity is gone meanwhile, the position falls between its uid neighbours:
+// the eid of the last entity before it in scan direction, or the start.
+func cursorEID(desc bool) string {
+	if desc {
+		return "COALESCE((SELECT eid FROM final_entities WHERE entity_id = ?), (SELECT min(eid) FROM final_entities WHERE entity_id > ?), 9223372036854775807)"
+	}
+	return "COALESCE((SELECT eid FROM final_entities WHERE entity_id = ?), (SELECT max(eid) FROM final_entities WHERE entity_id < ?), 0)"
 }
 
 // firstValueMatches checks the sort value too: with a multi-valued sort
@@ -263,7 +276,7 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	if len(refs) == 0 {
 		return out, nil
 	}
-	where, wargs, err := whereFilter(filter, "fe.entity_id")
+	where, wargs, err := whereFilter(filter, "fe.eid")
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +341,7 @@ func (s *Store) EntityByUID(ctx context.Context, uid string, filter catalog.Filt
 }
 
 func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter catalog.Filter) (catalog.RawEntity, error) {
-	where, wargs, err := whereFilter(filter, "fe.entity_id")
+	where, wargs, err := whereFilter(filter, "fe.eid")
 	if err != nil {
 		return nil, err
 	}
@@ -358,13 +371,15 @@ func splitRef(ref string) (kind, ns, name string) {
 
 // Facets counts entities per original value of each facet key.
 func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filter) (map[string][]catalog.FacetCount, error) {
-	where, wargs, err := whereFilter(filter, "s.entity_id")
+	where, wargs, err := whereFilter(filter, "s.eid")
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string][]catalog.FacetCount, len(facets))
-	q := "SELECT s.original_value, count(*) FROM search s WHERE s.key = ? AND s.original_value IS NOT NULL AND " + where +
-		" GROUP BY s.original_value ORDER BY s.original_value"
+	// original_value is NULL where it equals value (and both are NULL for
+	// values too long to index).
+	q := "SELECT COALESCE(s.original_value, s.value) AS v, count(*) FROM search s WHERE s.key_id = " + keyIDOf + " AND s.value IS NOT NULL AND " + where +
+		" GROUP BY v ORDER BY v"
 	for _, facet := range facets {
 		args := append([]any{strings.ToLower(facet)}, wargs...)
 		v, err := s.cached(ctx, cacheKey("facet", q, args), func() (any, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 const stitchLease = time.Minute
 
 type stitchSource struct {
+	eid       int64
 	id        string
 	ref       string
 	processed []byte
@@ -102,8 +104,8 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	}
 	wg.Wait()
 	var finals, search [][]any
-	var rewritten []string
-	sqlite := s.d.name() == "sqlite"
+	var rewritten []int64
+	keys := map[string]int64{}
 	for i, src := range srcs {
 		o := outs[i]
 		if o.err != nil {
@@ -113,36 +115,43 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		if o.hash == src.oldHash {
 			continue
 		}
-		finals = append(finals, []any{src.id, src.ref, o.hash, string(o.body), now})
+		finals = append(finals, []any{src.eid, src.id, src.ref, o.hash, string(o.body), now})
 		if src.oldHash != "" {
-			rewritten = append(rewritten, src.id)
+			rewritten = append(rewritten, src.eid)
+		}
+		for _, r := range o.rows {
+			keys[r.Key] = 0
 		}
 		for i, r := range o.rows {
-			if sqlite {
-				search = append(search, []any{src.id, r.Key, i, r.Value, r.OriginalValue})
-			} else {
-				search = append(search, []any{src.id, r.Key, r.Value, r.OriginalValue})
+			// original_value is stored only where it differs: most values
+			// are lowercase already, and readers take COALESCE(original_value, value).
+			orig := r.OriginalValue
+			if orig != nil && r.Value != nil && *orig == *r.Value {
+				orig = nil
 			}
+			search = append(search, []any{src.eid, r.Key, i, r.Value, orig})
 		}
 	}
 	if len(finals) == 0 {
 		return 0, nil
 	}
 	for _, chunk := range chunks(rewritten, s.chunk()) {
-		in, args := s.in(chunk)
-		if err := s.exec(ctx, tx, `DELETE FROM search WHERE entity_id IN `+in, args...); err != nil {
+		in, args := s.inInts(chunk)
+		if err := s.exec(ctx, tx, `DELETE FROM search WHERE eid IN `+in, args...); err != nil {
 			return 0, err
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (entity_id, entity_ref, hash, final_entity, last_updated_at)`,
-		`ON CONFLICT (entity_id) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (eid, entity_id, entity_ref, hash, final_entity, last_updated_at)`,
+		`ON CONFLICT (eid) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
 		return 0, err
 	}
-	searchInsert := `INSERT INTO search (entity_id, key, value, original_value)`
-	if sqlite {
-		searchInsert = `INSERT INTO search (entity_id, key, seq, value, original_value)`
+	if err := s.internKeys(ctx, tx, keys); err != nil {
+		return 0, err
 	}
-	if err := s.insertRows(ctx, tx, searchInsert, "", search, nil); err != nil {
+	for _, row := range search {
+		row[1] = keys[row[1].(string)]
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO search (eid, key_id, seq, value, original_value)`, "", search, nil); err != nil {
 		return 0, err
 	}
 	return len(finals), nil
@@ -172,10 +181,11 @@ func (s *Store) loadStitchSources(ctx context.Context, tx *sql.Tx, refs []string
 	byRef := map[string]*stitchSource{}
 	var order []*stitchSource
 	for _, chunk := range chunks(refs, s.chunk()) {
+		start := len(order)
 		in, args := s.in(chunk)
-		rows, err := s.query(ctx, tx, `SELECT rs.entity_id, rs.entity_ref, CASE WHEN ? THEN NULL ELSE rs.processed_entity END, rs.errors, fe.hash,
+		rows, err := s.query(ctx, tx, `SELECT rs.eid, rs.entity_id, rs.entity_ref, CASE WHEN ? THEN NULL ELSE rs.processed_entity END, rs.errors, fe.hash,
   NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)
-FROM refresh_state rs LEFT JOIN final_entities fe ON fe.entity_id = rs.entity_id
+FROM refresh_state rs LEFT JOIN final_entities fe ON fe.eid = rs.eid
 WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, append([]any{known != nil}, args...)...)
 		if err != nil {
 			return nil, err
@@ -185,7 +195,7 @@ WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, append([]any{kn
 			var processed sql.NullString
 			var errs string
 			var hash sql.NullString
-			if err := rows.Scan(&src.id, &src.ref, &processed, &errs, &hash, &src.orphan); err != nil {
+			if err := rows.Scan(&src.eid, &src.id, &src.ref, &processed, &errs, &hash, &src.orphan); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -203,6 +213,17 @@ WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, append([]any{kn
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		// Relations only of the refs found: queued refs are often relation
+		// targets that have no entity (yet), and their incoming rows can be
+		// many (every component of a team).
+		found := make([]string, 0, len(order)-start)
+		for _, src := range order[start:] {
+			found = append(found, src.ref)
+		}
+		if len(found) == 0 {
+			continue
+		}
+		in, args = s.in(found)
 		rows, err = s.query(ctx, tx, `SELECT source_entity_ref, type, target_entity_ref FROM relations WHERE source_entity_ref IN `+in+
 			` ORDER BY source_entity_ref, type, target_entity_ref`, args...)
 		if err != nil {
@@ -257,4 +278,68 @@ func stitchOne(src *stitchSource) ([]byte, string, []model.SearchRow, error) {
 		return nil, "", nil, fmt.Errorf("search rows: %w", err)
 	}
 	return body, hashBytes(body), rows, nil
+}
+
+// internKeys fills in the search_keys id of every key in keys, adding the
+// keys not seen before. Nothing is cached across transactions: an id
+// handed out by a transaction that rolls back would be reused otherwise.
+func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int64) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	lookup := func() ([]string, error) {
+		var missing []string
+		for k, id := range keys {
+			if id == 0 {
+				missing = append(missing, k)
+			}
+		}
+		for _, chunk := range chunks(missing, s.chunk()) {
+			in, args := s.in(chunk)
+			rows, err := s.query(ctx, tx, `SELECT id, key FROM search_keys WHERE key IN `+in, args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var id int64
+				var k string
+				if err := rows.Scan(&id, &k); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				keys[k] = id
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+		missing = missing[:0]
+		for k, id := range keys {
+			if id == 0 {
+				missing = append(missing, k)
+			}
+		}
+		return missing, nil
+	}
+	missing, err := lookup()
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	slices.Sort(missing)
+	vals := make([][]any, len(missing))
+	for i, k := range missing {
+		vals[i] = []any{k}
+	}
+	// Another replica may add the same key meanwhile: its row then wins.
+	if err := s.insertRows(ctx, tx, `INSERT INTO search_keys (key)`, `ON CONFLICT (key) DO NOTHING`, vals, nil); err != nil {
+		return fmt.Errorf("intern search keys: %w", err)
+	}
+	if missing, err = lookup(); err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("intern search keys: %d keys still missing", len(missing))
+	}
+	return nil
 }

@@ -297,6 +297,23 @@ func (s *Store) in(vals []string) (string, []any) {
 	return inList(len(vals)), anySlice(vals)
 }
 
+// inInts is in for integer values (eids).
+func (s *Store) inInts(vals []int64) (string, []any) {
+	if s.d.name() == "sqlite" {
+		b := make([]byte, 0, 8*len(vals)+2)
+		b = append(b, '[')
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, v, 10)
+		}
+		b = append(b, ']')
+		return "(SELECT value FROM json_each(?))", []any{string(b)}
+	}
+	return inList(len(vals)), anySlice(vals)
+}
+
 // chunk is how many values one IN list (from in) takes.
 func (s *Store) chunk() int {
 	if s.d.name() == "sqlite" {

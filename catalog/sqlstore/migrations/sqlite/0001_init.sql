@@ -5,8 +5,13 @@ CREATE TABLE locations (
   UNIQUE (type, target)
 );
 
+-- eid is the internal integer key of an entity (its rowid here): search and
+-- final_entities hang off it, so their rows and indexes carry a few bytes
+-- instead of the 36-character uid. New rows get ascending eids in the
+-- order their (time-ordered) uids were made, so eid order is uid order.
 CREATE TABLE refresh_state (
-  entity_id TEXT PRIMARY KEY,
+  eid INTEGER PRIMARY KEY,
+  entity_id TEXT NOT NULL UNIQUE,
   entity_ref TEXT NOT NULL UNIQUE,
   unprocessed_entity TEXT NOT NULL,
   unprocessed_hash TEXT NOT NULL DEFAULT '',
@@ -40,26 +45,34 @@ CREATE INDEX relations_source_entity_ref_idx ON relations (source_entity_ref);
 CREATE INDEX relations_target_entity_ref_idx ON relations (target_entity_ref);
 
 CREATE TABLE final_entities (
-  entity_id TEXT PRIMARY KEY REFERENCES refresh_state (entity_id) ON DELETE CASCADE,
+  eid INTEGER PRIMARY KEY REFERENCES refresh_state (eid) ON DELETE CASCADE,
+  entity_id TEXT NOT NULL UNIQUE,
   entity_ref TEXT NOT NULL UNIQUE,
   hash TEXT NOT NULL,
   final_entity TEXT NOT NULL,
   last_updated_at BIGINT NOT NULL
 );
 
+-- Search keys are interned: a few dozen distinct keys, some 50 characters
+-- long, would otherwise be repeated in every row and index entry.
+CREATE TABLE search_keys (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE
+);
+
 -- Clustered by entity: per-entity probes (EXISTS filters) and deletes on
 -- restitch read the table itself, so it needs no second index. seq numbers
 -- an entity's rows, which may repeat a (key, value) pair.
 CREATE TABLE search (
-  entity_id TEXT NOT NULL REFERENCES final_entities (entity_id) ON DELETE CASCADE,
-  key TEXT NOT NULL,
+  eid INTEGER NOT NULL REFERENCES final_entities (eid) ON DELETE CASCADE,
+  key_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
   value TEXT,
-  original_value TEXT,
-  PRIMARY KEY (entity_id, key, seq)
+  original_value TEXT, -- NULL where equal to value
+  PRIMARY KEY (eid, key_id, seq)
 ) WITHOUT ROWID;
--- filters and ordered scans by key (value order, then uid for keyset ties)
-CREATE INDEX search_key_value_entity_idx ON search (key, value, entity_id);
+-- filters and ordered scans by key (value order, then eid for keyset ties)
+CREATE INDEX search_key_value_eid_idx ON search (key_id, value, eid);
 
 CREATE TABLE stitch_queue (
   entity_ref TEXT PRIMARY KEY,
