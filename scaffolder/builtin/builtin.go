@@ -1,0 +1,194 @@
+// Package builtin implements the scaffolder's built-in actions, the twelve
+// that Backstage 1.55 registers by default: fetch:plain, fetch:plain:file,
+// fetch:template, fetch:template:file, fs:delete, fs:rename, fs:readdir,
+// debug:log, debug:wait, catalog:register, catalog:write and catalog:fetch.
+//
+// Ids, descriptions, examples and input/output schemas are Backstage's
+// published metadata (schemas/actions); behaviour follows Backstage's
+// handlers. Every path an action touches is confined to the task workspace
+// with ResolveSafeChildPath, which resolves symlinks, so neither `..`,
+// absolute paths nor symlinks (planted in the workspace or shipped in a
+// skeleton) let an action read or write outside it.
+package builtin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/render"
+	"github.com/understage/understage/schemas/actions"
+)
+
+// Options configure the built-in actions.
+type Options struct {
+	// Integrations maps a host to its SCM integration type; it drives
+	// parseRepoUrl/projectSlug in skeletons and how catalog:register and
+	// relative fetch URLs resolve repository-root paths ("/x"). Nil means
+	// render.DefaultIntegrations.
+	Integrations render.IntegrationType
+	// Filters and Globals are extra template filters and globals offered
+	// to fetch:template and fetch:template:file (templating extensions).
+	Filters map[string]render.Filter
+	Globals map[string]any
+	// MaxWait caps debug:wait (Backstage's default: 10 minutes).
+	MaxWait time.Duration
+}
+
+// metadata is one entry of Backstage's GET /v2/actions.
+type metadata struct {
+	ID          string                     `json:"id"`
+	Description string                     `json:"description"`
+	Examples    []scaffolder.ActionExample `json:"examples"`
+	Schema      struct {
+		Input  json.RawMessage `json:"input"`
+		Output json.RawMessage `json:"output"`
+	} `json:"schema"`
+}
+
+// Actions returns the built-in actions in Backstage's listing order.
+func Actions(o Options) []scaffolder.Action {
+	if o.Integrations == nil {
+		o.Integrations = render.DefaultIntegrations
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 10 * time.Minute
+	}
+	type impl struct {
+		dryRun bool
+		run    func(context.Context, *scaffolder.ActionContext) error
+	}
+	impls := map[string]impl{
+		"catalog:fetch":       {true, o.catalogFetch},
+		"catalog:register":    {false, o.catalogRegister},
+		"catalog:write":       {true, o.catalogWrite},
+		"debug:log":           {true, o.debugLog},
+		"debug:wait":          {false, o.debugWait},
+		"fetch:plain":         {true, o.fetchPlain},
+		"fetch:plain:file":    {true, o.fetchPlainFile},
+		"fetch:template":      {true, o.fetchTemplate},
+		"fetch:template:file": {true, o.fetchTemplateFile},
+		"fs:delete":           {true, o.fsDelete},
+		"fs:readdir":          {true, o.fsReaddir},
+		"fs:rename":           {true, o.fsRename},
+	}
+	var metas []metadata
+	if err := json.Unmarshal(actions.JSON, &metas); err != nil {
+		// The file is embedded and covered by tests; a failure here is a build defect.
+		panic(fmt.Sprintf("builtin: schemas/actions/actions.json: %v", err))
+	}
+	out := make([]scaffolder.Action, 0, len(metas))
+	for _, m := range metas {
+		im, ok := impls[m.ID]
+		if !ok {
+			continue
+		}
+		out = append(out, scaffolder.Action{
+			ID:             m.ID,
+			Description:    m.Description,
+			Examples:       m.Examples,
+			Input:          nonEmpty(m.Schema.Input),
+			Output:         nonEmpty(m.Schema.Output),
+			SupportsDryRun: im.dryRun,
+			Run:            im.run,
+		})
+	}
+	return out
+}
+
+func nonEmpty(r json.RawMessage) json.RawMessage {
+	if len(r) == 0 || string(r) == "null" {
+		return nil
+	}
+	return r
+}
+
+// ---- small helpers over the action context ----
+
+// logf writes one log message (which may span lines) in a single Write.
+func logf(ac *scaffolder.ActionContext, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if ac.Log != nil {
+		_, _ = io.WriteString(ac.Log, msg+"\n")
+	}
+	if ac.Logger != nil {
+		ac.Logger.Debug(msg, slog.String("task", ac.TaskID))
+	}
+}
+
+func input(ac *scaffolder.ActionContext) *ojson.Object {
+	if ac.Input == nil {
+		return ojson.NewObject()
+	}
+	return ac.Input
+}
+
+// str reads an optional string input; present but not a string is an InputError.
+func str(in *ojson.Object, key string) (string, bool, error) {
+	v, ok := in.Get(key)
+	if !ok || v == nil {
+		return "", false, nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return "", false, backend.Input("%s must be a string", key)
+	}
+	return s, true, nil
+}
+
+func requiredStr(in *ojson.Object, key string) (string, error) {
+	s, ok, err := str(in, key)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", backend.Input("%s is required", key)
+	}
+	return s, nil
+}
+
+func boolean(in *ojson.Object, key string) bool {
+	v, _ := in.Get(key)
+	b, _ := v.(bool)
+	return b
+}
+
+// strList reads an optional array of strings.
+func strList(in *ojson.Object, key string) ([]string, bool, error) {
+	v, ok := in.Get(key)
+	if !ok || v == nil {
+		return nil, false, nil
+	}
+	arr, isArr := v.([]any)
+	if !isArr {
+		return nil, true, backend.Input("%s must be an Array", key)
+	}
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		s, isStr := e.(string)
+		if !isStr {
+			return nil, true, backend.Input("%s must be an array of strings", key)
+		}
+		out = append(out, s)
+	}
+	return out, true, nil
+}
+
+func number(in *ojson.Object, key string) float64 {
+	v, _ := in.Get(key)
+	switch n := v.(type) {
+	case ojson.Number:
+		return n.Float()
+	case float64:
+		return n
+	case int:
+		return float64(n)
+	}
+	return 0
+}

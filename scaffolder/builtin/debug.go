@@ -1,0 +1,152 @@
+package builtin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/scaffolder"
+)
+
+// ---- debug:log ----
+
+func (o Options) debugLog(ctx context.Context, ac *scaffolder.ActionContext) error {
+	in := input(ac)
+	raw, err := ojson.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("debug:log: %w", err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, raw, "", "  "); err != nil {
+		return fmt.Errorf("debug:log: %w", err)
+	}
+	logf(ac, "%s", pretty.String())
+	if msg, ok := in.Get("message"); ok && truthy(msg) {
+		logf(ac, "%s", jsString(msg))
+	}
+	lw, _ := in.Get("listWorkspace")
+	if !truthy(lw) {
+		return nil
+	}
+	files, err := listFiles(ctx, ac.Workspace)
+	if err != nil {
+		return err
+	}
+	lines := make([]string, 0, len(files))
+	for _, f := range files {
+		rel, err := filepath.Rel(ac.Workspace, f)
+		if err != nil {
+			return err
+		}
+		if lw == "with-contents" {
+			content := "[skipped]"
+			if safe, err := ResolveSafeChildPath(ac.Workspace, rel); err == nil {
+				if b, err := os.ReadFile(safe); err == nil {
+					lines = append(lines, " - "+rel+":\n  "+decodeUTF8(b))
+					continue
+				}
+			}
+			lines = append(lines, " - "+rel+": "+content)
+			continue
+		}
+		lines = append(lines, "  - "+rel)
+	}
+	logf(ac, "Workspace:\n%s", strings.Join(lines, "\n"))
+	return nil
+}
+
+// listFiles lists every non-directory under dir, depth first in name
+// order. Unlike Backstage it does not follow symlinked directories, which
+// could lead outside the workspace.
+func listFiles(ctx context.Context, dir string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list workspace: %w", err)
+	}
+	sort.Slice(des, func(i, j int) bool { return des[i].Name() < des[j].Name() })
+	var out []string
+	for _, d := range des {
+		p := filepath.Join(dir, d.Name())
+		if d.IsDir() {
+			sub, err := listFiles(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// jsString is String(v) for log messages.
+func jsString(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case ojson.Number:
+		return string(t)
+	case bool:
+		if t {
+			return "true"
+		}
+		return "false"
+	case *ojson.Object:
+		return "[object Object]"
+	}
+	b, _ := ojson.Marshal(v)
+	return string(b)
+}
+
+// ---- debug:wait ----
+
+func (o Options) debugWait(ctx context.Context, ac *scaffolder.ActionContext) error {
+	in := input(ac)
+	ms := number(in, "minutes")*60000 + number(in, "seconds")*1000 + number(in, "milliseconds")
+	if ms > float64(o.MaxWait.Milliseconds()) {
+		return fmt.Errorf("Waiting duration is longer than the maximum threshold of %s", humanDuration(o.MaxWait))
+	}
+	if ms <= 0 || math.IsNaN(ms) {
+		return nil
+	}
+	t := time.NewTimer(time.Duration(ms * float64(time.Millisecond)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// humanDuration is luxon's Duration.toHuman() of the cap as Backstage builds
+// it (from the ISO time "T00:10:00": hours, minutes and seconds).
+func humanDuration(d time.Duration) string {
+	h := int64(d / time.Hour)
+	m := int64(d % time.Hour / time.Minute)
+	s := int64(d % time.Minute / time.Second)
+	ms := int64(d % time.Second / time.Millisecond)
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, one)
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	parts := []string{unit(h, "hour"), unit(m, "minute"), unit(s, "second")}
+	if ms != 0 {
+		parts = append(parts, unit(ms, "millisecond"))
+	}
+	return strings.Join(parts, ", ")
+}

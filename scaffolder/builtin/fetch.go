@@ -1,0 +1,408 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/scaffolder"
+)
+
+// entry is one file, directory or symlink of a fetched tree.
+type entry struct {
+	Path string      // slash-separated, relative to the tree root, never "." or ".."-bearing
+	Dir  bool        // a directory
+	Link string      // symlink text, when the entry is a symlink
+	Mode fs.FileMode // permission bits of files
+	Data []byte
+}
+
+// isAbsoluteURL is JavaScript's `new URL(x)` succeeding: x has a scheme.
+func isAbsoluteURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && len(u.Scheme) > 1 // "C:" is a drive, not a scheme
+}
+
+// localBase returns the template's directory on disk when the template was
+// loaded from a file:// location, for relative fetch URLs. Backstage copies
+// those straight from disk (keeping modes and symlinks) instead of going
+// through a URL reader.
+func localBase(ac *scaffolder.ActionContext, fetchURL string) (string, bool) {
+	if isAbsoluteURL(fetchURL) || !strings.HasPrefix(ac.TemplateInfo.BaseURL, "file://") {
+		return "", false
+	}
+	u, err := url.Parse(ac.TemplateInfo.BaseURL)
+	if err != nil {
+		return "", false
+	}
+	dir := u.ResolveReference(&url.URL{Path: "."})
+	return filepath.FromSlash(dir.Path), true
+}
+
+// readURL resolves a fetch URL against the template's base URL.
+func (o Options) readURL(ac *scaffolder.ActionContext, fetchURL string) (string, error) {
+	if isAbsoluteURL(fetchURL) {
+		return fetchURL, nil
+	}
+	base := ac.TemplateInfo.BaseURL
+	if base == "" {
+		return "", backend.Input("Failed to fetch, template location could not be determined and the fetch URL is relative, %s", fetchURL)
+	}
+	return o.resolveURL(base, fetchURL)
+}
+
+// resolveURL is Backstage's SCM resolveUrl: absolute URLs verbatim, "/x"
+// relative to the repository root of an SCM base, other paths by URL
+// resolution; the base's query string is kept.
+func (o Options) resolveURL(base, ref string) (string, error) {
+	if isAbsoluteURL(ref) {
+		return ref, nil
+	}
+	bu, err := url.Parse(base)
+	if err != nil {
+		return "", backend.Input("Invalid URL %s", base)
+	}
+	var out *url.URL
+	if strings.HasPrefix(ref, "/") && bu.Scheme != "file" {
+		root := repoRoot(bu.Path)
+		out = &url.URL{Scheme: bu.Scheme, User: bu.User, Host: bu.Host, Path: root + ref}
+	} else {
+		r, err := url.Parse(ref)
+		if err != nil {
+			return "", backend.Input("Invalid URL %s", ref)
+		}
+		out = bu.ResolveReference(r)
+	}
+	out.RawQuery = bu.RawQuery
+	out.Fragment = ""
+	return out.String(), nil
+}
+
+// repoRoot strips the file path from a repository URL path such as
+// /owner/repo/blob/main/dir/file (GitHub), /group/repo/-/tree/main/dir
+// (GitLab) or /owner/repo/src/main/dir (Bitbucket), keeping the ref.
+func repoRoot(p string) string {
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	for i := 2; i+1 < len(segs); i++ {
+		switch segs[i] {
+		case "blob", "tree", "src", "raw", "edit":
+			return "/" + strings.Join(segs[:i+2], "/")
+		}
+	}
+	return strings.TrimRight(p, "/")
+}
+
+// fetchTree reads the directory a fetch URL names.
+func (o Options) fetchTree(ctx context.Context, ac *scaffolder.ActionContext, fetchURL string) ([]entry, error) {
+	if base, ok := localBase(ac, fetchURL); ok {
+		src, err := ResolveSafeChildPath(base, fetchURL)
+		if err != nil {
+			return nil, err
+		}
+		return readLocalTree(ctx, src)
+	}
+	u, err := o.readURL(ac, fetchURL)
+	if err != nil {
+		return nil, err
+	}
+	if ac.Reader == nil {
+		return nil, fmt.Errorf("no URL reader available to read %s", u)
+	}
+	tree, err := ac.Reader.ReadTree(ctx, u, catalog.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return treeEntries(tree)
+}
+
+// fetchFile reads the single file a fetch URL names.
+func (o Options) fetchFile(ctx context.Context, ac *scaffolder.ActionContext, fetchURL string) ([]byte, fs.FileMode, error) {
+	if base, ok := localBase(ac, fetchURL); ok {
+		src, err := ResolveSafeChildPath(base, fetchURL)
+		if err != nil {
+			return nil, 0, err
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, 0, backend.Input("%s is not a file", fetchURL)
+		}
+		b, err := os.ReadFile(src)
+		return b, fi.Mode().Perm(), err
+	}
+	u, err := o.readURL(ac, fetchURL)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ac.Reader == nil {
+		return nil, 0, fmt.Errorf("no URL reader available to read %s", u)
+	}
+	res, err := ac.Reader.ReadURL(ctx, u, catalog.ReadOptions{})
+	if err != nil {
+		return nil, 0, err
+	}
+	return res.Data, 0o644, nil
+}
+
+// readLocalTree walks a directory without following symlinks. Symlinks
+// whose target resolves outside the directory are left out, as Backstage's
+// copy filter does; the others are kept as links.
+func readLocalTree(ctx context.Context, root string) ([]entry, error) {
+	var out []entry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == root {
+			if !d.IsDir() {
+				return backend.Input("%s is not a directory", root)
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			out = append(out, entry{Path: rel, Dir: true})
+		case d.Type()&fs.ModeSymlink != 0:
+			inside, err := isChildPath(root, p)
+			if err != nil || !inside {
+				return nil
+			}
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, entry{Path: rel, Link: link})
+		case d.Type().IsRegular():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, entry{Path: rel, Mode: fi.Mode().Perm(), Data: b})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// treeEntries turns a reader's tree into entries, with the directories its
+// file paths imply; paths that would leave the tree are refused.
+func treeEntries(t catalog.Tree) ([]entry, error) {
+	dirs := map[string]bool{}
+	var out []entry
+	for _, f := range t.Files {
+		p, err := cleanRel(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if !dirs[d] {
+				dirs[d] = true
+				out = append(out, entry{Path: d, Dir: true})
+			}
+		}
+		out = append(out, entry{Path: p, Mode: 0o644, Data: f.Data})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// cleanRel validates a relative slash path from an untrusted source.
+func cleanRel(p string) (string, error) {
+	c := path.Clean(strings.ReplaceAll(p, "\\", "/"))
+	if c == "." || path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
+		return "", backend.NotAllowed(escapeMessage)
+	}
+	return c, nil
+}
+
+// writeEntries copies a tree into dir (inside the workspace) the way
+// fs-extra's copy does: files overwritten, directories merged, modes kept,
+// symlinks recreated as symlinks. Every target is checked against the
+// workspace at the moment it is written, so a symlink written earlier
+// cannot redirect a later write.
+func writeEntries(ws, dir string, entries []entry) error {
+	if err := mkdirSafe(ws, dir); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		dst, err := ResolveSafeChildPath(dir, filepath.FromSlash(e.Path))
+		if err != nil {
+			return err
+		}
+		if _, err := ResolveSafeChildPath(ws, dst); err != nil {
+			return err
+		}
+		switch {
+		case e.Dir:
+			if err := mkdirSafe(ws, dst); err != nil {
+				return err
+			}
+		case e.Link != "":
+			if err := writeLink(ws, dst, e.Link, true); err != nil {
+				return err
+			}
+		default:
+			if err := writeFile(ws, dst, e.Data, e.Mode, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mkdirSafe creates dir and its parents, each checked against ws.
+func mkdirSafe(ws, dir string) error {
+	if _, err := ResolveSafeChildPath(ws, dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	return nil
+}
+
+// writeFile writes data at dst (checked against ws). A new file gets mode
+// (subject to the umask, as Node's writeFile); chmod makes it exact when
+// exactMode (fs-extra's copy sets the source's mode).
+func writeFile(ws, dst string, data []byte, mode fs.FileMode, exactMode bool) error {
+	if _, err := ResolveSafeChildPath(ws, dst); err != nil {
+		return err
+	}
+	if err := mkdirSafe(ws, filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if mode == 0 {
+		mode = 0o644
+	}
+	// A symlink at dst is replaced, never written through.
+	if fi, err := os.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if err := os.Remove(dst); err != nil {
+			return fmt.Errorf("replace symlink: %w", err)
+		}
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode.Perm())
+	if err != nil {
+		return fmt.Errorf("write file: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write file: %w", err)
+	}
+	if exactMode {
+		if err := os.Chmod(dst, mode.Perm()); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeLink creates a symlink at dst with the given text, refusing links
+// whose target would resolve outside the workspace.
+func writeLink(ws, dst, link string, overwrite bool) error {
+	target := link
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(dst), link)
+	}
+	if _, err := ResolveSafeChildPath(ws, target); err != nil {
+		return err
+	}
+	if err := mkdirSafe(ws, filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		if !overwrite {
+			return nil
+		}
+		if err := os.RemoveAll(dst); err != nil {
+			return fmt.Errorf("replace: %w", err)
+		}
+	}
+	if err := os.Symlink(link, dst); err != nil {
+		return fmt.Errorf("symlink: %w", err)
+	}
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
+
+// ---- fetch:plain, fetch:plain:file ----
+
+func (o Options) fetchPlain(ctx context.Context, ac *scaffolder.ActionContext) error {
+	in := input(ac)
+	logf(ac, "Fetching plain content from remote URL")
+	fetchURL, err := requiredStr(in, "url")
+	if err != nil {
+		return err
+	}
+	target, ok, err := str(in, "targetPath")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		target = "./"
+	}
+	out, err := ResolveSafeChildPath(ac.Workspace, target)
+	if err != nil {
+		return err
+	}
+	entries, err := o.fetchTree(ctx, ac, fetchURL)
+	if err != nil {
+		return err
+	}
+	return writeEntries(ac.Workspace, out, entries)
+}
+
+func (o Options) fetchPlainFile(ctx context.Context, ac *scaffolder.ActionContext) error {
+	in := input(ac)
+	logf(ac, "Fetching plain content from remote URL")
+	fetchURL, err := requiredStr(in, "url")
+	if err != nil {
+		return err
+	}
+	target, err := requiredStr(in, "targetPath")
+	if err != nil {
+		return err
+	}
+	out, err := ResolveSafeChildPath(ac.Workspace, target)
+	if err != nil {
+		return err
+	}
+	data, mode, err := o.fetchFile(ctx, ac, fetchURL)
+	if err != nil {
+		return err
+	}
+	// Node's copyFile keeps the source mode; a read URL gives a fresh file.
+	return writeFile(ac.Workspace, out, data, mode, true)
+}

@@ -1,0 +1,225 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/scaffolder"
+)
+
+// ---- fs:delete ----
+
+func (o Options) fsDelete(ctx context.Context, ac *scaffolder.ActionContext) error {
+	files, ok, err := strList(input(ac), "files")
+	if err != nil || !ok {
+		return backend.Input("files must be an Array")
+	}
+	for _, file := range files {
+		safe, err := ResolveSafeChildPath(ac.Workspace, file)
+		if err != nil {
+			return err
+		}
+		matches, err := globWorkspace(ctx, ac.Workspace, safe)
+		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			p, err := ResolveSafeChildPath(ac.Workspace, m)
+			if err != nil {
+				logf(ac, "Failed to delete file")
+				return err
+			}
+			if err := os.RemoveAll(p); err != nil {
+				logf(ac, "Failed to delete file")
+				return fmt.Errorf("delete %s: %w", p, err)
+			}
+			logf(ac, "File %s deleted successfully", p)
+		}
+	}
+	return nil
+}
+
+// globWorkspace finds the files (as globby with onlyFiles does: regular
+// files and symlinks, directories never) of the workspace matching an
+// absolute glob; a pattern naming a directory means everything under it.
+// Symlinked directories are not entered.
+func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
+	rel, err := filepath.Rel(ws, pattern)
+	if err != nil {
+		return nil, err
+	}
+	rel = filepath.ToSlash(rel)
+	if fi, err := os.Lstat(pattern); err == nil && fi.IsDir() {
+		if rel == "." {
+			rel = "**"
+		} else {
+			rel += "/**"
+		}
+	}
+	var res []*regexp.Regexp
+	for _, alt := range expandBraces(rel) {
+		re, err := regexp.Compile("^" + globRegexp(alt) + "$")
+		if err == nil {
+			res = append(res, re)
+		}
+	}
+	var out []string
+	err = filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		r, err := filepath.Rel(ws, p)
+		if err != nil {
+			return err
+		}
+		r = filepath.ToSlash(r)
+		for _, re := range res {
+			if re.MatchString(r) {
+				out = append(out, p)
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ---- fs:rename ----
+
+func (o Options) fsRename(ctx context.Context, ac *scaffolder.ActionContext) error {
+	v, _ := input(ac).Get("files")
+	files, ok := v.([]any)
+	if !ok {
+		return backend.Input("files must be an Array")
+	}
+	for _, f := range files {
+		obj, _ := f.(*ojson.Object)
+		if obj == nil {
+			return backend.Input("each file must have a from and to property")
+		}
+		from, to := obj.String("from"), obj.String("to")
+		if from == "" || to == "" {
+			return backend.Input("each file must have a from and to property")
+		}
+		src, err := ResolveSafeChildPath(ac.Workspace, from)
+		if err != nil {
+			return err
+		}
+		dst, err := ResolveSafeChildPath(ac.Workspace, to)
+		if err != nil {
+			return err
+		}
+		if err := move(ac.Workspace, src, dst, boolean(obj, "overwrite")); err != nil {
+			logf(ac, "Failed to rename file %s to %s:", src, dst)
+			return err
+		}
+		logf(ac, "File %s renamed to %s successfully", src, dst)
+	}
+	return nil
+}
+
+// move is fs-extra's move: parents of dst created, an existing dst is an
+// error unless overwrite.
+func move(ws, src, dst string, overwrite bool) error {
+	if _, err := os.Lstat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("ENOENT: no such file or directory, lstat '%s'", src)
+		}
+		return err
+	}
+	if src == dst {
+		return errors.New("Source and destination must not be the same.")
+	}
+	if strings.HasPrefix(dst, src+string(filepath.Separator)) {
+		return fmt.Errorf("Cannot move '%s' to a subdirectory of itself, '%s'.", src, dst)
+	}
+	if exists(dst) {
+		if !overwrite {
+			return errors.New("dest already exists.")
+		}
+		if err := os.RemoveAll(dst); err != nil {
+			return fmt.Errorf("remove %s: %w", dst, err)
+		}
+	}
+	if err := mkdirSafe(ws, filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	return nil
+}
+
+// ---- fs:readdir ----
+
+func (o Options) fsReaddir(ctx context.Context, ac *scaffolder.ActionContext) error {
+	in := input(ac)
+	paths, ok, err := strList(in, "paths")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return backend.Input("paths is required")
+	}
+	recursive := boolean(in, "recursive")
+	files, folders := []any{}, []any{}
+	for _, p := range paths {
+		full, err := ResolveSafeChildPath(ac.Workspace, p)
+		if err != nil {
+			return err
+		}
+		// Node's recursive readdir: a stack of directories, each listed in
+		// full before the most recently found subdirectory is opened.
+		type pending struct{ dir string }
+		stack := []pending{{full}}
+		for len(stack) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			cur := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if _, err := ResolveSafeChildPath(ac.Workspace, cur.dir); err != nil {
+				return err
+			}
+			des, err := os.ReadDir(cur.dir)
+			if err != nil {
+				return fmt.Errorf("readdir: %w", err)
+			}
+			sort.Slice(des, func(i, j int) bool { return des[i].Name() < des[j].Name() })
+			for _, d := range des {
+				fp := filepath.Join(cur.dir, d.Name())
+				rel, err := filepath.Rel(ac.Workspace, fp)
+				if err != nil {
+					return err
+				}
+				el := ojson.NewObject("name", d.Name(), "path", rel, "fullPath", fp)
+				if d.IsDir() {
+					folders = append(folders, el)
+					if recursive {
+						stack = append(stack, pending{fp})
+					}
+				} else {
+					files = append(files, el)
+				}
+			}
+		}
+	}
+	ac.Output("files", files)
+	ac.Output("folders", folders)
+	return nil
+}
