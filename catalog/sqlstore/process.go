@@ -613,8 +613,8 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 	return nil
 }
 
-// deleteEntities removes refresh_state rows (cascading to everything
-// derived) after queueing their relation peers and children for stitching.
+// deleteEntities removes refresh_state rows and everything derived (by
+// cascade, explicitly for search) after queueing their relation peers and children for stitching.
 func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, now int64) error {
 	stitch := map[string]bool{}
 	for _, chunk := range chunks(ids, 500) {
@@ -647,7 +647,12 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 		}
 	}
 	for _, chunk := range chunks(ids, 500) {
-		if err := s.exec(ctx, tx, `DELETE FROM refresh_state WHERE entity_id IN `+inList(len(chunk)), anySlice(chunk)...); err != nil {
+		args := anySlice(chunk)
+		// search carries no foreign key (see the migration).
+		if err := s.exec(ctx, tx, `DELETE FROM search WHERE eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, args...); err != nil {
+			return err
+		}
+		if err := s.exec(ctx, tx, `DELETE FROM refresh_state WHERE entity_id IN `+inList(len(chunk)), args...); err != nil {
 			return err
 		}
 	}

@@ -54,6 +54,11 @@ CREATE TABLE final_entities (
   last_updated_at BIGINT NOT NULL
 );
 
+-- search has no foreign key: checking one for each of its many rows costs
+-- more than deleting them explicitly with their entity (deleteEntities),
+-- and its rows are written in the transaction that writes their
+-- final_entities row, whose key checks that the entity still exists.
+
 -- Search keys are interned: a few dozen distinct keys, some 50 characters
 -- long, would otherwise be repeated in every row and index entry.
 CREATE TABLE search_keys (
@@ -62,7 +67,7 @@ CREATE TABLE search_keys (
 );
 
 CREATE TABLE search (
-  eid BIGINT NOT NULL REFERENCES final_entities (eid) ON DELETE CASCADE,
+  eid BIGINT NOT NULL,
   key_id BIGINT NOT NULL,
   seq INTEGER NOT NULL,
   value TEXT COLLATE "C",

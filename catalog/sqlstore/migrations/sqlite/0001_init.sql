@@ -53,6 +53,11 @@ CREATE TABLE final_entities (
   last_updated_at BIGINT NOT NULL
 );
 
+-- search has no foreign key: checking one for each of its many rows costs
+-- more than deleting them explicitly with their entity (deleteEntities),
+-- and its rows are written in the transaction that writes their
+-- final_entities row, whose key checks that the entity still exists.
+
 -- Search keys are interned: a few dozen distinct keys, some 50 characters
 -- long, would otherwise be repeated in every row and index entry.
 CREATE TABLE search_keys (
@@ -64,7 +69,7 @@ CREATE TABLE search_keys (
 -- restitch read the table itself, so it needs no second index. seq numbers
 -- an entity's rows, which may repeat a (key, value) pair.
 CREATE TABLE search (
-  eid INTEGER NOT NULL REFERENCES final_entities (eid) ON DELETE CASCADE,
+  eid INTEGER NOT NULL,
   key_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
   value TEXT,
