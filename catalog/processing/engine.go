@@ -160,18 +160,62 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce claims one batch, processes it and stitches what changed. It
-// reports whether there was anything to do.
+// maxPipelinedBatches bounds how many batches one RunOnce handles before it
+// turns to the stitch queue (and Run to orphans), so that those do not wait
+// behind a long backlog of due entities.
+const maxPipelinedBatches = 16
+
+// RunOnce claims due entities in batches, processes them and writes the
+// results, then stitches what changed. It reports whether there was
+// anything to do. Batches are pipelined: the next batch is claimed before
+// a batch's results are written and is processed while they are, so the
+// database's (single) writer and the processing cores work at the same
+// time. An entity claimed ahead of a write that changes it is simply due
+// again afterwards, as with a concurrent replica.
 func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
-	items, err := e.o.Store.ClaimDue(ctx, e.o.BatchSize, e.nextUpdate)
+	claim := func() ([]catalog.ProcessingItem, error) {
+		items, err := e.o.Store.ClaimDue(ctx, e.o.BatchSize, e.nextUpdate)
+		if err != nil {
+			return nil, fmt.Errorf("claim due entities: %w", err)
+		}
+		return items, nil
+	}
+	items, err := claim()
 	if err != nil {
-		return false, fmt.Errorf("claim due entities: %w", err)
+		return false, err
 	}
 	worked := len(items) > 0
+	var results []catalog.ProcessingResult
 	if len(items) > 0 {
-		results := e.processAll(ctx, items)
-		if err := e.o.Store.CompleteProcessing(ctx, results); err != nil {
+		results = e.processAll(ctx, items)
+	}
+	for round := 1; len(results) > 0; round++ {
+		var next []catalog.ProcessingItem
+		if round < maxPipelinedBatches {
+			if next, err = claim(); err != nil {
+				return true, err
+			}
+		}
+		written := make(chan error, 1)
+		go func(results []catalog.ProcessingResult) {
+			written <- e.o.Store.CompleteProcessing(ctx, results)
+		}(results)
+		results = nil
+		if len(next) > 0 {
+			results = e.processAll(ctx, next)
+		}
+		if err := <-written; err != nil {
 			return true, fmt.Errorf("write processing results: %w", err)
+		}
+		if len(next) == 0 && round < maxPipelinedBatches {
+			// Nothing was due before the write; it may have added entities
+			// (a location's children).
+			if next, err = claim(); err != nil {
+				return true, err
+			}
+			if len(next) > 0 {
+				results = e.processAll(ctx, next)
+			}
 		}
 	}
 	for {
