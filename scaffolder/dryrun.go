@@ -1,0 +1,167 @@
+package scaffolder
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
+)
+
+// DryRunInput is a POST /v2/dry-run request, parsed.
+type DryRunInput struct {
+	Template *Template
+	Values   any
+	Secrets  map[string]string
+	Files    []File
+	User     UserInfo
+	Catalog  CatalogClient
+}
+
+// File is one file of a dry run's template directory or resulting workspace.
+type File struct {
+	Path       string
+	Content    []byte
+	Executable bool
+}
+
+// DryRunResult is the body of a dry-run response.
+type DryRunResult struct {
+	Log    []*ojson.Object // each {body:{stepId?, status?, message}}
+	Files  []File
+	Output *ojson.Object
+	Steps  []any
+}
+
+// DryRun runs a template without a task: its files are written to a
+// temporary directory that stands for the template's location, actions
+// that do not support dry runs are skipped (their outputs come from their
+// output schema), and the resulting workspace is returned.
+func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, error) {
+	id := uuid.NewString()
+	contents := filepath.Join(r.workingDir(), "dry-run-content-"+id)
+	defer os.RemoveAll(contents)
+	for _, f := range in.Files {
+		p, err := SafeChildPath(contents, f.Path)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
+		if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
+	}
+	steps := in.Template.NormalizedSteps()
+	extractID := id
+	specSteps := append(append([]any{}, steps...), ojson.NewObject("id", extractID, "name", "dry-run:extract", "action", "dry-run:extract"))
+	spec := ojson.NewObject("apiVersion", APIVersion, "steps", specSteps)
+	if o, ok := in.Template.Spec.Get("output"); ok && o != nil {
+		spec.Set("output", o)
+	} else {
+		spec.Set("output", ojson.NewObject())
+	}
+	if in.Values != nil {
+		spec.Set("parameters", in.Values)
+	}
+	spec.Set("user", userObject(in.User))
+	spec.Set("templateInfo", ojson.NewObject(
+		"entityRef", "template:default/dry-run",
+		"entity", ojson.NewObject("metadata", in.Template.Metadata),
+		"baseUrl", FileURL(filepath.Join(contents, "template.yaml"))))
+
+	res := &DryRunResult{Steps: steps}
+	var files []File
+	extracted := false
+	run := &Run{
+		TaskID:  "dry-run-" + id,
+		Spec:    spec,
+		Secrets: in.Secrets,
+		DryRun:  true,
+		User:    in.User,
+		Catalog: in.Catalog,
+		Emit: func(_ context.Context, body *ojson.Object) error {
+			if body.String("stepId") == extractID {
+				return nil
+			}
+			// The dry runner spreads the metadata before the message.
+			b := ojson.NewObject()
+			for _, m := range body.Members {
+				if m.Key != "message" {
+					b.Set(m.Key, m.Value)
+				}
+			}
+			msg, _ := body.Get("message")
+			b.Set("message", msg)
+			res.Log = append(res.Log, ojson.NewObject("body", b))
+			return nil
+		},
+		extra: map[string]Action{"dry-run:extract": {
+			ID: "dry-run:extract", SupportsDryRun: true,
+			Run: func(_ context.Context, ac *ActionContext) error {
+				var err error
+				files, err = ReadDirectoryContents(ac.Workspace)
+				extracted = true
+				return err
+			},
+		}},
+	}
+	out, err := r.Execute(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	if !extracted {
+		return nil, fmt.Errorf("Content extraction step was skipped")
+	}
+	res.Files = files
+	res.Output = out
+	return res, nil
+}
+
+// ReadDirectoryContents lists the regular files under dir (dotfiles
+// included, symlinks not followed), sorted by path.
+func ReadDirectoryContents(dir string) ([]File, error) {
+	var out []File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, File{Path: filepath.ToSlash(rel), Content: b, Executable: info.Mode()&0o111 != 0})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read workspace: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// SafeChildPath joins a relative path onto base and refuses results outside
+// base (Backstage's resolveSafeChildPath, without following symlinks).
+func SafeChildPath(base, rel string) (string, error) {
+	p := filepath.Join(base, rel)
+	if p != base && !strings.HasPrefix(p, base+string(filepath.Separator)) {
+		return "", backend.NotAllowed("Relative path is not allowed to refer to a directory outside its parent")
+	}
+	return p, nil
+}

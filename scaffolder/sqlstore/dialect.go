@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// dialect holds every SQL difference between the databases.
+type dialect interface {
+	rebind(q string) string
+	migrationsDir() string
+	lockMigrations(ctx context.Context, tx *sql.Tx) error
+	// claimSQL args: worker, lease end, now, limit; returns taskCols, secrets, steps.
+	claimSQL() string
+	// rescueSQL args: now, now; returns id, spec of the reopened tasks.
+	rescueSQL() string
+	noLimit() string
+}
+
+const claimReturning = `RETURNING id, spec, status, created_at, last_heartbeat_at, created_by, cancel_requested, attempt, secrets, steps`
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) rebind(q string) string                        { return q }
+func (sqliteDialect) migrationsDir() string                         { return "migrations/sqlite" }
+func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil } // IMMEDIATE write transactions are exclusive
+func (sqliteDialect) noLimit() string                               { return "-1" }
+
+// SQLite has one writer, so UPDATE … WHERE id IN (SELECT … LIMIT) is atomic.
+func (sqliteDialect) claimSQL() string {
+	return `UPDATE scaffolder_tasks SET status = 'processing', claimed_by = ?, lease_until = ?, last_heartbeat_at = ?3, attempt = attempt + 1
+WHERE id IN (SELECT id FROM scaffolder_tasks WHERE status = 'open' ORDER BY created_at, id LIMIT ?4)
+` + claimReturning
+}
+
+func (sqliteDialect) rescueSQL() string {
+	return `UPDATE scaffolder_tasks SET status = 'open', claimed_by = NULL, lease_until = NULL, last_heartbeat_at = ?
+WHERE status = 'processing' AND lease_until < ? RETURNING id, spec`
+}
+
+type postgresDialect struct{}
+
+func (postgresDialect) migrationsDir() string { return "migrations/postgres" }
+func (postgresDialect) noLimit() string       { return "ALL" }
+
+// rebind numbers placeholders ($1, $2, …), leaving quoted literals alone.
+func (postgresDialect) rebind(q string) string {
+	var b strings.Builder
+	n, quoted := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7345123002)"); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	return nil
+}
+
+// Replicas claim concurrently: SKIP LOCKED lets each take tasks the others
+// are not holding.
+func (postgresDialect) claimSQL() string {
+	return `UPDATE scaffolder_tasks SET status = 'processing', claimed_by = $1, lease_until = $2, last_heartbeat_at = $3, attempt = attempt + 1
+WHERE id IN (SELECT id FROM scaffolder_tasks WHERE status = 'open' ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+` + claimReturning
+}
+
+func (postgresDialect) rescueSQL() string {
+	return `UPDATE scaffolder_tasks SET status = 'open', claimed_by = NULL, lease_until = NULL, last_heartbeat_at = $1
+WHERE id IN (SELECT id FROM scaffolder_tasks WHERE status = 'processing' AND lease_until < $2 FOR UPDATE SKIP LOCKED) RETURNING id, spec`
+}

@@ -1,0 +1,196 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrCancelled is the cause of a run context cancelled by POST /cancel.
+var ErrCancelled = errors.New("task cancelled")
+
+// ExecFunc runs a claimed task. It returns the final status (completed or
+// failed) and the completion event body. ctx is cancelled with cause
+// ErrCancelled when the task is cancelled and ErrLeaseLost when the worker
+// lost it (its result is then discarded).
+type ExecFunc func(ctx context.Context, t *Task, h *Handle) (status string, body json.RawMessage)
+
+// Worker claims open tasks and runs them, at most Concurrency at a time.
+type Worker struct {
+	Queue *Queue
+	Exec  ExecFunc
+	// ID names this worker in claimed_by; default a random UUID.
+	ID string
+	// Concurrency is scaffolder.concurrentTasksLimit; default 10.
+	Concurrency int
+	// Lease is how long a claim lasts without a heartbeat (default 30s);
+	// heartbeats come every Lease/3.
+	Lease time.Duration
+	// Poll is how often the worker looks for tasks and rescues expired
+	// leases without a wake-up (default 1s).
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// Handle is a running task's link to the queue. Once the worker stops or
+// loses the task, its writes are dropped, as a dead process's would be.
+type Handle struct {
+	parent context.Context // the worker's context: ended means the process is gone
+	q      *Queue
+	id     string
+	worker string
+	dead   atomic.Bool
+}
+
+// Emit appends an event for the task.
+func (h *Handle) Emit(ctx context.Context, typ string, body json.RawMessage) error {
+	if h.dead.Load() || h.parent.Err() != nil {
+		return ErrLeaseLost
+	}
+	_, err := h.q.AppendEvent(ctx, h.id, typ, body)
+	return err
+}
+
+// SaveSteps records the task's completed steps.
+func (h *Handle) SaveSteps(ctx context.Context, steps map[string]json.RawMessage) error {
+	if h.dead.Load() || h.parent.Err() != nil {
+		return ErrLeaseLost
+	}
+	return h.q.Store.SaveSteps(ctx, h.id, h.worker, steps)
+}
+
+func (w *Worker) defaults() {
+	if w.ID == "" {
+		w.ID = uuid.NewString()
+	}
+	if w.Concurrency <= 0 {
+		w.Concurrency = 10
+	}
+	if w.Lease <= 0 {
+		w.Lease = 30 * time.Second
+	}
+	if w.Poll <= 0 {
+		w.Poll = time.Second
+	}
+	if w.Logger == nil {
+		w.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run claims and runs tasks until ctx ends. Running tasks are abandoned
+// (not completed) when ctx ends: their leases expire and another worker
+// resumes them.
+func (w *Worker) Run(ctx context.Context) error {
+	w.defaults()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	done := make(chan struct{}, w.Concurrency)
+	running := 0
+	tick := time.NewTicker(w.Poll)
+	defer tick.Stop()
+	for {
+		if running < w.Concurrency {
+			if ids, err := w.Queue.Store.Rescue(ctx, time.Now()); err != nil {
+				if ctx.Err() == nil {
+					w.Logger.Error("rescue expired task leases", "err", err)
+				}
+			} else {
+				for _, id := range ids {
+					w.Logger.Info("recovered task with an expired lease", "task", id)
+					w.Queue.notify(id)
+				}
+			}
+			claimed, err := w.Queue.Store.Claim(ctx, w.ID, w.Concurrency-running, w.Lease)
+			if err != nil && ctx.Err() == nil {
+				w.Logger.Error("claim tasks", "err", err)
+			}
+			for _, t := range claimed {
+				running++
+				wg.Add(1)
+				go func(t *Task) {
+					defer wg.Done()
+					w.runOne(ctx, t)
+					done <- struct{}{}
+				}(t)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-done:
+			running--
+		case <-w.Queue.Woken():
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *Worker) runOne(ctx context.Context, t *Task) {
+	h := &Handle{parent: ctx, q: w.Queue, id: t.ID, worker: w.ID}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if t.CancelRequested {
+		cancel(ErrCancelled)
+	}
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		tk := time.NewTicker(w.Lease / 3)
+		defer tk.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tk.C:
+				cr, err := w.Queue.Store.Heartbeat(context.WithoutCancel(ctx), t.ID, w.ID, w.Lease)
+				switch {
+				case errors.Is(err, ErrLeaseLost):
+					h.dead.Store(true)
+					cancel(ErrLeaseLost)
+					return
+				case err != nil:
+					w.Logger.Warn("task heartbeat", "task", t.ID, "err", err)
+				case cr:
+					cancel(ErrCancelled)
+				}
+			}
+		}
+	}()
+	// A cancel made from another replica reaches us through the heartbeat;
+	// one made here is noticed at once through the event subscription.
+	sub, unsub := w.Queue.Subscribe(t.ID)
+	go func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-sub:
+				if tt, err := w.Queue.Store.GetTask(context.WithoutCancel(ctx), t.ID); err == nil && tt.CancelRequested {
+					cancel(ErrCancelled)
+				}
+			}
+		}
+	}()
+	status, body := w.Exec(runCtx, t, h)
+	unsub()
+	if ctx.Err() != nil || errors.Is(context.Cause(runCtx), ErrLeaseLost) {
+		h.dead.Store(true)
+		cancel(nil)
+		<-hbDone
+		return
+	}
+	cancel(nil)
+	<-hbDone
+	h.dead.Store(true)
+	if err := w.Queue.Store.Complete(context.WithoutCancel(ctx), t.ID, w.ID, status, body); err != nil {
+		w.Logger.Warn("complete task", "task", t.ID, "err", err)
+		return
+	}
+	w.Queue.notify(t.ID)
+}
