@@ -20,7 +20,7 @@ func TestResolveSafeChildPath(t *testing.T) {
 		"ws/abs":      "->" + filepath.Join(root, "outside"),
 		"ws/dangling": "->../outside/new",
 		"ws/loop1":    "->loop2", "ws/loop2": "->loop1",
-		"ws/chain":    "->out/secret",
+		"ws/chain": "->out/secret",
 	})
 	_ = outside
 	tests := []struct {

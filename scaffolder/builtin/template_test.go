@@ -12,15 +12,15 @@ import (
 
 func TestFetchTemplate(t *testing.T) {
 	skel := map[string]string{
-		"sk/README.md":                      "# ${{ values.name }}\n",
-		"sk/${{ values.name }}/main.go":     "package ${{ values.name | lower }}\n",
+		"sk/README.md":                       "# ${{ values.name }}\n",
+		"sk/${{ values.name }}/main.go":      "package ${{ values.name | lower }}\n",
 		"sk/${{ 'opt.txt' if values.flag }}": "optional",
-		"sk/.github/ci.yaml":                "on: ${{ values.name }}",
-		"sk/static/raw.txt":                 "${{ values.name }}",
-		"sk/run.sh":                         "+x echo ${{ values.name }}",
-		"sk/img.bin":                        "\x00\x01${{ values.name }}",
-		"sk/link":                           "->README.md",
-		"sk/blocks.txt":                     "{% if true %}\n  x\n{% endif %}\n",
+		"sk/.github/ci.yaml":                 "on: ${{ values.name }}",
+		"sk/static/raw.txt":                  "${{ values.name }}",
+		"sk/run.sh":                          "+x echo ${{ values.name }}",
+		"sk/img.bin":                         "\x00\x01${{ values.name }}",
+		"sk/link":                            "->README.md",
+		"sk/blocks.txt":                      "{% if true %}\n  x\n{% endif %}\n",
 	}
 	tests := []struct {
 		name    string
@@ -102,9 +102,9 @@ func TestFetchTemplate(t *testing.T) {
 
 func TestFetchTemplateExtensionAndCookiecutter(t *testing.T) {
 	e := newEnv(t, map[string]string{
-		"sk/a.txt.njk":       "${{ values.x }}",
-		"sk/b.txt":           "${{ values.x }}",
-		"sk/${{values.x}}.j": "",
+		"sk/a.txt.njk":               "${{ values.x }}",
+		"sk/b.txt":                   "${{ values.x }}",
+		"sk/${{values.x}}.j":         "",
 		"cc/{{ cookiecutter.x }}.md": "{{ cookiecutter.x | upper }}",
 	})
 	if err := e.run(t, "fetch:template", `{"url":"./sk","values":{"x":"v"},"templateFileExtension":true}`); err != nil {

@@ -30,7 +30,7 @@ func toYAML(v any) string {
 		}
 		writeSeq(&sb, t, "")
 	default:
-		sb.WriteString(yamlScalar(v, "", false))
+		sb.WriteString(yamlScalar(v, "", false, -1))
 		sb.WriteString("\n")
 	}
 	return sb.String()
@@ -42,9 +42,10 @@ func writeMap(sb *strings.Builder, o *ojson.Object, indent string) {
 			sb.WriteString(indent)
 		}
 		v, _ := o.Get(k)
-		sb.WriteString(yamlString(k, indent, true))
+		ks := yamlString(k, indent, true, -1)
+		sb.WriteString(ks)
 		sb.WriteString(":")
-		writeValue(sb, v, indent, true)
+		writeValue(sb, v, indent, len(ks)+2)
 	}
 }
 
@@ -54,13 +55,16 @@ func writeSeq(sb *strings.Builder, a []any, indent string) {
 			sb.WriteString(indent)
 		}
 		sb.WriteString("-")
-		writeValue(sb, v, indent, false)
+		writeValue(sb, v, indent, -1)
 	}
 }
 
-// writeValue writes what follows "key:" or "-", including the newline.
-func writeValue(sb *strings.Builder, v any, indent string, inMap bool) {
+// writeValue writes what follows "key:" (atStart is then the width of
+// "key: ", which the yaml package counts for folding) or "-" (atStart -1),
+// including the newline.
+func writeValue(sb *strings.Builder, v any, indent string, atStart int) {
 	child := indent + "  "
+	inMap := atStart >= 0
 	switch t := v.(type) {
 	case *ojson.Object:
 		if t.Len() == 0 {
@@ -86,12 +90,12 @@ func writeValue(sb *strings.Builder, v any, indent string, inMap bool) {
 		writeSeq(sb, t, child)
 	default:
 		sb.WriteString(" ")
-		sb.WriteString(yamlScalar(v, child, false))
+		sb.WriteString(yamlScalar(v, child, false, atStart))
 		sb.WriteString("\n")
 	}
 }
 
-func yamlScalar(v any, indent string, key bool) string {
+func yamlScalar(v any, indent string, key bool, atStart int) string {
 	switch t := v.(type) {
 	case nil:
 		return "null"
@@ -107,9 +111,9 @@ func yamlScalar(v any, indent string, key bool) string {
 	case int:
 		return strconv.Itoa(t)
 	case string:
-		return yamlString(t, indent, key)
+		return yamlString(t, indent, key, atStart)
 	}
-	return yamlString(fmt.Sprint(v), indent, key)
+	return yamlString(fmt.Sprint(v), indent, key, atStart)
 }
 
 func jsNumber(f float64) string {
@@ -144,7 +148,14 @@ var (
 	}
 )
 
-func yamlString(s, indent string, key bool) string {
+func yamlString(s, indent string, key bool, atStart int) string {
+	// Keys are never folded; values are, quoted or plain.
+	fold := func(out string) string {
+		if key {
+			return out
+		}
+		return foldLines(out, indent, atStart)
+	}
 	if s == "" {
 		return `""`
 	}
@@ -153,7 +164,7 @@ func yamlString(s, indent string, key bool) string {
 	}
 	if yamlNotPlain.MatchString(s) {
 		if key || !strings.Contains(s, "\n") {
-			return quoted(s)
+			return fold(quoted(s))
 		}
 		return literal(s, indent)
 	}
@@ -161,17 +172,14 @@ func yamlString(s, indent string, key bool) string {
 		return literal(s, indent)
 	}
 	if yamlDocMarker.MatchString(s) {
-		return quoted(s)
+		return fold(quoted(s))
 	}
 	for _, re := range yamlOtherTypes {
 		if re.MatchString(s) {
-			return quoted(s)
+			return fold(quoted(s))
 		}
 	}
-	if key {
-		return s
-	}
-	return foldPlain(s, indent)
+	return fold(s)
 }
 
 func quoted(s string) string {
@@ -236,21 +244,31 @@ func literal(s, indent string) string {
 	return sb.String()
 }
 
-// foldPlain folds a plain scalar at spaces so that continuation lines fit
-// in 80 columns (the first line is measured without its key, as the yaml
-// package does).
-func foldPlain(s, indent string) string {
+// foldLines folds a flow scalar at single spaces between words so that
+// lines fit in 80 columns, counting the first line from after "key: "
+// (atStart; -1 for sequence items), as the yaml package does.
+func foldLines(s, indent string, atStart int) string {
 	const lineWidth, minContent = 80, 20
-	end := lineWidth - len(indent)
 	step := max(1+minContent, 1+lineWidth-len(indent))
+	if len(s) <= step {
+		return s
+	}
+	end := lineWidth - len(indent)
 	var folds []int
+	if atStart >= 0 {
+		if atStart > lineWidth-max(2, minContent) {
+			folds = append(folds, 0)
+		} else {
+			end = lineWidth - atStart
+		}
+	}
 	split := -1
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == ' ' && i > 0 && s[i-1] != ' ' && s[i-1] != '\t' && i+1 < len(s) && s[i+1] != ' ' && s[i+1] != '\t' {
 			split = i
 		}
-		if i >= end && split >= 0 {
+		if i >= end && split > 0 {
 			folds = append(folds, split)
 			end = split + step
 			split = -1
@@ -262,6 +280,10 @@ func foldPlain(s, indent string) string {
 	var sb strings.Builder
 	last := 0
 	for _, f := range folds {
+		if f == 0 {
+			sb.WriteString("\n" + indent)
+			continue
+		}
 		sb.WriteString(s[last:f])
 		sb.WriteString("\n" + indent)
 		last = f + 1
