@@ -10,6 +10,13 @@
 // Retry-After, always bounded by ClientOptions.MaxRateLimitWait and the
 // request's context.
 //
+// Entity providers (Providers builds them from catalog.providers.github and
+// catalog.providers.githubOrg; Runner runs them on their schedules) emit
+// Backstage's entities under Backstage's provider names and location keys.
+// NewWebhook serves GitHub push and repository deliveries (meant for
+// POST /api/events/http/github, Backstage's events ingress path, which takes
+// no Backstage token: deliveries are authenticated by X-Hub-Signature-256).
+//
 // Only hosts configured under integrations.github are read; the API base URL
 // is whatever that configuration says (an httptest server in tests), and
 // owners, repositories, refs and paths taken from URLs are checked so that a
