@@ -35,7 +35,8 @@ type WebhookOptions struct {
 	// Providers are the discovery providers whose repositories pushes may
 	// concern.
 	Providers []*DiscoveryProvider
-	// Refresher refreshes the affected locations. Required.
+	// Refresher refreshes the affected locations (nil: pushes only trigger
+	// provider runs).
 	Refresher Refresher
 	// Trigger starts a run of the named provider (Runner.Trigger). When a
 	// push adds a catalog file, or a repository is created, archived,
@@ -286,7 +287,7 @@ func (h *webhook) push(ctx context.Context, body []byte) (int, string) {
 			h.o.Trigger(p.Name())
 		}
 	}
-	if len(urls) == 0 {
+	if len(urls) == 0 || h.o.Refresher == nil {
 		return http.StatusAccepted, ""
 	}
 	slices.Sort(urls)
