@@ -13,6 +13,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/understage/understage/catalog/httpapi"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
@@ -22,6 +24,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/httpserver"
 	"github.com/understage/understage/plugins/urlreaders"
 )
@@ -32,8 +35,9 @@ type Backend struct {
 	Catalog *sqlstore.Store
 	Engine  *processing.Engine
 
-	log     *slog.Logger
-	closers []func()
+	providers *github.Runner
+	log       *slog.Logger
+	closers   []func()
 }
 
 // New builds the backend; nothing runs until Run.
@@ -90,6 +94,24 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err := provider.Connect(ctx, store); err != nil {
 		return nil, err
 	}
+	ghProviders, err := github.Providers(ctx, cfg, github.ProviderOptions{Logger: log.With("plugin", "catalog")})
+	if err != nil {
+		return nil, fmt.Errorf("github providers: %w", err)
+	}
+	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog")})
+	webhookSecrets, err := github.WebhookSecrets(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("github webhook: %w", err)
+	}
+	// GitHub signs its deliveries; the signature, not a Backstage token,
+	// authenticates them (Backstage's events path, so existing hooks work).
+	b.Server.Plugin("events").POST("/http/github", echo.WrapHandler(github.NewWebhook(github.WebhookOptions{
+		Secrets:   webhookSecrets,
+		Providers: github.DiscoveryProviders(ghProviders),
+		Refresher: locationRefresher{store, b.Engine},
+		Trigger:   b.providers.Trigger,
+		Logger:    log.With("plugin", "events"),
+	})))
 
 	// Auth first: every other plugin's routes sit behind its barrier.
 	authDBOpts, err := databaseOptions(cfg, "auth", log)
@@ -139,6 +161,25 @@ func (u catalogUsers) UserEntity(ctx context.Context, ref string) ([]byte, []str
 	return raw, nil, true, nil
 }
 
+// locationRefresher re-reads the Location entities that read the given
+// URLs (GitHub push events) right away.
+type locationRefresher struct {
+	store  *sqlstore.Store
+	engine *processing.Engine
+}
+
+func (r locationRefresher) RefreshLocations(ctx context.Context, urls []string) error {
+	for _, u := range urls {
+		loc := processing.LocationEntity(processing.LocationSpec{Type: "url", Target: u})
+		ref := "location:default/" + loc.Object("metadata").String("name")
+		if err := r.store.RequestRefresh(ctx, ref); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return err
+		}
+	}
+	r.engine.Wake()
+	return nil
+}
+
 // refreshWaker wakes the engine after a refresh request so the entity is
 // re-read at once rather than at the next poll.
 type refreshWaker struct {
@@ -160,6 +201,11 @@ func (b *Backend) Run(ctx context.Context) error {
 	defer cancel()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- b.Engine.Run(ctx) }()
+	go func() {
+		if err := b.providers.Run(ctx); err != nil && ctx.Err() == nil {
+			b.log.Error("entity providers stopped", "err", err)
+		}
+	}()
 	b.Server.SetReady()
 	err := b.Server.Run(ctx)
 	cancel()
