@@ -221,7 +221,9 @@ func (a *api) createTask(c echo.Context) error {
 
 // isoTime formats a timestamp as Backstage reads SQLite's CURRENT_TIMESTAMP
 // back: whole seconds, milliseconds ".000", UTC.
-func isoTime(t time.Time) string { return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05.000Z") }
+func isoTime(t time.Time) string {
+	return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05.000Z")
+}
 
 func serializeTask(t *tasks.Task) (*ojson.Object, error) {
 	spec, err := ojson.Decode(t.Spec)

@@ -733,7 +733,7 @@ func TestEventStream(t *testing.T) {
 				t.Errorf("header %s = %q", k, resp.Header.Get(k))
 			}
 		}
-		b.startWorker(t) // events arrive while the stream is open
+		b.startWorker(t)                  // events arrive while the stream is open
 		raw, err := io.ReadAll(resp.Body) // ends after the completion event
 		if err != nil {
 			t.Fatal(err)
