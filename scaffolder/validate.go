@@ -319,7 +319,11 @@ func (v *validator) validate(instance any, schema *ojson.Object, path []any) {
 			if !found {
 				strs := make([]string, len(arr))
 				for i, e := range arr {
-					strs[i] = jsString(e)
+					if e == nil {
+						strs[i] = "null" // String(null)
+					} else {
+						strs[i] = jsString(e)
+					}
 				}
 				v.add(path, schema, instance, "enum", "is not one of enum values: "+strings.Join(strs, ","), arr)
 			}
@@ -347,7 +351,7 @@ func (v *validator) validate(instance any, schema *ojson.Object, path []any) {
 			if !ok || !okN {
 				continue
 			}
-			// JavaScript counts UTF-16 code units... jsonschema counts code points.
+			// jsonschema counts code points (surrogate pairs once), as Go counts runes.
 			n := float64(utf8.RuneCountInString(s))
 			if m.Key == "minLength" && n < lim {
 				v.add(path, schema, instance, "minLength", "does not meet minimum length of "+fmtNum(m.Value), m.Value)
@@ -477,7 +481,7 @@ func (v *validator) validate(instance any, schema *ojson.Object, path []any) {
 				continue
 			}
 			if validSub(instance, m.Value) {
-				label := "<#/not>"
+				label := jsString(m.Value) // the schema itself, stringified: "[object Object]"
 				if o, ok := m.Value.(*ojson.Object); ok {
 					if id := o.String("$id"); id != "" {
 						label = id
