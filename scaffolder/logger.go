@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
 )
@@ -38,20 +37,18 @@ func (l *stepLog) line(level slog.Level, msg string, attrs *ojson.Object) {
 	_ = l.emit(context.WithoutCancel(l.ctx), ojson.NewObject("message", l.red.redact(text), "stepId", l.stepID))
 }
 
-// Write logs each written line at info level.
+// Write logs each write as one info message (a trailing newline dropped),
+// so a multi-line message stays one event, as logger.info(msg) does.
 func (l *stepLog) Write(p []byte) (int, error) {
-	for _, ln := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
-		l.line(slog.LevelInfo, string(ln), nil)
-	}
+	l.line(slog.LevelInfo, string(bytes.TrimSuffix(p, []byte("\n"))), nil)
 	return len(p), nil
 }
 
 func (l *stepLog) handler() slog.Handler { return &stepHandler{log: l} }
 
 type stepHandler struct {
-	log    *stepLog
-	attrs  []slog.Attr
-	groups []string
+	log   *stepLog
+	attrs []slog.Attr
 }
 
 func (h *stepHandler) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
@@ -108,8 +105,6 @@ func (h *stepHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h *stepHandler) WithGroup(name string) slog.Handler {
-	c := *h
-	c.groups = append(append([]string{}, h.groups...), name)
-	_ = strings.Join(c.groups, ".")
-	return &c
+	// Groups are flattened: the winston line has no place for them.
+	return h
 }
