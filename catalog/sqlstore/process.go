@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -326,6 +327,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		stitch := map[string]bool{}
 		var okResults []catalog.ProcessingResult
 		var okRows, errRows [][]any
+		var changed []catalog.ProcessingResult
 		for _, r := range results {
 			h, exists := stored[r.EntityID]
 			if !exists {
@@ -334,26 +336,33 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			if r.ResultHash != "" && h == r.ResultHash {
 				continue
 			}
-			errs := r.Errors
-			if errs == nil {
-				errs = []catalog.SerializedError{}
-			}
-			errJSON, err := json.Marshal(errs)
-			if err != nil {
-				return err
-			}
+			changed = append(changed, r)
+		}
+		encoded, err := encodeResults(changed)
+		if err != nil {
+			return err
+		}
+		for i, r := range changed {
+			enc := encoded[i]
 			if !r.Ok {
 				stitch[r.EntityRef] = true
-				errRows = append(errRows, []any{r.EntityID, string(errJSON), r.ResultHash})
+				errRows = append(errRows, []any{r.EntityID, string(enc.errors), r.ResultHash})
 				continue
 			}
-			body, err := ojson.Marshal(r.Processed)
-			if err != nil {
-				return fmt.Errorf("marshal processed %s: %w", r.EntityRef, err)
-			}
-			okRows = append(okRows, []any{r.EntityID, string(body), string(errJSON), r.ResultHash})
+			okRows = append(okRows, []any{r.EntityID, string(enc.processed), string(enc.errors), r.ResultHash})
 			okResults = append(okResults, r)
 		}
+		// Stitch the batch's entities ahead, on the other cores, while this
+		// transaction writes; stitchRefs takes each result whose inputs
+		// turn out as assumed (see preStitch).
+		pre := make(map[string]*preStitched, len(okResults))
+		for i, r := range changed {
+			if r.Ok {
+				pre[r.EntityRef] = &preStitched{errors: encoded[i].errors}
+			}
+		}
+		preDone := startPreStitch(okResults, pre)
+		defer preDone()
 		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "result_hash"}, okRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
@@ -480,7 +489,8 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			direct = append(direct, r.EntityRef)
 			delete(stitch, r.EntityRef)
 		}
-		written, err := s.stitchRefs(ctx, tx, direct, known, now)
+		preDone()
+		written, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
 		if err != nil {
 			return err
 		}
@@ -496,6 +506,31 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		return fmt.Errorf("complete processing: %w", err)
 	}
 	return nil
+}
+
+// encodedResult is a processing result in its stored form.
+type encodedResult struct {
+	processed, errors []byte
+}
+
+// encodeResults marshals the processed entities and errors of rs on all cores.
+func encodeResults(rs []catalog.ProcessingResult) ([]encodedResult, error) {
+	out := make([]encodedResult, len(rs))
+	errs := make([]error, len(rs))
+	parallel(len(rs), func(i int) {
+		r := rs[i]
+		e := r.Errors
+		if e == nil {
+			e = []catalog.SerializedError{}
+		}
+		if out[i].errors, errs[i] = json.Marshal(e); errs[i] != nil || !r.Ok {
+			return
+		}
+		if out[i].processed, errs[i] = ojson.Marshal(r.Processed); errs[i] != nil {
+			errs[i] = fmt.Errorf("marshal processed %s: %w", r.EntityRef, errs[i])
+		}
+	})
+	return out, errors.Join(errs...)
 }
 
 // updateRows sets columns of table by key: each row is the key followed by

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,7 +52,7 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 			return nil
 		}
 		n = len(refs)
-		written, err := s.stitchRefs(ctx, tx, refs, nil, now.UnixMilli())
+		written, err := s.stitchRefs(ctx, tx, refs, nil, nil, now.UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -75,8 +76,9 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 
 // stitchRefs writes the final entities and search rows of refs and returns
 // how many changed. known holds processed entities the caller has in hand
-// (by ref), which are then not read back.
-func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known map[string]*ojson.Object, now int64) (int, error) {
+// (by ref), which are then not read back; pre (may be nil) holds entities
+// stitched ahead, used where their assumptions hold.
+func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known map[string]*ojson.Object, pre map[string]*preStitched, now int64) (int, error) {
 	srcs, err := s.loadStitchSources(ctx, tx, refs, known)
 	if err != nil {
 		return 0, err
@@ -90,19 +92,14 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	outs := make([]out, len(srcs))
 	// Stitching is pure CPU work on independent entities: spread it over
 	// the cores while this transaction waits anyway.
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(srcs)/64))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(srcs); i += workers {
-				o := &outs[i]
-				o.body, o.hash, o.rows, o.err = stitchOne(srcs[i])
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(len(srcs), func(i int) {
+		o := &outs[i]
+		if p := pre[srcs[i].ref]; p != nil && p.matches(srcs[i]) {
+			o.body, o.hash, o.rows = p.body, p.hash, p.rows
+			return
+		}
+		o.body, o.hash, o.rows, o.err = stitchOne(srcs[i])
+	})
 	var finals, search [][]any
 	var rewritten []int64
 	keys := map[string]int64{}
@@ -342,4 +339,80 @@ func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int6
 		return fmt.Errorf("intern search keys: %d keys still missing", len(missing))
 	}
 	return nil
+}
+
+// preStitched is an entity stitched before its transaction read what
+// stitching needs, on the assumption that its relations are exactly those
+// it emitted itself, that it is not an orphan, and that its errors are the
+// ones just written. Nearly always true in a batch; checked by matches.
+type preStitched struct {
+	errors    []byte
+	relations []catalog.Relation
+	body      []byte
+	hash      string
+	rows      []model.SearchRow
+	err       error
+}
+
+func (p *preStitched) matches(src *stitchSource) bool {
+	return p.err == nil && p.body != nil && !src.orphan && slices.Equal(p.relations, src.relations) && string(p.errors) == string(src.errors)
+}
+
+// startPreStitch stitches rs into pre in the background; the returned
+// function waits for it (and may be called more than once).
+func startPreStitch(rs []catalog.ProcessingResult, pre map[string]*preStitched) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		parallel(len(rs), func(i int) {
+			r := rs[i]
+			p := pre[r.EntityRef]
+			if p == nil {
+				return
+			}
+			// The relations as loadStitchSources reads them back: this
+			// entity's outgoing rows, lowercased, ordered, without repeats.
+			self := strings.ToLower(r.EntityRef)
+			for _, rel := range r.Relations {
+				rel = catalog.Relation{Source: strings.ToLower(rel.Source), Type: rel.Type, Target: strings.ToLower(rel.Target)}
+				if rel.Source == self {
+					p.relations = append(p.relations, rel)
+				}
+			}
+			slices.SortFunc(p.relations, func(a, b catalog.Relation) int {
+				if c := strings.Compare(a.Source, b.Source); c != 0 {
+					return c
+				}
+				if c := strings.Compare(a.Type, b.Type); c != 0 {
+					return c
+				}
+				return strings.Compare(a.Target, b.Target)
+			})
+			p.relations = slices.Compact(p.relations)
+			p.body, p.hash, p.rows, p.err = stitchOne(&stitchSource{id: r.EntityID, ref: r.EntityRef, obj: r.Processed, errors: p.errors, relations: p.relations})
+		})
+	}()
+	return func() { <-done }
+}
+
+// parallel runs fn(0..n-1) on all cores.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/64))
+	if workers == 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
