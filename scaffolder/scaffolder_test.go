@@ -167,3 +167,29 @@ func TestParseTemplateRef(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateFilterByPermissionTags(t *testing.T) {
+	ent, _ := ojson.DecodeObject([]byte(`{"apiVersion":"scaffolder.backstage.io/v1beta3","kind":"Template","metadata":{"name":"x"},
+"spec":{"parameters":[{"title":"open"},{"title":"secret","backstage:permissions":{"tags":["admin"]}}],
+"steps":[{"action":"a"},{"action":"b","backstage:permissions":{"tags":["admin"]}},{"action":"c"}]}}`))
+	tpl, err := ParseTemplate(ent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAdmin := func(o *ojson.Object) bool {
+		for _, tag := range PermissionTags(o) {
+			if tag == "admin" {
+				return false
+			}
+		}
+		return true
+	}
+	tpl.Filter(noAdmin, noAdmin)
+	if len(tpl.Pages) != 1 || tpl.Pages[0].String("title") != "open" {
+		t.Errorf("pages %v", tpl.Pages)
+	}
+	steps := ojson.MustMarshal(tpl.NormalizedSteps())
+	if string(steps) != `[{"action":"a","id":"step-1","name":"a"},{"action":"c","id":"step-2","name":"c"}]` {
+		t.Errorf("steps %s", steps)
+	}
+}

@@ -25,6 +25,10 @@ type Service struct {
 	Runner    *Runner
 	Queue     *tasks.Queue
 	Templates TemplateSource
+	// FilterTemplate, when set, applies the caller's
+	// scaffolder.template.parameter.read and .step.read decisions (see
+	// Template.Filter and PermissionTags) to every template it reads.
+	FilterTemplate func(ctx context.Context, t *Template) error
 }
 
 // ParseTemplateRef parses a template reference with default kind
@@ -58,6 +62,11 @@ func (s *Service) FindTemplate(ctx context.Context, kind, namespace, name string
 	t, err := ParseTemplate(ent)
 	if err != nil {
 		return nil, "", err
+	}
+	if s.FilterTemplate != nil {
+		if err := s.FilterTemplate(ctx, t); err != nil {
+			return nil, "", err
+		}
 	}
 	return t, ref, nil
 }

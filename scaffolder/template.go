@@ -236,3 +236,45 @@ func jsString(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// PermissionTags are the `backstage:permissions.tags` of a parameter page or
+// step, which scaffolder.template.parameter.read / .step.read conditions
+// (rule HAS_TAG) match.
+func PermissionTags(o *ojson.Object) []string {
+	p := o.Object("backstage:permissions")
+	if p == nil {
+		return nil
+	}
+	arr, _ := get(p, "tags").([]any)
+	var out []string
+	for _, t := range arr {
+		if s, ok := t.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Filter keeps the parameter pages and steps the caller may read, as
+// Backstage's router does with the parameter and step read decisions. A nil
+// function keeps everything.
+func (t *Template) Filter(pageOK, stepOK func(*ojson.Object) bool) {
+	if pageOK != nil {
+		kept := t.Pages[:0:0]
+		for _, p := range t.Pages {
+			if pageOK(p) {
+				kept = append(kept, p)
+			}
+		}
+		t.Pages = kept
+	}
+	if stepOK != nil {
+		kept := t.Steps[:0:0]
+		for _, s := range t.Steps {
+			if stepOK(s) {
+				kept = append(kept, s)
+			}
+		}
+		t.Steps = kept
+	}
+}
