@@ -843,3 +843,22 @@ func TestActionsAndExtensions(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelFromAnotherReplica cancels through the database alone (as
+// another replica would): the worker's heartbeat notices and stops the action.
+func TestCancelFromAnotherReplica(t *testing.T) {
+	b := setup(t, sqliteDB, false)
+	id := b.create(t, `{"templateRef":"t2","values":{}}`)
+	waitFor(t, "wait step to start", func() bool {
+		return contains(lines(b.events(t, id)), "log|wait|processing|Beginning step Wait")
+	})
+	if err := b.svc.Queue.Store.Cancel(context.Background(), id, json.RawMessage(`{"message":"Step wait has been cancelled.","stepId":"wait","status":"cancelled"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.waitStatus(t, id, "completed", "failed"); got != "failed" {
+		t.Fatalf("status %s", got)
+	}
+	if !contains(lines(b.events(t, id)), fmt.Sprintf("log|wait|failed|Error: Step wait (Wait) of task %s has been cancelled.", id)) {
+		t.Errorf("events:\n%s", strings.Join(lines(b.events(t, id)), "\n"))
+	}
+}

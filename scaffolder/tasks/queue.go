@@ -64,6 +64,12 @@ func (q *Queue) notify(id string) {
 	}
 }
 
+func cancelKey(id string) string { return "cancel\x00" + id }
+
+// SubscribeCancel is like Subscribe but fires only when the task is
+// cancelled in this process.
+func (q *Queue) SubscribeCancel(id string) (<-chan struct{}, func()) { return q.Subscribe(cancelKey(id)) }
+
 // Create stores a new open task and wakes the workers.
 func (q *Queue) Create(ctx context.Context, spec json.RawMessage, secrets map[string]string, createdBy string) (string, error) {
 	id, err := q.Store.CreateTask(ctx, spec, secrets, createdBy)
@@ -112,6 +118,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) error {
 		return err
 	}
 	q.notify(id)
+	q.notify(cancelKey(id))
 	return nil
 }
 

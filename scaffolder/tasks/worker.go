@@ -164,17 +164,12 @@ func (w *Worker) runOne(ctx context.Context, t *Task) {
 	}()
 	// A cancel made from another replica reaches us through the heartbeat;
 	// one made here is noticed at once through the event subscription.
-	sub, unsub := w.Queue.Subscribe(t.ID)
+	sub, unsub := w.Queue.SubscribeCancel(t.ID)
 	go func() {
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-sub:
-				if tt, err := w.Queue.Store.GetTask(context.WithoutCancel(ctx), t.ID); err == nil && tt.CancelRequested {
-					cancel(ErrCancelled)
-				}
-			}
+		select {
+		case <-runCtx.Done():
+		case <-sub:
+			cancel(ErrCancelled)
 		}
 	}()
 	status, body := w.Exec(runCtx, t, h)
