@@ -68,7 +68,9 @@ func cancelKey(id string) string { return "cancel\x00" + id }
 
 // SubscribeCancel is like Subscribe but fires only when the task is
 // cancelled in this process.
-func (q *Queue) SubscribeCancel(id string) (<-chan struct{}, func()) { return q.Subscribe(cancelKey(id)) }
+func (q *Queue) SubscribeCancel(id string) (<-chan struct{}, func()) {
+	return q.Subscribe(cancelKey(id))
+}
 
 // Create stores a new open task and wakes the workers.
 func (q *Queue) Create(ctx context.Context, spec json.RawMessage, secrets map[string]string, createdBy string) (string, error) {
