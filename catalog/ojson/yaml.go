@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,7 +24,43 @@ type YAMLDocument struct {
 // DecodeYAMLDocuments parses a multi-document YAML stream. A syntax error ends
 // the stream with one document carrying Err, as Backstage reports a file
 // that does not parse.
+//
+// Large streams are split at document markers and the pieces parsed on all
+// cores; the result is the same as parsing the stream in one go (which is
+// what happens whenever a piece fails, so errors are reported alike).
 func DecodeYAMLDocuments(data []byte) ([]YAMLDocument, error) {
+	pieces := splitYAMLStream(data, runtime.GOMAXPROCS(0))
+	if len(pieces) < 2 {
+		return decodeYAMLStream(data, 0)
+	}
+	type part struct {
+		docs []YAMLDocument
+		err  error
+	}
+	parts := make([]part, len(pieces))
+	var wg sync.WaitGroup
+	for i, p := range pieces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[i].docs, parts[i].err = decodeYAMLStream(p.data, p.line)
+		}()
+	}
+	wg.Wait()
+	var docs []YAMLDocument
+	for _, p := range parts {
+		if p.err != nil {
+			// Only the whole stream tells where it first fails (a piece may
+			// also fail for lack of an anchor an earlier piece defines).
+			return decodeYAMLStream(data, 0)
+		}
+		docs = append(docs, p.docs...)
+	}
+	return docs, nil
+}
+
+// decodeYAMLStream parses a stream whose first line is line+1 of the file.
+func decodeYAMLStream(data []byte, line int) ([]YAMLDocument, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []YAMLDocument
 	for {
@@ -35,9 +73,78 @@ func DecodeYAMLDocuments(data []byte) ([]YAMLDocument, error) {
 			return docs, fmt.Errorf("YAML error, %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		v, err := FromYAMLNode(&n)
-		docs = append(docs, YAMLDocument{Value: v, Line: n.Line, Err: err})
+		docs = append(docs, YAMLDocument{Value: v, Line: n.Line + line, Err: err})
 	}
 	return docs, nil
+}
+
+// minYAMLPiece is the smallest piece worth a goroutine of its own.
+const minYAMLPiece = 64 << 10
+
+type yamlPiece struct {
+	data []byte
+	line int // lines before the piece
+}
+
+// splitYAMLStream cuts data into up to n pieces of whole documents, each
+// after the first starting at a "---" line. YAML 1.2 forbids such a line
+// inside any scalar, so it always starts a document. Streams with
+// directives (which apply to the document after them, and may look like a
+// line starting with "%") or not in UTF-8 stay in one piece.
+func splitYAMLStream(data []byte, n int) []yamlPiece {
+	if n < 2 || len(data) < 2*minYAMLPiece {
+		return nil
+	}
+	if data[0] == 0xfe || data[0] == 0xff || bytes.IndexByte(data, 0) >= 0 {
+		return nil // UTF-16/32
+	}
+	if data[0] == '%' || bytes.Contains(data, []byte("\n%")) {
+		return nil
+	}
+	// Line numbers count '\n' only; the parser also breaks lines at a lone
+	// '\r' and at NEL, LS and PS.
+	if bytes.ContainsAny(data, "\u0085\u2028\u2029") || bytes.Count(data, []byte{'\r'}) != bytes.Count(data, []byte("\r\n")) {
+		return nil
+	}
+	n = min(n, len(data)/minYAMLPiece)
+	var pieces []yamlPiece
+	start, line := 0, 0
+	for k := 1; k < n; k++ {
+		cut := docMarkerAfter(data, max(start+1, k*len(data)/n))
+		if cut < 0 {
+			break
+		}
+		pieces = append(pieces, yamlPiece{data: data[start:cut], line: line})
+		line += bytes.Count(data[start:cut], []byte{'\n'})
+		start = cut
+	}
+	return append(pieces, yamlPiece{data: data[start:], line: line})
+}
+
+// docMarkerAfter finds the first document start marker ("---" at the
+// start of a line, followed by a blank or the end) on a line starting after
+// offset from-1, or -1.
+func docMarkerAfter(data []byte, from int) int {
+	if from > 0 && data[from-1] != '\n' {
+		i := bytes.IndexByte(data[from:], '\n')
+		if i < 0 {
+			return -1
+		}
+		from += i + 1
+	}
+	for from < len(data) {
+		if bytes.HasPrefix(data[from:], []byte("---")) {
+			if rest := data[from+3:]; len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\r' || rest[0] == '\n' {
+				return from
+			}
+		}
+		i := bytes.IndexByte(data[from:], '\n')
+		if i < 0 {
+			return -1
+		}
+		from += i + 1
+	}
+	return -1
 }
 
 // DecodeYAML parses a single YAML document.
