@@ -27,6 +27,7 @@ import (
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/httpserver"
 	"github.com/understage/understage/plugins/urlreaders"
+	"github.com/understage/understage/scaffolder/tasks"
 )
 
 // Backend is an assembled backend: the HTTP server and the catalog's parts.
@@ -35,9 +36,10 @@ type Backend struct {
 	Catalog *sqlstore.Store
 	Engine  *processing.Engine
 
-	providers *github.Runner
-	log       *slog.Logger
-	closers   []func()
+	providers        *github.Runner
+	scaffolderWorker *tasks.Worker
+	log              *slog.Logger
+	closers          []func()
 }
 
 // New builds the backend; nothing runs until Run.
@@ -135,6 +137,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 	authSvc.Register(b.Server.Plugin("auth"))
 
+	b.scaffolderWorker, err = b.scaffolderPlugin(ctx, cfg, log, store, urlReaders, authSvc, catalogClient{store: store})
+	if err != nil {
+		return nil, err
+	}
+
 	catalogGroup := b.Server.Plugin("catalog")
 	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
 	httpapi.Register(catalogGroup, httpapi.Options{
@@ -201,6 +208,13 @@ func (b *Backend) Run(ctx context.Context) error {
 	defer cancel()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- b.Engine.Run(ctx) }()
+	if b.scaffolderWorker != nil {
+		go func() {
+			if err := b.scaffolderWorker.Run(ctx); err != nil && ctx.Err() == nil {
+				b.log.Error("scaffolder worker stopped", "err", err)
+			}
+		}()
+	}
 	go func() {
 		if err := b.providers.Run(ctx); err != nil && ctx.Err() == nil {
 			b.log.Error("entity providers stopped", "err", err)

@@ -1,0 +1,130 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/catalog/sqlstore"
+	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/builtin"
+	schttp "github.com/understage/understage/scaffolder/httpapi"
+	scsql "github.com/understage/understage/scaffolder/sqlstore"
+	"github.com/understage/understage/scaffolder/tasks"
+)
+
+// scaffolderPlugin builds the scaffolder: its task store, the built-in
+// actions, the runner and the /api/scaffolder routes. It returns the worker
+// to run, nil when scaffolder.concurrentTasksLimit is 0 (this replica only
+// serves the API).
+func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log *slog.Logger,
+	store *sqlstore.Store, readers catalog.URLReader, authSvc *auth.Service, locations scaffolder.CatalogClient) (*tasks.Worker, error) {
+	dbOpts, err := databaseOptions(cfg, "scaffolder", log)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, dbOpts)
+	if err != nil {
+		return nil, fmt.Errorf("open scaffolder database: %w", err)
+	}
+	b.closers = append(b.closers, func() { _ = db.Close() })
+	taskStore, err := scsql.New(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("scaffolder store: %w", err)
+	}
+	actions := scaffolder.NewActions()
+	if err := actions.Add(builtin.Actions(builtin.Options{})...); err != nil {
+		return nil, fmt.Errorf("scaffolder actions: %w", err)
+	}
+	workDir := cfg.OptionalString("backend.workingDirectory")
+	if workDir == "" {
+		workDir = filepath.Join(os.TempDir(), "understage-scaffolder")
+	}
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("scaffolder working directory: %w", err)
+	}
+	env := scaffolder.Environment{}
+	if p, ok := cfg.Get("scaffolder.defaultEnvironment.parameters").(*ojson.Object); ok {
+		env.Parameters = p
+	}
+	svc := &scaffolder.Service{
+		Runner: &scaffolder.Runner{
+			Actions:          actions,
+			WorkingDirectory: workDir,
+			Environment:      env,
+			Reader:           readers,
+			Catalog:          locations,
+			Logger:           log.With("plugin", "scaffolder"),
+		},
+		Queue:     tasks.NewQueue(taskStore),
+		Templates: catalogTemplates{store},
+	}
+	group := b.Server.Plugin("scaffolder")
+	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder"}))
+	schttp.Register(group, schttp.Options{
+		Service: svc,
+		Caller: func(c echo.Context) (schttp.Caller, error) {
+			cred, err := auth.CredentialsOf(c)
+			if err != nil || !cred.IsUser() {
+				return schttp.Caller{Token: cred.Token}, err
+			}
+			ref := cred.Principal.UserEntityRef
+			var entity *ojson.Object
+			if raw, err := store.EntityByRef(c.Request().Context(), ref, nil); err == nil {
+				entity, _ = ojson.DecodeObject(raw)
+			}
+			return schttp.Caller{User: scaffolder.UserInfo{Ref: ref, Entity: entity}, Token: cred.Token}, nil
+		},
+	})
+	limit := 10
+	if n, ok := cfg.Int("scaffolder.concurrentTasksLimit"); ok {
+		limit = n
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	return svc.NewWorker(limit), nil
+}
+
+// catalogTemplates finds templates in the catalog.
+type catalogTemplates struct{ store *sqlstore.Store }
+
+func (t catalogTemplates) TemplateByRef(ctx context.Context, ref string) (*ojson.Object, error) {
+	raw, err := t.store.EntityByRef(ctx, ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ojson.DecodeObject(raw)
+}
+
+// catalogClient is what the catalog:* actions use.
+type catalogClient struct {
+	store *sqlstore.Store
+	// addLocation registers locations; nil until the locations API exists.
+	addLocation func(ctx context.Context, typ, target string, dryRun bool) ([]*ojson.Object, error)
+}
+
+func (c catalogClient) EntityByRef(ctx context.Context, ref string) (*ojson.Object, error) {
+	raw, err := c.store.EntityByRef(ctx, ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ojson.DecodeObject(raw)
+}
+
+func (c catalogClient) AddLocation(ctx context.Context, typ, target string, dryRun bool) ([]*ojson.Object, error) {
+	if c.addLocation == nil {
+		return nil, backend.Errorf(backend.ErrNotImplemented, "registering locations is not available")
+	}
+	return c.addLocation(ctx, typ, target, dryRun)
+}
