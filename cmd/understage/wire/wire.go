@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/httpapi"
+	"github.com/understage/understage/catalog/locations"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/processing"
@@ -96,6 +99,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err := provider.Connect(ctx, store); err != nil {
 		return nil, err
 	}
+	locSvc, err := locationService(ctx, cfg, store, b.Engine, urlReaders, log.With("plugin", "catalog"))
+	if err != nil {
+		return nil, err
+	}
 	ghProviders, err := github.Providers(ctx, cfg, github.ProviderOptions{Logger: log.With("plugin", "catalog")})
 	if err != nil {
 		return nil, fmt.Errorf("github providers: %w", err)
@@ -150,7 +157,76 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		Validator: b.Engine,
 		Logger:    log.With("plugin", "catalog"),
 	})
+	httpapi.RegisterLocations(catalogGroup, locSvc)
 	return b, nil
+}
+
+// locationService builds the registered locations' service and applies
+// their Location entities from the rows (healing a registration whose
+// entity write was interrupted).
+func locationService(ctx context.Context, cfg *config.Config, store *sqlstore.Store, engine *processing.Engine,
+	urls catalog.URLReader, log *slog.Logger) (*locations.Service, error) {
+	readOnly, _, err := cfg.ReadBool("catalog.readonly")
+	if err != nil {
+		return nil, err
+	}
+	// Backstage sets the allowed types in code (catalogLocationsExtensionPoint);
+	// Understage reads them from config, with Backstage's default.
+	allowed, _, err := cfg.ReadStringList("catalog.allowedLocationTypes")
+	if err != nil {
+		return nil, err
+	}
+	integs, err := github.ReadIntegrations(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []locations.RepoHost
+	for _, in := range integs {
+		c, err := github.NewClient(in, github.ClientOptions{Logger: log.With("integration", "github", "host", in.Host)})
+		if err != nil {
+			return nil, fmt.Errorf("github integration %s: %w", in.Host, err)
+		}
+		hosts = append(hosts, githubRepoHost{c})
+	}
+	svc := locations.New(locations.Options{
+		Rows:         store,
+		Mutations:    store,
+		Processor:    engine,
+		Reader:       store,
+		Refresher:    store,
+		Wake:         engine.Wake,
+		URLs:         urls,
+		Repos:        hosts,
+		AllowedTypes: allowed,
+		ReadOnly:     readOnly,
+		Logger:       log,
+	})
+	if err := svc.Connect(ctx); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// githubRepoHost lets analyze-location recognise and query the
+// repositories of a GitHub integration.
+type githubRepoHost struct{ c *github.Client }
+
+func (h githubRepoHost) Kind() string { return "github" }
+
+func (h githubRepoHost) Repo(raw string) (string, string, bool) {
+	loc, err := h.c.Integration().ParseURL(raw)
+	if err != nil || loc.Owner == "" || loc.Repo == "" {
+		return "", "", false
+	}
+	return loc.Owner, strings.TrimSuffix(loc.Repo, ".git"), true
+}
+
+func (h githubRepoHost) DefaultBranch(ctx context.Context, owner, repo string) (string, error) {
+	return h.c.DefaultBranch(ctx, owner, repo)
+}
+
+func (h githubRepoHost) BlobURL(owner, repo, ref, p string) string {
+	return h.c.Integration().BlobURL(owner, repo, ref, p)
 }
 
 // catalogUsers lets sign-in find a user's entity (and so its groups) in
