@@ -23,6 +23,7 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
+	"github.com/understage/understage/plugins/app"
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/config"
@@ -158,6 +159,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		Logger:    log.With("plugin", "catalog"),
 	})
 	httpapi.RegisterLocations(catalogGroup, locSvc)
+	if err := app.Mount(ctx, b.Server, cfg, app.MountOptions{
+		Catalog: store,
+		Auth: func(id string) echo.MiddlewareFunc {
+			return authSvc.Middleware(auth.MiddlewareOptions{PluginID: id})
+		},
+		Logger: log.With("plugin", "app"),
+	}); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
