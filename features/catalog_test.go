@@ -74,6 +74,8 @@ type world struct {
 	listed     []map[string]any
 	pages      [][]map[string]any
 	pageTotals []int
+
+	loc *locationsState // registration scenarios (locations_test.go)
 }
 
 func (w *world) close() {
@@ -133,6 +135,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	sc.Step(`^I follow previous cursors back to the first page$`, w.pageBackward)
 	sc.Step(`^I see (\d+) distinct components$`, w.seeDistinct)
 	sc.Step(`^the first page has no previous cursor$`, w.firstPageNoPrev)
+	w.registerLocations(sc)
 }
 
 func repoRoot() string {
