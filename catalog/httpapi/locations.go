@@ -113,14 +113,8 @@ func locationInputIssues(body *ojson.Object) []any {
 	var issues []any
 	if p, ok := body.Get("presence"); ok && p != "required" && p != "optional" {
 		alt := func(lit string) any {
-			var issue *ojson.Object
-			if _, isStr := p.(string); isStr || p != nil {
-				issue = ojson.NewObject("received", p, "code", "invalid_literal", "expected", lit,
-					"path", []any{"presence"}, "message", "Invalid literal value, expected \""+lit+"\"")
-			} else {
-				issue = ojson.NewObject("received", nil, "code", "invalid_literal", "expected", lit,
-					"path", []any{"presence"}, "message", "Invalid literal value, expected \""+lit+"\"")
-			}
+			issue := ojson.NewObject("received", p, "code", "invalid_literal", "expected", lit,
+				"path", []any{"presence"}, "message", "Invalid literal value, expected \""+lit+"\"")
 			return ojson.NewObject("issues", []any{issue}, "name", "ZodError")
 		}
 		issues = append(issues, ojson.NewObject("code", "invalid_union",
