@@ -145,7 +145,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 	authSvc.Register(b.Server.Plugin("auth"))
 
-	b.scaffolderWorker, err = b.scaffolderPlugin(ctx, cfg, log, store, urlReaders, authSvc, catalogClient{store: store})
+	b.scaffolderWorker, err = b.scaffolderPlugin(ctx, cfg, log, store, urlReaders, authSvc, catalogClient{store: store, addLocation: func(ctx context.Context, typ, target string, dryRun bool) ([]*ojson.Object, error) {
+		res, err := locSvc.Create(ctx, locations.Input{Type: typ, Target: target}, dryRun, false)
+		return res.Entities, err
+	}})
 	if err != nil {
 		return nil, err
 	}
