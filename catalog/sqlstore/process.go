@@ -52,22 +52,34 @@ type deferredRow struct {
 }
 
 func toDeferredRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
-	seen := make(map[string]bool, len(es))
-	out := make([]deferredRow, 0, len(es))
-	for _, e := range es {
+	// Marshalling and hashing go on all cores (a location may emit
+	// thousands of entities); the first of each ref wins afterwards.
+	all := make([]deferredRow, len(es))
+	errs := make([]error, len(es))
+	parallel(len(es), func(i int) {
+		e := es[i]
 		if e.Entity == nil {
-			continue
+			return
 		}
 		ref := entityRef(e.Entity)
-		if seen[ref] {
-			continue // first one wins, as for conflicting locations
-		}
-		seen[ref] = true
 		body, err := ojson.Marshal(e.Entity)
 		if err != nil {
-			return nil, fmt.Errorf("marshal %s: %w", ref, err)
+			errs[i] = fmt.Errorf("marshal %s: %w", ref, err)
+			return
 		}
-		out = append(out, deferredRow{ref: ref, locationKey: e.LocationKey, hash: hashBytes(body), body: body})
+		all[i] = deferredRow{ref: ref, locationKey: e.LocationKey, hash: hashBytes(body), body: body}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(es))
+	out := make([]deferredRow, 0, len(es))
+	for i, r := range all {
+		if es[i].Entity == nil || seen[r.ref] {
+			continue // first one wins, as for conflicting locations
+		}
+		seen[r.ref] = true
+		out = append(out, r)
 	}
 	return out, nil
 }
