@@ -35,6 +35,11 @@ type Runner struct {
 	Reader       Reader
 	Catalog      CatalogClient
 	Logger       *slog.Logger
+	// AuthorizeAction, when set, decides scaffolder.action.execute for the
+	// run's user, per iteration of a step, on the action id and rendered
+	// input, after input validation and before anything runs (Backstage's
+	// order). false fails the step with a NotAllowedError (see authorize.go).
+	AuthorizeAction func(ctx context.Context, run *Run, actionID string, input *ojson.Object) (bool, error)
 }
 
 // Environment is the config-provided `environment` template variable.
@@ -470,6 +475,9 @@ func (s *runState) executeStep(ctx context.Context, step *ojson.Object) (err err
 				}
 			}
 		}
+	}
+	if err := s.authorizeIterations(ctx, action.ID, iters); err != nil {
+		return err
 	}
 	stepOutput := ojson.NewObject()
 	catalog := s.r.Catalog

@@ -20,6 +20,7 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/permission"
 )
 
 // Options are the dependencies of the routes.
@@ -29,6 +30,9 @@ type Options struct {
 	// Validator serves POST /validate-entity; nil leaves the route out.
 	Validator EntityValidator
 	Logger    *slog.Logger
+	// Permissions enforces the catalog's permissions (permissions.go); nil
+	// allows everything.
+	Permissions *permission.Service
 }
 
 // EntityValidator runs the catalog's processing on an entity without
@@ -73,6 +77,9 @@ func Register(g *echo.Group, o Options) {
 func (a *api) validateEntity(c echo.Context) error {
 	body, _, err := readBody(c, nil, validateEntityBody)
 	if err != nil {
+		return err
+	}
+	if err := a.authorizeBasic(c, permission.CatalogEntityValidate); err != nil {
 		return err
 	}
 	entity := body.Object("entity")
@@ -154,6 +161,9 @@ func (a *api) refresh(c echo.Context) error {
 		return err
 	}
 	ref := body.String("entityRef")
+	if err := a.authorizeEntity(c.Request().Context(), permission.CatalogEntityRefresh, ref, ""); err != nil {
+		return err
+	}
 	if err := a.Writer.RequestRefresh(c.Request().Context(), ref); err != nil {
 		if backend.KindOf(err) == backend.ErrNotFound {
 			return &backend.Error{Kind: backend.ErrNotFound, Message: fmt.Sprintf("Entity %s not found", ref), Cause: err}
@@ -181,6 +191,14 @@ func (a *api) listEntities(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	perm, deny, err := a.readFilter(ctx)
+	if err != nil {
+		return err
+	}
+	if deny {
+		return writeEntityList(c, nil, nil, "", "")
+	}
+	filter = and(filter, perm)
 	paginated := q.has("limit") || q.has("offset") || q.has("after")
 	if !paginated {
 		// Backstage streams the unpaginated listing through its by-query
@@ -533,6 +551,16 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 	if len(cur.OrderFields) > 1 {
 		a.Logger.Warn("Only one sort field is supported, ignoring the rest")
 	}
+	// The permission filter is the caller's, applied afresh on every page;
+	// it never goes into the cursor.
+	perm, deny, err := a.readFilter(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if deny {
+		return httpserver.WriteJSON(c, http.StatusOK, []byte(deniedQueryPage))
+	}
+	filter = and(filter, perm)
 	req := catalog.QueryRequest{Filter: filter, Limit: limit, Backward: cur.IsPrevious}
 	sorted := len(cur.OrderFields) > 0
 	sortKey := ""
@@ -604,7 +632,16 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 
 func (a *api) entityByUID(c echo.Context) error {
 	uid := c.Param("uid")
-	e, err := a.Reader.EntityByUID(c.Request().Context(), uid, nil)
+	perm, deny, err := a.readFilter(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var e catalog.RawEntity
+	if deny {
+		err = backend.NotFound("denied")
+	} else {
+		e, err = a.Reader.EntityByUID(c.Request().Context(), uid, perm)
+	}
 	if backend.KindOf(err) == backend.ErrNotFound || (err == nil && e == nil) {
 		return backend.NotFound("No entity with uid %s", uid)
 	}
@@ -615,6 +652,9 @@ func (a *api) entityByUID(c echo.Context) error {
 }
 
 func (a *api) deleteByUID(c echo.Context) error {
+	if err := a.authorizeEntity(c.Request().Context(), permission.CatalogEntityDelete, "", c.Param("uid")); err != nil {
+		return err
+	}
 	if err := a.Writer.DeleteEntityByUID(c.Request().Context(), c.Param("uid")); err != nil {
 		return fmt.Errorf("delete entity: %w", err)
 	}
@@ -626,7 +666,16 @@ func refFromParams(c echo.Context) string {
 }
 
 func (a *api) entityByName(c echo.Context) error {
-	e, err := a.Reader.EntityByRef(c.Request().Context(), refFromParams(c), nil)
+	perm, deny, err := a.readFilter(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var e catalog.RawEntity
+	if deny {
+		err = backend.NotFound("denied")
+	} else {
+		e, err = a.Reader.EntityByRef(c.Request().Context(), refFromParams(c), perm)
+	}
 	if backend.KindOf(err) == backend.ErrNotFound || (err == nil && e == nil) {
 		return backend.NotFound("No entity named '%s' found, with kind '%s' in namespace '%s'",
 			c.Param("name"), c.Param("kind"), c.Param("namespace"))
@@ -639,12 +688,24 @@ func (a *api) entityByName(c echo.Context) error {
 
 func (a *api) ancestry(c echo.Context) error {
 	ref := refFromParams(c)
+	perm, deny, err := a.readFilter(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if deny {
+		return backend.NotAllowed("")
+	}
 	items, err := a.Reader.Ancestry(c.Request().Context(), ref)
 	if backend.KindOf(err) == backend.ErrNotFound || (err == nil && len(items) == 0) {
 		return backend.NotFound("No such entity %s", ref)
 	}
 	if err != nil {
 		return fmt.Errorf("ancestry: %w", err)
+	}
+	if perm != nil {
+		if items, err = a.allowedAncestry(c.Request().Context(), ref, items, perm); err != nil {
+			return err
+		}
 	}
 	root, err := ojson.DecodeObject(items[0].Entity)
 	if err != nil {
@@ -718,7 +779,14 @@ func (a *api) byRefs(c echo.Context) error {
 		}
 	}
 	refs := stringList(mustGet(body, "entityRefs"))
-	entities, err := a.Reader.EntitiesByRefs(c.Request().Context(), refs, filter)
+	perm, deny, err := a.readFilter(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if deny {
+		return writeEntityList(c, make([]catalog.RawEntity, len(refs)), fields, `{"items":`, "}")
+	}
+	entities, err := a.Reader.EntitiesByRefs(c.Request().Context(), refs, and(filter, perm))
 	if err != nil {
 		return fmt.Errorf("entities by refs: %w", err)
 	}
@@ -787,7 +855,14 @@ func (a *api) facetsPost(c echo.Context) error {
 }
 
 func (a *api) writeFacets(c echo.Context, facets []string, filter catalog.Filter) error {
-	counts, err := a.Reader.Facets(c.Request().Context(), facets, filter)
+	perm, deny, err := a.readFilter(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	counts := map[string][]catalog.FacetCount{}
+	if !deny {
+		counts, err = a.Reader.Facets(c.Request().Context(), facets, and(filter, perm))
+	}
 	if err != nil {
 		return fmt.Errorf("facets: %w", err)
 	}

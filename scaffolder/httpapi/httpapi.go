@@ -23,6 +23,7 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/tasks"
 )
@@ -47,6 +48,10 @@ type Options struct {
 	Service *scaffolder.Service
 	// Caller identifies the request's user; nil means anonymous (auth disabled).
 	Caller func(c echo.Context) (Caller, error)
+	// Permissions enforces the scaffolder's permissions (permissions.go);
+	// nil allows everything. Template read decisions are applied by
+	// Service.FilterTemplate, action decisions by Runner.AuthorizeAction.
+	Permissions *permission.Service
 	// Autocomplete maps providers ("github") to handlers; others answer 400.
 	Autocomplete map[string]AutocompleteFunc
 	// TemplatingExtensions overrides the templating-extensions body.
@@ -205,6 +210,9 @@ func (a *api) createTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.authorizeBasic(c, permission.ScaffolderTaskCreate); err != nil {
+		return err
+	}
 	who, err := a.caller(c)
 	if err != nil {
 		return err
@@ -281,7 +289,17 @@ func (a *api) listTasks(c echo.Context) error {
 	if opts.Offset, err = queryInt(c, "offset"); err != nil {
 		return err
 	}
-	list, total, err := a.o.Service.Queue.Store.ListTasks(c.Request().Context(), opts)
+	keep, err := a.taskReadDecision(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var list []*tasks.Task
+	var total int
+	if keep != nil {
+		list, total, err = a.listAllowed(c.Request().Context(), opts, keep)
+	} else {
+		list, total, err = a.o.Service.Queue.Store.ListTasks(c.Request().Context(), opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -301,6 +319,9 @@ func (a *api) getTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.authorizeTask(c.Request().Context(), permission.ScaffolderTaskRead, t); err != nil {
+		return err
+	}
 	o, err := serializeTask(t)
 	if err != nil {
 		return err
@@ -309,6 +330,15 @@ func (a *api) getTask(c echo.Context) error {
 }
 
 func (a *api) cancel(c echo.Context) error {
+	if a.o.Permissions.Enabled() {
+		t, err := a.o.Service.Queue.Store.GetTask(c.Request().Context(), c.Param("taskId"))
+		if err != nil {
+			return err
+		}
+		if err := a.authorizeTask(c.Request().Context(), permission.ScaffolderTaskCancel, t); err != nil {
+			return err
+		}
+	}
 	if err := a.o.Service.Queue.Cancel(c.Request().Context(), c.Param("taskId")); err != nil {
 		return err
 	}
@@ -323,6 +353,9 @@ func (a *api) retry(c echo.Context) error {
 	}
 	secrets, err := secretsOf(body)
 	if err != nil {
+		return err
+	}
+	if err := a.authorizeBasic(c, permission.ScaffolderTaskCreate); err != nil {
 		return err
 	}
 	who, err := a.caller(c)
@@ -398,6 +431,9 @@ func (a *api) eventStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.authorizeTask(ctx, permission.ScaffolderTaskRead, t); err != nil {
+		return err
+	}
 	sub, unsub := a.o.Service.Queue.Subscribe(t.ID)
 	defer unsub()
 	w := c.Response()
@@ -447,6 +483,9 @@ func (a *api) events(c echo.Context) error {
 	ctx := c.Request().Context()
 	t, err := a.o.Service.Queue.Store.GetTask(ctx, c.Param("taskId"))
 	if err != nil {
+		return err
+	}
+	if err := a.authorizeTask(ctx, permission.ScaffolderTaskRead, t); err != nil {
 		return err
 	}
 	sub, unsub := a.o.Service.Queue.Subscribe(t.ID)
@@ -508,6 +547,12 @@ func (a *api) dryRun(c echo.Context) error {
 			return backend.Input("Malformed request: %s", err.Error())
 		}
 		files = append(files, scaffolder.File{Path: fo.String("path"), Content: content})
+	}
+	if err := a.authorizeBasic(c, permission.ScaffolderTemplateDryRun); err != nil {
+		return err
+	}
+	if err := a.authorizeBasic(c, permission.ScaffolderTaskCreate); err != nil {
+		return err
 	}
 	tmpl, _ := body.Get("template")
 	tobj, _ := tmpl.(*ojson.Object)

@@ -16,6 +16,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	schttp "github.com/understage/understage/scaffolder/httpapi"
@@ -28,7 +29,7 @@ import (
 // to run, nil when scaffolder.concurrentTasksLimit is 0 (this replica only
 // serves the API).
 func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log *slog.Logger,
-	store *sqlstore.Store, readers catalog.URLReader, authSvc *auth.Service, locations scaffolder.CatalogClient) (*tasks.Worker, error) {
+	store *sqlstore.Store, readers catalog.URLReader, authSvc *auth.Service, perms *permission.Service, locations scaffolder.CatalogClient) (*tasks.Worker, error) {
 	dbOpts, err := databaseOptions(cfg, "scaffolder", log)
 	if err != nil {
 		return nil, err
@@ -71,8 +72,11 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	}
 	group := b.Server.Plugin("scaffolder")
 	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder"}))
+	group.Use(perms.AuditWrites("scaffolder"))
+	scaffolderPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{
-		Service: svc,
+		Service:     svc,
+		Permissions: perms,
 		Caller: func(c echo.Context) (schttp.Caller, error) {
 			cred, err := auth.CredentialsOf(c)
 			if err != nil || !cred.IsUser() {

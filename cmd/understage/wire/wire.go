@@ -30,6 +30,7 @@ import (
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/plugins/urlreaders"
 	"github.com/understage/understage/scaffolder/tasks"
 )
@@ -145,7 +146,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 	authSvc.Register(b.Server.Plugin("auth"))
 
-	b.scaffolderWorker, err = b.scaffolderPlugin(ctx, cfg, log, store, urlReaders, authSvc, catalogClient{store: store, addLocation: func(ctx context.Context, typ, target string, dryRun bool) ([]*ojson.Object, error) {
+	perms, err := b.permissionService(ctx, cfg, log, authSvc)
+	if err != nil {
+		return nil, fmt.Errorf("permission: %w", err)
+	}
+
+	b.scaffolderWorker, err = b.scaffolderPlugin(ctx, cfg, log, store, urlReaders, authSvc, perms, catalogClient{store: store, addLocation: func(ctx context.Context, typ, target string, dryRun bool) ([]*ojson.Object, error) {
 		res, err := locSvc.Create(ctx, locations.Input{Type: typ, Target: target}, dryRun, false)
 		return res.Entities, err
 	}})
@@ -155,11 +161,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 
 	catalogGroup := b.Server.Plugin("catalog")
 	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
+	catalogGroup.Use(perms.AuditWrites("catalog"), httpapi.LocationPermissions(perms))
+	perms.RegisterIntegration(catalogGroup, permission.CatalogIntegration(store))
 	httpapi.Register(catalogGroup, httpapi.Options{
-		Reader:    store,
-		Writer:    refreshWaker{store, b.Engine},
-		Validator: b.Engine,
-		Logger:    log.With("plugin", "catalog"),
+		Reader:      store,
+		Writer:      refreshWaker{store, b.Engine},
+		Validator:   b.Engine,
+		Logger:      log.With("plugin", "catalog"),
+		Permissions: perms,
 	})
 	httpapi.RegisterLocations(catalogGroup, locSvc)
 	if err := app.Mount(ctx, b.Server, cfg, app.MountOptions{

@@ -1,0 +1,169 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/opa"
+	"github.com/understage/understage/plugins/permission"
+	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/tasks"
+)
+
+// permissionService builds the permission framework from permission.*:
+// enabled (default false, as in Backstage) and opa.policies (Rego files,
+// reloaded when they change; none = allow-all), and mounts /api/permission.
+func (b *Backend) permissionService(ctx context.Context, cfg *config.Config, log *slog.Logger, authSvc *auth.Service) (*permission.Service, error) {
+	enabled, _, err := cfg.ReadBool("permission.enabled")
+	if err != nil {
+		return nil, err
+	}
+	policies, _, err := cfg.ReadStringList("permission.opa.policies")
+	if err != nil {
+		return nil, err
+	}
+	var policy permission.Policy = permission.AllowAll{}
+	if len(policies) > 0 {
+		poll, _, err := cfg.Duration("permission.opa.pollInterval")
+		if err != nil {
+			return nil, err
+		}
+		eng, err := opa.New(ctx, opa.Options{Policies: policies, PollInterval: poll, Logger: log.With("plugin", "permission")})
+		if err != nil {
+			return nil, err
+		}
+		policy = eng
+	}
+	if !enabled {
+		log.Warn("Permission backend started with permissions disabled. Enable permissions by setting permission.enabled=true.")
+	}
+	svc := permission.New(permission.Options{
+		Enabled: enabled,
+		Policy:  policy,
+		User: func(ctx context.Context, cred auth.Credentials) (*permission.User, error) {
+			refs, err := authSvc.OwnershipRefs(ctx, cred)
+			if err != nil {
+				return nil, fmt.Errorf("ownership refs: %w", err)
+			}
+			return &permission.User{Ref: cred.Principal.UserEntityRef, OwnershipRefs: refs, Claims: cred.Claims}, nil
+		},
+		Audit:                     log.With("logger", "audit"),
+		DisabledDefaultAuthPolicy: authSvc.DefaultPolicyDisabled(),
+	})
+	g := b.Server.Plugin("permission")
+	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "permission", Unauthenticated: []string{"/health"}}))
+	svc.Register(g)
+	return svc, nil
+}
+
+// scaffolderPermissions hooks the scaffolder's permission checks into its
+// service and runner: template parameter/step read decisions filter every
+// template read, and each step's action is decided for the task's user.
+func scaffolderPermissions(g *echo.Group, perms *permission.Service, authSvc *auth.Service, svc *scaffolder.Service, store tasks.Store) {
+	perms.RegisterIntegration(g, permission.ScaffolderIntegration(func(ctx context.Context, id string) (string, bool, error) {
+		t, err := store.GetTask(ctx, id)
+		if backend.KindOf(err) == backend.ErrNotFound {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		return t.CreatedBy, true, nil
+	}))
+	if !perms.Enabled() {
+		return
+	}
+	svc.FilterTemplate = func(ctx context.Context, t *scaffolder.Template) error {
+		pageOK, err := templatePartFilter(ctx, perms, permission.ScaffolderTemplateParameterRead)
+		if err != nil {
+			return err
+		}
+		stepOK, err := templatePartFilter(ctx, perms, permission.ScaffolderTemplateStepRead)
+		if err != nil {
+			return err
+		}
+		t.Filter(pageOK, stepOK)
+		return nil
+	}
+	svc.Runner.AuthorizeAction = func(ctx context.Context, run *scaffolder.Run, actionID string, input *ojson.Object) (bool, error) {
+		user := taskUser(ctx, authSvc, run)
+		res := permission.ActionResource(actionID, toMap(input))
+		d, err := perms.DecideFor(ctx, user, permission.ScaffolderActionExecute, res)
+		if err != nil {
+			return false, err
+		}
+		ok := d.Result == permission.Allow
+		if d.Result == permission.Conditional {
+			_, actionRules, _ := permission.ScaffolderRules()
+			rt := &permission.ResourceType{Type: permission.ScaffolderAction, Rules: actionRules}
+			ok = rt.Apply(d.Conditions, res)
+		}
+		if !ok {
+			actor := "anonymous"
+			if user != nil {
+				actor = user.Ref
+			}
+			perms.Audit(ctx, permission.AuditRecord{Actor: actor, Action: permission.ScaffolderActionExecute.Name,
+				Decision: permission.Deny, Resource: actionID + " (task " + run.TaskID + ")", Plugin: "scaffolder"})
+		}
+		return ok, nil
+	}
+}
+
+// templatePartFilter is the caller's decision for a template read
+// permission as a predicate over parameter pages or steps.
+func templatePartFilter(ctx context.Context, perms *permission.Service, perm permission.Permission) (func(*ojson.Object) bool, error) {
+	d, err := perms.Decide(ctx, perm, nil)
+	if err != nil {
+		return nil, err
+	}
+	switch d.Result {
+	case permission.Allow:
+		return nil, nil
+	case permission.Deny:
+		return func(*ojson.Object) bool { return false }, nil
+	}
+	tr, _, _ := permission.ScaffolderRules()
+	rt := &permission.ResourceType{Type: permission.ScaffolderTemplate, Rules: tr}
+	return func(o *ojson.Object) bool { return rt.Apply(d.Conditions, toMap(o)) }, nil
+}
+
+// taskUser is the policy user of a running task: its creator, with the
+// ownership of the token it was created with when that still verifies,
+// else the user and the groups of its catalog entity (sign-in's rule).
+func taskUser(ctx context.Context, authSvc *auth.Service, run *scaffolder.Run) *permission.User {
+	if run.User.Ref == "" {
+		return nil
+	}
+	u := &permission.User{Ref: run.User.Ref, OwnershipRefs: []string{run.User.Ref}}
+	if tok := run.Secrets["backstageToken"]; tok != "" {
+		if cred, err := authSvc.Authenticate(ctx, tok, "scaffolder", false); err == nil && cred.IsUser() {
+			u.Claims = cred.Claims
+			if refs, err := authSvc.OwnershipRefs(ctx, cred); err == nil {
+				u.OwnershipRefs = refs
+				return u
+			}
+		}
+	}
+	if run.User.Entity != nil {
+		if raw, err := ojson.Marshal(run.User.Entity); err == nil {
+			u.OwnershipRefs = append(u.OwnershipRefs, auth.MembershipRefs(raw)...)
+		}
+	}
+	return u
+}
+
+func toMap(o *ojson.Object) map[string]any {
+	m, _ := ojson.ToGo(o).(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
+}
