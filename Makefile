@@ -5,18 +5,36 @@ BIN     := bin/understage
 CONFIG  ?= examples/app-config.yaml
 PKGS    ?= ./...
 
-.PHONY: build run test bench vet fmt fmt-check
+.PHONY: build run test bench vet fmt fmt-check app e2e
 
 build:
 	$(GO) build -o $(BIN) ./cmd/understage
 
-run: build
-	./$(BIN) serve --config $(CONFIG)
+# The stock Backstage frontend, built with npm (plugins/app/build.sh: npm ci
+# and the build run only when their inputs changed). APP_LINE picks the
+# release line: latest (default) or 1.45.
+APP_LINE ?= latest
+APP_DIST  = plugins/app/web/$(APP_LINE)/packages/app/dist
+app:
+	plugins/app/build.sh $(APP_LINE)
+
+run: build app
+	@url=$$(./$(BIN) config --config $(CONFIG) | sed -n 's/.*"backend":{[^}]*"baseUrl":"\([^"]*\)".*/\1/p' | head -1); \
+	echo "== understage with the $(APP_LINE) app: open $$url/"; \
+	APP_DIST=$(APP_DIST) APP_BASE_URL=$$url ./$(BIN) serve --config $(CONFIG) --config plugins/app/app-config.dist.yaml
 
 # PostgreSQL-backed tests expect a server at 127.0.0.1:5432 (user postgres,
 # trust auth); .ci/run starts one.
 test:
 	$(GO) test $(PKGS)
+	$(MAKE) e2e
+
+# Browser tests of both app lines and the Node client tests against a fresh
+# understage (plugins/app/e2e/run.sh). Without Chromium they are skipped
+# with a notice, except under CI=true, where that is a failure.
+E2E_LINES ?= 1.45 latest
+e2e: build
+	LINES="$(E2E_LINES)" plugins/app/e2e/run.sh
 
 # Go benchmarks, then the whole-process comparison with the real Backstage
 # backend (skipped when the oracle harness is absent). BENCH_N sets the
