@@ -136,6 +136,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	sc.Step(`^I see (\d+) distinct components$`, w.seeDistinct)
 	sc.Step(`^the first page has no previous cursor$`, w.firstPageNoPrev)
 	w.registerLocations(sc)
+	w.registerPermissions(sc)
 }
 
 func repoRoot() string {

@@ -167,3 +167,17 @@ func toMap(o *ojson.Object) map[string]any {
 	}
 	return m
 }
+
+// RunScaffolderWorker runs this replica's scaffolder worker until ctx ends
+// (Run does so); for callers that serve Server.Handler() themselves, such
+// as the acceptance scenarios. It does nothing when the worker is off.
+func (b *Backend) RunScaffolderWorker(ctx context.Context) {
+	if b.scaffolderWorker == nil {
+		return
+	}
+	go func() {
+		if err := b.scaffolderWorker.Run(ctx); err != nil && ctx.Err() == nil {
+			b.log.Error("scaffolder worker stopped", "err", err)
+		}
+	}()
+}
