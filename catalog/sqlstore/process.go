@@ -313,23 +313,25 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Skip results whose hash matches what is stored: nothing changed.
 		stored := make(map[string]string, len(results))
+		eids := make(map[string]int64, len(results))
 		ids := make([]string, len(results))
 		for i, r := range results {
 			ids[i] = r.EntityID
 		}
 		for _, chunk := range chunks(ids, s.chunk()) {
 			in, args := s.in(chunk)
-			rows, err := s.query(ctx, tx, `SELECT entity_id, result_hash FROM refresh_state WHERE entity_id IN `+in, args...)
+			rows, err := s.query(ctx, tx, `SELECT eid, entity_id, result_hash FROM refresh_state WHERE entity_id IN `+in, args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
+				var eid int64
 				var id, h string
-				if err := rows.Scan(&id, &h); err != nil {
+				if err := rows.Scan(&eid, &id, &h); err != nil {
 					rows.Close()
 					return err
 				}
-				stored[id] = h
+				stored[id], eids[id] = h, eid
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -384,15 +386,15 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if len(okResults) == 0 {
 			return s.queueStitch(ctx, tx, stitch, now)
 		}
-		okIDs := make([]string, len(okResults))
+		okEIDs := make([]int64, len(okResults))
 		okRefs := make([]string, len(okResults))
 		for i, r := range okResults {
-			okIDs[i], okRefs[i] = r.EntityID, r.EntityRef
+			okEIDs[i], okRefs[i] = eids[r.EntityID], r.EntityRef
 		}
 		// Relations: old and new endpoints may change their stitched form.
-		for _, chunk := range chunks(okIDs, s.chunk()) {
-			in, args := s.in(chunk)
-			rows, err := s.query(ctx, tx, `SELECT source_entity_ref, target_entity_ref FROM relations WHERE originating_entity_id IN `+in, args...)
+		for _, chunk := range chunks(okEIDs, s.chunk()) {
+			in, args := s.inInts(chunk)
+			rows, err := s.query(ctx, tx, `SELECT source_entity_ref, target_entity_ref FROM relations WHERE originating_eid IN `+in, args...)
 			if err != nil {
 				return err
 			}
@@ -408,7 +410,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			if err := s.exec(ctx, tx, `DELETE FROM relations WHERE originating_entity_id IN `+in, args...); err != nil {
+			if err := s.exec(ctx, tx, `DELETE FROM relations WHERE originating_eid IN `+in, args...); err != nil {
 				return err
 			}
 		}
@@ -421,11 +423,12 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 					continue
 				}
 				seen[rel] = true
-				rels = append(rels, []any{r.EntityID, rel.Source, rel.Type, rel.Target})
+				rels = append(rels, []any{eids[r.EntityID], rel.Source, rel.Type, rel.Target})
 				stitch[rel.Source], stitch[rel.Target] = true, true
 			}
 		}
-		if err := s.insertRows(ctx, tx, `INSERT INTO relations (originating_entity_id, source_entity_ref, type, target_entity_ref)`, "", rels, nil); err != nil {
+		// A row already there came from a replica writing the same result.
+		if err := s.insertRows(ctx, tx, `INSERT INTO relations (originating_eid, source_entity_ref, type, target_entity_ref)`, "ON CONFLICT DO NOTHING", rels, nil); err != nil {
 			return err
 		}
 		// Children: upsert with the location-key check, then replace the
@@ -665,7 +668,7 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, now int64) error {
 	stitch := map[string]bool{}
 	for _, chunk := range chunks(ids, 500) {
-		peers, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM relations WHERE originating_entity_id IN `+inList(len(chunk)), anySlice(chunk)...)
+		peers, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM relations WHERE originating_eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, anySlice(chunk)...)
 		if err != nil {
 			return err
 		}

@@ -34,13 +34,15 @@ CREATE INDEX refresh_state_references_source_key_idx ON refresh_state_references
 CREATE INDEX refresh_state_references_source_entity_ref_idx ON refresh_state_references (source_entity_ref);
 CREATE INDEX refresh_state_references_target_entity_ref_idx ON refresh_state_references (target_entity_ref);
 
+-- Clustered by originating entity, whose rows are replaced together; one
+-- originator emits each relation once.
 CREATE TABLE relations (
-  originating_entity_id TEXT NOT NULL REFERENCES refresh_state (entity_id) ON DELETE CASCADE,
+  originating_eid INTEGER NOT NULL REFERENCES refresh_state (eid) ON DELETE CASCADE,
   source_entity_ref TEXT NOT NULL,
   type TEXT NOT NULL,
-  target_entity_ref TEXT NOT NULL
-);
-CREATE INDEX relations_originating_entity_id_idx ON relations (originating_entity_id);
+  target_entity_ref TEXT NOT NULL,
+  PRIMARY KEY (originating_eid, source_entity_ref, type, target_entity_ref)
+) WITHOUT ROWID;
 CREATE INDEX relations_source_entity_ref_idx ON relations (source_entity_ref);
 CREATE INDEX relations_target_entity_ref_idx ON relations (target_entity_ref);
 
