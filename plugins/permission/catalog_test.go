@@ -289,4 +289,3 @@ func BenchmarkByQuery10kAllowAll(b *testing.B) {
 func BenchmarkByQuery10kConditionalOwner(b *testing.B) {
 	benchByQuery(b, readPolicy(`{"result": "CONDITIONAL", "conditions": {"rule": "IS_ENTITY_OWNER", "resourceType": "catalog-entity", "params": {"claims": input.user.ownershipRefs}}}`), 500)
 }
-
