@@ -170,25 +170,30 @@ func (s *Store) insertRowsJSON(ctx context.Context, q queryer, prefix, suffix st
 	sel.WriteString(suffix)
 	query := sel.String()
 	// Encoding is Go work on independent rows; done on all cores it takes
-	// less of the time this transaction holds the (only) writer.
-	encoded := make([][]byte, len(rows))
-	errs := make([]error, len(rows))
-	parallel(len(rows), func(i int) {
-		encoded[i], errs[i] = appendJSONRow(nil, rows[i])
-	})
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
+	// less of the time this transaction holds the (only) writer. Rows are
+	// encoded a group at a time so that only one group exists twice.
+	const group = 1024
+	parts := make([][]byte, group)
+	errs := make([]error, group)
 	buf := make([]byte, 0, 64<<10)
 	for start := 0; start < len(rows); {
 		buf = append(buf[:0], '[')
 		end := start
 		for end < len(rows) && (end == start || len(buf) < jsonChunkBytes) {
-			if end > start {
-				buf = append(buf, ',')
+			n := min(group, len(rows)-end)
+			parallel(n, func(i int) {
+				parts[i], errs[i] = appendJSONRow(parts[i][:0], rows[end+i])
+			})
+			if err := errors.Join(errs[:n]...); err != nil {
+				return err
 			}
-			buf = append(buf, encoded[end]...)
-			end++
+			for i, p := range parts[:n] {
+				if end+i > start {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, p...)
+			}
+			end += n
 		}
 		buf = append(buf, ']')
 		if err := s.runInsert(ctx, q, query, []any{string(buf)}, onReturn); err != nil {
