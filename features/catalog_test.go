@@ -177,10 +177,9 @@ func (w *world) start() error {
 
 // startWith builds the backend with extra backend: lines and extra top-level config.
 func (w *world) startWith(backendExtra, extra string) error {
-	dbConf := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(w.dir, "catalog.sqlite"))
-	if os.Getenv("UNDERSTAGE_FEATURES_DB") == "pg" {
-		o := databasetest.PG(w.t)
-		dbConf = fmt.Sprintf("{client: pg, connection: %q}", o.Connection)
+	dbConf, err := dbConfig(w.t, w.dir)
+	if err != nil {
+		return err
 	}
 	conf := fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:0
@@ -840,4 +839,17 @@ func (w *world) forgedToken() error {
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
 	return w.request("/api/catalog/entities?limit=1", header+"."+payload+"."+enc.EncodeToString(sig))
+}
+
+// dbConfig is the backend.database config of a scenario: a SQLite file in
+// dir, or a fresh PostgreSQL database with UNDERSTAGE_FEATURES_DB=pg.
+func dbConfig(t *testing.T, dir string) (string, error) {
+	if os.Getenv("UNDERSTAGE_FEATURES_DB") != "pg" {
+		return fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(dir, "catalog.sqlite")), nil
+	}
+	conn, err := json.Marshal(databasetest.PG(t).Connection) // JSON is YAML flow syntax
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("{client: pg, connection: %s}", conn), nil
 }

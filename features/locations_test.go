@@ -20,7 +20,6 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/cmd/understage/wire"
 	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database/databasetest"
 	"github.com/understage/understage/plugins/github/githubtest"
 )
 
@@ -136,10 +135,9 @@ func (w *world) startWithGitHub() error {
 		return err
 	}
 	w.dir = dir
-	dbConf := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(dir, "catalog.sqlite"))
-	if os.Getenv("UNDERSTAGE_FEATURES_DB") == "pg" {
-		o := databasetest.PG(w.t)
-		dbConf = fmt.Sprintf("{client: pg, connection: %q}", o.Connection)
+	dbConf, err := dbConfig(w.t, dir)
+	if err != nil {
+		return err
 	}
 	s := w.locs()
 	conf := fmt.Sprintf(`backend:
