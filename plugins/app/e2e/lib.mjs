@@ -22,6 +22,9 @@ const EXPECTED_MISSES = [
   /^\/api\/notifications\//,
   /^\/api\/signals/,
   /^\/api\/user-settings\//,
+  // The guest's identity, user:development/guest, has no catalog entity;
+  // profile cards look it up and carry on without it.
+  /^\/api\/catalog\/entities\/by-name\/user\/development\/guest$/,
 ];
 
 export async function launch() {
@@ -55,8 +58,9 @@ export async function signIn(browser) {
 }
 
 // watchPage records the failures a journey must not have. allow lists
-// extra path patterns whose 4xx is part of the journey.
-export function watchPage(page, allow = []) {
+// extra path patterns whose 4xx is part of the journey, allowConsole
+// console errors the journey provokes on purpose.
+export function watchPage(page, allow = [], allowConsole = []) {
   const problems = [];
   const misses = [...EXPECTED_MISSES, ...allow];
   const expected = (url) => {
@@ -84,6 +88,7 @@ export function watchPage(page, allow = []) {
     // The browser logs each failed request; their statuses are judged by
     // the response handler above, against the allow list.
     if (/Failed to load resource|WebSocket connection to/.test(text)) return;
+    if (allowConsole.some((re) => re.test(text))) return;
     problems.push(`console error: ${text.slice(0, 400)}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${String(err).slice(0, 400)}`));
@@ -101,11 +106,11 @@ export async function shot(page, name) {
 
 // journey opens a signed-in page, runs fn, saves a screenshot, and fails
 // on anything watchPage saw.
-export async function journey(browser, state, name, fn, { allow = [] } = {}) {
+export async function journey(browser, state, name, fn, { allow = [], allowConsole = [] } = {}) {
   const ctx = await browser.newContext({ storageState: state, viewport: { width: 1400, height: 1000 } });
   const page = await ctx.newPage();
   page.setDefaultTimeout(Number(process.env.STEP_TIMEOUT_MS ?? 20000));
-  const watch = watchPage(page, allow);
+  const watch = watchPage(page, allow, allowConsole);
   try {
     await fn(page, watch);
     // Late calls (counts, relations) still count against the journey.

@@ -125,8 +125,9 @@ func ParseQuery(q map[string][]string) (Query, error) {
 			out.Page = page
 		case key == "pageLimit":
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return out, backend.Input("pageLimit must be a positive integer")
+			// 0 asks only for numberOfResults (the search page's tab counts).
+			if err != nil || n < 0 {
+				return out, backend.Input("pageLimit must be a non-negative integer")
 			}
 			if n > maxPageLimit {
 				return out, backend.Input("The maximum pageLimit allowed is %d", maxPageLimit)
@@ -243,7 +244,7 @@ func Run(ctx context.Context, reader catalog.Reader, q Query) (Response, error) 
 		}
 		out.Results = append(out.Results, r)
 	}
-	if to < len(hits) {
+	if to < len(hits) && q.Limit > 0 {
 		out.NextPageCursor = encodeCursor(q.Page + 1)
 	}
 	if q.Page > 0 {

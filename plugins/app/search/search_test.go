@@ -87,6 +87,7 @@ func TestQuery(t *testing.T) {
 		{"catalog type", url.Values{"term": {"orders"}, "types[0]": {"software-catalog"}}, 200, "Component:default/orders,API:shop/orders-api", 2},
 		{"paged", url.Values{"pageLimit": {"3"}}, 200, "Component:default/orders,API:shop/orders-api,Component:default/storefront", 4},
 		{"second page", url.Values{"pageLimit": {"3"}, "pageCursor": {"MQ=="}}, 200, "Group:default/team-web", 4},
+		{"count only", url.Values{"term": {"orders"}, "pageLimit": {"0"}}, 200, "", 2},
 		{"bad cursor", url.Values{"pageCursor": {"%%%"}}, 400, "", 0},
 		{"limit too large", url.Values{"pageLimit": {"101"}}, 400, "", 0},
 	}
