@@ -267,3 +267,23 @@ test('a failing template is shown as failed', async () => {
     await page.getByText(/failed|error/i).first().waitFor();
   });
 });
+
+// A git repository on a plain git host (run.sh serves it over smart HTTP;
+// understage reads it through integrations.git, the file named by the
+// URL's #ref:path fragment).
+const REPO_URL = process.env.E2E_REPO_URL;
+
+test('Register existing component from a git repository', { skip: !REPO_URL && 'E2E_REPO_URL not set (the real Backstage backend has no reader for local git repositories)' }, async () => {
+  await journey(browser, state, 'register-existing', async (page) => {
+    await page.goto(APP_URL + '/catalog-import');
+    const url = page.getByRole('textbox', { name: /url/i }).first();
+    await url.fill(REPO_URL);
+    await page.getByRole('button', { name: /analyze/i }).click();
+    await page.getByText(/payments-service/).first().waitFor();
+    await shot(page, 'register-review');
+    await page.getByRole('button', { name: /^import$/i }).click();
+    await page.getByRole('link', { name: /view component/i }).or(page.getByRole('button', { name: /view component/i })).first().click();
+    await page.waitForURL(/\/catalog\/default\/component\/payments-service/);
+    await page.getByText('Registered from a local git repository by the browser tests').first().waitFor();
+  });
+});

@@ -14,6 +14,7 @@ LINES="${LINES:-1.45 latest}"
 TESTS="${TESTS:-journeys clients}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export E2E_PORT="${E2E_PORT:-7181}"
+export E2E_GIT_PORT="${E2E_GIT_PORT:-7182}"
 BIN="${BIN:-$repo/bin/understage}"
 
 missing=""
@@ -37,9 +38,11 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 pid=""
+gitpid=""
 data=""
 stop() {
 	if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi
+	if [[ -n "$gitpid" ]]; then kill "$gitpid" 2>/dev/null || true; wait "$gitpid" 2>/dev/null || true; gitpid=""; fi
 	if [[ -n "$data" ]]; then rm -rf "$data"; data=""; fi
 }
 trap stop EXIT
@@ -48,6 +51,20 @@ trap stop EXIT
 # the example catalog processed.
 start() {
 	data=$(mktemp -d /tmp/understage-e2e.XXXXXX)
+	# A git repository for "Register existing component", served over
+	# smart HTTP (the import page takes http(s) URLs only).
+	# The import page takes a URL only when its path ends in .yaml (or it has
+	# a ?path= query, which the git reader would send to the git host), so
+	# the repository's own name ends in .yaml.
+	local gitrepo="$data/git/payments/catalog-info.yaml"
+	mkdir -p "$gitrepo"
+	cp "$here/fixtures/payments-catalog-info.yaml" "$gitrepo/catalog-info.yaml"
+	git -C "$gitrepo" init -q -b main
+	git -C "$gitrepo" add catalog-info.yaml
+	git -C "$gitrepo" -c user.name=e2e -c user.email=e2e@understage.invalid commit -q -m "catalog-info.yaml"
+	GIT_ROOT="$data/git" PORT="$E2E_GIT_PORT" node "$here/git-http.mjs" &
+	gitpid=$!
+	export E2E_REPO_URL="http://127.0.0.1:$E2E_GIT_PORT/payments/catalog-info.yaml#main:catalog-info.yaml"
 	mkdir -p "$here/artifacts"
 	E2E_DATA="$data" APP_DIST="$repo/plugins/app/web/$1/packages/app/dist" \
 		"$BIN" serve --config examples/app-config.yaml --config plugins/app/e2e/app-config.yaml \
