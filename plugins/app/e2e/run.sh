@@ -62,6 +62,14 @@ start() {
 	git -C "$gitrepo" init -q -b main
 	git -C "$gitrepo" add catalog-info.yaml
 	git -C "$gitrepo" -c user.name=e2e -c user.email=e2e@understage.invalid commit -q -m "catalog-info.yaml"
+	# A second one for the catalog-client test's locations.
+	local clientrepo="$data/git/ledger/catalog-info.yaml"
+	mkdir -p "$clientrepo"
+	cp "$here/fixtures/clients-catalog-info.yaml" "$clientrepo/catalog-info.yaml"
+	git -C "$clientrepo" init -q -b main
+	git -C "$clientrepo" add catalog-info.yaml
+	git -C "$clientrepo" -c user.name=e2e -c user.email=e2e@understage.invalid commit -q -m "catalog-info.yaml"
+	export E2E_CLIENT_REPO_URL="http://127.0.0.1:$E2E_GIT_PORT/ledger/catalog-info.yaml#main:catalog-info.yaml"
 	GIT_ROOT="$data/git" PORT="$E2E_GIT_PORT" node "$here/git-http.mjs" &
 	gitpid=$!
 	export E2E_REPO_URL="http://127.0.0.1:$E2E_GIT_PORT/payments/catalog-info.yaml#main:catalog-info.yaml"
