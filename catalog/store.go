@@ -83,6 +83,11 @@ type ProcessingResult struct {
 	Children   []DeferredEntity
 	Errors     []SerializedError
 	ResultHash string // hash over everything above; equal to the item's ResultHash = nothing to write
+	// NextUpdateAt, when set, is when the entity is next due. It is written
+	// even when nothing else changed: claiming only leases a row briefly, so
+	// a replica that dies mid-batch delays its rows by the lease, not by a
+	// whole processing interval.
+	NextUpdateAt time.Time
 }
 
 // ProcessingStore is what the processing engine needs from storage.

@@ -37,6 +37,9 @@ type Options struct {
 	Interval time.Duration
 	// OrphanStrategy is "delete" (default) or "keep".
 	OrphanStrategy string
+	// Lease is how long a claimed entity is kept from other replicas before
+	// it is written back. Default 30 s.
+	Lease time.Duration
 	// BatchSize is how many entities one pass claims. Default 500.
 	BatchSize int
 	// PollInterval is how long an idle engine waits before looking for due
@@ -59,6 +62,9 @@ func New(o Options) *Engine {
 	}
 	if o.OrphanStrategy == "" {
 		o.OrphanStrategy = "delete"
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
@@ -108,6 +114,13 @@ func (e *Engine) notifyIdle() {
 	for _, ch := range waiters {
 		close(ch)
 	}
+}
+
+// leaseEnd is how long a claim holds a row: long enough for a batch to be
+// processed and written, short enough that rows claimed by a replica that
+// died come back soon (a finished row gets its real next time).
+func (e *Engine) leaseEnd() time.Time {
+	return time.Now().Add(min(e.o.Interval, e.o.Lease))
 }
 
 func (e *Engine) nextUpdate() time.Time {
@@ -174,7 +187,7 @@ const maxPipelinedBatches = 16
 // again afterwards, as with a concurrent replica.
 func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	claim := func() ([]catalog.ProcessingItem, error) {
-		items, err := e.o.Store.ClaimDue(ctx, e.o.BatchSize, e.nextUpdate)
+		items, err := e.o.Store.ClaimDue(ctx, e.o.BatchSize, e.leaseEnd)
 		if err != nil {
 			return nil, fmt.Errorf("claim due entities: %w", err)
 		}
@@ -243,6 +256,7 @@ func (e *Engine) processAll(ctx context.Context, items []catalog.ProcessingItem)
 			defer wg.Done()
 			for i := w; i < len(items); i += workers {
 				results[i] = e.Process(ctx, items[i])
+				results[i].NextUpdateAt = e.nextUpdate()
 			}
 		}()
 	}

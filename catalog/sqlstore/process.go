@@ -340,12 +340,15 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		stitch := map[string]bool{}
 		var okResults []catalog.ProcessingResult
-		var okRows, errRows [][]any
+		var okRows, errRows, dueRows [][]any
 		var changed []catalog.ProcessingResult
 		for _, r := range results {
 			h, exists := stored[r.EntityID]
 			if !exists {
 				continue // deleted while being processed
+			}
+			if !r.NextUpdateAt.IsZero() {
+				dueRows = append(dueRows, []any{r.EntityID, strconv.FormatInt(r.NextUpdateAt.UnixMilli(), 10)})
 			}
 			if r.ResultHash != "" && h == r.ResultHash {
 				continue
@@ -377,6 +380,9 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		preDone := startPreStitch(okResults, pre)
 		defer preDone()
+		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"next_update_at::bigint"}, dueRows); err != nil {
+			return fmt.Errorf("update refresh_state: %w", err)
+		}
 		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "result_hash"}, okRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
@@ -549,7 +555,8 @@ func encodeResults(rs []catalog.ProcessingResult) ([]encodedResult, error) {
 }
 
 // updateRows sets columns of table by key: each row is the key followed by
-// the values of cols. All values are text.
+// the values of cols. Values are text unless a column is written
+// "name::type", which casts it on PostgreSQL.
 func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, cols []string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
@@ -560,6 +567,7 @@ func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, c
 			if i > 0 {
 				set.WriteString(", ")
 			}
+			c, _, _ = strings.Cut(c, "::")
 			fmt.Fprintf(&set, "%s = u.value->>%d", c, i+1)
 		}
 		q := fmt.Sprintf("UPDATE %s SET %s FROM jsonb_each(?) AS u WHERE %s.%s = u.value->>0", table, set.String(), table, key)
@@ -582,6 +590,10 @@ func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, c
 		names[i+1] = "v" + strconv.Itoa(i)
 		if i > 0 {
 			set.WriteString(", ")
+		}
+		if name, typ, ok := strings.Cut(c, "::"); ok {
+			fmt.Fprintf(&set, "%s = u.v%d::%s", name, i, typ)
+			continue
 		}
 		fmt.Fprintf(&set, "%s = u.v%d", c, i)
 	}
