@@ -80,7 +80,8 @@ catalog:
 	killedAt := -1
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		if c := count(); c > 0 && c < n {
+		// Kill once a good part is in: some batches written, more in flight.
+		if c := count(); c >= n/4 && c < n {
 			killedAt = c
 			break
 		} else if c == n {
