@@ -3,6 +3,7 @@
 //	understage serve [--config FILE]... [--log-format json|text] [--log-level LEVEL]
 //	understage config [--config FILE]...   print the merged config as JSON
 //	understage validate PATH...            check catalog files as the catalog would
+//	understage template dry-run TEMPLATE.yaml [--values FILE] [--output DIR]
 //	understage version
 //
 // Without --config, app-config.yaml (and app-config.local.yaml) in the
@@ -38,6 +39,7 @@ const usage = `usage:
   understage serve [--config FILE]... [--log-format json|text] [--log-level debug|info|warn|error]
   understage config [--config FILE]...
   understage validate PATH...   check catalog-info files as the catalog would
+  understage template dry-run TEMPLATE.yaml [--values FILE] [--secrets FILE] [--output DIR] [--json]
   understage version
 `
 
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = printConfig(ctx, args[1:], stdout, stderr)
 	case "validate":
 		err = validate(ctx, args[1:], stdout, stderr)
+	case "template":
+		err = template(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "understage", version())
 	case "help", "-h", "--help":
