@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -97,7 +98,21 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if limit <= 0 {
 		return nil, nil
 	}
-	return svc.NewWorker(limit), nil
+	w := svc.NewWorker(limit)
+	// scaffolder.taskLease (Understage's own key): how long a replica's claim
+	// on a task lasts without a heartbeat, so how soon a task of a crashed
+	// replica resumes elsewhere. Default 30 s.
+	lease, ok, err := cfg.Duration("scaffolder.taskLease")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if lease < time.Second {
+			return nil, fmt.Errorf("scaffolder.taskLease must be at least 1 second, got %s", lease)
+		}
+		w.Lease = lease
+	}
+	return w, nil
 }
 
 // catalogTemplates finds templates in the catalog.
