@@ -45,6 +45,19 @@ type Repo struct {
 	Private       bool
 	Files         map[string]string
 	Branches      map[string]map[string]string
+
+	// Set by the write API (write.go); tests read them after a run.
+	Description, Homepage string
+	Visibility            string            // public, private or internal; "" means by Private
+	Created               map[string]any    // the body of the creating POST
+	Collaborators         map[string]string // login → permission
+	TeamAccess            map[string]string // team slug → permission
+	Protection            map[string]any    // branch → body of the protection PUT
+	Variables             map[string]string
+	Secrets               map[string]string // name → decrypted value
+	Hooks                 []map[string]any
+	Dispatches            []Dispatch
+	Pulls                 []*Pull
 }
 
 // Team is one team of an organisation.
@@ -72,6 +85,7 @@ type Request struct {
 	Status      int
 	Conditional bool // it carried If-None-Match
 	Auth        string
+	Body        []byte // the request body (writes)
 }
 
 // Server is the fake GitHub. Its zero value is not usable: call New.
@@ -94,6 +108,15 @@ type Server struct {
 	secAfter  int
 	remaining int
 	objects   map[string][]byte // blob sha → content, for every served version
+
+	// Write API state (write.go).
+	Login     string                // the authenticated user; default "octocat"
+	commits   map[string]*apiCommit // commits made through git/commits or pushed
+	trees     map[string]map[string]string
+	heads     map[string]string // "owner/name\x00branch" → commit sha, once written
+	gitRoot   string            // bare repositories for git smart HTTP, when ServeGit was called
+	secretKey *[32]byte
+	secretPub *[32]byte
 }
 
 type failure struct {
@@ -119,6 +142,10 @@ func New(t interface {
 		failures:  map[string]*failure{},
 		objects:   map[string][]byte{},
 		remaining: RateLimit,
+		Login:     "octocat",
+		commits:   map[string]*apiCommit{},
+		trees:     map[string]map[string]string{},
+		heads:     map[string]string{},
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -291,10 +318,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if p == "" {
 		p = "/"
 	}
+	if strings.HasPrefix(p, "/git/") {
+		s.serveGit(w, r, p)
+		return
+	}
+	body := readBody(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := Request{Method: r.Method, Path: p, Query: r.URL.RawQuery,
-		Conditional: r.Header.Get("If-None-Match") != "", Auth: r.Header.Get("Authorization")}
+		Conditional: r.Header.Get("If-None-Match") != "", Auth: r.Header.Get("Authorization"), Body: body}
 	status := s.handle(w, r, p)
 	rec.Status = status
 	s.log = append(s.log, rec)
@@ -336,9 +368,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, p string) int {
 		})
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return writeJSON(w, http.StatusMethodNotAllowed, errBody{Message: "Not Found"})
+		status, body := s.routeWrite(r, p)
+		s.use()
+		s.rateHeaders(h, s.remaining, reset)
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
+			return status
+		}
+		return writeJSON(w, status, body)
 	}
-	status, body, raw := s.route(r, p)
+	status, body, raw := s.routeRead(r, p)
 	if status != http.StatusOK {
 		s.use()
 		s.rateHeaders(h, s.remaining, reset)
@@ -472,6 +511,9 @@ func (s *Server) route(r *http.Request, p string) (int, any, []byte) {
 			return s.page(r, all)
 		}
 	case len(seg) == 2 && seg[0] == "users":
+		if s.users[seg[1]] == nil && s.orgs[seg[1]] {
+			return http.StatusOK, map[string]any{"login": seg[1], "id": idOf(seg[1]), "type": "Organization"}, nil
+		}
 		if s.users[seg[1]] == nil {
 			return http.StatusNotFound, notFound, nil
 		}
@@ -555,6 +597,9 @@ func (s *Server) repoJSON(rp *Repo) map[string]any {
 	if rp.Private {
 		vis = "private"
 	}
+	if rp.Visibility != "" {
+		vis = rp.Visibility
+	}
 	return map[string]any{
 		"id": idOf(full), "name": rp.Name, "full_name": full,
 		"owner":          map[string]any{"login": rp.Owner, "id": idOf(rp.Owner), "type": "Organization"},
@@ -562,6 +607,9 @@ func (s *Server) repoJSON(rp *Repo) map[string]any {
 		"url":            "https://api.github.com/repos/" + full,
 		"default_branch": rp.DefaultBranch, "topics": topics,
 		"archived": rp.Archived, "fork": rp.Fork, "private": rp.Private, "visibility": vis,
+		"clone_url":   s.cloneURL(full),
+		"description": rp.Description, "homepage": rp.Homepage,
+		"permissions": map[string]any{"admin": true, "push": true, "pull": true},
 	}
 }
 
@@ -653,11 +701,11 @@ func (s *Server) routeRepo(r *http.Request, full string, rest []string) (int, an
 		if len(rest) != 2 {
 			break
 		}
-		files, ok := rp.files(rest[1])
+		files, sha, ok := s.resolve(rp, rest[1])
 		if !ok {
 			return http.StatusNotFound, errBody{Message: "Branch not found"}, nil
 		}
-		commit := map[string]any{"sha": commitSHA(files),
+		commit := map[string]any{"sha": sha,
 			"commit": map[string]any{"tree": map[string]any{"sha": treeSHA(files, "")}}}
 		if rest[0] == "commits" {
 			return http.StatusOK, commit, nil
