@@ -137,6 +137,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	sc.Step(`^the first page has no previous cursor$`, w.firstPageNoPrev)
 	w.registerLocations(sc)
 	w.registerPermissions(sc)
+	w.registerScaffolder(sc)
 }
 
 func repoRoot() string {
