@@ -38,12 +38,14 @@ e2e: build
 
 # Go benchmarks, then the whole-process comparison with the real Backstage
 # backend (skipped when the oracle harness is absent). BENCH_N sets the
-# catalog size of the whole-process run.
+# catalog size of the whole-process run, BENCH_TASKS the number of
+# scaffolder tasks of a ten-file template (0 skips that figure).
 ORACLE  ?= ../shared/oracle
 BENCH_N ?= 10000
+BENCH_TASKS ?= 100
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
-	$(GO) run ./cmd/benchcmp -n $(BENCH_N) -understage $(BIN) $(if $(wildcard $(ORACLE)/start.sh),-oracle $(ORACLE))
+	$(GO) run ./cmd/benchcmp -n $(BENCH_N) -tasks $(BENCH_TASKS) -understage $(BIN) $(if $(wildcard $(ORACLE)/start.sh),-oracle $(ORACLE))
 
 vet:
 	$(GO) vet $(PKGS)

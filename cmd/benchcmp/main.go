@@ -2,9 +2,10 @@
 // (the oracle in ../shared/oracle) in the same run, on the same machine and
 // the same generated catalog, and prints the figures with their ratios:
 // ingest time of N generated Components, by-query and entity-facets
-// latency, and resident memory.
+// latency, and resident memory; with -tasks N, also the time and
+// throughput of N scaffolder tasks of a ten-file template (tasks.go).
 //
-//	go run ./cmd/benchcmp -n 10000 -understage bin/understage -oracle ../shared/oracle
+//	go run ./cmd/benchcmp -n 10000 -tasks 100 -understage bin/understage -oracle ../shared/oracle
 //
 // Without -oracle (or when the oracle cannot start) only understage is measured.
 package main
@@ -46,6 +47,8 @@ func main() {
 	oracleSrc := flag.String("oracle", "", "oracle harness folder (../shared/oracle); empty = skip")
 	runs := flag.Int("runs", 50, "requests per latency figure")
 	dbMode := flag.String("db", "file", "understage's database: file (a SQLite file, the default setup) or memory (':memory:', as the oracle runs)")
+	tasks := flag.Int("tasks", 0, "scaffolder tasks of a ten-file template to run; 0 = skip the figure")
+	catalogFigures := flag.Bool("catalog", true, "measure the catalog figures (false: only -tasks)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -54,25 +57,51 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
-	file := filepath.Join(work, fmt.Sprintf("components-%d.yaml", *n))
-	if err := writeComponents(file, *n); err != nil {
+	if *catalogFigures {
+		benchCatalog(work, *n, *bin, *oracleSrc, *runs, *dbMode)
+	}
+	if *tasks > 0 {
+		benchTasks(work, *tasks, *bin, *oracleSrc)
+	}
+}
+
+func benchTasks(work string, n int, bin, oracleSrc string) {
+	us, err := benchTasksUnderstage(bin, work, n)
+	if err != nil {
+		log.Fatalf("understage tasks: %v", err)
+	}
+	var or *taskResult
+	if oracleSrc != "" {
+		r, err := benchTasksOracle(oracleSrc, work, n)
+		if err != nil {
+			log.Printf("oracle tasks: %v (reporting understage alone)", err)
+		} else {
+			or = r
+		}
+	}
+	reportTasks(us, or)
+}
+
+func benchCatalog(work string, n int, bin, oracleSrc string, runs int, dbMode string) {
+	file := filepath.Join(work, fmt.Sprintf("components-%d.yaml", n))
+	if err := writeComponents(file, n); err != nil {
 		log.Fatal(err)
 	}
 
-	us, err := benchUnderstage(*bin, work, file, *n, *runs, *dbMode)
+	us, err := benchUnderstage(bin, work, file, n, runs, dbMode)
 	if err != nil {
 		log.Fatalf("understage: %v", err)
 	}
 	var or *result
-	if *oracleSrc != "" {
-		r, err := benchOracle(*oracleSrc, file, *n, *runs)
+	if oracleSrc != "" {
+		r, err := benchOracle(oracleSrc, file, n, runs)
 		if err != nil {
 			log.Printf("oracle: %v (reporting understage alone)", err)
 		} else {
 			or = r
 		}
 	}
-	report(*n, *dbMode, us, or)
+	report(n, dbMode, us, or)
 }
 
 // writeComponents writes n Components spread over owners, types and tags,
