@@ -316,6 +316,13 @@ func (s *Server) writeRepo(r *http.Request, rp *Repo, rest []string, body map[st
 		}
 		rp.Protection[b] = body
 		return http.StatusOK, map[string]any{"url": "https://api.github.com/repos/" + full + "/branches/" + b + "/protection"}
+	case m == http.MethodPost && len(rest) >= 4 && rest[0] == "branches" && rest[len(rest)-1] == "required_signatures":
+		b := strings.Join(rest[1:len(rest)-2], "/")
+		if _, ok := rp.Protection[b]; !ok {
+			return http.StatusNotFound, errBody{Message: "Branch not protected"}
+		}
+		rp.Protection[b+":required_signatures"] = true
+		return http.StatusOK, map[string]any{"enabled": true}
 	case m == http.MethodPost && joined == "actions/variables":
 		if rp.Variables == nil {
 			rp.Variables = map[string]string{}
