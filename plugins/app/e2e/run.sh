@@ -11,7 +11,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 cd "$repo"
 LINES="${LINES:-1.45 latest}"
-TESTS="${TESTS:-journeys clients}"
+# The client tests first: they leave the catalog as they found it, the
+# journeys register entities.
+TESTS="${TESTS:-clients journeys}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export E2E_PORT="${E2E_PORT:-7181}"
 export E2E_GIT_PORT="${E2E_GIT_PORT:-7182}"
@@ -47,47 +49,66 @@ stop() {
 }
 trap stop EXIT
 
+giturl() { echo "http://127.0.0.1:$E2E_GIT_PORT/$1/catalog-info.yaml#main:catalog-info.yaml"; }
+
+# gitrepo NAME FILE: a repository NAME/catalog-info.yaml holding FILE as
+# catalog-info.yaml.
+gitrepo() {
+	local dir="$data/git/$1/catalog-info.yaml"
+	mkdir -p "$dir"
+	cp "$2" "$dir/catalog-info.yaml"
+	git -C "$dir" init -q -b main
+	git -C "$dir" add catalog-info.yaml
+	git -C "$dir" -c user.name=e2e -c user.email=e2e@understage.invalid commit -q -m "catalog-info.yaml"
+}
+
 # start LINE: a fresh understage serving that line's build, ready and with
 # the example catalog processed.
 start() {
 	data=$(mktemp -d /tmp/understage-e2e.XXXXXX)
-	# A git repository for "Register existing component", served over
-	# smart HTTP (the import page takes http(s) URLs only).
-	# The import page takes a URL only when its path ends in .yaml (or it has
-	# a ?path= query, which the git reader would send to the git host), so
-	# the repository's own name ends in .yaml.
-	local gitrepo="$data/git/payments/catalog-info.yaml"
-	mkdir -p "$gitrepo"
-	cp "$here/fixtures/payments-catalog-info.yaml" "$gitrepo/catalog-info.yaml"
-	git -C "$gitrepo" init -q -b main
-	git -C "$gitrepo" add catalog-info.yaml
-	git -C "$gitrepo" -c user.name=e2e -c user.email=e2e@understage.invalid commit -q -m "catalog-info.yaml"
-	# A second one for the catalog-client test's locations.
-	local clientrepo="$data/git/ledger/catalog-info.yaml"
-	mkdir -p "$clientrepo"
-	cp "$here/fixtures/clients-catalog-info.yaml" "$clientrepo/catalog-info.yaml"
-	git -C "$clientrepo" init -q -b main
-	git -C "$clientrepo" add catalog-info.yaml
-	git -C "$clientrepo" -c user.name=e2e -c user.email=e2e@understage.invalid commit -q -m "catalog-info.yaml"
-	export E2E_CLIENT_REPO_URL="http://127.0.0.1:$E2E_GIT_PORT/ledger/catalog-info.yaml#main:catalog-info.yaml"
+	# Git repositories on a plain git host, served over smart HTTP (the
+	# import page takes http(s) URLs only): one for "Register existing
+	# component", one for the client test's locations, one a template run
+	# registers, and one holding that template. The import page takes a URL
+	# only when its path ends in .yaml (or it has a ?path= query, which the
+	# git reader would send to the git host), so each repository's own name
+	# ends in .yaml.
+	gitrepo payments "$here/fixtures/payments-catalog-info.yaml"
+	gitrepo ledger "$here/fixtures/clients-catalog-info.yaml"
+	gitrepo newsvc "$here/fixtures/newsvc-catalog-info.yaml"
+	sed "s/GIT_PORT/$E2E_GIT_PORT/" "$here/fixtures/register-template.yaml" >"$data/register-template.yaml"
+	gitrepo e2e-template "$data/register-template.yaml"
+	export E2E_REPO_URL="$(giturl payments)"
+	export E2E_CLIENT_REPO_URL="$(giturl ledger)"
 	GIT_ROOT="$data/git" PORT="$E2E_GIT_PORT" node "$here/git-http.mjs" &
 	gitpid=$!
-	export E2E_REPO_URL="http://127.0.0.1:$E2E_GIT_PORT/payments/catalog-info.yaml#main:catalog-info.yaml"
 	mkdir -p "$here/artifacts"
 	E2E_DATA="$data" APP_DIST="$repo/plugins/app/web/$1/packages/app/dist" \
 		"$BIN" serve --config examples/app-config.yaml --config plugins/app/e2e/app-config.yaml \
 		--log-level warn >"$here/artifacts/understage-$1.log" 2>&1 &
 	pid=$!
-	local url="http://127.0.0.1:$E2E_PORT"
+	local url="http://127.0.0.1:$E2E_PORT" ready=""
 	for _ in $(seq 1 120); do
 		if curl -fs "$url/api/catalog/entities/by-name/template/default/node-service" >/dev/null 2>&1 &&
 			curl -fs "$url/api/catalog/entities/by-name/component/default/order-worker" >/dev/null 2>&1; then
-			return 0
+			ready=1
+			break
 		fi
 		kill -0 "$pid" 2>/dev/null || { cat "$here/artifacts/understage-$1.log" >&2; return 1; }
 		sleep 0.5
 	done
-	echo "e2e: understage did not load the example catalog" >&2
+	if [[ -z "$ready" ]]; then
+		echo "e2e: understage did not load the example catalog" >&2
+		return 1
+	fi
+	# The template that registers a repository, from the git host.
+	curl -fsS -o /dev/null -X POST -H 'content-type: application/json' "$url/api/catalog/locations" \
+		-d "{\"type\":\"url\",\"target\":\"$(giturl e2e-template)\"}"
+	for _ in $(seq 1 60); do
+		curl -fs "$url/api/catalog/entities/by-name/template/default/register-e2e" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	echo "e2e: the register-e2e template did not appear" >&2
 	return 1
 }
 
