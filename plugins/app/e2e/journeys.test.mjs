@@ -270,7 +270,9 @@ test('a failing template is shown as failed', async () => {
     const task = await finalStatus(page);
     assert.equal(task.status, 'failed');
     await page.getByText('Fetch a missing file', { exact: true }).first().waitFor();
-    await page.getByText(/failed|error/i).first().waitFor();
+    // The error panel names the failure; the log shows it too.
+    await page.getByText(/^Error: .*no such file or directory/).first().waitFor();
+    await page.getByRole('button', { name: /start over/i }).first().waitFor();
   });
 });
 
