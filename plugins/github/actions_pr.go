@@ -201,7 +201,7 @@ func dedupe(l []string) []string {
 }
 
 type prRequest struct {
-	title, body, head, base string
+	title, body, head, base  string
 	draft, update, forceFork bool
 	createWhenEmpty          any // nil or bool
 	message                  string
@@ -354,7 +354,6 @@ func mapOrNil(m map[string]any) any {
 	}
 	return m
 }
-
 
 // serializeDir reads the files under root as Backstage's
 // serializeDirectoryContents does with gitignore: every file including
