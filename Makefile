@@ -24,9 +24,11 @@ run: build app
 	APP_DIST=$(APP_DIST) APP_BASE_URL=$$url ./$(BIN) serve --config $(CONFIG) --config plugins/app/app-config.dist.yaml
 
 # PostgreSQL-backed tests expect a server at 127.0.0.1:5432 (user postgres,
-# trust auth); .ci/run starts one.
+# trust auth); .ci/run starts one. The acceptance journeys run once more on
+# PostgreSQL (the store, conformance and engine tests cover both in one run).
 test:
 	$(GO) test $(PKGS)
+	UNDERSTAGE_FEATURES_DB=pg $(GO) test -count=1 ./features
 	$(MAKE) e2e
 
 # Browser tests of both app lines and the Node client tests against a fresh
