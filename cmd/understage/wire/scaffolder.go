@@ -17,6 +17,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
@@ -48,6 +49,14 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err := actions.Add(builtin.Actions(builtin.Options{})...); err != nil {
 		return nil, fmt.Errorf("scaffolder actions: %w", err)
 	}
+	ghOpts, err := github.ActionOptionsFromConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("scaffolder github actions: %w", err)
+	}
+	ghOpts.Client.Logger = log.With("plugin", "scaffolder")
+	if err := actions.Add(github.Actions(ghOpts)...); err != nil {
+		return nil, fmt.Errorf("scaffolder github actions: %w", err)
+	}
 	workDir := cfg.OptionalString("backend.workingDirectory")
 	if workDir == "" {
 		workDir = filepath.Join(os.TempDir(), "understage-scaffolder")
@@ -76,8 +85,9 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	group.Use(perms.AuditWrites("scaffolder"))
 	scaffolderPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{
-		Service:     svc,
-		Permissions: perms,
+		Autocomplete: map[string]schttp.AutocompleteFunc{"github": github.Autocomplete(ghOpts)},
+		Service:      svc,
+		Permissions:  perms,
 		Caller: func(c echo.Context) (schttp.Caller, error) {
 			cred, err := auth.CredentialsOf(c)
 			if err != nil || !cred.IsUser() {
