@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/plugins/app/proxy"
 	"github.com/understage/understage/plugins/app/search"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/httpserver"
@@ -29,17 +30,19 @@ func DefaultDistDirs() []string {
 type MountOptions struct {
 	// Catalog backs /api/search.
 	Catalog catalog.Reader
-	// Auth returns the auth barrier for a plugin's routes; nil means none.
-	Auth   func(pluginID string) echo.MiddlewareFunc
+	// Auth returns the auth barrier for a plugin's routes, letting the
+	// given route paths through without credentials; nil means none.
+	Auth   func(pluginID string, unauthenticated ...string) echo.MiddlewareFunc
 	Logger *slog.Logger
 }
 
 // Mount adds what the stock frontend needs beyond the catalog, auth and
-// scaffolder plugins: /api/search (over the catalog) and the app itself at
-// "/" unless app.disabled is true or no build is found. The routes of
-// plugins understage lacks (notifications, signals, techdocs, proxy) are
-// left to the server's plain 404, which is what a Backstage backend
-// without those plugins answers and what the app copes with.
+// scaffolder plugins: /api/search (over the catalog), /api/proxy when
+// proxy endpoints are configured, and the app itself at "/" unless
+// app.disabled is true or no build is found. The routes of plugins
+// understage lacks (notifications, signals, techdocs) are left to the
+// server's plain 404, which is what a Backstage backend without those
+// plugins answers and what the app copes with.
 func Mount(ctx context.Context, srv *httpserver.Server, cfg *config.Config, o MountOptions) error {
 	log := o.Logger
 	if log == nil {
@@ -51,6 +54,23 @@ func Mount(ctx context.Context, srv *httpserver.Server, cfg *config.Config, o Mo
 			g.Use(o.Auth("search"))
 		}
 		search.Register(g, search.Options{Catalog: o.Catalog})
+	}
+	endpoints, err := proxy.ReadConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if len(endpoints) > 0 {
+		g := srv.Plugin("proxy")
+		if o.Auth != nil {
+			var open []string
+			for _, ep := range endpoints {
+				if ep.Unauthenticated {
+					open = append(open, ep.Path)
+				}
+			}
+			g.Use(o.Auth("proxy", open...))
+		}
+		proxy.Register(g, endpoints, log.With("plugin", "proxy"))
 	}
 
 	if disabled, _, err := cfg.ReadBool("app.disabled"); err != nil {

@@ -173,8 +173,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	httpapi.RegisterLocations(catalogGroup, locSvc)
 	if err := app.Mount(ctx, b.Server, cfg, app.MountOptions{
 		Catalog: store,
-		Auth: func(id string) echo.MiddlewareFunc {
-			return authSvc.Middleware(auth.MiddlewareOptions{PluginID: id})
+		Auth: func(id string, open ...string) echo.MiddlewareFunc {
+			return authSvc.Middleware(auth.MiddlewareOptions{PluginID: id, Unauthenticated: open})
 		},
 		Logger: log.With("plugin", "app"),
 	}); err != nil {
