@@ -18,5 +18,5 @@ func liveURLs(t *testing.T) (understage, oracle string) {
 
 func TestReadConformance(t *testing.T) {
 	understage, oracle := liveURLs(t)
-	Run(t, ReadCases(), understage, oracle)
+	Run(t, AllCases(), understage, oracle)
 }

@@ -15,7 +15,7 @@ func TestRecordGolden(t *testing.T) {
 	if oracle == "" {
 		t.Skipf("set %s to the oracle's URL to record the golden files", EnvRecordOracle)
 	}
-	RecordGolden(t, ReadCases(), oracle, GoldenDir)
+	RecordGolden(t, AllCases(), oracle, GoldenDir)
 }
 
 func TestGoldenRoundTrip(t *testing.T) {

@@ -90,6 +90,9 @@ type Case struct {
 	// (GET /entities). Each side follows its own cursors. With Exact the
 	// pages are compared one by one; with Unordered all items are pooled.
 	FollowCursors bool
+	// Mutates marks a case that changes state (registering a location):
+	// it is sent once, and cases after it see the change.
+	Mutates bool
 }
 
 // Summary counts the outcome of Run.
@@ -231,6 +234,10 @@ func (s *side) do(ctx context.Context, method, path string, body any, headers ma
 			if err != nil {
 				return nil, fmt.Errorf("encode body: %w", err)
 			}
+			// {root} in a body is this side's corpus folder (e.g. a file
+			// location to register), JSON-escaped.
+			root, _ := json.Marshal(s.root)
+			data = bytes.ReplaceAll(data, []byte("{root}"), root[1:len(root)-1])
 			rd = bytes.NewReader(data)
 		}
 	}
@@ -262,9 +269,22 @@ func (s *side) do(ctx context.Context, method, path string, body any, headers ma
 
 var uidPlaceholder = regexp.MustCompile(`\{uid:([^}]+)\}`)
 
-// resolve replaces {uid:<ref>} by this side's uid for the entity.
+// locPlaceholder is {loc:<type>:<target>}: the id of that registered
+// location on this side; {root} in the target is the side's corpus folder.
+var locPlaceholder = regexp.MustCompile(`\{loc:([^:{}]+):((?:[^{}]|\{root\})*)\}`)
+
+// resolve replaces {uid:<ref>} by this side's uid for the entity, and
+// {loc:<type>:<target>} by the id of a registered location.
 func (s *side) resolve(ctx context.Context, path string) (string, error) {
 	var firstErr error
+	path = locPlaceholder.ReplaceAllStringFunc(path, func(m string) string {
+		sub := locPlaceholder.FindStringSubmatch(m)
+		id, err := s.locationID(ctx, sub[1], strings.ReplaceAll(sub[2], "{root}", s.root))
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return id
+	})
 	out := uidPlaceholder.ReplaceAllStringFunc(path, func(m string) string {
 		ref := strings.ToLower(uidPlaceholder.FindStringSubmatch(m)[1])
 		uid, err := s.uid(ctx, ref)
@@ -274,6 +294,26 @@ func (s *side) resolve(ctx context.Context, path string) (string, error) {
 		return uid
 	})
 	return out, firstErr
+}
+
+func (s *side) locationID(ctx context.Context, typ, target string) (string, error) {
+	resp, err := s.do(ctx, http.MethodGet, "/api/catalog/locations", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	var list []struct {
+		Data struct{ ID, Type, Target string }
+	}
+	if err := json.Unmarshal(resp.body, &list); err != nil {
+		return "", fmt.Errorf("%s: list locations: %w", s.name, err)
+	}
+	for _, l := range list {
+		if l.Data.Type == typ && l.Data.Target == target {
+			return l.Data.ID, nil
+		}
+	}
+	// Not registered (e.g. after a delete): an id nobody has.
+	return "00000000-0000-4000-8000-000000000000", nil
 }
 
 func (s *side) uid(ctx context.Context, ref string) (string, error) {
