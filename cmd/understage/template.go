@@ -16,6 +16,7 @@ import (
 
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/scaffolder/builtin"
 )
 
@@ -120,6 +121,11 @@ func templateDryRun(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer os.RemoveAll(work)
 	actions := scaffolder.NewActions()
 	if err := actions.Add(builtin.Actions(builtin.Options{})...); err != nil {
+		return fmt.Errorf("dry run: %w", err)
+	}
+	// The GitHub actions too, so templates that publish dry-run as in
+	// Backstage (they declare dry-run support and make no request then).
+	if err := actions.Add(github.Actions(github.ActionOptions{})...); err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}
 	runner := &scaffolder.Runner{
