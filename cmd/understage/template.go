@@ -15,8 +15,8 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/plugins/github"
+	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 )
 
