@@ -3,6 +3,8 @@ package features
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -78,6 +80,7 @@ func (w *world) registerLocations(sc *godog.ScenarioContext) {
 	sc.Step(`^the Location entity of the registration reports a processing error$`, w.registrationError)
 	sc.Step(`^the component "([^"]*)" is still managed by "([^"]*)"$`, w.managedBy)
 	sc.Step(`^the conflict over "([^"]*)" is reported for "([^"]*)"$`, w.conflictReported)
+	sc.Step(`^the Location entity of "([^"]*)" shows the conflict over "([^"]*)"$`, w.locationShowsConflict)
 }
 
 func (w *world) locs() *locationsState {
@@ -390,4 +393,24 @@ func (w *world) conflictReported(ref, location string) error {
 		}
 	}
 	return fmt.Errorf("no conflict reported for %s from %s; warnings:\n%s", ref, location, b.String())
+}
+
+// locationShowsConflict checks the losing Location entity's status.items:
+// understage reports the conflict there, where Backstage only logs it.
+func (w *world) locationShowsConflict(location, ref string) error {
+	typ, target, _ := strings.Cut(location, ":")
+	sum := sha1.Sum([]byte(typ + ":" + target))
+	e, err := w.entity("location:default/generated-" + hex.EncodeToString(sum[:]))
+	if err != nil {
+		return err
+	}
+	st, _ := e["status"].(map[string]any)
+	items, _ := st["items"].([]any)
+	for _, it := range items {
+		m := it.(map[string]any)
+		if m["type"] == "backstage.io/catalog-processing" && strings.Contains(fmt.Sprint(m["message"]), "ConflictError: Detected conflicting entityRef "+ref) {
+			return nil
+		}
+	}
+	return fmt.Errorf("location %s shows no conflict over %s: %v", location, ref, e["status"])
 }

@@ -134,6 +134,75 @@ RETURNING entity_ref, processed_entity IS NOT NULL`, vals, func(rs *sql.Rows) er
 	return accepted, nil
 }
 
+// child is an entity emitted by a parent in a processing batch.
+type child struct {
+	parent string
+	row    deferredRow
+}
+
+// reportConflicts records, on each parent whose emitted entity another
+// location already owns, a ConflictError naming both locations, so that the
+// losing Location entity shows it in status.items (Backstage only logs it).
+// The parent's result hash is cleared so that the next pass writes its
+// errors again, and the error goes away once the conflict does.
+func (s *Store) reportConflicts(ctx context.Context, tx *sql.Tx, children []child, accepted map[string]bool) (map[string]bool, error) {
+	var lost []child
+	var refs []string
+	for _, c := range children {
+		if _, ok := accepted[c.row.ref]; !ok {
+			lost = append(lost, c)
+			refs = append(refs, c.row.ref)
+		}
+	}
+	if len(lost) == 0 {
+		return nil, nil
+	}
+	owners := map[string]string{}
+	for _, chunk := range chunks(refs, s.chunk()) {
+		in, args := s.in(chunk)
+		rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT entity_ref, COALESCE(location_key, '') FROM refresh_state WHERE entity_ref IN `+in), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var ref, key string
+			if err := rows.Scan(&ref, &key); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			owners[ref] = key
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	byParent := map[string][]catalog.SerializedError{}
+	for _, c := range lost {
+		byParent[c.parent] = append(byParent[c.parent], catalog.SerializedError{Name: "ConflictError", Message: fmt.Sprintf(
+			"Detected conflicting entityRef %s already referenced by %s and now also %s", c.row.ref, owners[c.row.ref], c.row.locationKey)})
+	}
+	conflicted := map[string]bool{}
+	for parent, errs := range byParent {
+		var existing string
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT errors FROM refresh_state WHERE entity_ref = ?`), parent).Scan(&existing); err != nil {
+			return nil, err
+		}
+		var all []catalog.SerializedError
+		_ = json.Unmarshal([]byte(existing), &all)
+		all = append(all, errs...)
+		enc, err := json.Marshal(all)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.exec(ctx, tx, `UPDATE refresh_state SET errors = ?, result_hash = '' WHERE entity_ref = ?`, string(enc), parent); err != nil {
+			return nil, err
+		}
+		conflicted[parent] = true
+	}
+	return conflicted, nil
+}
+
 // queueStitch asks for refs to be (re)stitched now; a fresh ticket makes an
 // in-flight stitch of the same ref leave the row queued.
 func (s *Store) queueStitch(ctx context.Context, tx *sql.Tx, refs map[string]bool, now int64) error {
@@ -439,10 +508,6 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		// Children: upsert with the location-key check, then replace the
 		// references this batch's entities hold.
-		type child struct {
-			parent string
-			row    deferredRow
-		}
 		var children []child
 		var childRows []deferredRow
 		seenChild := map[string]bool{}
@@ -502,6 +567,10 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_entity_ref, target_entity_ref)`, "", refs, nil); err != nil {
 			return err
 		}
+		conflicted, err := s.reportConflicts(ctx, tx, children, accepted)
+		if err != nil {
+			return err
+		}
 		// Everything above is written: stitch the batch's entities now.
 		known := make(map[string]*ojson.Object, len(okResults))
 		direct := make([]string, 0, len(okResults))
@@ -514,6 +583,11 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		written, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
 		if err != nil {
 			return err
+		}
+		// A location that lost a child to another location shows it: its
+		// errors changed after its pre-stitch, so stitch it again.
+		for ref := range conflicted {
+			stitch[ref] = true
 		}
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
 			return err
