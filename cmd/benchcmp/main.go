@@ -31,6 +31,7 @@ import (
 )
 
 type result struct {
+	Register    time.Duration // POST /locations of a new file until its entity is served
 	Ingest      time.Duration
 	ByQuery     time.Duration
 	ByQueryP90  time.Duration
@@ -159,6 +160,7 @@ func benchUnderstage(bin, work, file string, n, runs int, dbMode string) (*resul
   database: %s
 catalog:
   processingInterval: PT10M
+  allowedLocationTypes: [url, file]
   rules: [{allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]}]
   locations:
     - type: file
@@ -248,7 +250,49 @@ func measure(base string, pid int, start time.Time, n, runs int) (*result, error
 	r.Facets, _ = latency(base+"/api/catalog/entity-facets?facet=spec.type&filter=kind=component", runs)
 	r.EntitiesGet, _ = latency(base+"/api/catalog/entities?filter=kind=component&limit=20", runs)
 	r.RSSIdle, _ = rss(pid)
+	r.Register, _ = registerLatency(base)
 	return r, nil
+}
+
+// registerLatency registers a new one-component file location and times
+// how long until the component is served by name (median of 5).
+func registerLatency(base string) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "benchcmp-register-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	var ds []time.Duration
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("registered-%d-%d", time.Now().UnixNano(), i)
+		file := filepath.Join(dir, name+".yaml")
+		body := fmt.Sprintf("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec: {type: service, lifecycle: production, owner: team-1}\n", name)
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		resp, err := http.Post(base+"/api/catalog/locations", "application/json", strings.NewReader(fmt.Sprintf(`{"type":"file","target":%q}`, file)))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			return 0, fmt.Errorf("register: %s", resp.Status)
+		}
+		for time.Since(t0) < 2*time.Minute {
+			r, err := http.Get(base + "/api/catalog/entities/by-name/component/default/" + name)
+			if err == nil {
+				r.Body.Close()
+				if r.StatusCode == 200 {
+					break
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], nil
 }
 
 func getJSON(url string, v any) error {
@@ -333,6 +377,7 @@ func report(n int, dbMode string, us, or *result) {
 	row("entity-facets spec.type median", ms(us.Facets), ms(o.Facets), "ms", false)
 	row("GET /entities limit 20 median", ms(us.EntitiesGet), ms(o.EntitiesGet), "ms", false)
 	mib := func(k int64) float64 { return float64(k) / 1024 }
+	row("POST /locations to served (ms)", ms(us.Register), ms(o.Register), "ms", false)
 	row("RSS after ingest (MiB)", mib(us.RSSAfter), mib(o.RSSAfter), "MiB", false)
 	row("RSS peak (MiB)", mib(us.RSSPeak), mib(o.RSSPeak), "MiB", false)
 	row("RSS idle (MiB)", mib(us.RSSIdle), mib(o.RSSIdle), "MiB", false)
