@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/understage/understage/plugins/database"
 )
 
 // dialect holds every SQL difference between the databases. New picks one
@@ -61,27 +61,7 @@ func (postgresDialect) name() string          { return "pg" }
 func (postgresDialect) migrationsDir() string { return "migrations/postgres" }
 func (postgresDialect) maxArgs() int          { return 60000 }
 
-// rebind numbers placeholders ($1, $2, …), leaving quoted literals alone.
-func (postgresDialect) rebind(q string) string {
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n, quoted := 0, false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'':
-			quoted = !quoted
-			b.WriteByte(c)
-		case c == '?' && !quoted:
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func (postgresDialect) rebind(q string) string { return database.Rebind(database.DialectPostgres, q) }
 
 func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	// An arbitrary constant key: one migrator at a time across replicas.

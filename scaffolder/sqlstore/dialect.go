@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/understage/understage/plugins/database"
 )
 
 // dialect holds every SQL difference between the databases.
@@ -46,25 +46,7 @@ type postgresDialect struct{}
 func (postgresDialect) migrationsDir() string { return "migrations/postgres" }
 func (postgresDialect) noLimit() string       { return "ALL" }
 
-// rebind numbers placeholders ($1, $2, …), leaving quoted literals alone.
-func (postgresDialect) rebind(q string) string {
-	var b strings.Builder
-	n, quoted := 0, false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'':
-			quoted = !quoted
-			b.WriteByte(c)
-		case c == '?' && !quoted:
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+func (postgresDialect) rebind(q string) string { return database.Rebind(database.DialectPostgres, q) }
 
 func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7345123002)"); err != nil {
