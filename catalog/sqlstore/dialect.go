@@ -1,12 +1,6 @@
 package sqlstore
 
-import (
-	"context"
-	"database/sql"
-	"fmt"
-
-	"github.com/understage/understage/plugins/database"
-)
+import "github.com/understage/understage/plugins/database"
 
 // dialect holds every SQL difference between the databases. New picks one
 // from the database handle; nothing else branches on the database kind.
@@ -15,10 +9,6 @@ type dialect interface {
 	name() string
 	// rebind turns the ? placeholders of a query into the dialect's form.
 	rebind(q string) string
-	// migrationsDir names the embedded folder with this dialect's migrations.
-	migrationsDir() string
-	// lockMigrations serialises migrations across processes sharing the database.
-	lockMigrations(ctx context.Context, tx *sql.Tx) error
 	// claimRefreshSQL claims due refresh_state rows by pushing next_update_at
 	// (the lease). Args: new next_update_at, now, limit. Returns entity_id,
 	// entity_ref, unprocessed_entity, location_key, result_hash, processed_entity.
@@ -32,10 +22,8 @@ type dialect interface {
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string                                  { return "sqlite" }
-func (sqliteDialect) rebind(q string) string                        { return q }
-func (sqliteDialect) migrationsDir() string                         { return "migrations/sqlite" }
-func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil } // the write tx is IMMEDIATE: already exclusive
+func (sqliteDialect) name() string           { return "sqlite" }
+func (sqliteDialect) rebind(q string) string { return q }
 
 // maxArgs is small on SQLite: the modernc driver matches each placeholder
 // against the argument list linearly, so binding grows with its square.
@@ -57,19 +45,10 @@ RETURNING entity_ref`
 
 type postgresDialect struct{}
 
-func (postgresDialect) name() string          { return "pg" }
-func (postgresDialect) migrationsDir() string { return "migrations/postgres" }
-func (postgresDialect) maxArgs() int          { return 60000 }
+func (postgresDialect) name() string { return "pg" }
+func (postgresDialect) maxArgs() int { return 60000 }
 
 func (postgresDialect) rebind(q string) string { return database.Rebind(database.DialectPostgres, q) }
-
-func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
-	// An arbitrary constant key: one migrator at a time across replicas.
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7345123001)"); err != nil {
-		return fmt.Errorf("lock migrations: %w", err)
-	}
-	return nil
-}
 
 // Several replicas claim concurrently: SKIP LOCKED makes each take rows the
 // others are not holding, and the pushed next_update_at is the lease.

@@ -51,7 +51,7 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
 	}
 	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}}
-	if err := s.migrate(ctx); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
 	return s, nil

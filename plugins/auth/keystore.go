@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -333,89 +332,12 @@ func newStoredKey(k *signingKey, s *sealer, now time.Time) (storedKey, error) {
 	return storedKey{kid: k.kid, alg: k.alg.name, publicJWK: ojson.MustMarshal(pub), private: priv, createdAt: now}, nil
 }
 
-// migrate applies the dialect's pending migrations in order, each in its own
-// transaction, recording them in auth_migrations.
+// migrate applies the dialect's pending migrations, recording them in
+// auth_migrations.
 func migrate(ctx context.Context, db *database.DB) error {
-	w := db.Write
-	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS auth_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("create auth_migrations: %w", err)
-	}
-	dir := "migrations/sqlite"
-	if db.Dialect() == database.DialectPostgres {
-		dir = "migrations/postgres"
-	}
-	entries, err := fs.ReadDir(migrationFS, dir)
-	if err != nil {
-		return fmt.Errorf("read migrations: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".sql") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		body, err := fs.ReadFile(migrationFS, dir+"/"+name)
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
-		}
-		if err := applyMigration(ctx, db, strings.TrimSuffix(name, ".sql"), string(body)); err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-func applyMigration(ctx context.Context, db *database.DB, version, body string) error {
-	tx, err := db.Write.BeginTx(ctx, nil)
+	dirs, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	if db.Dialect() == database.DialectPostgres {
-		// Replicas starting together must not both run the same migration.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('auth_migrations'))`); err != nil {
-			return err
-		}
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM auth_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	for _, stmt := range splitSQL(body) {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("%w\n%s", err, stmt)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO auth_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixMilli()); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// splitSQL splits a migration into statements at semicolons that end a line;
-// comment lines are dropped.
-func splitSQL(body string) []string {
-	var out []string
-	var cur strings.Builder
-	for _, line := range strings.Split(body, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "--") {
-			continue
-		}
-		cur.WriteString(line)
-		cur.WriteByte('\n')
-		if strings.HasSuffix(t, ";") {
-			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
-			cur.Reset()
-		}
-	}
-	if strings.TrimSpace(cur.String()) != "" {
-		out = append(out, cur.String())
-	}
-	return out
+	return database.Migrate(ctx, db, "auth_migrations", dirs)
 }

@@ -1,18 +1,10 @@
 package sqlstore
 
-import (
-	"context"
-	"database/sql"
-	"fmt"
-
-	"github.com/understage/understage/plugins/database"
-)
+import "github.com/understage/understage/plugins/database"
 
 // dialect holds every SQL difference between the databases.
 type dialect interface {
 	rebind(q string) string
-	migrationsDir() string
-	lockMigrations(ctx context.Context, tx *sql.Tx) error
 	// claimSQL args: worker, lease end, now, limit; returns taskCols, secrets, steps.
 	claimSQL() string
 	// rescueSQL args: now, now; returns id, spec of the reopened tasks.
@@ -24,10 +16,8 @@ const claimReturning = `RETURNING id, spec, status, created_at, last_heartbeat_a
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) rebind(q string) string                        { return q }
-func (sqliteDialect) migrationsDir() string                         { return "migrations/sqlite" }
-func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil } // IMMEDIATE write transactions are exclusive
-func (sqliteDialect) noLimit() string                               { return "-1" }
+func (sqliteDialect) rebind(q string) string { return q }
+func (sqliteDialect) noLimit() string        { return "-1" }
 
 // SQLite has one writer, so UPDATE … WHERE id IN (SELECT … LIMIT) is atomic.
 func (sqliteDialect) claimSQL() string {
@@ -43,17 +33,9 @@ WHERE status = 'processing' AND lease_until < ? RETURNING id, spec`
 
 type postgresDialect struct{}
 
-func (postgresDialect) migrationsDir() string { return "migrations/postgres" }
-func (postgresDialect) noLimit() string       { return "ALL" }
+func (postgresDialect) noLimit() string { return "ALL" }
 
 func (postgresDialect) rebind(q string) string { return database.Rebind(database.DialectPostgres, q) }
-
-func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7345123002)"); err != nil {
-		return fmt.Errorf("lock migrations: %w", err)
-	}
-	return nil
-}
 
 // Replicas claim concurrently: SKIP LOCKED lets each take tasks the others
 // are not holding.

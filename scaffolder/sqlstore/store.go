@@ -35,7 +35,7 @@ func New(ctx context.Context, db *database.DB) (*Store, error) {
 	if db.Dialect() == database.DialectPostgres {
 		s.d = postgresDialect{}
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("scaffolder migrations: %w", err)
 	}
 	return s, nil

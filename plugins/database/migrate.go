@@ -1,0 +1,143 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Migrate applies a plugin's pending schema migrations. migrations holds one
+// folder per dialect, "sqlite" and "postgres", of NNNN_name.sql files applied
+// in name order; each runs in its own transaction and is recorded (version =
+// file name without .sql) in table, which is created when missing and names
+// the plugin's own migration history. Already recorded versions are skipped,
+// so running it again is a no-op. On PostgreSQL a transaction-scoped advisory
+// lock keyed by table keeps replicas starting together from running the same
+// migration twice; SQLite needs none, its write transactions are exclusive.
+func Migrate(ctx context.Context, db *DB, table string, migrations fs.FS) error {
+	if !plainIdent(table) {
+		return fmt.Errorf("database: migrations table %q is not a plain identifier", table)
+	}
+	if err := createMigrationsTable(ctx, db, table); err != nil {
+		return fmt.Errorf("create %s: %w", table, err)
+	}
+	dir := "sqlite"
+	if db.Dialect() == DialectPostgres {
+		dir = "postgres"
+	}
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".sql") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		body, err := fs.ReadFile(migrations, dir+"/"+name)
+		if err == nil {
+			err = applyMigration(ctx, db, table, strings.TrimSuffix(name, ".sql"), string(body))
+		}
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// createMigrationsTable creates table under the lock: on PostgreSQL,
+// concurrent CREATE TABLE IF NOT EXISTS of one table can still collide.
+func createMigrationsTable(ctx context.Context, db *DB, table string) error {
+	tx, err := lockedTx(ctx, db, table)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockedTx begins a write transaction that, on PostgreSQL, holds the
+// advisory lock of table's migrations until it ends.
+func lockedTx(ctx context.Context, db *DB, table string) (*sql.Tx, error) {
+	tx, err := db.Write.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if db.Dialect() == DialectPostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, table); err != nil {
+			_ = tx.Rollback()
+			return nil, fmt.Errorf("lock migrations: %w", err)
+		}
+	}
+	return tx, nil
+}
+
+func applyMigration(ctx context.Context, db *DB, table, version, body string) error {
+	tx, err := lockedTx(ctx, db, table)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	var n int
+	if err := tx.QueryRowContext(ctx, Rebind(db.Dialect(), `SELECT count(*) FROM `+table+` WHERE version = ?`), version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, stmt := range splitSQL(body) {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%w\n%s", err, stmt)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, Rebind(db.Dialect(), `INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`), version, time.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// splitSQL splits a migration into statements at semicolons that end a line;
+// comment lines are dropped.
+func splitSQL(body string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// plainIdent reports whether s can be spliced into SQL unquoted.
+func plainIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if c != '_' && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
