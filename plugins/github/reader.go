@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 )
 
 // Reader reads GitHub URLs of one integration.
@@ -182,7 +182,7 @@ func (r *Reader) Search(ctx context.Context, raw string, o catalog.ReadOptions) 
 	}
 	out := catalog.SearchResult{Files: []catalog.SearchFile{}, ETag: etag}
 	for _, e := range entries {
-		if !GlobMatch(loc.Path, e.GetPath()) {
+		if !glob.Match(loc.Path, e.GetPath()) {
 			continue
 		}
 		data, err := r.c.blob(ctx, loc.Owner, loc.Repo, e.GetSHA())
@@ -204,32 +204,5 @@ func under(dir, p string) (string, bool) {
 }
 
 func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
-
-// GlobMatch matches a slash-separated path against a pattern where `**` is
-// any number of whole segments and other segments follow path.Match.
-func GlobMatch(pattern, p string) bool {
-	return matchSegs(strings.Split(pattern, "/"), strings.Split(p, "/"))
-}
-
-func matchSegs(pat, segs []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(segs); i++ {
-				if matchSegs(pat[1:], segs[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(segs) == 0 {
-			return false
-		}
-		if ok, err := path.Match(pat[0], segs[0]); err != nil || !ok {
-			return false
-		}
-		pat, segs = pat[1:], segs[1:]
-	}
-	return len(segs) == 0
-}
 
 var _ catalog.URLReader = (*Reader)(nil)

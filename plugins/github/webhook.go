@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/plugins/config"
 )
 
@@ -277,7 +278,7 @@ func (h *webhook) push(ctx context.Context, body []byte) (int, string) {
 			continue
 		}
 		pattern := strings.TrimPrefix(p.cfg.CatalogPath, "/")
-		match := func(f string) bool { return GlobMatch(pattern, f) }
+		match := func(f string) bool { return glob.Match(pattern, f) }
 		if hasGlob(pattern) && slices.ContainsFunc(changed, match) {
 			urls = append(urls, p.TargetURL(rp.Owner, rp.Name, rp.DefaultBranch))
 		}

@@ -50,6 +50,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/plugins/config"
 )
 
@@ -394,7 +395,7 @@ func (r *Reader) Search(ctx context.Context, raw string, o catalog.ReadOptions) 
 	out := catalog.SearchResult{Files: []catalog.SearchFile{}, ETag: tree.Hash.String()}
 	base, _, _ := strings.Cut(raw, "#")
 	err = tree.Files().ForEach(func(f *object.File) error {
-		if !globMatch(t.path, f.Name) {
+		if !glob.Match(t.path, f.Name) {
 			return nil
 		}
 		data, err := fileBytes(f)
@@ -412,32 +413,6 @@ func (r *Reader) Search(ctx context.Context, raw string, o catalog.ReadOptions) 
 		return catalog.SearchResult{}, fmt.Errorf("search %s: %w", raw, err)
 	}
 	return out, nil
-}
-
-// globMatch matches slash paths where `**` spans whole segments.
-func globMatch(pattern, p string) bool {
-	return matchSegs(strings.Split(pattern, "/"), strings.Split(p, "/"))
-}
-
-func matchSegs(pat, segs []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(segs); i++ {
-				if matchSegs(pat[1:], segs[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(segs) == 0 {
-			return false
-		}
-		if ok, err := path.Match(pat[0], segs[0]); err != nil || !ok {
-			return false
-		}
-		pat, segs = pat[1:], segs[1:]
-	}
-	return len(segs) == 0
 }
 
 var _ catalog.URLReader = (*Reader)(nil)

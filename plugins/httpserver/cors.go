@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/plugins/config"
 )
 
@@ -37,7 +38,7 @@ func readCORS(b *config.Config) (*corsSettings, error) {
 		return nil, err
 	}
 	for _, o := range origins {
-		for _, p := range expandBraces(o) {
+		for _, p := range glob.ExpandBraces(o) {
 			s.origins = append(s.origins, globRegexp(p))
 		}
 	}
@@ -164,61 +165,6 @@ func addVary(h http.Header, field string) {
 		return
 	}
 	h.Set(echo.HeaderVary, field)
-}
-
-// expandBraces expands {a,b} alternatives as minimatch does.
-func expandBraces(p string) []string {
-	depth, start := 0, -1
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '{':
-			if depth == 0 {
-				start = i
-			}
-			depth++
-		case '}':
-			if depth == 0 {
-				continue
-			}
-			depth--
-			if depth != 0 {
-				continue
-			}
-			alts := splitTop(p[start+1 : i])
-			if len(alts) < 2 {
-				continue
-			}
-			var out []string
-			for _, a := range alts {
-				out = append(out, expandBraces(p[:start]+a+p[i+1:])...)
-			}
-			return out
-		}
-	}
-	return []string{p}
-}
-
-func splitTop(s string) []string {
-	var out []string
-	depth, last := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '{':
-			depth++
-		case '}':
-			depth--
-		case ',':
-			if depth == 0 {
-				out = append(out, s[last:i])
-				last = i + 1
-			}
-		}
-	}
-	return append(out, s[last:])
 }
 
 // globRegexp compiles a minimatch pattern (nocase, no globstar) to a regexp:

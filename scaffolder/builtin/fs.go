@@ -13,6 +13,7 @@ import (
 
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/scaffolder"
 )
 
@@ -66,7 +67,7 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 		}
 	}
 	var res []*regexp.Regexp
-	for _, alt := range expandBraces(rel) {
+	for _, alt := range glob.ExpandBraces(rel) {
 		re, err := regexp.Compile("^" + globRegexp(alt) + "$")
 		if err == nil {
 			res = append(res, re)

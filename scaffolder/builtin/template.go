@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/render"
 )
@@ -277,7 +278,7 @@ func newGlobSet(patterns []string, entries []entry) globSet {
 		if d := strings.TrimSuffix(p, "/"); dirs[d] {
 			p = d + "/**"
 		}
-		for _, alt := range expandBraces(p) {
+		for _, alt := range glob.ExpandBraces(p) {
 			re, err := regexp.Compile("^" + globRegexp(alt) + "$")
 			if err != nil {
 				continue
@@ -309,54 +310,6 @@ func (g globSet) match(p string) bool {
 		}
 	}
 	return true
-}
-
-// expandBraces expands {a,b} alternatives (nested too).
-func expandBraces(p string) []string {
-	depth, start := 0, -1
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '{':
-			if depth == 0 {
-				start = i
-			}
-			depth++
-		case '}':
-			if depth == 0 {
-				continue
-			}
-			depth--
-			if depth == 0 {
-				var alts []string
-				d, last := 0, start+1
-				for j := start + 1; j < i; j++ {
-					switch p[j] {
-					case '{':
-						d++
-					case '}':
-						d--
-					case ',':
-						if d == 0 {
-							alts = append(alts, p[last:j])
-							last = j + 1
-						}
-					}
-				}
-				alts = append(alts, p[last:i])
-				if len(alts) < 2 {
-					continue
-				}
-				var out []string
-				for _, a := range alts {
-					out = append(out, expandBraces(p[:start]+a+p[i+1:])...)
-				}
-				return out
-			}
-		}
-	}
-	return []string{p}
 }
 
 // globRegexp translates one glob (without braces) to a regular expression.
