@@ -187,7 +187,7 @@ func (o ActionOptions) clientFor(host, owner, repo, token string) (*Client, stri
 
 // target parses repoUrl and builds the client for it.
 func (o ActionOptions) target(in *ojson.Object) (*target, error) {
-	repoURL, err := requiredStr(in, "repoUrl")
+	repoURL, err := builtin.RequiredStringInput(in, "repoUrl")
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (o ActionOptions) target(in *ojson.Object) (*target, error) {
 	if owner == "" {
 		return nil, backend.Input("Invalid repository owner provided in repoUrl")
 	}
-	tok, _, err := str(in, "token")
+	tok, _, err := builtin.StringInput(in, "token")
 	if err != nil {
 		return nil, err
 	}
@@ -267,38 +267,9 @@ func apiError(err error, format string, args ...any) error {
 
 // ---- input helpers ----
 
-func inputOf(ac *scaffolder.ActionContext) *ojson.Object {
-	if ac.Input == nil {
-		return ojson.NewObject()
-	}
-	return ac.Input
-}
-
-func str(in *ojson.Object, key string) (string, bool, error) {
-	v, ok := in.Get(key)
-	if !ok || v == nil {
-		return "", false, nil
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		return "", false, backend.Input("%s must be a string", key)
-	}
-	return s, true, nil
-}
-
-func requiredStr(in *ojson.Object, key string) (string, error) {
-	s, ok, err := str(in, key)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return "", backend.Input("%s is required", key)
-	}
-	return s, nil
-}
-
+// strOr reads an optional string input, def when absent or not a string.
 func strOr(in *ojson.Object, key, def string) string {
-	if s, ok, _ := str(in, key); ok {
+	if s, ok, _ := builtin.StringInput(in, key); ok {
 		return s
 	}
 	return def

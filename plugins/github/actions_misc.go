@@ -6,12 +6,13 @@ import (
 	"net/url"
 
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/builtin"
 )
 
 // ---- github:actions:dispatch ----
 
 func (o ActionOptions) actionsDispatch(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := inputOf(ac)
+	in := builtin.Input(ac)
 	workflowID, ref := strOr(in, "workflowId", ""), strOr(in, "branchOrTagName", "")
 	logf(ac, "Dispatching workflow %s for repo %s on %s", workflowID, strOr(in, "repoUrl", ""), ref)
 	t, err := o.target(in)
@@ -53,7 +54,7 @@ func (o ActionOptions) actionsDispatch(ctx context.Context, ac *scaffolder.Actio
 // ---- github:webhook ----
 
 func (o ActionOptions) webhook(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := inputOf(ac)
+	in := builtin.Input(ac)
 	hookURL := strOr(in, "webhookUrl", "")
 	logf(ac, "Creating webhook %s for repo %s", hookURL, strOr(in, "repoUrl", ""))
 	t, err := o.target(in)
@@ -69,7 +70,7 @@ func (o ActionOptions) webhook(ctx context.Context, ac *scaffolder.ActionContext
 		insecure = "1"
 	}
 	cfg := map[string]any{"url": hookURL, "content_type": strOr(in, "contentType", "form"), "insecure_ssl": insecure}
-	if s, ok, _ := str(in, "webhookSecret"); ok {
+	if s, ok, _ := builtin.StringInput(in, "webhookSecret"); ok {
 		cfg["secret"] = s
 	}
 	events := strList(in, "events")

@@ -36,8 +36,8 @@ type prFile struct {
 // ---- publish:github:pull-request ----
 
 func (o ActionOptions) pullRequest(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := inputOf(ac)
-	repoURL, err := requiredStr(in, "repoUrl")
+	in := builtin.Input(ac)
+	repoURL, err := builtin.RequiredStringInput(in, "repoUrl")
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (o ActionOptions) pullRequest(ctx context.Context, ac *scaffolder.ActionCon
 		}
 		changes[p] = prFile{remove: true}
 	}
-	branchName, err := requiredStr(in, "branchName")
+	branchName, err := builtin.RequiredStringInput(in, "branchName")
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (o ActionOptions) pullRequest(ctx context.Context, ac *scaffolder.ActionCon
 	}
 	title := strOr(in, "title", "")
 	msg := strOr(in, "commitMessage", "")
-	if _, ok, _ := str(in, "commitMessage"); !ok {
+	if _, ok, _ := builtin.StringInput(in, "commitMessage"); !ok {
 		msg = firstNonEmpty(o.DefaultCommitMessage, title)
 	}
 	var author map[string]any

@@ -23,12 +23,13 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/builtin"
 )
 
 // ---- publish:github ----
 
 func (o ActionOptions) publishGithub(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := inputOf(ac)
+	in := builtin.Input(ac)
 	t, err := o.target(in)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func (o ActionOptions) publishGithub(ctx context.Context, ac *scaffolder.ActionC
 // ---- github:repo:create ----
 
 func (o ActionOptions) repoCreate(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := inputOf(ac)
+	in := builtin.Input(ac)
 	t, err := o.target(in)
 	if err != nil {
 		return err
@@ -70,7 +71,7 @@ func (o ActionOptions) repoCreate(ctx context.Context, ac *scaffolder.ActionCont
 // ---- github:repo:push ----
 
 func (o ActionOptions) repoPush(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := inputOf(ac)
+	in := builtin.Input(ac)
 	t, err := o.target(in)
 	if err != nil {
 		return err
@@ -151,7 +152,7 @@ func (o ActionOptions) createRepo(ctx context.Context, ac *scaffolder.ActionCont
 		setIf(body, "auto_init", optBool(in, "autoInit"))
 	}
 	for key, field := range map[string]string{"description": "description", "homepage": "homepage"} {
-		if s, ok, _ := str(in, key); ok {
+		if s, ok, _ := builtin.StringInput(in, key); ok {
 			body[field] = s
 		}
 	}

@@ -122,15 +122,18 @@ func logf(ac *scaffolder.ActionContext, format string, args ...any) {
 	}
 }
 
-func input(ac *scaffolder.ActionContext) *ojson.Object {
+// Input is the action's input object, empty rather than nil. The helpers
+// below are exported for actions written in other packages (plugins/github).
+func Input(ac *scaffolder.ActionContext) *ojson.Object {
 	if ac.Input == nil {
 		return ojson.NewObject()
 	}
 	return ac.Input
 }
 
-// str reads an optional string input; present but not a string is an InputError.
-func str(in *ojson.Object, key string) (string, bool, error) {
+// StringInput reads an optional string input; present but not a string is
+// an InputError.
+func StringInput(in *ojson.Object, key string) (string, bool, error) {
 	v, ok := in.Get(key)
 	if !ok || v == nil {
 		return "", false, nil
@@ -142,8 +145,9 @@ func str(in *ojson.Object, key string) (string, bool, error) {
 	return s, true, nil
 }
 
-func requiredStr(in *ojson.Object, key string) (string, error) {
-	s, ok, err := str(in, key)
+// RequiredStringInput reads a string input that must be present.
+func RequiredStringInput(in *ojson.Object, key string) (string, error) {
+	s, ok, err := StringInput(in, key)
 	if err != nil {
 		return "", err
 	}

@@ -14,8 +14,8 @@ import (
 // ---- catalog:write ----
 
 func (o Options) catalogWrite(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
-	filePath, ok, err := str(in, "filePath")
+	in := Input(ac)
+	filePath, ok, err := StringInput(in, "filePath")
 	if err != nil {
 		return err
 	}
@@ -62,8 +62,8 @@ func (o Options) catalogWrite(ctx context.Context, ac *scaffolder.ActionContext)
 // ---- catalog:fetch ----
 
 func (o Options) catalogFetch(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
-	entityRef, _, err := str(in, "entityRef")
+	in := Input(ac)
+	entityRef, _, err := StringInput(in, "entityRef")
 	if err != nil {
 		return err
 	}
@@ -72,8 +72,8 @@ func (o Options) catalogFetch(ctx context.Context, ac *scaffolder.ActionContext)
 		return err
 	}
 	optional := boolean(in, "optional")
-	defKind, _, _ := str(in, "defaultKind")
-	defNS, _, _ := str(in, "defaultNamespace")
+	defKind, _, _ := StringInput(in, "defaultKind")
+	defNS, _, _ := StringInput(in, "defaultNamespace")
 	if entityRef == "" && !hasRefs {
 		if optional {
 			return nil
@@ -134,21 +134,21 @@ func (o Options) catalogFetch(ctx context.Context, ac *scaffolder.ActionContext)
 // ---- catalog:register ----
 
 func (o Options) catalogRegister(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
+	in := Input(ac)
 	optional := boolean(in, "optional")
 	var catalogInfoURL string
 	if in.Has("catalogInfoUrl") {
-		s, _, err := str(in, "catalogInfoUrl")
+		s, _, err := StringInput(in, "catalogInfoUrl")
 		if err != nil {
 			return err
 		}
 		catalogInfoURL = s
 	} else {
-		repo, err := requiredStr(in, "repoContentsUrl")
+		repo, err := RequiredStringInput(in, "repoContentsUrl")
 		if err != nil {
 			return err
 		}
-		p, ok, err := str(in, "catalogInfoPath")
+		p, ok, err := StringInput(in, "catalogInfoPath")
 		if err != nil {
 			return err
 		}

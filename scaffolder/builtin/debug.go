@@ -19,7 +19,7 @@ import (
 // ---- debug:log ----
 
 func (o Options) debugLog(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
+	in := Input(ac)
 	raw, err := ojson.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("debug:log: %w", err)
@@ -113,7 +113,7 @@ func jsString(v any) string {
 // ---- debug:wait ----
 
 func (o Options) debugWait(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
+	in := Input(ac)
 	ms := number(in, "minutes")*60000 + number(in, "seconds")*1000 + number(in, "milliseconds")
 	if ms > float64(o.MaxWait.Milliseconds()) {
 		return fmt.Errorf("Waiting duration is longer than the maximum threshold of %s", humanDuration(o.MaxWait))

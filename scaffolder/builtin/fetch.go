@@ -360,13 +360,13 @@ func exists(p string) bool {
 // ---- fetch:plain, fetch:plain:file ----
 
 func (o Options) fetchPlain(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
+	in := Input(ac)
 	logf(ac, "Fetching plain content from remote URL")
-	fetchURL, err := requiredStr(in, "url")
+	fetchURL, err := RequiredStringInput(in, "url")
 	if err != nil {
 		return err
 	}
-	target, ok, err := str(in, "targetPath")
+	target, ok, err := StringInput(in, "targetPath")
 	if err != nil {
 		return err
 	}
@@ -385,13 +385,13 @@ func (o Options) fetchPlain(ctx context.Context, ac *scaffolder.ActionContext) e
 }
 
 func (o Options) fetchPlainFile(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
+	in := Input(ac)
 	logf(ac, "Fetching plain content from remote URL")
-	fetchURL, err := requiredStr(in, "url")
+	fetchURL, err := RequiredStringInput(in, "url")
 	if err != nil {
 		return err
 	}
-	target, err := requiredStr(in, "targetPath")
+	target, err := RequiredStringInput(in, "targetPath")
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ import (
 // ---- fs:delete ----
 
 func (o Options) fsDelete(ctx context.Context, ac *scaffolder.ActionContext) error {
-	files, ok, err := strList(input(ac), "files")
+	files, ok, err := strList(Input(ac), "files")
 	if err != nil || !ok {
 		return backend.Input("files must be an Array")
 	}
@@ -103,7 +103,7 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 // ---- fs:rename ----
 
 func (o Options) fsRename(ctx context.Context, ac *scaffolder.ActionContext) error {
-	v, _ := input(ac).Get("files")
+	v, _ := Input(ac).Get("files")
 	files, ok := v.([]any)
 	if !ok {
 		return backend.Input("files must be an Array")
@@ -169,7 +169,7 @@ func move(ws, src, dst string, overwrite bool) error {
 // ---- fs:readdir ----
 
 func (o Options) fsReaddir(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
+	in := Input(ac)
 	paths, ok, err := strList(in, "paths")
 	if err != nil {
 		return err

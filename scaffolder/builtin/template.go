@@ -41,7 +41,7 @@ func (o Options) renderOptions(in interface{ Get(string) (any, bool) }) render.O
 // cookiecutter mode; absent values stay undefined.
 func templateVars(ac *scaffolder.ActionContext, cookiecutter bool) map[string]any {
 	vars := map[string]any{}
-	if v, ok := input(ac).Get("values"); ok {
+	if v, ok := Input(ac).Get("values"); ok {
 		name := "values"
 		if cookiecutter {
 			name = "cookiecutter"
@@ -52,9 +52,9 @@ func templateVars(ac *scaffolder.ActionContext, cookiecutter bool) map[string]an
 }
 
 func (o Options) templateSettings(ac *scaffolder.ActionContext) (templateSettings, error) {
-	in := input(ac)
+	in := Input(ac)
 	var s templateSettings
-	target, ok, err := str(in, "targetPath")
+	target, ok, err := StringInput(in, "targetPath")
 	if err != nil {
 		return s, err
 	}
@@ -108,7 +108,7 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	if err != nil {
 		return err
 	}
-	fetchURL, err := requiredStr(input(ac), "url")
+	fetchURL, err := RequiredStringInput(Input(ac), "url")
 	if err != nil {
 		return err
 	}
@@ -193,12 +193,12 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 }
 
 func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionContext) error {
-	in := input(ac)
-	fetchURL, err := requiredStr(in, "url")
+	in := Input(ac)
+	fetchURL, err := RequiredStringInput(in, "url")
 	if err != nil {
 		return err
 	}
-	target, err := requiredStr(in, "targetPath")
+	target, err := RequiredStringInput(in, "targetPath")
 	if err != nil {
 		return err
 	}
