@@ -174,7 +174,9 @@ func (r *Reader) parse(u *url.URL) (target, error) {
 		return target{}, errors.New("invalid ref")
 	}
 	repo := *u
-	repo.Scheme, repo.Fragment, repo.RawFragment = scheme, "", ""
+	// The query is not part of the repository's address (the frontend's
+	// import page adds ?path=...), and git would append /info/refs after it.
+	repo.Scheme, repo.Fragment, repo.RawFragment, repo.RawQuery = scheme, "", "", ""
 	t.repoURL = repo.String()
 	switch scheme {
 	case "file":

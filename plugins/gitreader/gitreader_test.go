@@ -1,6 +1,7 @@
 package gitreader_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -257,6 +258,11 @@ func TestRemoteRepository(t *testing.T) {
 	res, err := rd.ReadURL(ctx, u, catalog.ReadOptions{ETag: first.ETag})
 	if err != nil || string(res.Data) != "name: two\n" {
 		t.Fatalf("after push = %q, %v", res.Data, err)
+	}
+	// The frontend's import page may add ?path=...: it is not part of the
+	// repository's address.
+	if withQuery, err := rd.ReadURL(ctx, srv.URL+"/repo?path=catalog-info.yaml#master:catalog-info.yaml", catalog.ReadOptions{}); err != nil || !bytes.Equal(withQuery.Data, res.Data) {
+		t.Errorf("read with a query string: %v", err)
 	}
 	found, err := rd.Search(ctx, srv.URL+"/repo#**/catalog-info.yaml", catalog.ReadOptions{})
 	if err != nil || len(found.Files) != 2 {
