@@ -134,6 +134,16 @@ RETURNING entity_ref, processed_entity IS NOT NULL`, vals, func(rs *sql.Rows) er
 	return accepted, nil
 }
 
+// nextUpdate is the next due time of a written result, as text (the form
+// updateRows binds); without one it is Backstage's default interval away.
+func nextUpdate(r catalog.ProcessingResult) string {
+	t := r.NextUpdateAt
+	if t.IsZero() {
+		t = time.Now().Add(100 * time.Second)
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
 // child is an entity emitted by a parent in a processing batch.
 type child struct {
 	parent string
@@ -416,10 +426,11 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			if !exists {
 				continue // deleted while being processed
 			}
-			if !r.NextUpdateAt.IsZero() {
-				dueRows = append(dueRows, []any{r.EntityID, strconv.FormatInt(r.NextUpdateAt.UnixMilli(), 10)})
-			}
 			if r.ResultHash != "" && h == r.ResultHash {
+				// Unchanged: only its next due time is written.
+				if !r.NextUpdateAt.IsZero() {
+					dueRows = append(dueRows, []any{r.EntityID, nextUpdate(r)})
+				}
 				continue
 			}
 			changed = append(changed, r)
@@ -432,10 +443,10 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			enc := encoded[i]
 			if !r.Ok {
 				stitch[r.EntityRef] = true
-				errRows = append(errRows, []any{r.EntityID, string(enc.errors), r.ResultHash})
+				errRows = append(errRows, []any{r.EntityID, string(enc.errors), r.ResultHash, nextUpdate(r)})
 				continue
 			}
-			okRows = append(okRows, []any{r.EntityID, string(enc.processed), string(enc.errors), r.ResultHash})
+			okRows = append(okRows, []any{r.EntityID, string(enc.processed), string(enc.errors), r.ResultHash, nextUpdate(r)})
 			okResults = append(okResults, r)
 		}
 		// Stitch the batch's entities ahead, on the other cores, while this
@@ -452,10 +463,10 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"next_update_at::bigint"}, dueRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
-		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "result_hash"}, okRows); err != nil {
+		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "result_hash", "next_update_at::bigint"}, okRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
-		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"errors", "result_hash"}, errRows); err != nil {
+		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"errors", "result_hash", "next_update_at::bigint"}, errRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
 		if len(okResults) == 0 {
