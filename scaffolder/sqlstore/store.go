@@ -25,18 +25,25 @@ import (
 
 // Store implements tasks.Store.
 type Store struct {
-	w, r *sql.DB
-	d    dialect
+	w, r    *sql.DB
+	d       dialect
+	sealKey []byte // AES-256 key sealing the secrets column
 }
 
 // New migrates the database and returns the store.
-func New(ctx context.Context, db *database.DB) (*Store, error) {
+func New(ctx context.Context, db *database.DB, opts ...Option) (*Store, error) {
 	s := &Store{w: db.Write.DB, r: db.Read.DB, d: sqliteDialect{}}
 	if db.Dialect() == database.DialectPostgres {
 		s.d = postgresDialect{}
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("scaffolder migrations: %w", err)
+	}
+	if err := s.loadSealKey(ctx); err != nil {
+		return nil, fmt.Errorf("scaffolder secrets key: %w", err)
 	}
 	return s, nil
 }
@@ -71,19 +78,15 @@ func scanTask(sc interface{ Scan(...any) error }, extra ...any) (*tasks.Task, er
 
 func (s *Store) CreateTask(ctx context.Context, spec json.RawMessage, secrets map[string]string, createdBy string) (string, error) {
 	id := uuid.NewString()
-	var sec any
-	if secrets != nil {
-		b, err := json.Marshal(secrets)
-		if err != nil {
-			return "", err
-		}
-		sec = string(b)
+	sec, err := s.sealSecrets(secrets)
+	if err != nil {
+		return "", err
 	}
 	var by any
 	if createdBy != "" {
 		by = createdBy
 	}
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO scaffolder_tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)`),
+	_, err = s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO scaffolder_tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)`),
 		id, string(spec), ms(time.Now()), by, sec)
 	if err != nil {
 		return "", fmt.Errorf("create task: %w", err)
@@ -202,7 +205,9 @@ func (s *Store) Claim(ctx context.Context, worker string, n int, lease time.Dura
 			return nil, err
 		}
 		if sec.Valid && sec.String != "" {
-			_ = json.Unmarshal([]byte(sec.String), &t.Secrets)
+			if t.Secrets, err = s.openSecrets(sec.String); err != nil {
+				return nil, fmt.Errorf("task %s: %w", t.ID, err)
+			}
 		}
 		t.Steps = decodeSteps(steps)
 		out = append(out, t)
@@ -312,10 +317,9 @@ func (s *Store) Cancel(ctx context.Context, id string, body json.RawMessage) err
 }
 
 func (s *Store) Retry(ctx context.Context, id string, secrets map[string]string, recovered json.RawMessage) error {
-	var sec any
-	if secrets != nil {
-		b, _ := json.Marshal(secrets)
-		sec = string(b)
+	sec, err := s.sealSecrets(secrets)
+	if err != nil {
+		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE scaffolder_tasks SET status = 'open', secrets = COALESCE(?, secrets), last_heartbeat_at = ?,
