@@ -2,7 +2,6 @@ package github
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,50 +68,22 @@ func ActionOptionsFromConfig(cfg *config.Config) (ActionOptions, error) {
 	return o, nil
 }
 
-// actionMeta is one entry of schemas/actions/github.
-type actionMeta struct {
-	ID          string                     `json:"id"`
-	Description string                     `json:"description"`
-	Examples    []scaffolder.ActionExample `json:"examples"`
-	Schema      struct {
-		Input  json.RawMessage `json:"input"`
-		Output json.RawMessage `json:"output"`
-	} `json:"schema"`
-}
-
 // Actions returns the implemented GitHub actions with Backstage's metadata.
 // Dry runs run publish:github:pull-request and github:webhook (which stop
 // before changing anything) and skip the others, as Backstage declares.
 func Actions(o ActionOptions) []scaffolder.Action {
-	type impl struct {
-		dryRun bool
-		run    func(context.Context, *scaffolder.ActionContext) error
+	impls := map[string]scaffolder.ActionImpl{
+		"publish:github":              {SupportsDryRun: false, Run: o.publishGithub},
+		"github:repo:create":          {SupportsDryRun: false, Run: o.repoCreate},
+		"github:repo:push":            {SupportsDryRun: false, Run: o.repoPush},
+		"publish:github:pull-request": {SupportsDryRun: true, Run: o.pullRequest},
+		"github:actions:dispatch":     {SupportsDryRun: false, Run: o.actionsDispatch},
+		"github:webhook":              {SupportsDryRun: true, Run: o.webhook},
 	}
-	impls := map[string]impl{
-		"publish:github":              {false, o.publishGithub},
-		"github:repo:create":          {false, o.repoCreate},
-		"github:repo:push":            {false, o.repoPush},
-		"publish:github:pull-request": {true, o.pullRequest},
-		"github:actions:dispatch":     {false, o.actionsDispatch},
-		"github:webhook":              {true, o.webhook},
-	}
-	var metas []actionMeta
-	if err := json.Unmarshal(ghschemas.JSON, &metas); err != nil {
+	out, err := scaffolder.ActionsFromListing(ghschemas.JSON, impls)
+	if err != nil {
 		// Embedded and covered by tests: a failure is a build defect.
 		panic(fmt.Sprintf("github: schemas/actions/github/actions.json: %v", err))
-	}
-	var out []scaffolder.Action
-	for _, m := range metas {
-		im, ok := impls[m.ID]
-		if !ok {
-			continue
-		}
-		act := scaffolder.Action{ID: m.ID, Description: m.Description, Examples: m.Examples,
-			Input: m.Schema.Input, Output: m.Schema.Output, SupportsDryRun: im.dryRun, Run: im.run}
-		if len(act.Output) == 0 || string(act.Output) == "null" {
-			act.Output = nil
-		}
-		out = append(out, act)
 	}
 	return out
 }

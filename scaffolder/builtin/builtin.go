@@ -12,8 +12,6 @@
 package builtin
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,17 +39,6 @@ type Options struct {
 	MaxWait time.Duration
 }
 
-// metadata is one entry of Backstage's GET /v2/actions.
-type metadata struct {
-	ID          string                     `json:"id"`
-	Description string                     `json:"description"`
-	Examples    []scaffolder.ActionExample `json:"examples"`
-	Schema      struct {
-		Input  json.RawMessage `json:"input"`
-		Output json.RawMessage `json:"output"`
-	} `json:"schema"`
-}
-
 // Actions returns the built-in actions in Backstage's listing order.
 func Actions(o Options) []scaffolder.Action {
 	if o.Integrations == nil {
@@ -60,53 +47,26 @@ func Actions(o Options) []scaffolder.Action {
 	if o.MaxWait <= 0 {
 		o.MaxWait = 10 * time.Minute
 	}
-	type impl struct {
-		dryRun bool
-		run    func(context.Context, *scaffolder.ActionContext) error
+	impls := map[string]scaffolder.ActionImpl{
+		"catalog:fetch":       {SupportsDryRun: true, Run: o.catalogFetch},
+		"catalog:register":    {SupportsDryRun: false, Run: o.catalogRegister},
+		"catalog:write":       {SupportsDryRun: true, Run: o.catalogWrite},
+		"debug:log":           {SupportsDryRun: true, Run: o.debugLog},
+		"debug:wait":          {SupportsDryRun: false, Run: o.debugWait},
+		"fetch:plain":         {SupportsDryRun: true, Run: o.fetchPlain},
+		"fetch:plain:file":    {SupportsDryRun: true, Run: o.fetchPlainFile},
+		"fetch:template":      {SupportsDryRun: true, Run: o.fetchTemplate},
+		"fetch:template:file": {SupportsDryRun: true, Run: o.fetchTemplateFile},
+		"fs:delete":           {SupportsDryRun: true, Run: o.fsDelete},
+		"fs:readdir":          {SupportsDryRun: true, Run: o.fsReaddir},
+		"fs:rename":           {SupportsDryRun: true, Run: o.fsRename},
 	}
-	impls := map[string]impl{
-		"catalog:fetch":       {true, o.catalogFetch},
-		"catalog:register":    {false, o.catalogRegister},
-		"catalog:write":       {true, o.catalogWrite},
-		"debug:log":           {true, o.debugLog},
-		"debug:wait":          {false, o.debugWait},
-		"fetch:plain":         {true, o.fetchPlain},
-		"fetch:plain:file":    {true, o.fetchPlainFile},
-		"fetch:template":      {true, o.fetchTemplate},
-		"fetch:template:file": {true, o.fetchTemplateFile},
-		"fs:delete":           {true, o.fsDelete},
-		"fs:readdir":          {true, o.fsReaddir},
-		"fs:rename":           {true, o.fsRename},
-	}
-	var metas []metadata
-	if err := json.Unmarshal(actions.JSON, &metas); err != nil {
+	out, err := scaffolder.ActionsFromListing(actions.JSON, impls)
+	if err != nil {
 		// The file is embedded and covered by tests; a failure here is a build defect.
 		panic(fmt.Sprintf("builtin: schemas/actions/actions.json: %v", err))
 	}
-	out := make([]scaffolder.Action, 0, len(metas))
-	for _, m := range metas {
-		im, ok := impls[m.ID]
-		if !ok {
-			continue
-		}
-		out = append(out, scaffolder.Action{
-			ID:             m.ID,
-			Description:    m.Description,
-			Examples:       m.Examples,
-			Input:          nonEmpty(m.Schema.Input),
-			Output:         nonEmpty(m.Schema.Output),
-			SupportsDryRun: im.dryRun,
-			Run:            im.run,
-		})
-	}
 	return out
-}
-
-func nonEmpty(r json.RawMessage) json.RawMessage {
-	if len(r) == 0 || string(r) == "null" {
-		return nil
-	}
-	return r
 }
 
 // ---- small helpers over the action context ----
