@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/httpserver"
@@ -371,43 +372,14 @@ func writeEntityList(c echo.Context, entities []catalog.RawEntity, fields []stri
 	return nil
 }
 
-// project keeps only the requested dotted paths of an entity. A segment
-// that is not a key is glued to the next one, so keys containing dots work.
+// project keeps only the requested dotted paths of an entity (the model's
+// projection: nesting kept, dotted keys, array indexes).
 func project(raw catalog.RawEntity, fields []string) ([]byte, error) {
-	v, err := ojson.Decode(raw)
+	e, err := ojson.DecodeObject(raw)
 	if err != nil {
 		return nil, fmt.Errorf("decode stored entity: %w", err)
 	}
-	out := &ojson.Object{}
-	for _, f := range fields {
-		parts := strings.Split(f, ".")
-		var path []string
-		cur := v
-		found := true
-		for i := 0; i < len(parts); i++ {
-			if o, ok := cur.(*ojson.Object); ok {
-				if next, ok := o.Get(parts[i]); ok {
-					path = append(path, parts[i])
-					cur = next
-					continue
-				}
-			}
-			if i+1 < len(parts) {
-				parts[i+1] = parts[i] + "." + parts[i+1]
-				continue
-			}
-			found = false
-		}
-		if !found || len(path) == 0 {
-			continue
-		}
-		dst := out
-		for _, k := range path[:len(path)-1] {
-			dst = dst.EnsureObject(k)
-		}
-		dst.Set(path[len(path)-1], cur)
-	}
-	return ojson.Marshal(out)
+	return ojson.Marshal(model.Project(e, fields))
 }
 
 // queryInput is a by-query request after route-specific parsing.

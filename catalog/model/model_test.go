@@ -252,14 +252,6 @@ func TestProject(t *testing.T) {
 			}
 		})
 	}
-	fields, err := ParseFields([]string{" kind, metadata.name", "kind", ""})
-	if err != nil || strings.Join(fields, "|") != "kind|metadata.name" {
-		t.Fatalf("ParseFields = %v, %v", fields, err)
-	}
-	_, err = ParseFields([]string{"spec.x[0]"})
-	if err == nil || err.Error() != `Invalid field "spec.x[0]", array type fields are not supported` || backend.KindOf(err) != backend.ErrInput {
-		t.Fatalf("ParseFields err = %v", err)
-	}
 }
 
 func TestRules(t *testing.T) {

@@ -5,33 +5,7 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/plugins/backend"
 )
-
-// ParseFields normalises `fields` parameters: each entry may hold a
-// comma-separated list; entries are trimmed, empty ones dropped, duplicates
-// removed (first occurrence wins). Array indexing ("[") is refused with
-// Backstage's message. A nil result means "no projection".
-func ParseFields(raw []string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range raw {
-		for _, f := range strings.Split(r, ",") {
-			f = strings.TrimSpace(f)
-			if f == "" || seen[f] {
-				continue
-			}
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	for _, f := range out {
-		if strings.Contains(f, "[") {
-			return nil, backend.Input("Invalid field %q, array type fields are not supported", f)
-		}
-	}
-	return out, nil
-}
 
 // child reads key from an object, or an index from an array (lodash.hasIn).
 func child(v any, key string) (any, bool) {
@@ -69,7 +43,7 @@ func resolveField(e any, field string) ([]string, any, bool) {
 	return path, cur, true
 }
 
-// Project keeps only the given fields of e (see ParseFields), nesting kept,
+// Project keeps only the given fields of e (parsed by httpapi.ParseFields), nesting kept,
 // in the order the fields are listed; missing fields are omitted. Values are
 // shared with e, not copied; callers must not modify the result in place.
 func Project(e *ojson.Object, fields []string) *ojson.Object {
