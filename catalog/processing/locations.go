@@ -147,17 +147,7 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 	if typ == "" {
 		typ = self.Type
 	}
-	var targets []string
-	if t := spec.String("target"); t != "" {
-		targets = append(targets, t)
-	}
-	if arr, ok := mustGet(spec, "targets").([]any); ok {
-		for _, t := range arr {
-			if s, ok := t.(string); ok {
-				targets = append(targets, s)
-			}
-		}
-	}
+	targets := locationTargets(spec)
 	optional := spec.String("presence") == "optional"
 	origin := originOf(loc)
 	if origin == "" {
@@ -207,6 +197,22 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 		}
 	}
 	return out, errs
+}
+
+// locationTargets lists a Location spec's target and targets, in order.
+func locationTargets(spec *ojson.Object) []string {
+	var targets []string
+	if t := spec.String("target"); t != "" {
+		targets = append(targets, t)
+	}
+	if arr, ok := mustGet(spec, "targets").([]any); ok {
+		for _, t := range arr {
+			if s, ok := t.(string); ok {
+				targets = append(targets, s)
+			}
+		}
+	}
+	return targets
 }
 
 func mustGet(o *ojson.Object, key string) any {

@@ -195,17 +195,7 @@ func (v *validator) entity(ctx context.Context, path, origin string, n *yaml.Nod
 	if t := spec.String("type"); t != "" && t != "file" {
 		return // other location types are read by the running catalog
 	}
-	var targets []string
-	if t := spec.String("target"); t != "" {
-		targets = append(targets, t)
-	}
-	if arr, ok := mustGet(spec, "targets").([]any); ok {
-		for _, t := range arr {
-			if s, ok := t.(string); ok {
-				targets = append(targets, s)
-			}
-		}
-	}
+	targets := locationTargets(spec)
 	optional := spec.String("presence") == "optional"
 	for _, t := range targets {
 		target, _ := FileReader{}.Resolve(path, t)
