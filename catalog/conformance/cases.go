@@ -20,12 +20,6 @@ func ReadCases() []Case {
 		byName   = "/api/catalog/entities/by-name"
 		byUID    = "/api/catalog/entities/by-uid"
 	)
-	get := func(name, path string, mode CompareMode) Case {
-		return Case{Name: name, Method: http.MethodGet, Path: path, Compare: mode}
-	}
-	post := func(name, path string, body any, mode CompareMode) Case {
-		return Case{Name: name, Method: http.MethodPost, Path: path, Body: body, Compare: mode}
-	}
 	follow := func(c Case) Case { c.FollowCursors = true; return c }
 	q := url.QueryEscape
 	// A well-formed base64 JSON cursor that is not a valid cursor object.
@@ -306,4 +300,13 @@ func comp(name string, withOwner bool) map[string]any {
 		spec["owner"] = "team-a"
 	}
 	return map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": map[string]any{"name": name}, "spec": spec}
+}
+
+// get and post build the cases of ReadCases and LocationCases.
+func get(name, path string, mode CompareMode) Case {
+	return Case{Name: name, Method: http.MethodGet, Path: path, Compare: mode}
+}
+
+func post(name, path string, body any, mode CompareMode) Case {
+	return Case{Name: name, Method: http.MethodPost, Path: path, Body: body, Compare: mode}
 }

@@ -10,12 +10,6 @@ func LocationCases() []Case {
 		locs    = "/api/catalog/locations"
 		analyze = "/api/catalog/analyze-location"
 	)
-	get := func(name, path string, mode CompareMode) Case {
-		return Case{Name: name, Method: http.MethodGet, Path: path, Compare: mode}
-	}
-	post := func(name, path string, body any, mode CompareMode) Case {
-		return Case{Name: name, Method: http.MethodPost, Path: path, Body: body, Compare: mode}
-	}
 	reg := func(target string) map[string]any {
 		return map[string]any{"type": "file", "target": "{root}/" + target}
 	}
