@@ -187,7 +187,7 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 			ents, ferrs := e.parseLocationFile(f, origin, locRef)
 			errs = append(errs, ferrs...)
 			for _, ent := range ents {
-				ref := refOf(ent.Entity)
+				ref := model.EntityRef(ent.Entity)
 				if seen[ref] {
 					continue
 				}
@@ -253,12 +253,12 @@ func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]
 			continue
 		}
 		annotated := annotate(obj, fileRef, origin)
-		ref := refOf(annotated)
+		ref := model.EntityRef(annotated)
 		if ref == parentRef {
 			continue
 		}
 		if !e.o.Rules.IsAllowed(annotated, f.Type, f.Target) {
-			errs = append(errs, model.NotAllowedError(refOf(annotated), fileRef, origin))
+			errs = append(errs, model.NotAllowedError(model.EntityRef(annotated), fileRef, origin))
 			continue
 		}
 		out = append(out, catalog.DeferredEntity{Entity: annotated, LocationKey: fileRef})
@@ -299,15 +299,6 @@ func annotate(entity *ojson.Object, location, origin string) *ojson.Object {
 		}
 	}
 	return out
-}
-
-func refOf(e *ojson.Object) string {
-	meta := e.Object("metadata")
-	ns := meta.String("namespace")
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.ToLower(e.String("kind") + ":" + ns + "/" + meta.String("name"))
 }
 
 func jsType(v any) string {

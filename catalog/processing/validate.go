@@ -164,7 +164,7 @@ func (v *validator) entity(ctx context.Context, path, origin string, n *yaml.Nod
 		return
 	}
 	e := annotate(obj, "file:"+path, origin)
-	ref := refOf(e)
+	ref := model.EntityRef(e)
 	resolved, errs := v.engine.resolvePlaceholders(ctx, e, locationRef{"file", path})
 	for _, err := range errs {
 		v.add(path, line, ref, err.Error())

@@ -32,7 +32,7 @@ func (e *Engine) ValidateEntity(ctx context.Context, entity *ojson.Object, locat
 	if err != nil {
 		return []catalog.SerializedError{{Name: "Error", Message: err.Error()}}
 	}
-	res := e.Process(ctx, catalog.ProcessingItem{EntityRef: refOf(annotated), Unprocessed: raw})
+	res := e.Process(ctx, catalog.ProcessingItem{EntityRef: model.EntityRef(annotated), Unprocessed: raw})
 	if res.Ok {
 		return nil
 	}
