@@ -25,6 +25,24 @@ import (
 // Every entry is a bug or a deliberate deviation; keep it empty.
 var knownGoldenDifferences = map[string]string{}
 
+// realWorldExpectedFailures lists the real-world cases where Understage is
+// known to answer differently from Backstage, each with the area that owns
+// the fix; they are logged, not failed, so the suite stays green, and one
+// that starts matching must be removed from the list.
+var realWorldExpectedFailures = map[string]string{
+	"by-name/api/drafts/pricing-openapi":     "catalog/processing, deliberate (README): Understage resolves a $text placeholder in a file location; Backstage 1.55 cannot form a URL from a file path and never serves the entity",
+	"locations/dry-run-placeholder":          "catalog/processing, deliberate (README): the same $text placeholder; Backstage answers 400 PlaceholderProcessor ... Invalid URL, Understage 201 with the resolved entity",
+	"locations/dry-run-list-of-entities":     "catalog/processing: a YAML document that is not an object is reported as InputError (locations.go); Backstage's processingResult.generalError makes it a plain Error",
+	"by-name/component/default/yaml-numbers": "catalog/ojson: YAML 1.2 reads 1_000 as the string \"1_000\" (yaml.v3 gives 1000) and JSON.stringify writes -0 as 0 (Understage writes -0)",
+	"locations/dry-run-template-skeleton":    "catalog/ojson: a YAML syntax error carries yaml.v3's message (found character that cannot start any token), Backstage the yaml package's (Plain value cannot start with directive indicator character % at line 5, column 2 and a code frame)",
+}
+
+// realWorldBreaksSpec lists real-world cases whose recorded Backstage answer
+// breaks Backstage's published catalog spec.
+var realWorldBreaksSpec = map[string]string{
+	"by-name/component/default/scalar-lookalikes": "Backstage serves a spec field written as YAML null, which the spec's Entity schema does not allow",
+}
+
 // backstageBreaksItsSpec lists cases where the real Backstage answers
 // against its own OpenAPI document: request validation failures on
 // /validate-entity come in the error envelope, while the spec documents
@@ -38,11 +56,28 @@ var backstageBreaksItsSpec = map[string]string{
 }
 
 func TestGoldenSQLite(t *testing.T) {
-	db := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(t.TempDir(), "catalog.sqlite"))
-	runGolden(t, db)
+	runGolden(t, CoreSuite(), sqliteDB(t), ReplayOptions{Known: knownGoldenDifferences, SpecExempt: backstageBreaksItsSpec})
 }
 
 func TestGoldenPostgres(t *testing.T) {
+	runGolden(t, CoreSuite(), postgresDB(t), ReplayOptions{Known: knownGoldenDifferences, SpecExempt: backstageBreaksItsSpec})
+}
+
+func TestRealWorldGoldenSQLite(t *testing.T) {
+	runGolden(t, RealWorldSuite(), sqliteDB(t), ReplayOptions{Known: realWorldExpectedFailures, SpecExempt: realWorldBreaksSpec})
+}
+
+func TestRealWorldGoldenPostgres(t *testing.T) {
+	runGolden(t, RealWorldSuite(), postgresDB(t), ReplayOptions{Known: realWorldExpectedFailures, SpecExempt: realWorldBreaksSpec})
+}
+
+// sqliteDB and postgresDB are backend.database settings for a fresh database.
+func sqliteDB(t *testing.T) string {
+	return fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(t.TempDir(), "catalog.sqlite"))
+}
+
+func postgresDB(t *testing.T) string {
+	t.Helper()
 	o := databasetest.PG(t)
 	conn, ok := o.Connection.(map[string]any)
 	if !ok {
@@ -51,18 +86,18 @@ func TestGoldenPostgres(t *testing.T) {
 	// The string form of the connection, as an operator would configure it.
 	dsn := url.URL{Scheme: "postgres", User: url.User(fmt.Sprint(conn["user"])),
 		Host: fmt.Sprintf("%v:%v", conn["host"], conn["port"]), Path: "/" + fmt.Sprint(conn["database"]), RawQuery: "sslmode=disable"}
-	runGolden(t, fmt.Sprintf("{client: pg, connection: %q}", dsn.String()))
+	return fmt.Sprintf("{client: pg, connection: %q}", dsn.String())
 }
 
 // runGolden builds Understage the way the binary does, over a copy of the
-// corpus in a fresh folder (so the corpus root differs from the recording and
-// its masking is exercised), and replays every case against the golden files
-// and the catalog OpenAPI spec.
-func runGolden(t *testing.T, databaseYAML string) {
-	spec := goldenSpec(t)
+// suite's corpus in a fresh folder (so the corpus root differs from the
+// recording and its masking is exercised), and replays every case against the
+// golden files and the catalog OpenAPI spec.
+func runGolden(t *testing.T, suite Suite, databaseYAML string, o ReplayOptions) {
+	o.Spec = goldenSpec(t)
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus")
-	if err := copyTree("testdata/corpus", corpus); err != nil {
+	if err := copyTree(suite.Corpus, corpus); err != nil {
 		t.Fatalf("copy corpus: %v", err)
 	}
 	conf := fmt.Sprintf(`backend:
@@ -99,7 +134,7 @@ catalog:
 	srv := httptest.NewServer(b.Server.Handler())
 	t.Cleanup(srv.Close)
 
-	sum := ReplayGolden(t, AllCases(), srv.URL, ReplayOptions{Known: knownGoldenDifferences, Spec: spec, SpecExempt: backstageBreaksItsSpec})
+	sum := ReplayGolden(t, suite, srv.URL, o)
 	if sum.Total == 0 {
 		t.Fatal("no cases ran")
 	}
