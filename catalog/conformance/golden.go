@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,6 +41,44 @@ import (
 // EnvRecordOracle names the oracle TestRecordGolden records from.
 const EnvRecordOracle = "UNDERSTAGE_RECORD_ORACLE"
 
+// EnvRecordCorpusAddr is where TestRecordGolden serves a ServeHTTP suite's
+// corpus for the oracle to read (default 127.0.0.1:7174); the oracle's
+// config must name it under backend.reading.allow and as its url location.
+const EnvRecordCorpusAddr = "UNDERSTAGE_RECORD_CORPUS_ADDR"
+
+// corpusWait bounds how long recording waits for the oracle to read a
+// corpus it serves; corpusSettle is how long it then lets the oracle
+// re-process everything before asking.
+const (
+	corpusWait   = 30 * time.Second
+	corpusSettle = 15 * time.Second
+)
+
+// serveCorpus serves dir over HTTP at EnvRecordCorpusAddr until the test
+// ends, with the same file server the in-process replay uses, so that both
+// sides see the same status lines for files that do not exist.
+func serveCorpus(t *testing.T, dir string) {
+	t.Helper()
+	addr := os.Getenv(EnvRecordCorpusAddr)
+	if addr == "" {
+		addr = "127.0.0.1:7174"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("serve the corpus: %v", err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // returns once Close is called
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+}
+
 // GoldenDir is where the core suite's golden files live, relative to this package.
 const GoldenDir = "testdata/golden"
 
@@ -53,6 +92,10 @@ type Suite struct {
 	// GoldenDir holds one recorded answer per case.
 	GoldenDir string
 	Cases     []Case
+	// ServeHTTP registers the corpus as a url location, served over HTTP
+	// from a host allowed under backend.reading.allow, instead of a file
+	// location.
+	ServeHTTP bool
 }
 
 // CoreSuite covers the catalog API over the synthetic corpus in testdata/corpus.
@@ -61,7 +104,7 @@ func CoreSuite() Suite {
 }
 
 // Suites lists every suite, in recording order.
-func Suites() []Suite { return []Suite{CoreSuite(), RealWorldSuite()} }
+func Suites() []Suite { return []Suite{CoreSuite(), RealWorldSuite(), RealWorldURLSuite()} }
 
 // goldenFile is the on-disk form of one case's recorded answer. The request
 // is stored so that a case edited after recording is reported as stale
@@ -290,12 +333,27 @@ func RecordGolden(t *testing.T, suite Suite, oracleURL string) {
 	if err := checkCaseNames(cases); err != nil {
 		t.Fatal(err)
 	}
+	if suite.ServeHTTP {
+		serveCorpus(t, suite.Corpus)
+	}
 	or, err := newSide(t.Context(), newHTTPClient(), "oracle", oracleURL, os.Getenv(EnvOracleRoot), suite.RootLocation)
+	// A corpus served from here only now can take the oracle a processing
+	// interval or two to read.
+	for wait := time.Now().Add(corpusWait); suite.ServeHTTP && errors.Is(err, errNoCorpus) && time.Now().Before(wait); {
+		time.Sleep(time.Second)
+		or, err = newSide(t.Context(), newHTTPClient(), "oracle", oracleURL, os.Getenv(EnvOracleRoot), suite.RootLocation)
+	}
 	if errors.Is(err, errNoCorpus) {
 		t.Skipf("oracle has not loaded the %s suite: %v", suite.Name, err)
 	}
 	if err != nil {
 		t.Fatalf("oracle: %v", err)
+	}
+	if suite.ServeHTTP {
+		// While nothing served the corpus the oracle's refreshes failed and
+		// left errors in the status of its entities; let a few processing
+		// intervals (PT2S on the harness's oracle) clear them.
+		time.Sleep(corpusSettle)
 	}
 	t.Logf("oracle corpus root: %q", or.root)
 	keep := map[string]bool{}

@@ -195,7 +195,8 @@ func newSide(ctx context.Context, client *http.Client, name, base, root, rootLoc
 }
 
 // discoverRoot reads the folder of the corpus from the managed-by-location
-// annotation of its root Location ("file:<root>/all.yaml").
+// annotation of its root Location ("file:<root>/all.yaml", or
+// "url:<root>/all.yaml" for a corpus served over HTTP).
 func (s *side) discoverRoot(ctx context.Context, rootLocation string) (string, error) {
 	resp, err := s.do(ctx, http.MethodGet, "/api/catalog/entities/by-name/location/default/"+url.PathEscape(rootLocation), nil, nil)
 	if err != nil {
@@ -209,9 +210,9 @@ func (s *side) discoverRoot(ctx context.Context, rootLocation string) (string, e
 		return "", fmt.Errorf("decode corpus root location: %w", err)
 	}
 	loc := o.Object("metadata").Object("annotations").String("backstage.io/managed-by-location")
-	target, ok := strings.CutPrefix(loc, "file:")
-	if !ok {
-		return "", fmt.Errorf("corpus root location has managed-by-location %q, want a file location", loc)
+	typ, target, _ := strings.Cut(loc, ":")
+	if typ != "file" && typ != "url" {
+		return "", fmt.Errorf("corpus root location has managed-by-location %q, want a file or url location", loc)
 	}
 	i := strings.LastIndexByte(target, '/')
 	if i < 0 {
