@@ -72,11 +72,11 @@ func realWorldEntityCases() []Case {
 		// YAML spellings: flow style, plain scalars that look like dates,
 		// numbers and booleans, block scalar chomping.
 		"component:default/flow-style-widget", "component:default/scalar-lookalikes",
-		"component:default/folded-notes", "component:default/yaml-numbers",
+		"component:default/folded-notes", "component:default/yaml-numbers", "component:default/yaml-anchors",
 		// Odd but valid: pasted server fields, hand-written location
 		// annotations, self and repeated references, null annotations.
 		"component:default/inspector-paste", "group:default/guild-of-guilds",
-		"resource:default/shared-queue", "api:default/quota-api",
+		"resource:default/shared-queue", "api:default/quota-api", "api:default/tariff-api",
 		"component:default/null-annotations", "location:default/mistake-nulls",
 		// Entities Backstage 1.55 does not serve: a $text placeholder in a
 		// file location, a Template of the retired v1beta2 apiVersion,
@@ -162,6 +162,7 @@ func realWorldQueryCases() []Case {
 		get("filter/profile-email", entities+"?filter="+q("spec.profile.email=lantern@harbor.example")+sorted, Exact),
 		get("filter/unknown-spec-field", entities+"?filter="+q("spec.descendants=team-kelp")+sorted, Exact),
 		get("filter/spec-number-field", entities+"?filter="+q("spec.replicas=3")+sorted, Exact),
+		get("filter/extra-metadata", entities+"?filter="+q("metadata.capabilities=security")+sorted, Exact),
 		get("filter/links-url", entities+"?filter="+q("metadata.links.url=https://status.harbor.example")+sorted, Exact),
 		get("filter/location-targets", entities+"?filter=kind=location&order=asc:metadata.name&fields=metadata.name,spec", Exact),
 		post("query/relation-contains-cross-namespace", byQuery, map[string]any{
@@ -207,6 +208,12 @@ func realWorldValidateCases() []Case {
 			edit(e, md, spec)
 		}
 		return e
+	}
+	template := func(edit func(spec obj)) obj {
+		spec := obj{"owner": "team-lantern", "type": "service", "parameters": []any{},
+			"steps": []any{obj{"id": "fetch", "name": "Fetch", "action": "fetch:template", "input": obj{"url": "./skeleton"}}}}
+		edit(spec)
+		return obj{"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template", "metadata": obj{"name": "go-service"}, "spec": spec}
 	}
 	v := func(name string, entity obj) Case {
 		return post("validate/"+name, validate, validateBody(entity, at), Exact)
@@ -335,6 +342,26 @@ func realWorldValidateCases() []Case {
 			"spec": obj{"owner": "team-tide"}}),
 		v("location-target-and-targets", obj{"apiVersion": "backstage.io/v1alpha1", "kind": "Location", "metadata": obj{"name": "all"},
 			"spec": obj{"target": "https://git.harbor.example/a/blob/main/catalog-info.yaml", "targets": []any{"https://git.harbor.example/b/blob/main/catalog-info.yaml"}}}),
+		v("template-parameters-object", template(func(spec obj) {
+			spec["parameters"] = obj{"title": "Name", "required": []any{"name"}, "properties": obj{"name": obj{"type": "string"}}}
+		})),
+		v("template-step-each-and-if", template(func(spec obj) {
+			spec["steps"] = []any{obj{"id": "log", "name": "Log", "action": "debug:log", "each": "${{ parameters.items }}", "if": "${{ parameters.verbose }}", "input": obj{"message": "${{ each.value }}"}}}
+		})),
+		v("template-output-text-and-links", template(func(spec obj) {
+			spec["output"] = obj{"links": []any{obj{"title": "Repository", "url": "${{ steps.publish.output.remoteUrl }}"}},
+				"text": []any{obj{"title": "Next steps", "content": "Run make"}}}
+		})),
+		v("template-presentation-and-lifecycle", template(func(spec obj) {
+			spec["lifecycle"] = "production"
+			spec["presentation"] = obj{"buttonLabels": obj{"createButtonText": "Go"}}
+			spec["EXPERIMENTAL_formDecorators"] = []any{obj{"id": "github"}}
+		})),
+		v("template-step-without-action", template(func(spec obj) { spec["steps"] = []any{obj{"id": "fetch", "input": obj{}}} })),
+		v("template-steps-object", template(func(spec obj) { spec["steps"] = obj{"fetch": obj{"action": "fetch:plain"}} })),
+		v("template-parameters-string", template(func(spec obj) { spec["parameters"] = "name" })),
+		v("template-owner-number", template(func(spec obj) { spec["owner"] = 5 })),
+		v("template-without-type", template(func(spec obj) { delete(spec, "type") })),
 		v("template-without-steps", obj{"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template", "metadata": obj{"name": "go-service"},
 			"spec": obj{"owner": "team-lantern", "type": "service"}}),
 	}
