@@ -60,3 +60,21 @@ func TestLinkURL(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLinkURL feeds hostile link URLs through the policy checks: whatever
+// the string, validation answers (valid, the schema's or the field format's
+// error about that url) and never panics.
+func FuzzLinkURL(f *testing.F) {
+	for _, s := range []string{"https://grafana.harbor.example/d/x", "http://[::1]:99999", "http://xn--a.com/", "https://例え.jp/%zz", "a:\t\n", "http://0x7f.1/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		e := ojson.NewObject("apiVersion", "backstage.io/v1alpha1", "kind", "Component",
+			"metadata", ojson.NewObject("name", "x", "links", []any{ojson.NewObject("url", u)}),
+			"spec", ojson.NewObject("type", "service", "lifecycle", "production", "owner", "team-a"))
+		_, err := ApplyPolicies(e)
+		if err != nil && !strings.Contains(err.Error(), `"links.0.url" is not valid`) && !strings.Contains(err.Error(), "/metadata/links/0/url ") {
+			t.Fatalf("url %q: unexpected error %v", u, err)
+		}
+	})
+}
