@@ -81,7 +81,10 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		Templates: catalogTemplates{store},
 	}
 	group := b.Server.Plugin("scaffolder")
-	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder"}))
+	// Backstage audits every scaffolder route but autocomplete, the
+	// templating extensions and the permission integration routes.
+	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder",
+		Audited: true, Unaudited: []string{"/v2/autocomplete", "/v2/templating-extensions", permissionIntegrationPath}}))
 	group.Use(perms.AuditWrites("scaffolder"))
 	scaffolderPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{

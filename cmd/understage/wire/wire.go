@@ -160,7 +160,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 
 	catalogGroup := b.Server.Plugin("catalog")
-	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
+	// Every catalog route is audited in Backstage; the permission
+	// integration routes (permissions.RegisterIntegration) are not.
+	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog",
+		Audited: true, Unaudited: []string{permissionIntegrationPath}}))
 	catalogGroup.Use(perms.AuditWrites("catalog"), httpapi.LocationPermissions(perms))
 	perms.RegisterIntegration(catalogGroup, permission.CatalogIntegration(store))
 	httpapi.Register(catalogGroup, httpapi.Options{
@@ -182,6 +185,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 	return b, nil
 }
+
+// permissionIntegrationPath is where permission.RegisterIntegration mounts
+// a plugin's permission metadata and apply-conditions routes.
+const permissionIntegrationPath = "/.well-known/backstage/permissions"
 
 // locationService builds the registered locations' service and applies
 // their Location entities from the rows (healing a registration whose
