@@ -64,9 +64,9 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("scaffolder working directory: %w", err)
 	}
-	env := scaffolder.Environment{}
-	if p, ok := cfg.Get("scaffolder.defaultEnvironment.parameters").(*ojson.Object); ok {
-		env.Parameters = p
+	env, err := defaultEnvironment(cfg)
+	if err != nil {
+		return nil, err
 	}
 	svc := &scaffolder.Service{
 		Runner: &scaffolder.Runner{
@@ -126,6 +126,40 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		w.Lease = lease
 	}
 	return w, nil
+}
+
+// defaultEnvironment reads scaffolder.defaultEnvironment: parameters and
+// secrets, both strings as Backstage reads them, which templates see as
+// ${{ environment.parameters.* }} and ${{ environment.secrets.* }}.
+func defaultEnvironment(cfg *config.Config) (scaffolder.Environment, error) {
+	var env scaffolder.Environment
+	params, ok, err := cfg.ReadSub("scaffolder.defaultEnvironment.parameters")
+	if err != nil {
+		return env, err
+	}
+	if ok {
+		env.Parameters = ojson.NewObject()
+		for _, k := range params.Keys() {
+			v, _, err := params.ReadString(k)
+			if err != nil {
+				return env, err
+			}
+			env.Parameters.Set(k, v)
+		}
+	}
+	sec, ok, err := cfg.ReadSub("scaffolder.defaultEnvironment.secrets")
+	if err != nil || !ok {
+		return env, err
+	}
+	env.Secrets = map[string]string{}
+	for _, k := range sec.Keys() {
+		v, _, err := sec.ReadString(k)
+		if err != nil {
+			return env, err
+		}
+		env.Secrets[k] = v
+	}
+	return env, nil
 }
 
 // catalogTemplates finds templates in the catalog.
