@@ -78,6 +78,9 @@ type Section struct {
 	// Keys of Backstage modules understage does not have are rows of the
 	// table (refused).
 	Implemented bool
+	// Frontend sections are the served app's configuration (app,
+	// organization): understage passes them on, so nothing is logged.
+	Frontend bool
 	// Reason is logged for a section of a plugin understage does not have
 	// that is present in the config.
 	Reason string
@@ -121,7 +124,7 @@ func Check(cfg *Config, keys []Key, sections []Section) (CheckResult, error) {
 		sec := sectionOf(sections, m.Key)
 		switch {
 		case sec != nil:
-			if !sec.Implemented && sec.Reason != "" {
+			if !sec.Implemented && !sec.Frontend {
 				res.Accepted = append(res.Accepted, Finding{Key: m.Key, Decision: Accepted, Reason: sec.Reason})
 			}
 			c.walk(m.Value, []string{m.Key}, m.Key, sec)
@@ -309,9 +312,12 @@ func KeysMarkdown(keys []Key, sections []Section) string {
 	secs := slices.Clone(sections)
 	sort.Slice(secs, func(i, j int) bool { return secs[i].Name < secs[j].Name })
 	for _, s := range secs {
-		if s.Implemented {
+		switch {
+		case s.Implemented:
 			fmt.Fprintf(&b, "| `%s` | ignored, as Backstage ignores them, with a start-up warning naming each (a misspelling would otherwise go unseen) |\n", s.Name)
-		} else {
+		case s.Frontend:
+			fmt.Fprintf(&b, "| `%s` | accepted: the frontend's configuration, passed to the served app |\n", s.Name)
+		default:
 			fmt.Fprintf(&b, "| `%s` | accepted: %s |\n", s.Name, mdEscape(s.Reason))
 		}
 	}

@@ -21,7 +21,7 @@ const (
 	reasonScmKinds    = "understage reads from GitHub (integrations.github) and plain git hosts (integrations.git) only; this integration would never be used"
 	reasonNoOIDC      = "understage's auth plugin is not an OpenID provider for third-party clients (no client registration)"
 	reasonPoolMin     = "understage keeps idle connections open up to pool.max and closes none for being idle, so there is no lower bound to keep"
-	reasonRecovery    = "understage always resumes the tasks of a stopped replica once their lease (scaffolder.taskLease) expires, following each template's EXPERIMENTAL_recovery; this switch does not change that"
+	reasonRecovery    = "understage always recovers the tasks of a stopped replica once their lease (scaffolder.taskLease) expires, following each template's EXPERIMENTAL_recovery; recovery cannot be switched off"
 )
 
 var keyTable = []Key{
@@ -58,7 +58,8 @@ var keyTable = []Key{
 	{Pattern: "backend.auth.externalAccess[].accessRestrictions", Decision: Supported, Whole: true, Test: "plugins/auth TestBarrier"},
 	{Pattern: "backend.database.client", Decision: Supported, Only: []string{"better-sqlite3", "sqlite3", "pg"},
 		Reason: "understage stores its data in SQLite or PostgreSQL only", Test: "plugins/database TestOpen"},
-	{Pattern: "backend.database.connection", Decision: Supported, Test: "plugins/database TestOpen"},
+	{Pattern: "backend.database.connection", Decision: Supported, Test: "plugins/database TestOpen",
+		Reason: "also a SQLite file path, where every plugin shares the file (understage's own; Backstage 1.55 asks for connection.directory)"},
 	{Pattern: "backend.database.connection.host", Decision: Supported, Test: "plugins/database TestPostgresDatabaseNaming"},
 	{Pattern: "backend.database.connection.port", Decision: Supported, Test: "plugins/database TestPostgresDatabaseNaming"},
 	{Pattern: "backend.database.connection.user", Decision: Supported, Test: "plugins/database TestPostgresDatabaseNaming"},
@@ -208,7 +209,7 @@ var keyTable = []Key{
 	{Pattern: "scaffolder.defaultCommitMessage", Decision: Supported, Test: "plugins/github TestPublishGithub"},
 	{Pattern: "scaffolder.defaultCommitSigningKey", Decision: Refused, Reason: "understage does not sign commits"},
 	{Pattern: "scaffolder.concurrentTasksLimit", Decision: Supported, Test: "cmd/understage/wire TestScaffolderConfig"},
-	{Pattern: "scaffolder.taskRecovery.enabled", Decision: Accepted, Reason: reasonRecovery},
+	{Pattern: "scaffolder.taskRecovery.enabled", Decision: Accepted, Only: []string{"true"}, Reason: reasonRecovery},
 	{Pattern: "scaffolder.taskRecovery.staleTimeout", Decision: Refused, Whole: true,
 		Reason: "a stopped replica's tasks are resumed when their lease expires; set scaffolder.taskLease instead"},
 	{Pattern: "scaffolder.taskRecovery.workspaceProvider", Decision: Refused,
@@ -216,7 +217,7 @@ var keyTable = []Key{
 	{Pattern: "scaffolder.requireScmUserCredentials", Decision: Supported, Test: "plugins/github TestActionErrors"},
 	{Pattern: "scaffolder.EXPERIMENTAL_gracefulShutdown", Decision: Accepted,
 		Reason: "on shutdown understage leaves running tasks to be resumed by another replica (or itself after restart) once their lease expires"},
-	{Pattern: "scaffolder.EXPERIMENTAL_recoverTasks", Decision: Accepted, Reason: reasonRecovery},
+	{Pattern: "scaffolder.EXPERIMENTAL_recoverTasks", Decision: Accepted, Only: []string{"true"}, Reason: reasonRecovery},
 	{Pattern: "scaffolder.EXPERIMENTAL_recoverTasksTimeout", Decision: Refused, Whole: true,
 		Reason: "a stopped replica's tasks are resumed when their lease expires; set scaffolder.taskLease instead"},
 	{Pattern: "scaffolder.EXPERIMENTAL_workspaceSerialization", Decision: Accepted, Only: []string{"false"},
@@ -319,7 +320,7 @@ var keyTable = []Key{
 	{Pattern: "proxy.*.credentials", Decision: Supported, Only: []string{"require", "dangerously-allow-unauthenticated"},
 		Reason: "forwarding the caller's credentials to the target ('forward') is not implemented", Test: "cmd/understage/wire TestProxyConfig"},
 	{Pattern: "proxy.*.*", Decision: Refused, Reason: "this proxy option (http-proxy-middleware) is not implemented"},
-	{Pattern: "proxy.skipInvalidProxies", Decision: Refused, Reason: "understage refuses an invalid proxy endpoint at start-up"},
+	{Pattern: "proxy.skipInvalidProxies", Decision: Accepted, Only: []string{"false"}, Reason: "understage refuses an invalid proxy endpoint at start-up; it cannot skip it"},
 	{Pattern: "proxy.reviveConsumedRequestBodies", Decision: Accepted,
 		Reason: "understage forwards request bodies unread, so there is no consumed body to revive"},
 
@@ -341,8 +342,8 @@ var keySections = []Section{
 	{Name: "proxy", Implemented: true},
 	// The app's own keys (app.*) are the frontend's configuration,
 	// served with the app.
-	{Name: "app"},
-	{Name: "organization"},
+	{Name: "app", Frontend: true},
+	{Name: "organization", Frontend: true},
 	{Name: "techdocs", Reason: "understage has no TechDocs backend; only techdocs.builder is passed to the frontend"},
 }
 
