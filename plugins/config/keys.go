@@ -20,6 +20,7 @@ const (
 	reasonNoProviders = "understage signs in with the guest provider only; this sign-in provider is not implemented"
 	reasonScmKinds    = "understage reads from GitHub (integrations.github) and plain git hosts (integrations.git) only; this integration would never be used"
 	reasonNoOIDC      = "understage's auth plugin is not an OpenID provider for third-party clients (no client registration)"
+	reasonOwn         = "understage's own key"
 	reasonPoolMin     = "understage keeps idle connections open up to pool.max and closes none for being idle, so there is no lower bound to keep"
 	reasonRecovery    = "understage always recovers the tasks of a stopped replica once their lease (scaffolder.taskLease) expires, following each template's EXPERIMENTAL_recovery; recovery cannot be switched off"
 )
@@ -28,8 +29,8 @@ var keyTable = []Key{
 	// app: frontend configuration, served with the app.
 	{Pattern: "app.baseUrl", Decision: Supported, Test: "cmd/understage/wire TestFrontendConfigKeys"},
 	{Pattern: "app.title", Decision: Supported, Test: "cmd/understage/wire TestFrontendConfigKeys"},
-	{Pattern: "app.disabled", Decision: Supported, Test: "plugins/app TestDisabledAndMissing"},
-	{Pattern: "app.distDir", Decision: Supported, Test: "plugins/app TestServing"},
+	{Pattern: "app.disabled", Decision: Supported, Reason: reasonOwn, Test: "plugins/app TestDisabledAndMissing"},
+	{Pattern: "app.distDir", Decision: Supported, Reason: reasonOwn, Test: "plugins/app TestServing"},
 
 	// backend: backend-defaults, backend-app-api, backend-plugin-api.
 	{Pattern: "backend.baseUrl", Decision: Supported, Test: "plugins/auth TestAuthRoutes"},
@@ -64,7 +65,8 @@ var keyTable = []Key{
 	{Pattern: "backend.database.connection.port", Decision: Supported, Test: "plugins/database TestPostgresDatabaseNaming"},
 	{Pattern: "backend.database.connection.user", Decision: Supported, Test: "plugins/database TestPostgresDatabaseNaming"},
 	{Pattern: "backend.database.connection.password", Decision: Supported, Test: "plugins/database TestConfigOptions"},
-	{Pattern: "backend.database.connection.database", Decision: Supported, Test: "plugins/database TestConfigOptions"},
+	{Pattern: "backend.database.connection.database", Decision: Supported,
+		Reason: "with PostgreSQL only a plugin's own connection (backend.database.plugin.<id>) names its database; the base connection's is not used, as in Backstage", Test: "plugins/database TestConfigOptions"},
 	{Pattern: "backend.database.connection.ssl", Decision: Supported, Whole: true, Test: "plugins/database TestPostgresSSL"},
 	{Pattern: "backend.database.connection.directory", Decision: Supported, Test: "plugins/database TestSQLiteConnectionForms"},
 	{Pattern: "backend.database.connection.filename", Decision: Supported, Test: "plugins/database TestSQLiteConnectionForms"},
@@ -177,7 +179,7 @@ var keyTable = []Key{
 		Reason: "configuration of catalog processors (LDAP, Microsoft Graph, AWS, ...): understage has none to configure"},
 	{Pattern: "catalog.import.entityFilename", Decision: Supported, Test: "cmd/understage/wire TestFrontendConfigKeys"},
 	{Pattern: "catalog.import.pullRequestBranchName", Decision: Supported, Test: "cmd/understage/wire TestFrontendConfigKeys"},
-	{Pattern: "catalog.allowedLocationTypes", Decision: Supported, Test: "cmd/understage/wire TestCatalogLocationsConfig"},
+	{Pattern: "catalog.allowedLocationTypes", Decision: Supported, Reason: reasonOwn + " (Backstage sets the types in code)", Test: "cmd/understage/wire TestCatalogLocationsConfig"},
 	{Pattern: "catalog.providers.*", Decision: Refused, Reason: "understage has entity providers for GitHub only (catalog.providers.github, catalog.providers.githubOrg)"},
 	{Pattern: "catalog.providers.github", Decision: Supported, Test: "plugins/github TestProviderConfig"},
 	{Pattern: "catalog.providers.github.organization", Decision: Supported, Test: "plugins/github TestProviderConfig"},
@@ -232,8 +234,8 @@ var keyTable = []Key{
 		Reason: "understage's audit records do not include task parameters"},
 	{Pattern: "scaffolder.defaultEnvironment.parameters", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestScaffolderConfig"},
 	{Pattern: "scaffolder.defaultEnvironment.secrets", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestScaffolderConfig"},
-	{Pattern: "scaffolder.secretsKey", Decision: Supported, Test: "scaffolder/sqlstore TestSecretsAreSealed"},
-	{Pattern: "scaffolder.taskLease", Decision: Supported, Whole: true, Test: "cmd/understage TestKillDuringTask"},
+	{Pattern: "scaffolder.secretsKey", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/sqlstore TestSecretsAreSealed"},
+	{Pattern: "scaffolder.taskLease", Decision: Supported, Reason: reasonOwn, Whole: true, Test: "cmd/understage TestKillDuringTask"},
 
 	// auth: plugin-auth-backend and the guest provider.
 	{Pattern: "auth.environment", Decision: Supported, Test: "plugins/auth TestGuestIdentity"},
@@ -243,7 +245,7 @@ var keyTable = []Key{
 	{Pattern: "auth.omitIdentityTokenOwnershipClaim", Decision: Supported, Test: "plugins/auth TestGuestIdentity"},
 	{Pattern: "auth.keyStore.provider", Decision: Supported, Only: []string{"database", "memory"},
 		Reason: "understage keeps signing keys in its database or in memory", Test: "plugins/auth TestMemoryKeyStore"},
-	{Pattern: "auth.keyStore.database.secret", Decision: Supported, Test: "plugins/auth TestKeyStore"},
+	{Pattern: "auth.keyStore.database.secret", Decision: Supported, Reason: reasonOwn, Test: "plugins/auth TestKeyStore"},
 	{Pattern: "auth.keyStore.firestore", Decision: Refused, Reason: "understage keeps signing keys in its database or in memory"},
 	{Pattern: "auth.keyStore.static", Decision: Refused, Reason: "understage generates and rotates its signing keys; static keys are not implemented"},
 	{Pattern: "auth.backstageTokenExpiration", Decision: Supported, Whole: true, Test: "plugins/auth TestTokenExpirationConfig"},
@@ -272,8 +274,8 @@ var keyTable = []Key{
 	{Pattern: "permission.enabled", Decision: Supported, Test: "plugins/permission TestDisabledAllowsEverything"},
 	{Pattern: "permission.EXPERIMENTAL_enableBatchedRequests", Decision: Accepted,
 		Reason: "frontend-only: batched or not, the app's requests go to /api/permission/authorize, which answers both"},
-	{Pattern: "permission.opa.policies", Decision: Supported, Test: "plugins/opa TestExamplePolicies"},
-	{Pattern: "permission.opa.pollInterval", Decision: Supported, Whole: true, Test: "plugins/opa TestPollReloadsWithoutCall"},
+	{Pattern: "permission.opa.policies", Decision: Supported, Reason: reasonOwn, Test: "plugins/opa TestExamplePolicies"},
+	{Pattern: "permission.opa.pollInterval", Decision: Supported, Reason: reasonOwn, Whole: true, Test: "plugins/opa TestPollReloadsWithoutCall"},
 
 	// integrations: integration and the GitHub module; integrations.git is
 	// understage's own.
@@ -282,10 +284,10 @@ var keyTable = []Key{
 	{Pattern: "integrations.github[].token", Decision: Supported, Test: "plugins/github TestReadIntegrations"},
 	{Pattern: "integrations.github[].apiBaseUrl", Decision: Supported, Test: "plugins/github TestEnterpriseLayout"},
 	{Pattern: "integrations.github[].rawBaseUrl", Decision: Supported, Test: "plugins/github TestEnterpriseLayout"},
-	{Pattern: "integrations.github[].webhookSecret", Decision: Supported, Test: "plugins/github TestWebhookSecrets"},
+	{Pattern: "integrations.github[].webhookSecret", Decision: Supported, Reason: reasonOwn, Test: "plugins/github TestWebhookSecrets"},
 	{Pattern: "integrations.github[].apps[].webhookSecret", Decision: Supported, Test: "plugins/github TestWebhookSecrets"},
 	{Pattern: "integrations.github[].apps[].*", Decision: Refused, Reason: reasonGitHubToken},
-	{Pattern: "integrations.git", Decision: Supported, Test: "plugins/gitreader TestReadConfig"},
+	{Pattern: "integrations.git", Decision: Supported, Reason: reasonOwn, Test: "plugins/gitreader TestReadConfig"},
 	{Pattern: "integrations.git[].host", Decision: Supported, Test: "plugins/gitreader TestReadConfig"},
 	{Pattern: "integrations.git[].localPath", Decision: Supported, Test: "plugins/gitreader TestLocalRepository"},
 	{Pattern: "integrations.git[].username", Decision: Supported, Test: "cmd/understage/wire TestIntegrationsGitConfig"},
