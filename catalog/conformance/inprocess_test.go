@@ -122,7 +122,9 @@ func postgresDB(t *testing.T) string {
 	// The string form of the connection, as an operator would configure it.
 	dsn := url.URL{Scheme: "postgres", User: url.User(fmt.Sprint(conn["user"])),
 		Host: fmt.Sprintf("%v:%v", conn["host"], conn["port"]), Path: "/" + fmt.Sprint(conn["database"]), RawQuery: "sslmode=disable"}
-	return fmt.Sprintf("{client: pg, connection: %q}", dsn.String())
+	// Each plugin names the test's database: Backstage (and understage)
+	// ignore the base connection's database with PostgreSQL.
+	return fmt.Sprintf("{client: pg, connection: %[1]q, plugin: {catalog: {connection: %[1]q}, auth: {connection: %[1]q}, scaffolder: {connection: %[1]q}}}", dsn.String())
 }
 
 // runGolden builds Understage the way the binary does, over a copy of the

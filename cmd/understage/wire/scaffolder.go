@@ -64,9 +64,9 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("scaffolder working directory: %w", err)
 	}
-	env := scaffolder.Environment{}
-	if p, ok := cfg.Get("scaffolder.defaultEnvironment.parameters").(*ojson.Object); ok {
-		env.Parameters = p
+	env, err := defaultEnvironment(cfg)
+	if err != nil {
+		return nil, err
 	}
 	svc := &scaffolder.Service{
 		Runner: &scaffolder.Runner{
@@ -81,7 +81,10 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		Templates: catalogTemplates{store},
 	}
 	group := b.Server.Plugin("scaffolder")
-	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder"}))
+	// Backstage audits every scaffolder route but autocomplete, the
+	// templating extensions and the permission integration routes.
+	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder",
+		Audited: true, Unaudited: []string{"/v2/autocomplete", "/v2/templating-extensions", permissionIntegrationPath}}))
 	group.Use(perms.AuditWrites("scaffolder"))
 	scaffolderPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{
@@ -123,6 +126,40 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		w.Lease = lease
 	}
 	return w, nil
+}
+
+// defaultEnvironment reads scaffolder.defaultEnvironment: parameters and
+// secrets, both strings as Backstage reads them, which templates see as
+// ${{ environment.parameters.* }} and ${{ environment.secrets.* }}.
+func defaultEnvironment(cfg *config.Config) (scaffolder.Environment, error) {
+	var env scaffolder.Environment
+	params, ok, err := cfg.ReadSub("scaffolder.defaultEnvironment.parameters")
+	if err != nil {
+		return env, err
+	}
+	if ok {
+		env.Parameters = ojson.NewObject()
+		for _, k := range params.Keys() {
+			v, _, err := params.ReadString(k)
+			if err != nil {
+				return env, err
+			}
+			env.Parameters.Set(k, v)
+		}
+	}
+	sec, ok, err := cfg.ReadSub("scaffolder.defaultEnvironment.secrets")
+	if err != nil || !ok {
+		return env, err
+	}
+	env.Secrets = map[string]string{}
+	for _, k := range sec.Keys() {
+		v, _, err := sec.ReadString(k)
+		if err != nil {
+			return env, err
+		}
+		env.Secrets[k] = v
+	}
+	return env, nil
 }
 
 // catalogTemplates finds templates in the catalog.
