@@ -127,7 +127,7 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 }
 
 // ReadDirectoryContents lists the regular files under dir (dotfiles
-// included, symlinks not followed), sorted by path.
+// included, symlinks not followed) in WalkLess order.
 func ReadDirectoryContents(dir string) ([]File, error) {
 	var out []File
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -152,8 +152,28 @@ func ReadDirectoryContents(dir string) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read workspace: %w", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	sort.SliceStable(out, func(i, j int) bool { return WalkLess(out[i].Path, out[j].Path) })
 	return out, nil
+}
+
+// WalkLess orders slash paths the way Backstage's globby walks a directory
+// (fetch:template's template files, a dry run's resulting files): breadth
+// first, so every entry of a directory comes before those of its sub
+// directories, which decides among other things which failing file is
+// reported. Inside one directory Backstage keeps the file system's readdir
+// order, which differs between file systems; names are sorted there
+// instead, so that runs repeat.
+func WalkLess(a, b string) bool {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	for k := range as {
+		if as[k] != bs[k] {
+			return as[k] < bs[k]
+		}
+	}
+	return false
 }
 
 // SafeChildPath joins a relative path onto base and refuses results outside

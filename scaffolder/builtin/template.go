@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/scaffolder"
@@ -119,7 +120,15 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	}
 	logf(ac, "Listing files and directories in template")
 	copyOnly := newGlobSet(s.copyOnly, entries)
-	logf(ac, "Processing %d template files/directories with input values", len(entries))
+	// Backstage passes the values as the log line's metadata, which its
+	// logger appends as JSON when they are a non-empty object.
+	meta := ""
+	if v, ok := Input(ac).Get("values"); ok {
+		if o, isObj := v.(*ojson.Object); isObj && o.Len() > 0 {
+			meta = " " + string(ojson.MustMarshal(o))
+		}
+	}
+	logf(ac, "Processing %d template files/directories with input values%s", len(entries), meta)
 	if err := mkdirSafe(ac.Workspace, s.outputDir); err != nil {
 		return err
 	}
