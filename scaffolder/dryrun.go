@@ -81,6 +81,7 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 	res := &DryRunResult{Steps: steps}
 	var files []File
 	extracted := false
+	budget := newLogBudget(r.LogLimit)
 	run := &Run{
 		TaskID:  "dry-run-" + id,
 		Spec:    spec,
@@ -90,6 +91,13 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 		Catalog: in.Catalog,
 		Emit: func(_ context.Context, body *ojson.Object) error {
 			if body.String("stepId") == extractID {
+				return nil
+			}
+			keep, note := budget.admit(body)
+			if note != nil {
+				res.Log = append(res.Log, ojson.NewObject("body", note))
+			}
+			if !keep {
 				return nil
 			}
 			// The dry runner spreads the metadata before the message.

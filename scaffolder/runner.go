@@ -28,6 +28,8 @@ type Runner struct {
 	// Filters and Globals extend the template language (templating-extensions).
 	Filters map[string]render.Filter
 	Globals map[string]any
+	// LogLimit bounds the log of each task and dry run.
+	LogLimit LogLimit
 	// Environment is scaffolder.defaultEnvironment (parameters and secrets).
 	Environment Environment
 	// Integrations resolves SCM hosts for parseRepoUrl (render's default when nil).
