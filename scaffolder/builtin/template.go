@@ -120,15 +120,7 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	}
 	logf(ac, "Listing files and directories in template")
 	copyOnly := newGlobSet(s.copyOnly, entries)
-	// Backstage passes the values as the log line's metadata, which its
-	// logger appends as JSON when they are a non-empty object.
-	meta := ""
-	if v, ok := Input(ac).Get("values"); ok {
-		if o, isObj := v.(*ojson.Object); isObj && o.Len() > 0 {
-			meta = " " + string(ojson.MustMarshal(o))
-		}
-	}
-	logf(ac, "Processing %d template files/directories with input values%s", len(entries), meta)
+	logf(ac, "Processing %d template files/directories with input values%s", len(entries), valuesMeta(ac))
 	if err := mkdirSafe(ac.Workspace, s.outputDir); err != nil {
 		return err
 	}
@@ -225,7 +217,7 @@ func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionCon
 		return err
 	}
 	opts := o.renderOptions(in)
-	logf(ac, "Processing template file with input values")
+	logf(ac, "Processing template file with input values%s", valuesMeta(ac))
 	out, err := render.RenderString(ctx, decodeUTF8(data), templateVars(ac, opts.CookiecutterCompat), opts)
 	if err != nil {
 		return err
@@ -235,6 +227,22 @@ func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionCon
 	}
 	logf(ac, "Template file has been written to %s", dst)
 	return nil
+}
+
+// valuesMeta is how Backstage's step logger shows the values it is given
+// as a log line's metadata: appended as JSON with sorted keys (winston's
+// safe-stable-stringify) when they are a non-empty object.
+func valuesMeta(ac *scaffolder.ActionContext) string {
+	v, _ := Input(ac).Get("values")
+	o, isObj := v.(*ojson.Object)
+	if !isObj || o.Len() == 0 {
+		return ""
+	}
+	b, err := ojson.MarshalSorted(o)
+	if err != nil {
+		return ""
+	}
+	return " " + string(b)
 }
 
 // jsExtname is Node's path.extname: the last ".x" of the last segment

@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 )
@@ -119,7 +122,7 @@ var (
 	uuidRe      = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	// The fetch actions' per-entry log lines, whose order inside one
 	// directory is the file system's (readdir) order in Backstage.
-	entryLineRe = regexp.MustCompile(`^(?:Writing file |Writing directory |Copying file binary or symbolic link at |Copying file/directory )(\S+)`)
+	entryLineRe = regexp.MustCompile(`^(?:\x1b\[\d+m\w+\x1b\[39m: )?(?:Writing file |Writing directory |Copying file binary or symbolic link at |Copying file/directory )(\S+)`)
 )
 
 // normalizeDryRun makes a dry-run answer comparable: workspace and
@@ -381,5 +384,78 @@ func TestRefusedPathsWriteNothingOutside(t *testing.T) {
 	}
 	if _, err := os.Lstat("/tmp/understage-absolute-target"); !os.IsNotExist(err) {
 		t.Errorf("absolute target written: %v", err)
+	}
+}
+
+// TestDryRunGithubActions runs the wild-publish-github case with our
+// GitHub actions registered (the oracle has no GitHub module, so its
+// golden is a NotFoundError): as in Backstage's module, publish:github and
+// github:actions:dispatch do not support dry runs and are skipped with
+// their example outputs, publish:github:pull-request and github:webhook
+// run in dry-run mode, and no request reaches the GitHub API.
+func TestDryRunGithubActions(t *testing.T) {
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer api.Close()
+	b := setup(t, sqliteDB, true)
+	acts := scaffolder.NewActions()
+	if err := acts.Add(builtin.Actions(builtin.Options{})...); err != nil {
+		t.Fatal(err)
+	}
+	if err := acts.Add(github.Actions(github.ActionOptions{Integrations: []github.Integration{{Host: "github.com", APIBaseURL: api.URL, Token: "t0ken-value"}}})...); err != nil {
+		t.Fatal(err)
+	}
+	b.svc.Runner.Actions = acts
+	var c dryRunCase
+	for _, x := range loadDryRunCases(t) {
+		if x.Name == "wild-publish-github" {
+			c = x
+		}
+	}
+	code, out := b.do(t, "POST", "/v2/dry-run", string(c.requestBody()))
+	if code != 200 {
+		t.Fatalf("%d %s", code, out)
+	}
+	var res struct {
+		Log []struct {
+			Body struct{ StepID, Status, Message string }
+		}
+		DirectoryContents []struct{ Path string }
+		Output            json.RawMessage
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range res.Log {
+		if l.Body.Status != "" || strings.Contains(l.Body.Message, "dry run") || strings.Contains(l.Body.Message, "Dry run") {
+			got = append(got, l.Body.StepID+"|"+l.Body.Status+"|"+strings.TrimPrefix(l.Body.Message, "\x1b[32minfo\x1b[39m: "))
+		}
+	}
+	want := []string{
+		"fetch|processing|Beginning step fetch:template", "fetch|completed|Finished step fetch:template",
+		"publish|processing|Beginning step Publish", "publish|skipped|Skipping because publish:github does not support dry-run",
+		"pr|processing|Beginning step publish:github:pull-request", "pr||Performing dry run of creating pull request", "pr||Dry run complete", "pr|completed|Finished step publish:github:pull-request",
+		"hook|processing|Beginning step github:webhook", "hook||Dry run complete", "hook|completed|Finished step github:webhook",
+		"dispatch|processing|Beginning step github:actions:dispatch", "dispatch|skipped|Skipping because github:actions:dispatch does not support dry-run",
+		"register|processing|Beginning step catalog:register", "register|skipped|Skipping because catalog:register does not support dry-run",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log\n got %s\nwant %s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if string(res.Output) != `{"links":[{"title":"Repository","url":"<example>"},{"title":"Pull request","url":"github.com?owner=acme&repo=app"}]}` {
+		t.Errorf("output %s", res.Output)
+	}
+	if len(res.DirectoryContents) != 1 || res.DirectoryContents[0].Path != "README.md" {
+		t.Errorf("files %+v", res.DirectoryContents)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d requests reached the GitHub API in a dry run", n)
+	}
+	if strings.Contains(string(out), "t0ken-value") {
+		t.Error("the integration token leaked into the answer")
 	}
 }
