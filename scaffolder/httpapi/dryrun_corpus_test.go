@@ -459,3 +459,83 @@ func TestDryRunGithubActions(t *testing.T) {
 		t.Error("the integration token leaked into the answer")
 	}
 }
+
+// TestTaskSymlinksStayInside runs a task whose skeleton (a template read
+// from disk) holds a symlink to a folder outside it and one inside it: the
+// outside link is left out of the workspace, as Backstage's copy filter
+// does, so a later fs:rename through it finds nothing and the folder it
+// pointed at is untouched; the task fails with Backstage's plain Error.
+func TestTaskSymlinksStayInside(t *testing.T) {
+	b := setup(t, sqliteDB, false)
+	acts := scaffolder.NewActions()
+	if err := acts.Add(builtin.Actions(builtin.Options{})...); err != nil {
+		t.Fatal(err)
+	}
+	b.svc.Runner.Actions = acts
+	root := t.TempDir()
+	secret := filepath.Join(root, "secret")
+	tpl := filepath.Join(root, "tpl")
+	for _, d := range []string{secret, filepath.Join(tpl, "sk")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(secret, "key.txt"), []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tpl, "sk", "ok.txt"), []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(tpl, "sk", "outside")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("ok.txt", filepath.Join(tpl, "sk", "inside")); err != nil {
+		t.Fatal(err)
+	}
+	addTemplate(t, b, `apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: links
+  annotations:
+    backstage.io/managed-by-location: file:`+filepath.Join(tpl, "template.yaml")+`
+spec:
+  type: service
+  steps:
+    - id: copy
+      action: fetch:plain
+      input: {url: ./sk, targetPath: out}
+    - id: list
+      action: debug:log
+      input: {message: copied, listWorkspace: true}
+    - id: steal
+      action: fs:rename
+      input:
+        files: [{from: out/outside/key.txt, to: stolen.txt}]
+`)
+	id := b.create(t, `{"templateRef":"links","values":{}}`)
+	if got := b.waitStatus(t, id, "completed", "failed"); got != "failed" {
+		t.Fatalf("status %s", got)
+	}
+	evs := b.events(t, id)
+	listing := ""
+	for _, l := range lines(evs) {
+		if _, after, ok := strings.Cut(l, "Workspace:"); ok {
+			listing = after
+		}
+	}
+	if listing != "\n  - out/inside\n  - out/ok.txt" {
+		t.Errorf("workspace listing %q", listing)
+	}
+	var last struct {
+		Error struct{ Name, Message string }
+	}
+	if err := json.Unmarshal(evs[len(evs)-1].Body, &last); err != nil {
+		t.Fatal(err)
+	}
+	if last.Error.Name != "Error" || !strings.HasPrefix(last.Error.Message, "ENOENT: no such file or directory") {
+		t.Errorf("completion error %+v", last.Error)
+	}
+	if b, err := os.ReadFile(filepath.Join(secret, "key.txt")); err != nil || string(b) != "private" {
+		t.Errorf("the folder outside changed: %q %v", b, err)
+	}
+}
