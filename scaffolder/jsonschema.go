@@ -92,7 +92,7 @@ func (r *result) add(name, message string, argument any) {
 		e.Set("instance", r.instance)
 	}
 	e.Set("name", name)
-	if argument != nil && !isUndef(argument) {
+	if !isUndef(argument) { // undefined is left out, null is kept
 		e.Set("argument", argument)
 	}
 	e.Set("stack", prop+" "+message)
@@ -474,7 +474,7 @@ func (v *validator) keyword(key string, instance any, s *ojson.Object, path []an
 				continue
 			}
 			if items == false {
-				r.add("items", "additionalItems not permitted", nil)
+				r.add("items", "additionalItems not permitted", undef)
 				break
 			}
 			r.merge(v.validate(e, items, with(path, i), depth+1))
@@ -546,7 +546,7 @@ func (v *validator) keyword(key string, instance any, s *ojson.Object, path []an
 		}
 	case "required":
 		if b, ok := val.(bool); ok && b && isUndef(instance) {
-			r.add("required", "is required", nil)
+			r.add("required", "is required", undef)
 		} else if obj, ok := instance.(*ojson.Object); ok {
 			if arr, ok := val.([]any); ok {
 				for _, n := range arr {
@@ -615,7 +615,7 @@ func (v *validator) keyword(key string, instance any, s *ojson.Object, path []an
 		for i := range arr {
 			for j := i + 1; j < len(arr); j++ {
 				if deepEqual(arr[i], arr[j]) {
-					r.add("uniqueItems", "contains duplicate item", nil)
+					r.add("uniqueItems", "contains duplicate item", undef)
 					return r
 				}
 			}
