@@ -748,9 +748,11 @@ func (v *validator) testType(instance, t any, path []any, depth int) bool {
 	case *ojson.Object:
 		return v.validate(instance, x, path, depth+1).valid()
 	case nil:
-		return false
+		return false // a SchemaError in the package
 	}
-	return !isUndef(t) && truthyJS(t) || t == true
+	// Any other value (true, false, a number) is an unknown type name,
+	// which the package accepts.
+	return !isUndef(t)
 }
 
 func subschemaLabel(s any, i int, wrapID bool) string {
