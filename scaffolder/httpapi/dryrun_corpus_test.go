@@ -539,3 +539,59 @@ spec:
 		t.Errorf("the folder outside changed: %q %v", b, err)
 	}
 }
+
+// TestTaskFailuresKeepTheirKind: a task's failed step line and completion
+// event name the error as the dry run answers it (NotFoundError,
+// NotAllowedError, InputError, TemplateRenderError, Error).
+func TestTaskFailuresKeepTheirKind(t *testing.T) {
+	b := setup(t, sqliteDB, false)
+	acts := scaffolder.NewActions()
+	if err := acts.Add(builtin.Actions(builtin.Options{})...); err != nil {
+		t.Fatal(err)
+	}
+	b.svc.Runner.Actions = acts
+	tpl := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tpl, "sk"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tpl, "sk", "bad.txt"), []byte("${{ values.x | frobnicatecase }}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, step, kind, msg string }{
+		{"unknown", `{id: s, action: acme:nope}`, "NotFoundError", "Template action with ID 'acme:nope' is not registered."},
+		{"refused", `{id: s, action: fetch:plain, input: {url: ./sk, targetPath: ../..}}`, "NotAllowedError", "Relative path is not allowed to refer to a directory outside its parent"},
+		{"input", `{id: s, action: debug:log, input: {message: 5}}`, "InputError", "Invalid input passed to action debug:log, instance.message is not of a type(s) string"},
+		{"render", `{id: s, action: fetch:template, input: {url: ./sk, values: {x: 1}}}`, "TemplateRenderError", "Template error at line 1, column"},
+		{"plain", `{id: s, action: fs:rename, input: {files: [{from: missing.txt, to: b.txt}]}}`, "Error", "ENOENT: no such file or directory"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addTemplate(t, b, `apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: fail-`+c.name+`
+  annotations:
+    backstage.io/managed-by-location: file:`+filepath.Join(tpl, "template.yaml")+`
+spec:
+  type: service
+  steps: [`+c.step+`]
+`)
+			id := b.create(t, `{"templateRef":"fail-`+c.name+`","values":{}}`)
+			if got := b.waitStatus(t, id, "completed", "failed"); got != "failed" {
+				t.Fatalf("status %s", got)
+			}
+			evs := b.events(t, id)
+			var last struct {
+				Error struct{ Name, Message string }
+			}
+			if err := json.Unmarshal(evs[len(evs)-1].Body, &last); err != nil {
+				t.Fatal(err)
+			}
+			if last.Error.Name != c.kind || !strings.HasPrefix(last.Error.Message, c.msg) {
+				t.Errorf("completion %+v, want %s: %s…", last.Error, c.kind, c.msg)
+			}
+			if l := lines(evs)[len(evs)-2]; !strings.HasPrefix(l, "log|s|failed|"+c.kind+": "+c.msg) {
+				t.Errorf("failure line %q", l)
+			}
+		})
+	}
+}
