@@ -68,8 +68,28 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, err
 	}
+	// scaffolder.taskLogMaxEvents / taskLogMaxBytes (Understage's own
+	// keys) bound each task's log; 0 or absent keeps the defaults.
+	var logLimit scaffolder.LogLimit
+	for _, k := range []struct {
+		key string
+		dst func(int)
+	}{
+		{"scaffolder.taskLogMaxEvents", func(n int) { logLimit.Events = n }},
+		{"scaffolder.taskLogMaxBytes", func(n int) { logLimit.Bytes = int64(n) }},
+	} {
+		n, ok, err := cfg.ReadInt(k.key)
+		if err != nil {
+			return nil, err
+		}
+		if ok && n < 0 {
+			return nil, fmt.Errorf("%s must not be negative, got %d", k.key, n)
+		}
+		k.dst(n)
+	}
 	svc := &scaffolder.Service{
 		Runner: &scaffolder.Runner{
+			LogLimit:         logLimit,
 			Actions:          actions,
 			WorkingDirectory: workDir,
 			Environment:      env,
