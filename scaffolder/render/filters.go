@@ -849,7 +849,8 @@ func replaceFilter(input, search, repl, maxV any) (any, bool, error) {
 		if err != nil {
 			return nil, true, err
 		}
-		return regexReplace(s, re, r), true, nil
+		out, err := regexReplace(s, re, r)
+		return out, true, err
 	}
 	switch search.(type) {
 	case string, float64:

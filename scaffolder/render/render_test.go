@@ -112,7 +112,12 @@ func FuzzRender(f *testing.F) {
 		if _, err := RenderValue(context.Background(), tmpl, vars, opts); err != nil {
 			t.Fatalf("RenderValue must keep failing strings, got %v", err)
 		}
-		if err != nil && !strings.HasPrefix(err.Error(), "Template error at line ") {
+		var tre *TemplateRenderError
+		var tle *TemplateLimitError
+		if err != nil && !errors.As(err, &tre) && !errors.As(err, &tle) {
+			t.Fatalf("unexpected error type %T: %v", err, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "Template ") {
 			t.Fatalf("unexpected error shape: %v", err)
 		}
 	})

@@ -1,8 +1,8 @@
 package render
 
 import (
+	"github.com/dlclark/regexp2"
 	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,12 +34,17 @@ type array struct{ items []any }
 
 type regex struct {
 	source, flags string
-	re            *regexp.Regexp
+	re            *regexp2.Regexp
 }
 
 type callable struct {
 	name string
-	fn   func(in *interp, args []any, kw *ojson.Object) (any, error)
+	// macro marks macros and callers, the only targets of {% call %}.
+	macro bool
+	// builtin marks the interpreter's own callables (range, methods,
+	// cycler, joiner), which take no keyword arguments.
+	builtin bool
+	fn      func(in *interp, args []any, kw *ojson.Object) (any, error)
 }
 
 func isUndef(v any) bool { _, ok := v.(undefT); return ok }
@@ -266,7 +271,7 @@ func display(v any) (string, error) {
 		return "", nil
 	}
 	if _, ok := v.(*callable); ok {
-		return "", errorf("Callable values cannot be rendered")
+		return "", errorf("Callable values cannot be coerced")
 	}
 	return toStr(v)
 }
