@@ -40,6 +40,9 @@ type Runner struct {
 	// input, after input validation and before anything runs (Backstage's
 	// order). false fails the step with a NotAllowedError (see authorize.go).
 	AuthorizeAction func(ctx context.Context, run *Run, actionID string, input *ojson.Object) (bool, error)
+	// TemplateLimits bound each render of a step input or output (zero
+	// fields take render's defaults).
+	TemplateLimits render.Limits
 }
 
 // Environment is the config-provided `environment` template variable.
@@ -88,6 +91,10 @@ func ErrorName(err error) string {
 	var tre *render.TemplateRenderError
 	if errors.As(err, &tre) {
 		return tre.Name()
+	}
+	var tle *render.TemplateLimitError
+	if errors.As(err, &tle) {
+		return tle.Name()
 	}
 	if k := backend.KindOf(err); k != nil {
 		return k.Name
@@ -138,7 +145,7 @@ func (r *Runner) execute(ctx context.Context, run *Run, beforeCleanup func(ws st
 		return nil, backend.Input("Wrong template version executed with the workflow engine")
 	}
 	s := &runState{r: r, run: run, steps: ojson.NewObject()}
-	s.opts = render.Options{Filters: r.Filters, Integrations: r.Integrations, Globals: map[string]any{}}
+	s.opts = render.Options{Filters: r.Filters, Integrations: r.Integrations, Globals: map[string]any{}, Limits: r.TemplateLimits}
 	for k, v := range r.Globals {
 		s.opts.Globals[k] = v
 	}

@@ -34,6 +34,7 @@ func (o Options) renderOptions(in interface{ Get(string) (any, bool) }) render.O
 		Filters:            o.Filters,
 		Globals:            o.Globals,
 		Integrations:       o.Integrations,
+		Limits:             o.TemplateLimits,
 	}
 }
 
