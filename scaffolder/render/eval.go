@@ -423,6 +423,18 @@ func (in *interp) evalFilter(t *filterExpr, f *frame) (any, error) {
 	if isHost {
 		return in.callFilter(t, host, target, args)
 	}
+	for _, a := range args {
+		if containsCallable(a) {
+			return nil, errorf("Callable values cannot be coerced")
+		}
+	}
+	if kw != nil {
+		for _, m := range kw.Members {
+			if containsCallable(m.Value) {
+				return nil, errorf("Callable values cannot be coerced")
+			}
+		}
+	}
 	r, _, err := in.builtinFilter(name, target, args, kw)
 	if err != nil {
 		var le *TemplateLimitError

@@ -112,10 +112,8 @@ func attrPath(v any, path []string) (any, error) {
 // builtinFilter applies a Nunjucks built-in filter; found is false for an
 // unknown name.
 func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Object) (r any, found bool, err error) {
-	for _, a := range append([]any{input}, args...) {
-		if _, ok := a.(*callable); ok {
-			return nil, true, errorf("Callable values cannot be passed to filters")
-		}
+	if containsCallable(input) {
+		return nil, true, errorf("Callable values cannot be coerced")
 	}
 	// Keyword arguments become a trailing object, as Nunjucks passes them,
 	// except for int and sort whose keywords are matched by name.

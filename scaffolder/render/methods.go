@@ -21,7 +21,7 @@ func (in *interp) method(recv any, name string) *callable {
 			}
 			for _, a := range args {
 				if _, ok := a.(*callable); ok {
-					return nil, errorf("Callable values cannot be passed to methods")
+					return nil, errorf("Callable values cannot be coerced")
 				}
 			}
 			return fn(args)

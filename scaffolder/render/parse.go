@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -109,6 +110,7 @@ type switchCase struct {
 }
 
 type blockNode struct {
+	name string
 	body []node
 	pos  pos
 }
@@ -266,7 +268,48 @@ func parseTemplate(src string, opts *Options, lim Limits) ([]node, error) {
 	if stop != nil {
 		return nil, parseError(stop.pos, "Unexpected "+quoteDiagnostic(tagName(stop.value))+" tag")
 	}
+	if err := uniqueBlocks(body, map[string]pos{}); err != nil {
+		return nil, err
+	}
 	return body, nil
+}
+
+// uniqueBlocks rejects a block name declared twice, anywhere.
+func uniqueBlocks(nodes []node, seen map[string]pos) error {
+	for _, n := range nodes {
+		var children [][]node
+		switch t := n.(type) {
+		case *blockNode:
+			if first, ok := seen[t.name]; ok {
+				return parseError(t.pos, fmt.Sprintf("Block %s is declared more than once; the first declaration is at line %d, column %d", quoteDiagnostic(t.name), first.line+1, first.col+1))
+			}
+			seen[t.name] = t.pos
+			children = [][]node{t.body}
+		case *ifNode:
+			children = [][]node{t.body, t.els}
+		case *forNode:
+			children = [][]node{t.body, t.els}
+		case *setNode:
+			children = [][]node{t.body}
+		case *macroNode:
+			children = [][]node{t.body}
+		case *callBlockNode:
+			children = [][]node{t.body}
+		case *filterBlockNode:
+			children = [][]node{t.body}
+		case *switchNode:
+			children = [][]node{t.def}
+			for _, c := range t.cases {
+				children = append(children, c.body)
+			}
+		}
+		for _, c := range children {
+			if err := uniqueBlocks(c, seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // positionRegexError places a bad regex literal met while scanning tags.
@@ -622,7 +665,7 @@ func (p *parser) parseBlock(header string, t *token) (node, error) {
 	if closing := tagRemainder(stop.value); closing != "" && closing != name.name {
 		return nil, parseError(stop.pos, "Endblock name must match its opening block")
 	}
-	return &blockNode{body: body, pos: t.pos}, nil
+	return &blockNode{name: name.name, body: body, pos: t.pos}, nil
 }
 
 func (p *parser) parseSwitch(header string, t *token) (node, error) {

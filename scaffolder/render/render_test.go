@@ -102,6 +102,13 @@ func FuzzRender(f *testing.F) {
 	}
 	f.Add(`{% for a, b in x %}{{ a }}{% else %}{% endfor %}`, true)
 	f.Add(`${{ r/(a+)+$/g }}${{ "x".split(r//) }}{% raw %}{% endraw %}`, false)
+	f.Add("  {%- raw -%}  {{ x }}  {% endraw %}\n{% verbatim %}${{ y }}{% endverbatim %}", false)
+	f.Add("a:\r\n  {%- if x.k -%}\r\n  b\r\n  {%- endif -%}\r\n{#- c -#}", true)
+	f.Add("{% switch x.k %}{% case 'v' %}V{% default %}D{% endswitch %}{% call m() %}{% endcall %}", false)
+	f.Add("{{ values.a | jsonify(2) }}{{ True }}{{ values.s[::-1] }}{{ values.a.index(1) }}", true)
+	f.Add("${{ values.s.replace(r/(?<=s)t/g, '$&') }}${{ values.s | replace(r/\\w+/, '-') }}", false)
+	f.Add("${{ 1 < 2 < 3 }}${{ not 1 + 1 }}${{ 'a' ~ 1 + 2 }}${{ x is divisibleby(3) }}${{ (1, 2) }}", false)
+	f.Add("${{ values.x.y() }}${{ values.s | uper }}{% iff %}{% endif x %}${{ 1abc }}#}", false)
 	vars := map[string]any{"values": ojson.NewObject("s", "str", "a", []any{ojson.Number("1"), "b"}), "x": ojson.NewObject("k", "v")}
 	f.Fuzz(func(t *testing.T, tmpl string, cookie bool) {
 		opts := Options{CookiecutterCompat: cookie, TrimBlocks: cookie, Limits: Limits{Steps: 20_000, Output: 1 << 16}}

@@ -140,9 +140,10 @@ func toJSON(v any) (any, error) {
 		jsKeyOrder(o.Members)
 		return o, nil
 	case *regex:
-		return ojson.NewObject(), nil
+		// nunjitsu hands regexes out as their /source/flags text.
+		return "/" + t.source + "/" + t.flags, nil
 	case *callable:
-		return nil, errorf("Callable values cannot be returned")
+		return nil, errorf("Callable values cannot be coerced")
 	}
 	return nil, nil
 }
