@@ -692,78 +692,111 @@ func (in *interp) evalIs(t *isExpr, f *frame) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	r, err := applyTest(t.test, x, args)
+	if err != nil {
+		var le *TemplateLimitError
+		if errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, &runtimeError{msg: fmt.Sprintf("Test %s failed for %s input: %s", quoteDiagnostic(t.test), valueKind(x), err.Error()), at: t.pos, located: true}
+	}
+	return r, nil
+}
+
+// applyTest is a built-in test, with nunjitsu's semantics.
+func applyTest(name string, x any, args []any) (bool, error) {
+	switch name {
+	case "callable", "eq", "equalto", "sameas", "ne":
+	default:
+		for _, v := range append([]any{x}, args...) {
+			if containsCallable(v) {
+				return false, errorf("Callable values cannot be coerced")
+			}
+		}
+	}
 	arg := func() any {
 		if len(args) > 0 {
 			return args[0]
 		}
 		return Undefined
 	}
-	var r bool
-	switch t.test {
+	caseTest := func(conv func(string) string) (bool, error) {
+		if _, ok := x.(safeString); ok {
+			return false, nil
+		}
+		s, ok := x.(string)
+		if !ok {
+			return false, errorf("Filter input must be a string")
+		}
+		return conv(s) == s, nil
+	}
+	switch name {
 	case "callable":
-		_, r = x.(*callable)
+		_, ok := x.(*callable)
+		return ok, nil
 	case "defined":
-		r = !isUndef(x)
+		return !isUndef(x), nil
 	case "undefined":
-		r = isUndef(x)
+		return isUndef(x), nil
 	case "null":
-		r = x == nil
+		return x == nil, nil
 	case "divisibleby":
-		r = math.Mod(num(x), num(arg())) == 0
+		return math.Mod(num(x), num(arg())) == 0, nil
 	case "escaped":
-		_, r = x.(safeString)
+		_, ok := x.(safeString)
+		return ok, nil
 	case "eq", "equalto", "sameas":
-		r = strictEqual(x, arg())
+		return strictEqual(x, arg()), nil
 	case "ne":
-		r = !strictEqual(x, arg())
+		return !strictEqual(x, arg()), nil
 	case "even":
-		r = math.Mod(num(x), 2) == 0
+		return math.Mod(num(x), 2) == 0, nil
 	case "odd":
-		r = math.Mod(num(x), 2) == 1
+		return math.Mod(num(x), 2) == 1, nil
 	case "falsy":
-		r = !truthy(x)
+		return !truthy(x), nil
 	case "truthy":
-		r = truthy(x)
+		return truthy(x), nil
 	case "ge", "gt", "greaterthan", "le", "lt", "lessthan":
 		o, err := order(x, arg())
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		switch t.test {
+		switch name {
 		case "ge":
-			r = o == 0 || o == 1
+			return o == 0 || o == 1, nil
 		case "gt", "greaterthan":
-			r = o == 1
+			return o == 1, nil
 		case "le":
-			r = o == 0 || o == -1
-		default:
-			r = o == -1
+			return o == 0 || o == -1, nil
 		}
+		return o == -1, nil
 	case "iterable":
-		if isNullish(x) {
-			return nil, &runtimeError{msg: fmt.Sprintf("Test %s failed for %s input: iterable test requires a value", quoteDiagnostic(t.test), valueKind(x)), at: t.pos, located: true}
-		}
 		switch x.(type) {
+		case undefT, nil:
+			return false, errorf("iterable test requires a value")
 		case *array, string, safeString:
-			r = true
+			return true, nil
 		}
+		return false, nil
 	case "mapping":
-		_, r = x.(*ojson.Object)
-	case "number":
-		_, r = x.(float64)
-	case "string":
 		switch x.(type) {
-		case string, safeString:
-			r = true
+		case *ojson.Object, safeString, *regex:
+			return true, nil
 		}
+		return false, nil
+	case "number":
+		_, ok := x.(float64)
+		return ok, nil
+	case "string":
+		_, ok := x.(string)
+		return ok, nil
 	case "lower":
-		s, ok := x.(string)
-		r = ok && strings.ToLower(s) == s
+		return caseTest(strings.ToLower)
 	case "upper":
-		s, ok := x.(string)
-		r = ok && strings.ToUpper(s) == s
+		return caseTest(jsUpper)
 	}
-	return r, nil
+	return false, errorf("Unknown template test %s", name)
 }
 
 // jsReplaceTemplate expands $&, $1.. and $$ in a JavaScript replacement.

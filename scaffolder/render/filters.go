@@ -1,12 +1,14 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
@@ -1114,11 +1116,17 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 	}
 	return map[string]Filter{
 		"parseRepoUrl": func(input any, args ...any) (any, error) {
-			s, _ := input.(string)
+			s, err := jsTemplateString(input)
+			if err != nil {
+				return nil, err
+			}
 			return ParseRepoURL(s, integrations)
 		},
 		"projectSlug": func(input any, args ...any) (any, error) {
-			s, _ := input.(string)
+			s, err := jsTemplateString(input)
+			if err != nil {
+				return nil, err
+			}
 			o, err := ParseRepoURL(s, integrations)
 			if err != nil {
 				return nil, err
@@ -1142,13 +1150,50 @@ func orUndef(v any, ok bool) any {
 	return v
 }
 
+// jsTemplateString is `${v}` in JavaScript for a value handed to a
+// Backstage filter: records arrive without a prototype, so they (and arrays
+// holding them) cannot be converted.
+func jsTemplateString(v any) (string, error) {
+	switch t := v.(type) {
+	case nil:
+		return "null", nil
+	case undefT:
+		return "undefined", nil
+	case *ojson.Object, map[string]any:
+		return "", errors.New("Cannot convert object to primitive value")
+	case []any:
+		parts := make([]string, len(t))
+		for i, x := range t {
+			if x == nil || isUndef(x) {
+				continue
+			}
+			p, err := jsTemplateString(x)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = p
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return text(fromJSON(v)), nil
+}
+
 // ParseRepoURL parses a RepoUrlPicker value (host?owner=o&repo=r...).
 func ParseRepoURL(repoURL string, integrations IntegrationType) (*ojson.Object, error) {
-	u, err := url.Parse("https://" + repoURL)
-	if err != nil || u.Host == "" {
+	// JavaScript's URL drops tabs and newlines anywhere and trims
+	// surrounding controls and spaces.
+	cleaned := strings.TrimRightFunc(strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace("https://"+repoURL), func(r rune) bool { return r <= ' ' })
+	u, err := url.Parse(cleaned)
+	if err == nil && !strings.HasPrefix(u.Host, "[") && strings.ContainsAny(u.Host, " <>[\\]^|\x00\x7f") {
+		err = errors.New("forbidden host code point")
+	}
+	host := ""
+	if err == nil {
+		host, err = whatwgHost(u.Host)
+	}
+	if err != nil || host == "" {
 		return nil, fmt.Errorf("Invalid repo URL passed to publisher, got %s, TypeError: Invalid URL", repoURL)
 	}
-	host := u.Host
 	typ := integrations(host)
 	if typ == "" {
 		return nil, fmt.Errorf("No matching integration configuration for host %s, please check your integrations config", host)
@@ -1196,6 +1241,67 @@ func ParseRepoURL(repoURL string, integrations IntegrationType) (*ojson.Object, 
 		}
 	}
 	return o, nil
+}
+
+// whatwgHost normalises a URL host as JavaScript's URL does: ASCII
+// lower case, and a host ending in a number read as an IPv4 address
+// (github.com stays, "3" becomes 0.0.0.3).
+func whatwgHost(hostport string) (string, error) {
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		host, port = hostport[:i], hostport[i:]
+	}
+	host = strings.ToLower(host)
+	labels := strings.Split(host, ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	last := labels[len(labels)-1]
+	if _, ok := ipv4Number(last); !ok && strings.Trim(last, "0123456789") != "" {
+		return host + port, nil
+	}
+	if len(labels) > 4 {
+		return "", fmt.Errorf("invalid IPv4 host")
+	}
+	var addr uint64
+	for i, l := range labels {
+		n, ok := ipv4Number(l)
+		if !ok {
+			return "", fmt.Errorf("invalid IPv4 host")
+		}
+		if i < len(labels)-1 {
+			if n > 255 {
+				return "", fmt.Errorf("invalid IPv4 host")
+			}
+			addr |= n << (8 * uint(3-i))
+			continue
+		}
+		if n >= 1<<(8*uint(5-len(labels))) {
+			return "", fmt.Errorf("invalid IPv4 host")
+		}
+		addr += n
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", addr>>24, addr>>16&255, addr>>8&255, addr&255) + port, nil
+}
+
+func ipv4Number(s string) (uint64, bool) {
+	base := 10
+	switch {
+	case s == "":
+		return 0, false
+	case len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		s, base = s[2:], 16
+		if s == "" {
+			return 0, true
+		}
+	case len(s) >= 2 && s[0] == '0':
+		s, base = s[1:], 8
+	}
+	n, err := strconv.ParseUint(s, base, 64)
+	if err != nil || n > 1<<32 {
+		return 0, false
+	}
+	return n, true
 }
 
 func parseEntityRefFilter(input any, args ...any) (any, error) {
