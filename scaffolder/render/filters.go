@@ -85,6 +85,41 @@ func seqValues(v any) ([]any, bool) {
 	return nil, false
 }
 
+// projectAttr reads one attribute of each element, as join and sum do
+// with an attribute: array items, the characters of a string, or the
+// indexed members of an array-like record.
+func projectAttr(input any, key string) ([]any, error) {
+	var elems []any
+	switch t := input.(type) {
+	case *array:
+		elems = t.items
+	case string:
+		for _, u := range units(t) {
+			elems = append(elems, fromUnits([]uint16{u}))
+		}
+	case *ojson.Object:
+		l, _ := t.Get("length")
+		n := num(l)
+		for i := 0; float64(i) < n && i <= len(t.Members); i++ {
+			elems = append(elems, orUndefined(t.Get(strconv.Itoa(i))))
+		}
+	case safeString:
+		if t != "" {
+			_, err := attr(Undefined, key)
+			return nil, err
+		}
+	}
+	out := make([]any, 0, len(elems))
+	for _, e := range elems {
+		v, err := attr(e, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 func attr(v any, key string) (any, error) {
 	if isNullish(v) {
 		return nil, errorf("Cannot read a template attribute from a nullish value")
@@ -342,16 +377,8 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		var vals []any
 		if truthy(second) {
 			key, _ := toStr(second)
-			a, ok := input.(*array)
-			if !ok {
-				return "", found, nil
-			}
-			for _, x := range a.items {
-				v, err := attr(x, key)
-				if err != nil {
-					return nil, found, err
-				}
-				vals = append(vals, v)
+			if vals, err = projectAttr(input, key); err != nil {
+				return nil, found, err
 			}
 		} else {
 			a, ok := input.(*array)
@@ -373,15 +400,8 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		var vals []any
 		if truthy(first) {
 			key, _ := toStr(first)
-			a, _ := input.(*array)
-			if a != nil {
-				for _, x := range a.items {
-					v, err := attr(x, key)
-					if err != nil {
-						return nil, found, err
-					}
-					vals = append(vals, v)
-				}
+			if vals, err = projectAttr(input, key); err != nil {
+				return nil, found, err
 			}
 		} else {
 			a, ok := input.(*array)
@@ -470,17 +490,19 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 			return nil, found, errorf("%s requires a sequence", name)
 		}
 		vals, _ := seqValues(input)
-		var targs []expr
-		for _, a := range args[min(1, len(args)):] {
-			targs = append(targs, &litExpr{v: a})
+		targs := args[min(1, len(args)):]
+		if want, ok := testArity[test]; !ok {
+			return nil, found, errorf("Unknown template test %s", test)
+		} else if len(targs) != want {
+			return nil, found, errorf("Template test %s requires %d positional argument%s", test, want, plural(want))
 		}
 		var out []any
 		for _, v := range vals {
-			r, err := in.evalIs(&isExpr{x: &litExpr{v: v}, test: test, args: targs}, in.root)
+			r, err := applyTest(test, v, targs)
 			if err != nil {
 				return nil, found, err
 			}
-			if r.(bool) == (name == "select") {
+			if r == (name == "select") {
 				out = append(out, v)
 			}
 		}
@@ -1015,11 +1037,28 @@ func urlencode(input any) (any, bool, error) {
 				return nil, true, errorf("urlencode sequence entries cannot be nullish")
 			}
 			var k, v any = Undefined, Undefined
-			if a, ok := it.(*array); ok {
-				k, v = argAt(a.items, 0), argAt(a.items, 1)
+			switch e := it.(type) {
+			case *array:
+				k, v = argAt(e.items, 0), argAt(e.items, 1)
+			case *ojson.Object:
+				k, v = orUndefined(e.Get("0")), orUndefined(e.Get("1"))
+			case string, safeString:
+				u := units(text(e))
+				if len(u) > 0 {
+					k = fromUnits(u[:1])
+				}
+				if len(u) > 1 {
+					v = fromUnits(u[1:2])
+				}
 			}
-			ks, _ := toStr(k)
-			vs, _ := toStr(v)
+			ks, err := toStr(k)
+			if err != nil {
+				return nil, true, err
+			}
+			vs, err := toStr(v)
+			if err != nil {
+				return nil, true, err
+			}
 			parts = append(parts, encodeURIComponent(ks)+"="+encodeURIComponent(vs))
 		}
 		return strings.Join(parts, "&"), true, nil
@@ -1141,6 +1180,13 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 			return pick(input, args[0]), nil
 		},
 	}
+}
+
+func orUndefined(v any, ok bool) any {
+	if !ok {
+		return Undefined
+	}
+	return v
 }
 
 func orUndef(v any, ok bool) any {

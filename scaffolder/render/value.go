@@ -109,6 +109,9 @@ func toJSON(v any) (any, error) {
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return nil, nil
 		}
+		if t == 0 {
+			t = 0 // JSON has no -0
+		}
 		return ojson.NumberFromFloat(t), nil
 	case safeString:
 		return string(t), nil
