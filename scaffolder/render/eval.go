@@ -30,7 +30,7 @@ func (in *interp) evalUnchecked(e expr, f *frame) (any, error) {
 	case *nameExpr:
 		return in.lookupName(t.name, f), nil
 	case *regexExpr:
-		return compileRegex(t.source, t.flags)
+		return in.compileRegex(t.source, t.flags)
 	case *arrayExpr:
 		items := make([]any, len(t.items))
 		for i, it := range t.items {

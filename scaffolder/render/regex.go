@@ -7,9 +7,10 @@ import (
 	"github.com/dlclark/regexp2"
 )
 
-// regexTimeout bounds one match: template authors can write patterns that
-// backtrack catastrophically, and JavaScript's engine would never stop.
-const regexTimeout = time.Second
+// regexBudget bounds the time all regular-expression matches of one render
+// may take: template authors can write patterns that backtrack
+// catastrophically, and JavaScript's engine would never stop.
+const regexBudget = 2 * time.Second
 
 // newJSRegex compiles a JavaScript regular expression (r/source/flags) with
 // a JavaScript-compatible engine: lookaround and backreferences work as in
@@ -28,16 +29,19 @@ func newJSRegex(source, flags string) (*regexp2.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	re.MatchTimeout = regexTimeout
+	re.MatchTimeout = regexBudget
 	return re, nil
 }
 
-func compileRegex(source, flags string) (*regex, error) {
+func (in *interp) compileRegex(source, flags string) (*regex, error) {
 	re, err := newJSRegex(source, flags)
 	if err != nil {
 		return nil, errorf("Invalid regular expression: /%s/%s", source, flags)
 	}
-	return &regex{source: source, flags: flags, re: re}, nil
+	if in.regexDeadline.IsZero() {
+		in.regexDeadline = time.Now().Add(regexBudget)
+	}
+	return &regex{source: source, flags: flags, re: re, deadline: &in.regexDeadline}, nil
 }
 
 // findAll returns every match of r in s as byte offsets: [start, end,
@@ -49,6 +53,13 @@ func (r *regex) findAll(s string) ([][]int, error) {
 		offs = append(offs, i)
 	}
 	offs = append(offs, len(s))
+	if r.deadline != nil {
+		left := time.Until(*r.deadline)
+		if left <= 0 {
+			return nil, errorf("Regular-expression evaluation exceeded its time budget")
+		}
+		r.re.MatchTimeout = left
+	}
 	var out [][]int
 	m, err := r.re.FindStringMatch(s)
 	for ; m != nil && err == nil; m, err = r.re.FindNextMatch(m) {
@@ -67,7 +78,8 @@ func (r *regex) findAll(s string) ([][]int, error) {
 		}
 	}
 	if err != nil {
-		return nil, errorf("Regular-expression evaluation failed: %v", err)
+		// regexp2 fails only when the match ran out of time.
+		return nil, errorf("Regular-expression evaluation exceeded its time budget")
 	}
 	return out, nil
 }

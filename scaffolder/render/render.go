@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/understage/understage/catalog/ojson"
 )
@@ -306,6 +307,9 @@ type interp struct {
 	outUnits int
 	// backstage holds parseRepoUrl, parseEntityRef, pick and projectSlug.
 	backstage map[string]Filter
+	// regexDeadline ends the render's regex time budget; set at the first
+	// regular expression.
+	regexDeadline time.Time
 }
 
 func (in *interp) step() error {

@@ -50,6 +50,9 @@ func TestLimits(t *testing.T) {
 		{"string doubling", `{% set s = "xxxxxxxxxxxxxxxx" %}{% for i in range(64) %}{% set s = s ~ s %}{% endfor %}${{ s | length }}`},
 		{"replace growth", `{% set s = "abcdefgh" %}{% for i in range(40) %}{% set s = s | replace("", "-") %}{% endfor %}${{ s | length }}`},
 		{"output", `{% for i in range(100000) %}${{ "y" * 1 }}{{ "z" | center(1000) }}{% endfor %}`},
+		// Catastrophic backtracking, again and again: the regex time budget
+		// of the render stops it.
+		{"regex backtracking", `{% for i in range(1000) %}${{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!" | replace(r/(a+)+$/, "x") }}{% endfor %}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"github.com/understage/understage/catalog/ojson"
@@ -35,6 +36,8 @@ type array struct{ items []any }
 type regex struct {
 	source, flags string
 	re            *regexp2.Regexp
+	// deadline is the render's regex time budget (see interp.regexDeadline).
+	deadline *time.Time
 }
 
 type callable struct {
