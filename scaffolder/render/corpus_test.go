@@ -18,11 +18,13 @@ import (
 // from the real scaffolder (Backstage 1.55, nunjitsu) through POST
 // /api/scaffolder/v2/dry-run. Re-record with
 //
-//	UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7007 go test ./scaffolder/render -run TestRecordCorpus
+//	UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7150 go test ./scaffolder/render -run TestRecordCorpus
 //
 // Kinds: "value" is a spec.output entry (typed result, or undefined when the
-// key is dropped); "file" is a skeleton file rendered by fetch:template
-// (contents, or the dry-run error); "filename" is a templated file name.
+// key is dropped; a step input that fails to render keeps its text); "file"
+// is a skeleton file rendered by fetch:template (contents, or the dry-run
+// error's message and name); "filename" is a templated file name.
+// TestGeneratedDifferential (generate_test.go) finds new cases to add.
 type corpusEntry struct {
 	ID       string          `json:"id"`
 	Kind     string          `json:"kind"`
@@ -204,9 +206,22 @@ func errorExpectation(err error) expectation {
 func TestRecordCorpus(t *testing.T) {
 	base := os.Getenv("UNDERSTAGE_RECORD_SCAFFOLDER")
 	if base == "" {
-		t.Skip("set UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7007 to record from the oracle")
+		t.Skip("set UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7150 to record from the oracle")
 	}
 	c := loadCorpus(t)
+	recordEntries(t, base, c)
+	out, err := json.MarshalIndent(c, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(corpusPath, append(out, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordEntries asks the oracle for every entry's expectation.
+func recordEntries(t *testing.T, base string, c *corpusFile) {
+	t.Helper()
 	// Raw JSON keeps the key order of the values (a Go map would sort it).
 	params := c.Values
 	// All value entries go into one template's spec.output.
@@ -254,13 +269,6 @@ func TestRecordCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Entries[i].Expected = b
-	}
-	out, err := json.MarshalIndent(c, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(corpusPath, append(out, '\n'), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
