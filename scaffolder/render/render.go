@@ -425,7 +425,9 @@ func (in *interp) renderNodeUnchecked(n node, f *frame) error {
 				return err
 			}
 		} else {
-			s, err := in.capture(t.body, &frame{vars: map[string]any{}, parent: f})
+			// A set capture renders in the enclosing scope: its own sets
+			// stay visible afterwards.
+			s, err := in.capture(t.body, f)
 			if err != nil {
 				return err
 			}
@@ -436,7 +438,10 @@ func (in *interp) renderNodeUnchecked(n node, f *frame) error {
 		}
 		return nil
 	case *macroNode:
-		f.vars[t.name] = in.makeMacro(t.name, t.sig, t.body, f)
+		// A macro sees its parameters and the template's top-level
+		// variables, not the loop or macro it is declared in; a call
+		// block's caller does see where it is written.
+		f.vars[t.name] = in.makeMacro(t.name, t.sig, t.body, in.root)
 		return nil
 	case *callBlockNode:
 		fn, err := in.eval(t.call.fn, f)
