@@ -186,8 +186,20 @@ func (g *generator) lines(depth int, cookie bool, indent string) []string {
 			out = append(out, in+g.tag("set v = "+g.expr(0))+g.pick("", show))
 		case r < 0.87:
 			out = append(out, in+"{#"+g.pick("", "-")+" c "+g.pick("", "-")+"#}"+g.pick("", " t"))
-		case r < 0.93:
+		case r < 0.9:
 			out = append(out, in+g.tag("raw")+g.pick("{{ a }}", "${{ b }}", "\n  z\n")+"{% endraw %}"+g.pick("", "  "))
+		case r < 0.96:
+			// A macro, or a call block, declared and used here.
+			name := g.pick("m", "n")
+			out = append(out, in+g.tag("macro "+name+"("+g.pick("", "a", "a, b=values.n", "a=1")+")"))
+			out = append(out, g.lines(depth+2, cookie, in)...)
+			out = append(out, in+g.tag("endmacro"))
+			call := name + "(" + g.pick("", "1", `"x", 2`, "b=3") + ")"
+			if g.chance(0.5) {
+				out = append(out, in+g.variable(call+g.pick("", " | upper", " | length"), cookie))
+			} else {
+				out = append(out, in+g.tag("call "+call), in+"  body", in+g.tag("endcall"))
+			}
 		default:
 			out = append(out, in+g.pick("plain", "  ", "", "key: value"))
 		}
