@@ -1,7 +1,10 @@
-// Package render is the scaffolder's template engine: a focused interpreter
-// of the Nunjucks subset that Backstage's scaffolder renders through nunjitsu
-// (`${{ }}` expressions, `{% %}` statements, the Nunjucks filters and
-// Backstage's own), with JavaScript value semantics.
+// Package render is the scaffolder's template engine: an interpreter of the
+// Nunjucks subset that Backstage's scaffolder renders through nunjitsu
+// (`${{ }}` expressions, or `{{ }}` in cookiecutter mode, `{% %}` tags, the
+// Nunjucks filters and tests and Backstage's own filters), with JavaScript
+// value semantics, nunjitsu's whitespace handling and scoping, and its
+// error messages and positions. testdata/corpus.json holds the cases
+// recorded from Backstage that it is checked against.
 //
 // Values passed in and returned are ojson values: nil, bool, string,
 // ojson.Number, []any and *ojson.Object (key order is kept, which `dump` and
