@@ -1170,7 +1170,9 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 			if err != nil {
 				return nil, err
 			}
-			return text(fromJSON(orUndef(o.Get("owner")))) + "/" + text(fromJSON(orUndef(o.Get("repo")))), nil
+			owner, _ := jsTemplateString(orUndefined(o.Get("owner")))
+			repo, _ := jsTemplateString(orUndefined(o.Get("repo")))
+			return owner + "/" + repo, nil
 		},
 		"parseEntityRef": parseEntityRefFilter,
 		"pick": func(input any, args ...any) (any, error) {
@@ -1185,13 +1187,6 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 func orUndefined(v any, ok bool) any {
 	if !ok {
 		return Undefined
-	}
-	return v
-}
-
-func orUndef(v any, ok bool) any {
-	if !ok {
-		return "undefined"
 	}
 	return v
 }

@@ -96,12 +96,11 @@ type filterBlockNode struct {
 }
 
 type switchNode struct {
-	e        expr
-	cases    []switchCase
-	def      []node
-	hasDef   bool
-	caseBody [][]node
-	pos      pos
+	e      expr
+	cases  []switchCase
+	def    []node
+	hasDef bool
+	pos    pos
 }
 
 type switchCase struct {

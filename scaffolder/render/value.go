@@ -521,23 +521,3 @@ func utf16Len(s string) int {
 func units(s string) []uint16 { return utf16.Encode([]rune(s)) }
 
 func fromUnits(u []uint16) string { return string(utf16.Decode(u)) }
-
-func typeName(v any) string {
-	switch v.(type) {
-	case undefT:
-		return "undefined"
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case float64:
-		return "number"
-	case string, safeString:
-		return "string"
-	case *array:
-		return "array"
-	case *callable:
-		return "function"
-	}
-	return "object"
-}
