@@ -42,6 +42,9 @@ type Runner struct {
 	// input, after input validation and before anything runs (Backstage's
 	// order). false fails the step with a NotAllowedError (see authorize.go).
 	AuthorizeAction func(ctx context.Context, run *Run, actionID string, input *ojson.Object) (bool, error)
+	// TemplateLimits bound each render of a step input or output (zero
+	// fields take render's defaults).
+	TemplateLimits render.Limits
 }
 
 // Environment is the config-provided `environment` template variable.
@@ -79,6 +82,10 @@ type Run struct {
 // not map to a status, so it answers 500 under that name.
 var ErrTemplateRender = &backend.Kind{Name: "TemplateRenderError", Status: 500}
 
+// ErrTemplateLimit is nunjitsu's TemplateLimitError (a render over one of
+// its limits), likewise unmapped and so a 500 under its own name.
+var ErrTemplateLimit = &backend.Kind{Name: "TemplateLimitError", Status: 500}
+
 // errorKind is the Backstage kind of a step error: the backend kind the
 // action gave it, TemplateRenderError for render failures, nil for an
 // unclassified error (Backstage's plain Error, 500).
@@ -89,6 +96,10 @@ func errorKind(err error) *backend.Kind {
 	var tre *render.TemplateRenderError
 	if errors.As(err, &tre) {
 		return ErrTemplateRender
+	}
+	var tle *render.TemplateLimitError
+	if errors.As(err, &tle) {
+		return ErrTemplateLimit
 	}
 	return nil
 }
@@ -137,7 +148,7 @@ func (r *Runner) execute(ctx context.Context, run *Run, beforeCleanup func(ws st
 		return nil, backend.Input("Wrong template version executed with the workflow engine")
 	}
 	s := &runState{r: r, run: run, steps: ojson.NewObject()}
-	s.opts = render.Options{Filters: r.Filters, Integrations: r.Integrations, Globals: map[string]any{}}
+	s.opts = render.Options{Filters: r.Filters, Integrations: r.Integrations, Globals: map[string]any{}, Limits: r.TemplateLimits}
 	for k, v := range r.Globals {
 		s.opts.Globals[k] = v
 	}

@@ -35,6 +35,7 @@ func (o Options) renderOptions(in interface{ Get(string) (any, bool) }) render.O
 		Filters:            o.Filters,
 		Globals:            o.Globals,
 		Integrations:       o.Integrations,
+		Limits:             o.TemplateLimits,
 	}
 }
 

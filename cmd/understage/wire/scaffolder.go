@@ -22,6 +22,7 @@ import (
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	schttp "github.com/understage/understage/scaffolder/httpapi"
+	"github.com/understage/understage/scaffolder/render"
 	scsql "github.com/understage/understage/scaffolder/sqlstore"
 	"github.com/understage/understage/scaffolder/tasks"
 )
@@ -45,8 +46,12 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, fmt.Errorf("scaffolder store: %w", err)
 	}
+	templateLimits, err := render.LimitsFromConfig(cfg.ReadInt)
+	if err != nil {
+		return nil, err
+	}
 	actions := scaffolder.NewActions()
-	if err := actions.Add(builtin.Actions(builtin.Options{})...); err != nil {
+	if err := actions.Add(builtin.Actions(builtin.Options{TemplateLimits: templateLimits})...); err != nil {
 		return nil, fmt.Errorf("scaffolder actions: %w", err)
 	}
 	ghOpts, err := github.ActionOptionsFromConfig(cfg)
@@ -96,6 +101,7 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 			Reader:           readers,
 			Catalog:          locations,
 			Logger:           log.With("plugin", "scaffolder"),
+			TemplateLimits:   templateLimits,
 		},
 		Queue:     tasks.NewQueue(taskStore),
 		Templates: catalogTemplates{store},
