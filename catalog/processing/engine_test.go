@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +313,42 @@ func TestEngine(t *testing.T) {
 				}
 			})
 
+			// Backstage's answers for these files are recorded in
+			// catalog/ojson/testdata/yaml (alias-bomb, dup-metadata-name).
+			t.Run("an alias bomb in a file is an error of its location, which keeps its entities", func(t *testing.T) {
+				b := setup(t, kind, files, model.Rules{})
+				bomb := strings.Replace(svcYAML, "  providesApis: [svc-api]\n", "  providesApis: [svc-api]\n  l0: &l0 lol\n"+laughs(9), 1)
+				write(t, filepath.Join(b.dir, "components/svc.yaml"), bomb)
+				b.refreshAll(t)
+				root, ok := b.get(t, "location:default/root")
+				if !ok {
+					t.Fatal("location root missing")
+				}
+				want := "file " + filepath.Join(b.dir, "components/*.yaml") + " could not be read, ReferenceError: Excessive alias count indicates a resource exhaustion attack"
+				if len(root.Status.Items) != 1 || root.Status.Items[0].Message != "Error: "+want {
+					t.Errorf("location status = %+v, want %q", root.Status.Items, want)
+				}
+				for _, ref := range []string{"component:default/svc", "api:default/svc-api", "group:default/team-a", "component:default/good-one"} {
+					if _, ok := b.get(t, ref); !ok {
+						t.Errorf("%s lost after its location broke", ref)
+					}
+				}
+			})
+
+			t.Run("duplicate keys are an error of the location, in Backstage's words", func(t *testing.T) {
+				b := setup(t, kind, files, model.Rules{})
+				write(t, filepath.Join(b.dir, "components/svc.yaml"), strings.Replace(svcYAML, "  name: svc\n", "  name: svc\n  name: other\n", 1))
+				b.refreshAll(t)
+				root, _ := b.get(t, "location:default/root")
+				want := "Error: YAML error at file:" + filepath.Join(b.dir, "components/svc.yaml") + ", YAMLParseError: Map keys must be unique at line 5, column 3:\n\n  name: svc\n  name: other\n  ^\n"
+				if len(root.Status.Items) != 1 || root.Status.Items[0].Message != want {
+					t.Errorf("location status = %+v, want %q", root.Status.Items, want)
+				}
+				if svc, _ := b.get(t, "component:default/svc"); svc.Metadata.Name != "svc" {
+					t.Errorf("svc = %+v, want the last good one kept", svc.Metadata)
+				}
+			})
+
 			t.Run("a kind the rules forbid stops its location, as in Backstage", func(t *testing.T) {
 				// Backstage (checked on the 1.55 oracle): a child of a forbidden
 				// kind is an error of the emitting location, and a location with
@@ -329,6 +366,16 @@ func TestEngine(t *testing.T) {
 			})
 		})
 	}
+}
+
+// laughs is the alias bomb after an anchor l0: levels of ten aliases, in
+// a mapping indented by two.
+func laughs(levels int) string {
+	var b strings.Builder
+	for i := 1; i <= levels; i++ {
+		b.WriteString("  l" + strconv.Itoa(i) + ": &l" + strconv.Itoa(i) + " [" + strings.Repeat("*l"+strconv.Itoa(i-1)+", ", 9) + "*l" + strconv.Itoa(i-1) + "]\n")
+	}
+	return b.String()
 }
 
 func sha1hex(s string) string {
