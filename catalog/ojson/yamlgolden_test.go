@@ -16,12 +16,13 @@ import (
 	"time"
 )
 
-// The YAML corpus: catalog files registered with the real Backstage
-// backend, whose answers are recorded in testdata/yaml/<case>.json: the
-// stored entities (read back through GET /entities/by-name after a real
-// POST /locations) or, for a file Backstage refuses, the error of a
-// POST /locations?dryRun=true. TestYAMLGolden replays them through
-// DecodeYAMLDocuments. Re-record with
+// The YAML corpus: catalog files (testdata/yaml/<case>.yaml, written from
+// yamlCases) registered with the real Backstage backend, whose answers are
+// recorded in testdata/yaml/<case>.json: the stored entities (read back
+// through GET /entities/by-name after a real POST /locations) or, for a
+// file Backstage refuses, the error of a POST /locations?dryRun=true.
+// TestYAMLGolden replays them through DecodeYAMLDocuments (and
+// catalog/httpapi through the whole dry run). Re-record with
 //
 //	UNDERSTAGE_RECORD_YAML=http://127.0.0.1:7150 go test ./catalog/ojson -run TestRecordYAMLGolden
 //
@@ -99,7 +100,7 @@ func yamlCases() []yamlCase {
 		"  merge: {<<: {a: 1}, b: 2}\n")
 	add("long-key-ok", head("long-key-ok")+"  "+strings.Repeat("k", 1000)+": 1\n")
 	add("long-key", head("long-key")+"  "+strings.Repeat("k", 1030)+": 1\n")
-	add("huge-scalar", head("huge-scalar")+"  text: |\n"+strings.Repeat("    "+strings.Repeat("0123456789", 10)+"\n", 5000)+"  plain: "+strings.Repeat("x", 200000)+"\n")
+	add("huge-scalar", head("huge-scalar")+"  text: |\n"+strings.Repeat("    "+strings.Repeat("0123456789", 10)+"\n", 1000)+"  plain: "+strings.Repeat("x", 100000)+"\n")
 	add("deep", head("deep")+"  flow: "+strings.Repeat("[", 200)+"1"+strings.Repeat("]", 200)+"\n  block:\n"+deepBlock(150, 4))
 
 	// Duplicate keys.
@@ -220,6 +221,10 @@ func replayCase(t *testing.T, c yamlCase) yamlGolden {
 func TestYAMLGolden(t *testing.T) {
 	for _, c := range yamlCases() {
 		t.Run(c.name, func(t *testing.T) {
+			text, err := os.ReadFile(filepath.Join(yamlGoldenDir, c.name+".yaml"))
+			if err != nil || string(text) != c.text {
+				t.Fatalf("testdata/yaml/%s.yaml is not the case (re-record it): %v", c.name, err)
+			}
 			raw, err := os.ReadFile(filepath.Join(yamlGoldenDir, c.name+".json"))
 			if err != nil {
 				t.Fatalf("no golden (record it): %v", err)
@@ -273,6 +278,9 @@ func TestRecordYAMLGolden(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join(dir, c.name+".yaml")
 			if err := os.WriteFile(file, []byte(c.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(yamlGoldenDir, c.name+".yaml"), []byte(c.text), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			g := recordCase(t, base, file)
