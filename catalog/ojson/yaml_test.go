@@ -3,6 +3,7 @@ package ojson
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -256,5 +257,43 @@ func TestYAMLNestingIsBounded(t *testing.T) {
 				t.Fatalf("error = %v, want %q...", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCoreSchemaMatchers checks the hand-written tests of the core schema
+// against eemeli/yaml's regular expressions.
+func TestCoreSchemaMatchers(t *testing.T) {
+	res := map[string]*regexp.Regexp{
+		"null": regexp.MustCompile(`^(?:~|[Nn]ull|NULL)?$`),
+		"bool": regexp.MustCompile(`^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$`),
+		"int":  regexp.MustCompile(`^0o[0-7]+$|^[-+]?[0-9]+$|^0x[0-9a-fA-F]+$`),
+		"nan":  regexp.MustCompile(`^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$`),
+		"float": regexp.MustCompile(`^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$|` +
+			`^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$`),
+	}
+	var words []string
+	parts := []string{"", "+", "-", "0", "1", "9", "07", "0o", "0o7", "0o8", "0x", "0xF", "0xg", ".", "e", "E", "e+", "e-3", "1e", ".5", "5.", "_", "~", "null", "Null", "nULL", "true", "tRue", "FALSE", "inf", ".inf", ".Inf", ".nan", ".nAn", "x", " "}
+	for _, a := range parts {
+		for _, b := range parts {
+			words = append(words, a+b)
+			for _, c := range parts[:12] {
+				words = append(words, a+b+c)
+			}
+		}
+	}
+	for _, w := range words {
+		_, nanOK := resolveFloat(w)
+		got := map[string]bool{
+			"null":  isCoreNull(w),
+			"bool":  isCoreBool(w),
+			"int":   func() bool { _, ok := resolveInt(w); return ok }(),
+			"nan":   nanOK && !isCoreFloat(w),
+			"float": isCoreFloat(w),
+		}
+		for name, re := range res {
+			if got[name] != re.MatchString(w) {
+				t.Errorf("%s(%q) = %v, regexp says %v", name, w, got[name], !got[name])
+			}
+		}
 	}
 }

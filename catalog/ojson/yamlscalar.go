@@ -17,17 +17,75 @@ import (
 // (where NaN and infinities serialise as null) or a key.
 type jsNumber float64
 
-var (
-	coreNull     = regexp.MustCompile(`^(?:~|[Nn]ull|NULL)?$`)
-	coreBool     = regexp.MustCompile(`^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$`)
-	coreIntOct   = regexp.MustCompile(`^0o[0-7]+$`)
-	coreInt      = regexp.MustCompile(`^[-+]?[0-9]+$`)
-	coreIntHex   = regexp.MustCompile(`^0x[0-9a-fA-F]+$`)
-	coreFloatNaN = regexp.MustCompile(`^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$`)
-	coreFloatExp = regexp.MustCompile(`^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$`)
-	coreFloat    = regexp.MustCompile(`^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$`)
-	timestampRe  = regexp.MustCompile(`^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:t|T|[ \t]+)([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}(\.[0-9]+)?)(?:[ \t]*(Z|[-+][012]?[0-9](?::[0-9]{2})?))?)?$`)
-)
+// The tests of the core schema's tags, in eemeli/yaml's order, written
+// out by hand (plain scalars are most of a catalog file): null
+// ^(?:~|[Nn]ull|NULL)?$, bool ^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$, int
+// ^0o[0-7]+$, ^[-+]?[0-9]+$ and ^0x[0-9a-fA-F]+$, float
+// ^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$,
+// ^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$ and
+// ^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$.
+var timestampRe = regexp.MustCompile(`^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:t|T|[ \t]+)([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}(\.[0-9]+)?)(?:[ \t]*(Z|[-+][012]?[0-9](?::[0-9]{2})?))?)?$`)
+
+func isCoreNull(s string) bool {
+	switch s {
+	case "", "~", "null", "Null", "NULL":
+		return true
+	}
+	return false
+}
+
+func isCoreBool(s string) bool {
+	switch s {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return true
+	}
+	return false
+}
+
+// digits counts the characters of s from i on that ok accepts.
+func digits(s string, i int, ok func(byte) bool) int {
+	n := 0
+	for i+n < len(s) && ok(s[i+n]) {
+		n++
+	}
+	return n
+}
+
+func isDec(c byte) bool { return c >= '0' && c <= '9' }
+func isOct(c byte) bool { return c >= '0' && c <= '7' }
+func isHex(c byte) bool { return isDec(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
+
+func sign(s string) int {
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		return 1
+	}
+	return 0
+}
+
+// isCoreFloat matches the exponent and the decimal float tests.
+func isCoreFloat(s string) bool {
+	i := sign(s)
+	intDigits := digits(s, i, isDec)
+	i += intDigits
+	frac := -1 // no point
+	if i < len(s) && s[i] == '.' {
+		frac = digits(s, i+1, isDec)
+		i += 1 + frac
+	}
+	if intDigits == 0 && frac <= 0 {
+		return false
+	}
+	if i == len(s) {
+		return frac >= 0
+	}
+	if s[i] != 'e' && s[i] != 'E' {
+		return false
+	}
+	i++
+	i += sign(s[i:])
+	exp := digits(s, i, isDec)
+	return exp > 0 && i+exp == len(s)
+}
 
 // resolvePlain resolves an untagged plain scalar.
 func resolvePlain(s string) any {
@@ -55,10 +113,10 @@ func resolvePlain(s string) any {
 	return s
 }
 
-func resolveNull(s string) (any, bool) { return nil, coreNull.MatchString(s) }
+func resolveNull(s string) (any, bool) { return nil, isCoreNull(s) }
 
 func resolveBool(s string) (any, bool) {
-	if !coreBool.MatchString(s) {
+	if !isCoreBool(s) {
 		return nil, false
 	}
 	return s[0] == 't' || s[0] == 'T', true
@@ -67,13 +125,13 @@ func resolveBool(s string) (any, bool) {
 // resolveInt follows the schema's order: octal, decimal, hexadecimal.
 func resolveInt(s string) (any, bool) {
 	switch {
-	case coreIntOct.MatchString(s):
+	case len(s) > 2 && s[:2] == "0o" && digits(s, 2, isOct) == len(s)-2:
 		return parseRadix(s[2:], 8), true
-	case coreInt.MatchString(s):
+	case len(s) > sign(s) && digits(s, sign(s), isDec) == len(s)-sign(s):
 		// parseInt(s, 10): the nearest double, keeping the sign of zero.
 		f, _ := strconv.ParseFloat(s, 64)
 		return jsNumber(f), true
-	case coreIntHex.MatchString(s):
+	case len(s) > 2 && s[:2] == "0x" && digits(s, 2, isHex) == len(s)-2:
 		return parseRadix(s[2:], 16), true
 	}
 	return nil, false
@@ -89,16 +147,16 @@ func parseRadix(digits string, base int) jsNumber {
 }
 
 func resolveFloat(s string) (any, bool) {
-	switch {
-	case coreFloatNaN.MatchString(s):
-		switch {
-		case strings.EqualFold(s[len(s)-3:], "nan"):
-			return jsNumber(math.NaN()), true
-		case s[0] == '-':
-			return jsNumber(math.Inf(-1)), true
-		}
+	switch s {
+	case ".nan", ".NaN", ".NAN":
+		return jsNumber(math.NaN()), true
+	case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF":
 		return jsNumber(math.Inf(1)), true
-	case coreFloatExp.MatchString(s), coreFloat.MatchString(s):
+	case "-.inf", "-.Inf", "-.INF":
+		return jsNumber(math.Inf(-1)), true
+	}
+	switch {
+	case isCoreFloat(s):
 		// parseFloat: out of range gives ±Infinity or 0, as ParseFloat does.
 		f, _ := strconv.ParseFloat(s, 64)
 		return jsNumber(f), true
