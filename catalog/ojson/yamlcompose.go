@@ -14,7 +14,9 @@ import (
 // the work and memory one input can take whatever it holds.
 const (
 	// maxAliasCount is eemeli/yaml's default: an anchor may be
-	// dereferenced while (dereferences + 1) × (aliases inside it) ≤ 100.
+	// dereferenced while (dereferences + 1) × its weight ≤ 100, the weight
+	// being 1 for a node without aliases, else the largest (dereferences +
+	// 1) × weight of the anchors its aliases name.
 	maxAliasCount = 100
 	// aliasBudgetBase is how many value nodes alias expansion may add to
 	// one input beyond its own size in bytes. A string counts one node per
@@ -52,9 +54,9 @@ type yamlComposer struct {
 	anchors map[*yaml.Node]*anchorState
 	// parseErr is the first error eemeli/yaml's composer would list for the
 	// document; thrown is the first its conversion to JSON would throw.
-	// Once either is set no more values are built, but the document is
-	// still checked for a parse error (which wins over a thrown one, since
-	// Backstage never converts a document that has errors).
+	// Once either is set aliases are no longer expanded, but the document
+	// is still walked for a parse error (which wins over a thrown one,
+	// since Backstage never converts a document that has errors).
 	parseErr *YAMLError
 	thrown   *YAMLError
 }

@@ -349,6 +349,38 @@ func TestEngine(t *testing.T) {
 				}
 			})
 
+			t.Run("a $yaml placeholder's YAML problems in Backstage's words", func(t *testing.T) {
+				// Recorded on the 1.55 oracle with url locations (its file
+				// locations cannot resolve placeholders).
+				withPH := map[string]string{"components/ph.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ph\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n  data:\n    $yaml: ../specs/data.yaml\n",
+					"specs/data.yaml": "x: 1\n"}
+				for k, v := range files {
+					withPH[k] = v
+				}
+				b := setup(t, kind, withPH, model.Rules{})
+				if ph, _ := b.get(t, "component:default/ph"); ph.Spec["data"] == nil {
+					t.Fatalf("ph = %+v, want its data", ph.Spec)
+				}
+				const prefix = "InputError: Processor PlaceholderProcessor threw an error while preprocessing; caused by "
+				for _, tc := range []struct{ data, want string }{
+					{"x: 1\nx: 2\n", "Error: Placeholder $yaml found an error in the data at ../specs/data.yaml, YAMLParseError: Map keys must be unique at line 2, column 1:\n\nx: 1\nx: 2\n^\n"},
+					{"x: 1\n---\ny: 2\n", "Error: Placeholder $yaml expected to find exactly one document of data at ../specs/data.yaml, found 2"},
+					{"", "Error: Placeholder $yaml expected to find exactly one document of data at ../specs/data.yaml, found 0"},
+					{"a: &x 1\nb: *y\n", "ReferenceError: Unresolved alias (the anchor must be set before the alias): y"},
+					{"l0: &l0 lol\n" + strings.ReplaceAll(laughs(9), "\n  ", "\n")[2:], "ReferenceError: Excessive alias count indicates a resource exhaustion attack"},
+				} {
+					write(t, filepath.Join(b.dir, "specs/data.yaml"), tc.data)
+					if err := b.store.RequestRefresh(context.Background(), "component:default/ph"); err != nil {
+						t.Fatal(err)
+					}
+					b.drain(t)
+					ph, _ := b.get(t, "component:default/ph")
+					if len(ph.Status.Items) != 1 || ph.Status.Items[0].Message != prefix+tc.want {
+						t.Errorf("data %q: status = %+v, want %q", tc.data, ph.Status.Items, prefix+tc.want)
+					}
+				}
+			})
+
 			t.Run("a kind the rules forbid stops its location, as in Backstage", func(t *testing.T) {
 				// Backstage (checked on the 1.55 oracle): a child of a forbidden
 				// kind is an error of the emitting location, and a location with
