@@ -28,6 +28,9 @@ func NumberFromFloat(f float64) Number {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "null"
 	}
+	if f == 0 {
+		return "0" // also -0, as JavaScript writes it
+	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
 		return Number(strconv.FormatFloat(f, 'f', -1, 64))
 	}

@@ -73,7 +73,7 @@ func TestObjectEditing(t *testing.T) {
 func TestYAMLScalarsFollowTheCoreSchema(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"a: yes\nb: on\nc: true\nd: False", `{"a":"yes","b":"on","c":true,"d":false}`},
-		{"a: 010\nb: 0o10\nc: 0x1F\nd: 1_000", `{"a":10,"b":8,"c":31,"d":1000}`},
+		{"a: 010\nb: 0o10\nc: 0x1F\nd: 1_000", `{"a":10,"b":8,"c":31,"d":"1_000"}`}, // no "_" in 1.2 ints
 		{"a: 2024-01-02\nb: ~\nc: null\nd: 1.50", `{"a":"2024-01-02","b":null,"c":null,"d":1.5}`},
 		{"z: 1\na: 2\nm: [x, {q: 1}]", `{"z":1,"a":2,"m":["x",{"q":1}]}`},
 		// YAML 1.2 has no merge keys: "<<" stays a key, as in Backstage.

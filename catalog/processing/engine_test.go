@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +313,74 @@ func TestEngine(t *testing.T) {
 				}
 			})
 
+			// Backstage's answers for these files are recorded in
+			// catalog/ojson/testdata/yaml (alias-bomb, dup-metadata-name).
+			t.Run("an alias bomb in a file is an error of its location, which keeps its entities", func(t *testing.T) {
+				b := setup(t, kind, files, model.Rules{})
+				bomb := strings.Replace(svcYAML, "  providesApis: [svc-api]\n", "  providesApis: [svc-api]\n  l0: &l0 lol\n"+laughs(9), 1)
+				write(t, filepath.Join(b.dir, "components/svc.yaml"), bomb)
+				b.refreshAll(t)
+				root, ok := b.get(t, "location:default/root")
+				if !ok {
+					t.Fatal("location root missing")
+				}
+				want := "file " + filepath.Join(b.dir, "components/*.yaml") + " could not be read, ReferenceError: Excessive alias count indicates a resource exhaustion attack"
+				if len(root.Status.Items) != 1 || root.Status.Items[0].Message != "Error: "+want {
+					t.Errorf("location status = %+v, want %q", root.Status.Items, want)
+				}
+				for _, ref := range []string{"component:default/svc", "api:default/svc-api", "group:default/team-a", "component:default/good-one"} {
+					if _, ok := b.get(t, ref); !ok {
+						t.Errorf("%s lost after its location broke", ref)
+					}
+				}
+			})
+
+			t.Run("duplicate keys are an error of the location, in Backstage's words", func(t *testing.T) {
+				b := setup(t, kind, files, model.Rules{})
+				write(t, filepath.Join(b.dir, "components/svc.yaml"), strings.Replace(svcYAML, "  name: svc\n", "  name: svc\n  name: other\n", 1))
+				b.refreshAll(t)
+				root, _ := b.get(t, "location:default/root")
+				want := "Error: YAML error at file:" + filepath.Join(b.dir, "components/svc.yaml") + ", YAMLParseError: Map keys must be unique at line 5, column 3:\n\n  name: svc\n  name: other\n  ^\n"
+				if len(root.Status.Items) != 1 || root.Status.Items[0].Message != want {
+					t.Errorf("location status = %+v, want %q", root.Status.Items, want)
+				}
+				if svc, _ := b.get(t, "component:default/svc"); svc.Metadata.Name != "svc" {
+					t.Errorf("svc = %+v, want the last good one kept", svc.Metadata)
+				}
+			})
+
+			t.Run("a $yaml placeholder's YAML problems in Backstage's words", func(t *testing.T) {
+				// Recorded on the 1.55 oracle with url locations (its file
+				// locations cannot resolve placeholders).
+				withPH := map[string]string{"components/ph.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ph\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n  data:\n    $yaml: ../specs/data.yaml\n",
+					"specs/data.yaml": "x: 1\n"}
+				for k, v := range files {
+					withPH[k] = v
+				}
+				b := setup(t, kind, withPH, model.Rules{})
+				if ph, _ := b.get(t, "component:default/ph"); ph.Spec["data"] == nil {
+					t.Fatalf("ph = %+v, want its data", ph.Spec)
+				}
+				const prefix = "InputError: Processor PlaceholderProcessor threw an error while preprocessing; caused by "
+				for _, tc := range []struct{ data, want string }{
+					{"x: 1\nx: 2\n", "Error: Placeholder $yaml found an error in the data at ../specs/data.yaml, YAMLParseError: Map keys must be unique at line 2, column 1:\n\nx: 1\nx: 2\n^\n"},
+					{"x: 1\n---\ny: 2\n", "Error: Placeholder $yaml expected to find exactly one document of data at ../specs/data.yaml, found 2"},
+					{"", "Error: Placeholder $yaml expected to find exactly one document of data at ../specs/data.yaml, found 0"},
+					{"a: &x 1\nb: *y\n", "ReferenceError: Unresolved alias (the anchor must be set before the alias): y"},
+					{"l0: &l0 lol\n" + strings.ReplaceAll(laughs(9), "\n  ", "\n")[2:], "ReferenceError: Excessive alias count indicates a resource exhaustion attack"},
+				} {
+					write(t, filepath.Join(b.dir, "specs/data.yaml"), tc.data)
+					if err := b.store.RequestRefresh(context.Background(), "component:default/ph"); err != nil {
+						t.Fatal(err)
+					}
+					b.drain(t)
+					ph, _ := b.get(t, "component:default/ph")
+					if len(ph.Status.Items) != 1 || ph.Status.Items[0].Message != prefix+tc.want {
+						t.Errorf("data %q: status = %+v, want %q", tc.data, ph.Status.Items, prefix+tc.want)
+					}
+				}
+			})
+
 			t.Run("a kind the rules forbid stops its location, as in Backstage", func(t *testing.T) {
 				// Backstage (checked on the 1.55 oracle): a child of a forbidden
 				// kind is an error of the emitting location, and a location with
@@ -329,6 +398,16 @@ func TestEngine(t *testing.T) {
 			})
 		})
 	}
+}
+
+// laughs is the alias bomb after an anchor l0: levels of ten aliases, in
+// a mapping indented by two.
+func laughs(levels int) string {
+	var b strings.Builder
+	for i := 1; i <= levels; i++ {
+		b.WriteString("  l" + strconv.Itoa(i) + ": &l" + strconv.Itoa(i) + " [" + strings.Repeat("*l"+strconv.Itoa(i-1)+", ", 9) + "*l" + strconv.Itoa(i-1) + "]\n")
+	}
+	return b.String()
 }
 
 func sha1hex(s string) string {

@@ -184,7 +184,7 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 			continue
 		}
 		for _, f := range files {
-			ents, ferrs := e.parseLocationFile(f, origin, locRef)
+			ents, ferrs, thrown := e.parseLocationFile(f, origin, locRef)
 			errs = append(errs, ferrs...)
 			for _, ent := range ents {
 				ref := model.EntityRef(ent.Entity)
@@ -193,6 +193,16 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 				}
 				seen[ref] = true
 				out = append(out, ent)
+			}
+			if thrown != nil {
+				// Backstage's readers stop at an error thrown while
+				// parsing (excessive aliases) and word it themselves.
+				if typ == "file" {
+					errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("%s %s could not be read, %s", typ, target, thrown)})
+				} else {
+					errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s, %s", typ, thrown.Message)})
+				}
+				break
 			}
 		}
 	}
@@ -220,24 +230,26 @@ func mustGet(o *ojson.Object, key string) any {
 	return v
 }
 
-// parseLocationFile turns each YAML document of a file into an entity.
-func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]catalog.DeferredEntity, []error) {
+// parseLocationFile turns each YAML document of a file into an entity. A
+// document whose conversion throws in Backstage (excessive aliases) ends
+// the file: it is returned as thrown, with what came before it.
+func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]catalog.DeferredEntity, []error, *ojson.YAMLError) {
 	fileRef := f.Type + ":" + f.Target
 	docs, err := ojson.DecodeYAMLDocuments(f.Data)
 	var errs []error
-	// Backstage words a parse failure "YAML error at <location>,
-	// YAMLParseError: <parser message>"; the parser's own text differs.
-	yamlErr := func(msg string) error {
-		msg = strings.TrimPrefix(msg, "YAML error, ")
-		return &namedError{name: "Error", msg: fmt.Sprintf("YAML error at %s, YAMLParseError: %s", fileRef, msg)}
-	}
-	if err != nil {
-		errs = append(errs, yamlErr(err.Error()))
+	// Backstage words a document's parse error "YAML error at <location>,
+	// YAMLParseError: <parser message>".
+	yamlErr := func(err error) error {
+		return &namedError{name: "Error", msg: fmt.Sprintf("YAML error at %s, %s", fileRef, err)}
 	}
 	var out []catalog.DeferredEntity
 	for _, d := range docs {
 		if d.Err != nil {
-			errs = append(errs, yamlErr(d.Err.Error()))
+			var ye *ojson.YAMLError
+			if errors.As(d.Err, &ye) && ye.Thrown() {
+				return out, errs, ye
+			}
+			errs = append(errs, yamlErr(d.Err))
 			continue
 		}
 		if d.Value == nil {
@@ -263,7 +275,10 @@ func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]
 		}
 		out = append(out, catalog.DeferredEntity{Entity: annotated, LocationKey: fileRef})
 	}
-	return out, errs
+	if err != nil {
+		errs = append(errs, yamlErr(err))
+	}
+	return out, errs, nil
 }
 
 // annotate sets the two location annotations the way Backstage merges them:

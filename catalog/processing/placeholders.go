@@ -3,6 +3,7 @@ package processing
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,10 +22,17 @@ func (e *Engine) resolvePlaceholders(ctx context.Context, v any, loc locationRef
 			case "$text", "$json", "$yaml":
 				out, err := e.placeholder(ctx, key, t.Members[0].Value, loc)
 				if err != nil {
-					// Backstage reports a processor's failure wrapped in its name.
+					// Backstage reports a processor's failure wrapped in its
+					// name. A resolver's own failures are Errors; an error
+					// converting YAML (aliases) keeps its class.
+					name, msg := "Error", messageOf(err)
+					var ye *ojson.YAMLError
+					if errors.As(err, &ye) {
+						name, msg = ye.Name, ye.Message
+					}
 					return v, []error{&namedError{name: "InputError",
-						msg:   "Processor PlaceholderProcessor threw an error while preprocessing; caused by Error: " + messageOf(err),
-						cause: &namedError{name: "Error", msg: messageOf(err)}}}
+						msg:   "Processor PlaceholderProcessor threw an error while preprocessing; caused by " + name + ": " + msg,
+						cause: &namedError{name: name, msg: msg}}}
 				}
 				return out, nil
 			}
@@ -85,12 +93,25 @@ func (e *Engine) placeholder(ctx context.Context, key string, arg any, loc locat
 		}
 		return v, nil
 	default:
+		// Backstage counts the documents (empty ones too), then reports the
+		// first one's parse error, then converts it, which may throw.
 		docs, err := ojson.DecodeYAMLDocuments(data)
-		if err != nil || len(docs) == 0 || docs[0].Err != nil {
-			return nil, newInputError(fmt.Sprintf("Placeholder $yaml failed to parse YAML data at %s", target))
+		found := len(docs)
+		if err != nil {
+			found++ // the document yaml.v3 stopped in
 		}
-		if len(docs) > 1 {
-			return nil, newInputError(fmt.Sprintf("Placeholder $yaml found multiple YAML documents at %s", target))
+		if found != 1 {
+			return nil, newInputError(fmt.Sprintf("Placeholder $yaml expected to find exactly one document of data at %s, found %d", target, found))
+		}
+		if err == nil {
+			err = docs[0].Err
+		}
+		var ye *ojson.YAMLError
+		if errors.As(err, &ye) && ye.Thrown() {
+			return nil, ye
+		}
+		if err != nil {
+			return nil, newInputError(fmt.Sprintf("Placeholder $yaml found an error in the data at %s, %s", target, err))
 		}
 		return docs[0].Value, nil
 	}

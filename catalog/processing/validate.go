@@ -1,11 +1,9 @@
 package processing
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -105,8 +103,6 @@ func (v *validator) add(file string, line int, ref, msg string) {
 	v.problems = append(v.problems, Problem{File: file, Line: line, Entity: ref, Message: msg})
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
 // file validates one file; strict files must hold entities (a directory
 // walk skips YAML files that are not catalog files).
 func (v *validator) file(ctx context.Context, path, origin string, strict bool) {
@@ -119,38 +115,47 @@ func (v *validator) file(ctx context.Context, path, origin string, strict bool) 
 		v.add(path, 0, "", err.Error())
 		return
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			line := 0
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-				line, _ = strconv.Atoi(m[1])
+	docs, err := ojson.DecodeYAMLDocumentsWithNodes(data)
+	for _, d := range docs {
+		if d.Err != nil {
+			// The catalog's words for the document's error; an error
+			// thrown while converting a document (aliases) ends the file.
+			var ye *ojson.YAMLError
+			if errors.As(d.Err, &ye) && ye.Thrown() {
+				line := d.Line
+				if d.Node != nil && len(d.Node.Content) > 0 {
+					line = d.Node.Content[0].Line // the content, not the "---" before it
+				}
+				v.add(path, line, "", fmt.Sprintf("file %s could not be read, %s", path, ye))
+				return
 			}
-			v.add(path, line, "", "YAML error, "+strings.TrimPrefix(err.Error(), "yaml: "))
-			return
-		}
-		val, err := ojson.FromYAMLNode(&n)
-		if err != nil {
-			v.add(path, n.Line, "", err.Error())
+			v.add(path, yamlErrorLine(d.Err, d.Line), "", "YAML error at file:"+path+", "+d.Err.Error())
 			continue
 		}
-		obj, ok := val.(*ojson.Object)
-		if val == nil {
+		obj, ok := d.Value.(*ojson.Object)
+		if d.Value == nil {
 			continue
 		}
 		if !ok || (!strict && !obj.Has("apiVersion") && !obj.Has("kind")) {
 			if strict {
-				v.add(path, n.Line, "", "Expected object at root, got "+jsType(val))
+				v.add(path, d.Line, "", "Expected object at root, got "+jsType(d.Value))
 			}
 			continue
 		}
-		v.entity(ctx, path, origin, &n, obj)
+		v.entity(ctx, path, origin, d.Node, obj)
 	}
+	if err != nil {
+		v.add(path, yamlErrorLine(err, 0), "", "YAML error at file:"+path+", "+err.Error())
+	}
+}
+
+// yamlErrorLine is the line a YAML error names, or fallback.
+func yamlErrorLine(err error, fallback int) int {
+	var ye *ojson.YAMLError
+	if errors.As(err, &ye) && ye.Line > 0 {
+		return ye.Line
+	}
+	return fallback
 }
 
 func (v *validator) entity(ctx context.Context, path, origin string, n *yaml.Node, obj *ojson.Object) {

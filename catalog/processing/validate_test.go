@@ -68,6 +68,30 @@ metadata: {name: x}
 			wantLines: []string{`bad.yaml:1: YAML error`},
 		},
 		{
+			name: "duplicate keys",
+			files: map[string]string{"c.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\n  name: b\nspec: {type: service, lifecycle: production, owner: team-a}\n---\n" +
+				"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c, name: d}\nspec: {type: service, lifecycle: production, owner: team-a}\n"},
+			entry: "c.yaml",
+			wantLines: []string{
+				"c.yaml:5: YAML error at file:c.yaml, YAMLParseError: Map keys must be unique at line 5, column 3:\n\n  name: a\n  name: b\n  ^\n",
+				"c.yaml:10: YAML error at file:c.yaml, YAMLParseError: Map keys must be unique at line 10, column 21:\n\nmetadata: {name: c, name: d}\n                    ^\n",
+			},
+		},
+		{
+			name: "an alias bomb ends its file",
+			files: map[string]string{"c.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: before}\nspec: {type: service, lifecycle: production, owner: team-a}\n---\n" +
+				"kind: Component\nmetadata: {name: bomb}\nspec:\n  l0: &l0 lol\n" + laughs(9) + "---\nkind: Nope\n"},
+			entry:     "c.yaml",
+			wantLines: []string{"c.yaml:6: file c.yaml could not be read, ReferenceError: Excessive alias count indicates a resource exhaustion attack"},
+			entities:  1,
+		},
+		{
+			name:     "a block scalar ending the file",
+			files:    map[string]string{"c.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n  x: |\n    text"},
+			entry:    "c.yaml",
+			entities: 1,
+		},
+		{
 			name:      "a missing target of a Location",
 			files:     map[string]string{"all.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: l}\nspec:\n  targets: [./nope.yaml]\n"},
 			entry:     "all.yaml",
@@ -92,7 +116,7 @@ metadata: {name: x}
 				t.Fatalf("problems = %v, want %d", problems, len(tt.wantLines))
 			}
 			for i, p := range problems {
-				got := strings.TrimPrefix(p.String(), dir+"/")
+				got := strings.ReplaceAll(p.String(), dir+"/", "")
 				if !strings.HasPrefix(got, tt.wantLines[i]) {
 					t.Errorf("problem %d = %q, want prefix %q", i, got, tt.wantLines[i])
 				}

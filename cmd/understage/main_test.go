@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,15 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(over, []byte("backend:\n  baseUrl: http://b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The billion laughs: a clear start-up error, not a process out of memory.
+	bomb := filepath.Join(dir, "bomb.yaml")
+	laughs := "l0: &l0 lol\n"
+	for i := 1; i <= 9; i++ {
+		laughs += fmt.Sprintf("l%d: &l%d [%s*l%d]\n", i, i, strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), i-1)
+	}
+	if err := os.WriteFile(bomb, []byte(laughs), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	serving, stopServing := context.WithCancel(context.Background())
@@ -37,6 +47,8 @@ func TestRun(t *testing.T) {
 		{"bad flag", context.Background(), []string{"serve", "--nope"}, 2, "", "flag provided but not defined"},
 		{"bad log format", context.Background(), []string{"serve", "--config", good, "--log-format", "xml"}, 1, "", "--log-format must be json or text"},
 		{"missing config file", context.Background(), []string{"serve", "--config", filepath.Join(dir, "nope.yaml")}, 1, "", "load config"},
+		{"alias bomb in the config", context.Background(), []string{"serve", "--config", good, "--config", bomb}, 1, "",
+			"ReferenceError: Excessive alias count indicates a resource exhaustion attack"},
 		{"merged config printed", context.Background(), []string{"config", "--config", good, "--config", over}, 0,
 			`{"backend":{"baseUrl":"http://b","listen":{"host":"127.0.0.1","port":0}}}`, ""},
 		{"serve stops when cancelled", serving, []string{"serve", "--config", good, "--log-format", "text"}, 0, "", "msg=stopped"},

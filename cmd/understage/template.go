@@ -167,6 +167,9 @@ func loadTemplateFile(path string) (*scaffolder.Template, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, d := range docs {
+		if d.Err != nil {
+			return nil, fmt.Errorf("%s: %w", path, d.Err)
+		}
 		o, ok := d.Value.(*ojson.Object)
 		if !ok || o.String("kind") != "Template" {
 			continue

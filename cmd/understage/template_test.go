@@ -73,6 +73,28 @@ func TestTemplateDryRun(t *testing.T) {
 	if err := os.WriteFile(badValues, []byte("name: Not Valid\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An alias bomb (the billion laughs) and duplicate keys in a template,
+	// and a bomb in a values file.
+	bomb := "l0: &l0 lol\n"
+	for i := 1; i <= 9; i++ {
+		bomb += fmt.Sprintf("l%d: &l%d [%s*l%d]\n", i, i, strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), i-1)
+	}
+	template, err := os.ReadFile(exampleTemplate("node-service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bombTemplate := filepath.Join(dir, "bomb-template.yaml")
+	if err := os.WriteFile(bombTemplate, []byte(strings.Replace(string(template), "\nspec:\n", "\nspec:\n"+strings.ReplaceAll("x:\n"+bomb, "\n", "\n  ")+"\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dupTemplate := filepath.Join(dir, "dup-template.yaml")
+	if err := os.WriteFile(dupTemplate, []byte(strings.Replace(string(template), "\nspec:\n", "\nspec:\n  type: a\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bombValues := filepath.Join(dir, "bomb-values.yaml")
+	if err := os.WriteFile(bombValues, []byte(bomb), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -118,6 +140,24 @@ func TestTemplateDryRun(t *testing.T) {
 			name:     "no template",
 			args:     []string{"template", "dry-run", "--values", badValues},
 			wantCode: 2,
+		},
+		{
+			name:       "alias bomb in the template",
+			args:       []string{"template", "dry-run", bombTemplate, "--values", writeValues(t, dir, "node-service")},
+			wantCode:   1,
+			wantStderr: "ReferenceError: Excessive alias count indicates a resource exhaustion attack",
+		},
+		{
+			name:       "duplicate keys in the template",
+			args:       []string{"template", "dry-run", dupTemplate, "--values", writeValues(t, dir, "node-service")},
+			wantCode:   1,
+			wantStderr: "YAMLParseError: Map keys must be unique at line ",
+		},
+		{
+			name:       "alias bomb in the values",
+			args:       []string{"template", "dry-run", exampleTemplate("node-service"), "--values", bombValues},
+			wantCode:   1,
+			wantStderr: "ReferenceError: Excessive alias count indicates a resource exhaustion attack",
 		},
 		{
 			name:       "not a template",

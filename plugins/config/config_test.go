@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,6 +149,38 @@ func TestLoad(t *testing.T) {
 			files:   map[string]string{},
 			load:    []string{"nope.yaml"},
 			wantErr: "nope.yaml",
+		},
+		// Backstage's config loader parses with the same YAML package as
+		// its catalog (YAML.parse): these are its errors.
+		{
+			name:    "alias bomb",
+			files:   map[string]string{"a.yaml": "l0: &l0 lol\n" + laughs(9)},
+			load:    []string{"a.yaml"},
+			wantErr: "ReferenceError: Excessive alias count indicates a resource exhaustion attack",
+		},
+		{
+			name:    "alias bomb in an included file",
+			files:   map[string]string{"a.yaml": "app:\n  x: {$include: ./b.yaml}\n", "b.yaml": "l0: &l0 lol\n" + laughs(9)},
+			load:    []string{"a.yaml"},
+			wantErr: "error at .app.x, failed to parse included file ./b.yaml, ReferenceError: Excessive alias count indicates a resource exhaustion attack",
+		},
+		{
+			name:    "duplicate keys",
+			files:   map[string]string{"a.yaml": "app:\n  title: a\n  title: b\n"},
+			load:    []string{"a.yaml"},
+			wantErr: "YAMLParseError: Map keys must be unique at line 3, column 3:\n\n  title: a\n  title: b\n  ^\n",
+		},
+		{
+			name:    "several documents",
+			files:   map[string]string{"a.yaml": "a: 1\n---\nb: 2\n"},
+			load:    []string{"a.yaml"},
+			wantErr: "YAMLParseError: Source contains multiple documents; please use YAML.parseAllDocuments() at line 2, column 1:",
+		},
+		{
+			name:  "aliases and a block scalar ending the file",
+			files: map[string]string{"a.yaml": "base: &b {port: 1}\nbackend: {listen: *b}\ntext: |\n  x"},
+			load:  []string{"a.yaml"},
+			want:  `{"base":{"port":1},"backend":{"listen":{"port":1}},"text":"x\n"}`,
 		},
 		{
 			name:  "empty file is skipped",
@@ -417,4 +450,13 @@ func TestDuration(t *testing.T) {
 	if _, ok, err := FromValue(map[string]any{}, "").Duration("x"); ok || err != nil {
 		t.Errorf("absent duration: ok=%v err=%v", ok, err)
 	}
+}
+
+// laughs is an alias bomb after an anchor l0: levels of ten aliases.
+func laughs(levels int) string {
+	var b strings.Builder
+	for i := 1; i <= levels; i++ {
+		fmt.Fprintf(&b, "l%d: &l%d [%s*l%d]\n", i, i, strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), i-1)
+	}
+	return b.String()
 }
