@@ -31,11 +31,10 @@ var knownGoldenDifferences = map[string]string{}
 // the fix; they are logged, not failed, so the suite stays green, and one
 // that starts matching must be removed from the list.
 var realWorldExpectedFailures = map[string]string{
-	"by-name/api/drafts/pricing-openapi":     "catalog/processing, deliberate (README): Understage resolves a $text placeholder in a file location; Backstage 1.55 cannot form a URL from a file path and never serves the entity",
-	"locations/dry-run-placeholder":          "catalog/processing, deliberate (README): the same $text placeholder; Backstage answers 400 PlaceholderProcessor ... Invalid URL, Understage 201 with the resolved entity",
-	"locations/dry-run-list-of-entities":     "catalog/processing: a YAML document that is not an object is reported as InputError (locations.go); Backstage's processingResult.generalError makes it a plain Error",
-	"by-name/component/default/yaml-numbers": "catalog/ojson: YAML 1.2 reads 1_000 as the string \"1_000\" (yaml.v3 gives 1000) and JSON.stringify writes -0 as 0 (Understage writes -0)",
-	"locations/dry-run-template-skeleton":    "catalog/ojson: a YAML syntax error carries yaml.v3's message (found character that cannot start any token), Backstage the yaml package's (Plain value cannot start with directive indicator character % at line 5, column 2 and a code frame)",
+	"by-name/api/drafts/pricing-openapi":  "catalog/processing, deliberate (README): Understage resolves a $text placeholder in a file location; Backstage 1.55 cannot form a URL from a file path and never serves the entity",
+	"locations/dry-run-placeholder":       "catalog/processing, deliberate (README): the same $text placeholder; Backstage answers 400 PlaceholderProcessor ... Invalid URL, Understage 201 with the resolved entity",
+	"locations/dry-run-list-of-entities":  "catalog/processing: a YAML document that is not an object is reported as InputError (locations.go); Backstage's processingResult.generalError makes it a plain Error",
+	"locations/dry-run-template-skeleton": "catalog/ojson: a YAML syntax error carries yaml.v3's message (found character that cannot start any token), Backstage the yaml package's (Plain value cannot start with directive indicator character % at line 5, column 2 and a code frame)",
 }
 
 // realWorldURLExpectedFailures is realWorldExpectedFailures for the corpus
@@ -58,7 +57,6 @@ var realWorldURLExpectedFailures = map[string]string{
 	"locations/dry-run-nested":                          noViewURL,
 	"locations/dry-run-missing-file":                    "catalog/processing (url reading): a url target that does not exist; Backstage: NotFoundError: Unable to read url, no matching files found for <url>; Understage: could not read <url>, 404 Not Found",
 	"locations/dry-run-bad-json":                        "catalog/processing (placeholders): $json of invalid JSON lacks Backstage's ', SyntaxError: <JSON.parse message>' tail",
-	"locations/dry-run-two-documents":                   "catalog/processing (placeholders): $yaml of two documents; Backstage: Placeholder $yaml expected to find exactly one document of data at <path>, found 2",
 	"locations/dry-run-number-placeholder":              "catalog/processing (placeholders): {$text: 42}; Backstage: Placeholder $text expected a string value parameter, in the form of an absolute URL or a relative path",
 }
 
