@@ -31,7 +31,13 @@ type Options struct {
 	// Readers read location targets by type ("file", "url", ...).
 	Readers map[string]LocationReader
 	Rules   model.Rules // zero value = Backstage's defaults (Component, API, Location)
-	Logger  *slog.Logger
+	// AllowedLocationTypes are the types a Location may switch to from
+	// its own location's type (catalog.allowedLocationTypes). Default
+	// ["url"], as in Backstage.
+	AllowedLocationTypes []string
+	// Limits bound each input; zero fields get DefaultLimits.
+	Limits Limits
+	Logger *slog.Logger
 	// Interval is catalog.processingInterval: each entity is re-processed
 	// every Interval..1.5*Interval. Default 100 s (Backstage's 100–150 s).
 	Interval time.Duration
@@ -78,6 +84,10 @@ func New(o Options) *Engine {
 	if o.Rules.IsZero() {
 		o.Rules, _ = model.NewRules(nil, nil)
 	}
+	if o.AllowedLocationTypes == nil {
+		o.AllowedLocationTypes = []string{"url"}
+	}
+	o.Limits = o.Limits.withDefaults()
 	return &Engine{o: o, wake: make(chan struct{}, 1)}
 }
 
@@ -306,6 +316,8 @@ func (e *Engine) Process(ctx context.Context, it catalog.ProcessingItem) catalog
 	}
 	relations, err := model.BuildRelations(entity)
 	if err != nil {
+		errs = append(errs, err)
+	} else if err := e.firstRefused(entity, children); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

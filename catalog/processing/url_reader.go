@@ -14,8 +14,10 @@ type URLLocationReader struct {
 	Readers catalog.URLReader
 }
 
-// ReadLocation reads the file at target, or every file a glob matches.
-func (r URLLocationReader) ReadLocation(ctx context.Context, target string) ([]LocationFile, error) {
+// Read reads the file at target, or every file a glob matches. The URL
+// readers bound what they hold in memory; a file over maxBytes is refused
+// here.
+func (r URLLocationReader) Read(ctx context.Context, target string, maxBytes int64) ([]LocationFile, error) {
 	if hasGlob(target) {
 		res, err := r.Readers.Search(ctx, target, catalog.ReadOptions{})
 		if err != nil {
@@ -23,6 +25,9 @@ func (r URLLocationReader) ReadLocation(ctx context.Context, target string) ([]L
 		}
 		out := make([]LocationFile, 0, len(res.Files))
 		for _, f := range res.Files {
+			if int64(len(f.Data)) > maxBytes {
+				return nil, &LimitError{What: "url:" + f.URL, Limit: maxBytes, Unit: "bytes", Key: LimitKeyFileSize}
+			}
 			out = append(out, LocationFile{Type: "url", Target: f.URL, Data: f.Data})
 		}
 		return out, nil
@@ -31,7 +36,24 @@ func (r URLLocationReader) ReadLocation(ctx context.Context, target string) ([]L
 	if err != nil {
 		return nil, err
 	}
+	if int64(len(res.Data)) > maxBytes {
+		return nil, &LimitError{What: "url:" + target, Limit: maxBytes, Unit: "bytes", Key: LimitKeyFileSize}
+	}
 	return []LocationFile{{Type: "url", Target: target, Data: res.Data}}, nil
+}
+
+// ReadFile reads the one file at target (never a search, whatever its
+// characters); what may be read is up to the URL readers' host rules, so
+// scope is not used.
+func (r URLLocationReader) ReadFile(ctx context.Context, target, _ string, maxBytes int64) ([]byte, error) {
+	res, err := r.Readers.ReadURL(ctx, target, catalog.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(res.Data)) > maxBytes {
+		return nil, &LimitError{What: "the file", Limit: maxBytes, Unit: "bytes", Key: LimitKeyPlaceholderSize}
+	}
+	return res.Data, nil
 }
 
 // Resolve resolves target against the URL of the file that names it.
