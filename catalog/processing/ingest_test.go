@@ -340,6 +340,11 @@ func TestConflictingEntity(t *testing.T) {
 			if !logged {
 				t.Errorf("conflict not logged as %q; warnings: %v", msg, c.logs.warnings())
 			}
+			// A lasting conflict is logged once, not at every pass.
+			c.refreshAll(t)
+			if n := len(slices.DeleteFunc(c.logs.warnings(), func(w map[string]string) bool { return w["msg"] != msg })); n != 1 {
+				t.Errorf("conflict logged %d times after two passes, want once", n)
+			}
 			failed := c.unprocessed(t, catalog.UnprocessedFailed, loser)
 			if failed == nil {
 				t.Fatal("the losing location is not among the failed entities")

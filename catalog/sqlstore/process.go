@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -188,8 +189,7 @@ type entityConflict struct {
 }
 
 // findConflicts lists the children that lost their entity to another
-// location key, in the batch (winners) or in the database, and logs each
-// as Backstage does, naming both locations.
+// location key, in the batch (winners) or in the database.
 func (s *Store) findConflicts(ctx context.Context, tx *sql.Tx, children []child, accepted map[string]bool, winners map[string]string) ([]entityConflict, error) {
 	var lost []child
 	var stored []string
@@ -232,9 +232,7 @@ func (s *Store) findConflicts(ctx context.Context, tx *sql.Tx, children []child,
 		if _, won := accepted[c.row.ref]; won || !ok {
 			owner = winners[c.row.ref]
 		}
-		cf := entityConflict{parent: c.parent, ref: c.row.ref, owner: owner, key: c.row.locationKey}
-		s.logger.Warn(cf.message(), "entityRef", cf.ref, "existingLocationKey", cf.owner, "locationKey", cf.key, "emittedBy", cf.parent)
-		out = append(out, cf)
+		out = append(out, entityConflict{parent: c.parent, ref: c.row.ref, owner: owner, key: c.row.locationKey})
 	}
 	return out, nil
 }
@@ -244,14 +242,30 @@ func (c entityConflict) message() string {
 	return fmt.Sprintf("Detected conflicting entityRef %s already referenced by %s and now also %s", c.ref, c.owner, c.key)
 }
 
-// recordConflicts keeps each parent's conflicts for the unprocessed
-// entities API. The parent's result hash is cleared so that its next pass
-// writes its children again: the entity is taken over once its owner lets
-// go of it, and the record goes away with the conflict.
-func (s *Store) recordConflicts(ctx context.Context, tx *sql.Tx, conflicts []entityConflict) error {
+// log logs the conflict as Backstage does, naming both locations; a
+// conflict already reported by the last pass of the same parent is only a
+// debug line, so that a lasting conflict is not logged at every pass.
+func (c entityConflict) log(logger *slog.Logger, repeated bool) {
+	level := slog.LevelWarn
+	if repeated {
+		level = slog.LevelDebug
+	}
+	logger.Log(context.Background(), level, c.message(),
+		"entityRef", c.ref, "existingLocationKey", c.owner, "locationKey", c.key, "emittedBy", c.parent)
+}
+
+// recordConflicts logs the conflicts and keeps each parent's for the
+// unprocessed entities API (previous holds what the parents kept before).
+// The parent's result hash is cleared so that its next pass writes its
+// children again: the entity is taken over once its owner lets go of it,
+// and the record goes away with the conflict.
+func (s *Store) recordConflicts(ctx context.Context, tx *sql.Tx, conflicts []entityConflict, previous map[string]string) error {
 	byParent := map[string][]catalog.SerializedError{}
 	for _, c := range conflicts {
-		byParent[c.parent] = append(byParent[c.parent], catalog.SerializedError{Name: "ConflictError", Message: c.message()})
+		se := catalog.SerializedError{Name: "ConflictError", Message: c.message()}
+		enc, _ := json.Marshal(se.Message)
+		c.log(s.logger, strings.Contains(previous[c.parent], string(enc)))
+		byParent[c.parent] = append(byParent[c.parent], se)
 	}
 	for parent, errs := range byParent {
 		enc, err := json.Marshal(errs)
@@ -344,6 +358,9 @@ func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities
 		if err != nil {
 			return err
 		}
+		for _, c := range w.conflicts {
+			c.log(s.logger, false)
+		}
 		rows, accepted := w.rows, w.accepted
 		oldSet := make(map[string]bool, len(old))
 		for _, r := range old {
@@ -389,6 +406,9 @@ func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added [
 		w, err := s.writeChildren(ctx, tx, providerChildren(provider, all), now)
 		if err != nil {
 			return err
+		}
+		for _, c := range w.conflicts {
+			c.log(s.logger, false)
 		}
 		rows, accepted := w.rows, w.accepted
 		stitch := map[string]bool{}
@@ -476,24 +496,30 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		// Skip results whose hash matches what is stored: nothing changed.
 		stored := make(map[string]string, len(results))
 		eids := make(map[string]int64, len(results))
+		// The conflicts the entities reported last time, to log only new ones.
+		previous := map[string]string{}
 		ids := make([]string, len(results))
 		for i, r := range results {
 			ids[i] = r.EntityID
 		}
 		for _, chunk := range chunks(ids, s.chunk()) {
 			in, args := s.in(chunk)
-			rows, err := s.query(ctx, tx, `SELECT eid, entity_id, result_hash FROM refresh_state WHERE entity_id IN `+in, args...)
+			rows, err := s.query(ctx, tx, `SELECT eid, entity_id, result_hash, entity_ref, CASE WHEN conflicts = '[]' THEN '' ELSE conflicts END
+FROM refresh_state WHERE entity_id IN `+in, args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
 				var eid int64
-				var id, h string
-				if err := rows.Scan(&eid, &id, &h); err != nil {
+				var id, h, ref, conflicts string
+				if err := rows.Scan(&eid, &id, &h, &ref, &conflicts); err != nil {
 					rows.Close()
 					return err
 				}
 				stored[id], eids[id] = h, eid
+				if conflicts != "" {
+					previous[ref] = conflicts
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -665,7 +691,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_entity_ref, target_entity_ref)`, "", refs, nil); err != nil {
 			return err
 		}
-		if err := s.recordConflicts(ctx, tx, w.conflicts); err != nil {
+		if err := s.recordConflicts(ctx, tx, w.conflicts, previous); err != nil {
 			return err
 		}
 		// Everything above is written: stitch the batch's entities now.
