@@ -34,7 +34,8 @@ type LocationFile struct {
 type LocationReader interface {
 	// Read reads the file at target, or every file a glob pattern matches.
 	Read(ctx context.Context, target string, maxBytes int64) ([]LocationFile, error)
-	// ReadFile reads the single file at target, which a placeholder names.
+	// ReadFile reads the single file at target, which a placeholder names;
+	// over maxBytes it returns a *LimitError naming the placeholder limit.
 	// scope is the folder of the location the placeholder comes from, for
 	// readers whose targets have folders: nothing outside it is read.
 	ReadFile(ctx context.Context, target, scope string, maxBytes int64) ([]byte, error)

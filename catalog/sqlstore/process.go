@@ -138,8 +138,7 @@ func newEntityID() string {
 // upsertUnprocessed inserts or updates refresh_state rows and returns the
 // refs it wrote, each mapped to whether it was ever processed. A row owned
 // by another location key is left alone (first writer wins); a row without
-// a location key is taken over. Changed input
-// makes the row due now.
+// a location key is taken over. Changed input makes the row due now.
 func (s *Store) upsertUnprocessed(ctx context.Context, tx *sql.Tx, rows []deferredRow, now int64) (map[string]bool, error) {
 	accepted := make(map[string]bool, len(rows))
 	vals := make([][]any, len(rows))

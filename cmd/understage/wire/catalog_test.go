@@ -183,3 +183,22 @@ func TestCatalogConfig(t *testing.T) {
 	second := start(t, dir)
 	check(t, second)
 }
+
+func TestCatalogLimitsMustBePositive(t *testing.T) {
+	for _, key := range []string{"maxFileSize", "maxPlaceholderSize", "maxEntitiesPerFile"} {
+		t.Run(key, func(t *testing.T) {
+			conf := "backend:\n  baseUrl: http://127.0.0.1:0\ncatalog:\n  limits:\n    " + key + ": 0\n"
+			cfg, err := config.LoadBytes([]byte(conf), filepath.Join(t.TempDir(), "app-config.yaml"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := wire.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err == nil {
+				b.Close()
+			}
+			if want := "catalog.limits." + key + " must be a positive number, got 0"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v, want %q", err, want)
+			}
+		})
+	}
+}

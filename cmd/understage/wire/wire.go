@@ -418,18 +418,18 @@ func catalogOptions(cfg *config.Config) (catalogConfig, error) {
 	if out.allowedLocationTypes, _, err = cfg.ReadStringList("catalog.allowedLocationTypes"); err != nil {
 		return out, err
 	}
-	for key, dst := range map[string]*int64{processing.LimitKeyFileSize: &out.limits.FileBytes,
-		processing.LimitKeyPlaceholderSize: &out.limits.PlaceholderBytes} {
+	for key, set := range map[string]func(int){
+		processing.LimitKeyFileSize:        func(v int) { out.limits.FileBytes = int64(v) },
+		processing.LimitKeyPlaceholderSize: func(v int) { out.limits.PlaceholderBytes = int64(v) },
+		processing.LimitKeyEntitiesPerFile: func(v int) { out.limits.EntitiesPerFile = v },
+	} {
 		if v, ok, err := cfg.ReadInt(key); err != nil {
 			return out, err
+		} else if ok && v <= 0 {
+			return out, fmt.Errorf("%s must be a positive number, got %d", key, v)
 		} else if ok {
-			*dst = int64(v)
+			set(v)
 		}
-	}
-	if v, ok, err := cfg.ReadInt(processing.LimitKeyEntitiesPerFile); err != nil {
-		return out, err
-	} else if ok {
-		out.limits.EntitiesPerFile = v
 	}
 	out.orphanStrategy = cfg.OptionalString("catalog.orphanStrategy")
 	if out.orphanStrategy != "" && out.orphanStrategy != "delete" && out.orphanStrategy != "keep" {
