@@ -852,5 +852,7 @@ func dbConfig(t *testing.T, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("{client: pg, connection: %s}", conn), nil
+	// Each plugin names the scenario's database: Backstage (and
+	// understage) ignore the base connection's database with PostgreSQL.
+	return fmt.Sprintf("{client: pg, connection: %[1]s, plugin: {catalog: {connection: %[1]s}, auth: {connection: %[1]s}, scaffolder: {connection: %[1]s}}}", conn), nil
 }

@@ -81,6 +81,7 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 	res := &DryRunResult{Steps: steps}
 	var files []File
 	extracted := false
+	budget := newLogBudget(r.LogLimit)
 	run := &Run{
 		TaskID:  "dry-run-" + id,
 		Spec:    spec,
@@ -90,6 +91,13 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 		Catalog: in.Catalog,
 		Emit: func(_ context.Context, body *ojson.Object) error {
 			if body.String("stepId") == extractID {
+				return nil
+			}
+			keep, note := budget.admit(body)
+			if note != nil {
+				res.Log = append(res.Log, ojson.NewObject("body", note))
+			}
+			if !keep {
 				return nil
 			}
 			// The dry runner spreads the metadata before the message.
@@ -127,7 +135,7 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 }
 
 // ReadDirectoryContents lists the regular files under dir (dotfiles
-// included, symlinks not followed), sorted by path.
+// included, symlinks not followed) in WalkLess order.
 func ReadDirectoryContents(dir string) ([]File, error) {
 	var out []File
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -152,8 +160,28 @@ func ReadDirectoryContents(dir string) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read workspace: %w", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	sort.SliceStable(out, func(i, j int) bool { return WalkLess(out[i].Path, out[j].Path) })
 	return out, nil
+}
+
+// WalkLess orders slash paths the way Backstage's globby walks a directory
+// (fetch:template's template files, a dry run's resulting files): breadth
+// first, so every entry of a directory comes before those of its sub
+// directories, which decides among other things which failing file is
+// reported. Inside one directory Backstage keeps the file system's readdir
+// order, which differs between file systems; names are sorted there
+// instead, so that runs repeat.
+func WalkLess(a, b string) bool {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	for k := range as {
+		if as[k] != bs[k] {
+			return as[k] < bs[k]
+		}
+	}
+	return false
 }
 
 // SafeChildPath joins a relative path onto base and refuses results outside

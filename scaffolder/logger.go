@@ -32,7 +32,11 @@ func (l *stepLog) line(level slog.Level, msg string, attrs *ojson.Object) {
 	}
 	text := lv + ": " + msg
 	if attrs != nil && attrs.Len() > 0 {
-		text += " " + string(ojson.MustMarshal(attrs))
+		// winston prints the metadata with safe-stable-stringify: keys sorted.
+		b, err := ojson.MarshalSorted(attrs)
+		if err == nil {
+			text += " " + string(b)
+		}
 	}
 	_ = l.emit(context.WithoutCancel(l.ctx), ojson.NewObject("message", l.red.redact(text), "stepId", l.stepID))
 }

@@ -28,6 +28,8 @@ type Runner struct {
 	// Filters and Globals extend the template language (templating-extensions).
 	Filters map[string]render.Filter
 	Globals map[string]any
+	// LogLimit bounds the log of each task and dry run.
+	LogLimit LogLimit
 	// Environment is scaffolder.defaultEnvironment (parameters and secrets).
 	Environment Environment
 	// Integrations resolves SCM hosts for parseRepoUrl (render's default when nil).
@@ -40,6 +42,9 @@ type Runner struct {
 	// input, after input validation and before anything runs (Backstage's
 	// order). false fails the step with a NotAllowedError (see authorize.go).
 	AuthorizeAction func(ctx context.Context, run *Run, actionID string, input *ojson.Object) (bool, error)
+	// TemplateLimits bound each render of a step input or output (zero
+	// fields take render's defaults).
+	TemplateLimits render.Limits
 }
 
 // Environment is the config-provided `environment` template variable.
@@ -72,24 +77,36 @@ type Run struct {
 	extra map[string]Action // run-private actions (the dry run's extractor)
 }
 
-// StepError is a step failure, named as Backstage names errors.
-type StepError struct {
-	Name, Message string
-}
+// ErrTemplateRender is the kind of a template that fails to parse or
+// render: Backstage's TemplateRenderError, which its error middleware does
+// not map to a status, so it answers 500 under that name.
+var ErrTemplateRender = &backend.Kind{Name: "TemplateRenderError", Status: 500}
 
-func (e *StepError) Error() string { return e.Message }
+// ErrTemplateLimit is nunjitsu's TemplateLimitError (a render over one of
+// its limits), likewise unmapped and so a 500 under its own name.
+var ErrTemplateLimit = &backend.Kind{Name: "TemplateLimitError", Status: 500}
 
-// ErrorName is the name Backstage would give err (InputError, Error, ...).
-func ErrorName(err error) string {
-	var se *StepError
-	if errors.As(err, &se) {
-		return se.Name
+// errorKind is the Backstage kind of a step error: the backend kind the
+// action gave it, TemplateRenderError for render failures, nil for an
+// unclassified error (Backstage's plain Error, 500).
+func errorKind(err error) *backend.Kind {
+	if k := backend.KindOf(err); k != nil {
+		return k
 	}
 	var tre *render.TemplateRenderError
 	if errors.As(err, &tre) {
-		return tre.Name()
+		return ErrTemplateRender
 	}
-	if k := backend.KindOf(err); k != nil {
+	var tle *render.TemplateLimitError
+	if errors.As(err, &tle) {
+		return ErrTemplateLimit
+	}
+	return nil
+}
+
+// ErrorName is the name Backstage would give err (InputError, Error, ...).
+func ErrorName(err error) string {
+	if k := errorKind(err); k != nil {
 		return k.Name
 	}
 	return "Error"
@@ -97,14 +114,7 @@ func ErrorName(err error) string {
 
 // ErrorMessage is err's message as Backstage shows it.
 func ErrorMessage(err error) string {
-	var se *StepError
-	if errors.As(err, &se) {
-		return se.Message
-	}
-	if backend.KindOf(err) != nil {
-		return backend.MessageOf(err)
-	}
-	return err.Error()
+	return backend.MessageOf(err)
 }
 
 type runState struct {
@@ -138,7 +148,7 @@ func (r *Runner) execute(ctx context.Context, run *Run, beforeCleanup func(ws st
 		return nil, backend.Input("Wrong template version executed with the workflow engine")
 	}
 	s := &runState{r: r, run: run, steps: ojson.NewObject()}
-	s.opts = render.Options{Filters: r.Filters, Integrations: r.Integrations, Globals: map[string]any{}}
+	s.opts = render.Options{Filters: r.Filters, Integrations: r.Integrations, Globals: map[string]any{}, Limits: r.TemplateLimits}
 	for k, v := range r.Globals {
 		s.opts.Globals[k] = v
 	}
@@ -322,8 +332,8 @@ func filterConditionalItems(items []any) []any {
 }
 
 func (s *runState) cancelled(step *ojson.Object) error {
-	return &StepError{Name: "Error", Message: fmt.Sprintf("Step %s (%s) of task %s has been cancelled.",
-		step.String("id"), jsString(get(step, "name")), s.run.TaskID)}
+	return fmt.Errorf("Step %s (%s) of task %s has been cancelled.",
+		step.String("id"), jsString(get(step, "name")), s.run.TaskID)
 }
 
 type iteration struct {
@@ -344,10 +354,11 @@ func (s *runState) executeStep(ctx context.Context, step *ojson.Object) (err err
 	logger := slog.New(log.handler())
 	defer func() {
 		if err != nil {
-			msg := red.redact(ErrorMessage(err))
-			nm := red.redact(ErrorName(err))
-			err = &StepError{Name: nm, Message: msg}
-			_ = s.emit(ctx, ojson.NewObject("message", nm+": "+msg, "stepId", id, "status", "failed"))
+			// The step's error keeps its kind (so a dry run answers with
+			// its status and a task's completion event with its name);
+			// only the message is redacted.
+			err = &backend.Error{Kind: errorKind(err), Message: red.redact(ErrorMessage(err)), Cause: err}
+			_ = s.emit(ctx, ojson.NewObject("message", ErrorName(err)+": "+ErrorMessage(err), "stepId", id, "status", "failed"))
 		}
 	}()
 	if ctx.Err() != nil {

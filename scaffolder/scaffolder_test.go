@@ -3,6 +3,8 @@ package scaffolder
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -11,36 +13,116 @@ import (
 	"github.com/understage/understage/plugins/backend"
 )
 
-// TestValidateJSONMatchesOracle replays validation errors recorded from the
-// oracle (the jsonschema npm package behind POST /v2/dry-run).
-func TestValidateJSONMatchesOracle(t *testing.T) {
+// validationCase is one parameter set of testdata/validation_cases.yaml
+// with the oracle's answer: the {"errors": [...]} body of its 400, or null
+// when it accepted the values.
+type validationCase struct {
+	Name       string          `json:"name"`
+	Parameters json.RawMessage `json:"parameters"`
+	Values     json.RawMessage `json:"values"`
+	Answer     json.RawMessage `json:"answer"`
+}
+
+func loadValidationCases(t *testing.T) []validationCase {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/validation_cases.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ojson.DecodeYAML(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := v.([]any)
+	var out []validationCase
+	for _, it := range list {
+		o := it.(*ojson.Object)
+		p, _ := o.Get("parameters")
+		vals, _ := o.Get("values")
+		out = append(out, validationCase{Name: o.String("name"), Parameters: ojson.MustMarshal(p), Values: ojson.MustMarshal(vals)})
+	}
+	return out
+}
+
+// TestRecordValidation records the oracle's answers to the parameter sets
+// of testdata/validation_cases.yaml (POST /v2/dry-run validates values
+// against each page with the jsonschema package, as task creation does):
+//
+//	UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7150 go test ./scaffolder -run TestRecordValidation
+func TestRecordValidation(t *testing.T) {
+	base := os.Getenv("UNDERSTAGE_RECORD_SCAFFOLDER")
+	if base == "" {
+		t.Skip("set UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7150 to record from the oracle")
+	}
+	cases := loadValidationCases(t)
+	for i, c := range cases {
+		body := `{"template":{"apiVersion":"scaffolder.backstage.io/v1beta3","kind":"Template","metadata":{"name":"v"},` +
+			`"spec":{"type":"service","parameters":` + string(c.Parameters) + `,"steps":[]}},"values":` + string(c.Values) + `,"directoryContents":[]}`
+		resp, err := http.Post(base+"/api/scaffolder/v2/dry-run", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.StatusCode {
+		case 200:
+			cases[i].Answer = json.RawMessage("null")
+		case 400:
+			cases[i].Answer = raw
+		default:
+			t.Fatalf("%s: %d %s", c.Name, resp.StatusCode, raw)
+		}
+	}
+	b, err := json.MarshalIndent(cases, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("testdata/validation_oracle.json", append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestValidateParametersMatchesOracle replays the recorded answers: our
+// 400 body ({"errors": [...]} in the jsonschema package's shape, paths,
+// messages and order) must be the oracle's byte for byte.
+func TestValidateParametersMatchesOracle(t *testing.T) {
 	raw, err := os.ReadFile("testdata/validation_oracle.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []struct {
-		Name   string
-		Schema json.RawMessage
-		Values json.RawMessage
-		Errors json.RawMessage
-	}
+	var cases []validationCase
 	if err := json.Unmarshal(raw, &cases); err != nil {
 		t.Fatal(err)
 	}
+	if want := len(loadValidationCases(t)); len(cases) != want {
+		t.Fatalf("%d recorded cases for %d inputs: re-record", len(cases), want)
+	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			schema, _ := ojson.DecodeObject(c.Schema)
+			params, err := ojson.Decode(c.Parameters)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tpl, err := ParseTemplate(ojson.NewObject("apiVersion", APIVersion, "kind", "Template", "spec", ojson.NewObject("parameters", params)))
+			if err != nil {
+				t.Fatal(err)
+			}
 			values, _ := ojson.Decode(c.Values)
-			errs := ValidateParameters([]*ojson.Object{schema}, values)
-			var got []byte = []byte("null")
-			if errs != nil {
+			got := []byte("null")
+			if errs := ValidateParameters(tpl.Pages, values); errs != nil {
 				list := make([]any, len(errs))
 				for i, e := range errs {
 					list[i] = e
 				}
-				got = ojson.MustMarshal(list)
+				got = ojson.MustMarshal(ojson.NewObject("errors", list))
 			}
-			want, _ := ojson.Decode(c.Errors)
+			want, err := ojson.Decode(c.Answer)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if string(got) != string(ojson.MustMarshal(want)) {
 				t.Errorf("\n got %s\nwant %s", got, ojson.MustMarshal(want))
 			}

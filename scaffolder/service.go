@@ -178,6 +178,16 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 	if u := spec.Object("user"); u != nil {
 		user.Entity, user.Ref = u.Object("entity"), u.String("ref")
 	}
+	// An earlier attempt's events count against this task's log budget;
+	// the budget itself bounds how many there can be.
+	budget := newLogBudget(s.Runner.LogLimit)
+	prior, err := s.Queue.Store.ListEvents(ctx, t.ID, nil)
+	if err != nil {
+		return fail(fmt.Errorf("read the events of task '%s': %w", t.ID, err))
+	}
+	for _, e := range prior {
+		budget.seen(e.Body)
+	}
 	run := &Run{
 		TaskID:    t.ID,
 		Spec:      spec,
@@ -185,6 +195,17 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 		Completed: completed,
 		User:      user,
 		Emit: func(ctx context.Context, body *ojson.Object) error {
+			mu.Lock()
+			keep, note := budget.admit(body)
+			mu.Unlock()
+			if note != nil {
+				if err := h.Emit(ctx, tasks.EventLog, ojson.MustMarshal(note)); err != nil {
+					return err
+				}
+			}
+			if !keep {
+				return nil
+			}
 			return h.Emit(ctx, tasks.EventLog, ojson.MustMarshal(body))
 		},
 		StepCompleted: func(ctx context.Context, stepID string, output *ojson.Object) error {

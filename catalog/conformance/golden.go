@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,25 +21,90 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 )
 
-// Golden files hold the oracle's normalised answers to ReadCases, one JSON
-// file per case under testdata/golden, so that the comparison also runs where
-// no Backstage backend is available (CI): the same masks and the same
-// Exact/Unordered/StatusOnly comparison as the live harness, against recorded
-// answers instead of a second server.
+// Golden files hold the oracle's normalised answers to a suite's cases, one
+// JSON file per case under the suite's golden folder, so that the comparison
+// also runs where no Backstage backend is available (CI): the same masks and
+// the same Exact/Unordered/StatusOnly comparison as the live harness, against
+// recorded answers instead of a second server.
 //
-// Recording (needs the oracle loaded with testdata/corpus/all.yaml):
+// A suite is one corpus (its all.yaml root Location), its cases and its golden
+// folder; see Suites. Recording needs an oracle whose only catalog location is
+// that suite's all.yaml; suites the oracle has not loaded are skipped:
 //
 //	UNDERSTAGE_RECORD_ORACLE=http://127.0.0.1:7150 \
 //	  CGO_ENABLED=0 go test ./catalog/conformance/ -run TestRecordGolden -v
 //
-// Replaying: TestGoldenSQLite and TestGoldenPostgres build Understage in
+// Replaying: TestGoldenSQLite, TestGoldenPostgres (the core suite) and
+// TestRealWorldGoldenSQLite, TestRealWorldGoldenPostgres build Understage in
 // process and compare every case with its golden file.
 
 // EnvRecordOracle names the oracle TestRecordGolden records from.
 const EnvRecordOracle = "UNDERSTAGE_RECORD_ORACLE"
 
-// GoldenDir is where the golden files live, relative to this package.
+// EnvRecordCorpusAddr is where TestRecordGolden serves a ServeHTTP suite's
+// corpus for the oracle to read (default 127.0.0.1:7174); the oracle's
+// config must name it under backend.reading.allow and as its url location.
+const EnvRecordCorpusAddr = "UNDERSTAGE_RECORD_CORPUS_ADDR"
+
+// corpusWait bounds how long recording waits for the oracle to read a
+// corpus it serves; corpusSettle is how long it then lets the oracle
+// re-process everything before asking.
+const (
+	corpusWait   = 30 * time.Second
+	corpusSettle = 15 * time.Second
+)
+
+// serveCorpus serves dir over HTTP at EnvRecordCorpusAddr until the test
+// ends, with the same file server the in-process replay uses, so that both
+// sides see the same status lines for files that do not exist.
+func serveCorpus(t *testing.T, dir string) {
+	t.Helper()
+	addr := os.Getenv(EnvRecordCorpusAddr)
+	if addr == "" {
+		addr = "127.0.0.1:7174"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("serve the corpus: %v", err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // returns once Close is called
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+}
+
+// GoldenDir is where the core suite's golden files live, relative to this package.
 const GoldenDir = "testdata/golden"
+
+// Suite is a corpus with the cases asked of it and their recorded answers.
+type Suite struct {
+	Name string
+	// Corpus is the corpus folder relative to this package; its all.yaml is
+	// the only catalog location and defines the Location RootLocation.
+	Corpus       string
+	RootLocation string
+	// GoldenDir holds one recorded answer per case.
+	GoldenDir string
+	Cases     []Case
+	// ServeHTTP registers the corpus as a url location, served over HTTP
+	// from a host allowed under backend.reading.allow, instead of a file
+	// location.
+	ServeHTTP bool
+}
+
+// CoreSuite covers the catalog API over the synthetic corpus in testdata/corpus.
+func CoreSuite() Suite {
+	return Suite{Name: "core", Corpus: "testdata/corpus", RootLocation: CorpusRootLocation, GoldenDir: GoldenDir, Cases: AllCases()}
+}
+
+// Suites lists every suite, in recording order.
+func Suites() []Suite { return []Suite{CoreSuite(), RealWorldSuite(), RealWorldURLSuite()} }
 
 // goldenFile is the on-disk form of one case's recorded answer. The request
 // is stored so that a case edited after recording is reported as stale
@@ -255,19 +321,39 @@ func newHTTPClient() *http.Client {
 	}
 }
 
-// RecordGolden asks the oracle at oracleURL every case twice and writes the
-// normalised answer into dir, one file per case; golden files of cases that
-// no longer exist are removed. A case whose two answers differ (after
-// masking, in its compare mode) is not deterministic enough to be recorded
-// and fails.
-func RecordGolden(t *testing.T, cases []Case, oracleURL, dir string) {
+// RecordGolden asks the oracle at oracleURL every case of the suite twice and
+// writes the normalised answer into the suite's golden folder, one file per
+// case; golden files of cases that no longer exist are removed. A case whose
+// two answers differ (after masking, in its compare mode) is not
+// deterministic enough to be recorded and fails. An oracle that has not
+// loaded the suite's corpus skips the test.
+func RecordGolden(t *testing.T, suite Suite, oracleURL string) {
 	t.Helper()
+	cases, dir := suite.Cases, suite.GoldenDir
 	if err := checkCaseNames(cases); err != nil {
 		t.Fatal(err)
 	}
-	or, err := newSide(t.Context(), newHTTPClient(), "oracle", oracleURL, os.Getenv(EnvOracleRoot))
+	if suite.ServeHTTP {
+		serveCorpus(t, suite.Corpus)
+	}
+	or, err := newSide(t.Context(), newHTTPClient(), "oracle", oracleURL, os.Getenv(EnvOracleRoot), suite.RootLocation)
+	// A corpus served from here only now can take the oracle a processing
+	// interval or two to read.
+	for wait := time.Now().Add(corpusWait); suite.ServeHTTP && errors.Is(err, errNoCorpus) && time.Now().Before(wait); {
+		time.Sleep(time.Second)
+		or, err = newSide(t.Context(), newHTTPClient(), "oracle", oracleURL, os.Getenv(EnvOracleRoot), suite.RootLocation)
+	}
+	if errors.Is(err, errNoCorpus) {
+		t.Skipf("oracle has not loaded the %s suite: %v", suite.Name, err)
+	}
 	if err != nil {
 		t.Fatalf("oracle: %v", err)
+	}
+	if suite.ServeHTTP {
+		// While nothing served the corpus the oracle's refreshes failed and
+		// left errors in the status of its entities; let a few processing
+		// intervals (PT2S on the harness's oracle) clear them.
+		time.Sleep(corpusSettle)
 	}
 	t.Logf("oracle corpus root: %q", or.root)
 	keep := map[string]bool{}
@@ -325,8 +411,6 @@ type ReplayOptions struct {
 	// Backstage's published spec; they are exempt only while understage
 	// answers exactly as the recording does.
 	SpecExempt map[string]string
-	// Dir holds the golden files (GoldenDir when empty).
-	Dir string
 	// Known lists the cases where Understage is known to answer differently
 	// from the recording, with the reason. Their differences are logged, not
 	// failed; a known case that matches fails so that the list stays short.
@@ -349,19 +433,17 @@ func (s GoldenSummary) String() string {
 	return fmt.Sprintf("golden: %d matching of %d cases", s.Matching, s.Total)
 }
 
-// ReplayGolden sends every case to the server at baseURL and compares its
-// normalised answers with the golden files, one subtest per case; a case
-// without a golden file, or whose golden file was recorded for another
-// request, fails. Golden files without a case fail too.
-func ReplayGolden(t *testing.T, cases []Case, baseURL string, o ReplayOptions) GoldenSummary {
+// ReplayGolden sends every case of the suite to the server at baseURL and
+// compares its normalised answers with the golden files, one subtest per
+// case; a case without a golden file, or whose golden file was recorded for
+// another request, fails. Golden files without a case fail too.
+func ReplayGolden(t *testing.T, suite Suite, baseURL string, o ReplayOptions) GoldenSummary {
 	t.Helper()
-	if o.Dir == "" {
-		o.Dir = GoldenDir
-	}
+	cases, dir := suite.Cases, suite.GoldenDir
 	if err := checkCaseNames(cases); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSide(t.Context(), newHTTPClient(), "understage", baseURL, "")
+	s, err := newSide(t.Context(), newHTTPClient(), "understage", baseURL, "", suite.RootLocation)
 	if err != nil {
 		t.Fatalf("understage: %v", err)
 	}
@@ -380,13 +462,13 @@ func ReplayGolden(t *testing.T, cases []Case, baseURL string, o ReplayOptions) G
 		caseNames[c.Name] = true
 		matched := false
 		t.Run(c.Name, func(t *testing.T) {
-			data, err := os.ReadFile(GoldenPath(o.Dir, c.Name))
+			data, err := os.ReadFile(GoldenPath(dir, c.Name))
 			if err != nil {
 				t.Fatalf("golden: no recorded answer (%v); record it with %s=<oracle url> go test -run TestRecordGolden", err, EnvRecordOracle)
 			}
 			recorded, want, err := decodeGolden(data)
 			if err != nil {
-				t.Fatalf("golden: %s: %v", GoldenPath(o.Dir, c.Name), err)
+				t.Fatalf("golden: %s: %v", GoldenPath(dir, c.Name), err)
 			}
 			if why, err := staleness(c, recorded); err != nil {
 				t.Fatal(err)
@@ -450,13 +532,13 @@ func ReplayGolden(t *testing.T, cases []Case, baseURL string, o ReplayOptions) G
 			t.Errorf("known difference listed for %q, which is not a case", name)
 		}
 	}
-	names, err := goldenNames(o.Dir)
+	names, err := goldenNames(dir)
 	if err != nil {
 		t.Fatalf("list golden files: %v", err)
 	}
 	for _, n := range names {
 		if !caseNames[n] {
-			t.Errorf("golden file %s belongs to no case; record again to remove it", GoldenPath(o.Dir, n))
+			t.Errorf("golden file %s belongs to no case; record again to remove it", GoldenPath(dir, n))
 		}
 	}
 

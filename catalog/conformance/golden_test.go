@@ -8,14 +8,16 @@ import (
 	"testing"
 )
 
-// TestRecordGolden rewrites testdata/golden from the oracle named by
-// UNDERSTAGE_RECORD_ORACLE (loaded with testdata/corpus/all.yaml).
+// TestRecordGolden rewrites the golden files of every suite whose corpus the
+// oracle named by UNDERSTAGE_RECORD_ORACLE has loaded.
 func TestRecordGolden(t *testing.T) {
 	oracle := os.Getenv(EnvRecordOracle)
 	if oracle == "" {
 		t.Skipf("set %s to the oracle's URL to record the golden files", EnvRecordOracle)
 	}
-	RecordGolden(t, AllCases(), oracle, GoldenDir)
+	for _, s := range Suites() {
+		t.Run(s.Name, func(t *testing.T) { RecordGolden(t, s, oracle) })
+	}
 }
 
 func TestGoldenRoundTrip(t *testing.T) {

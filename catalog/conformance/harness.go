@@ -30,6 +30,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -119,6 +120,9 @@ const (
 // CorpusRootLocation is the name of the Location entity in testdata/corpus/all.yaml.
 const CorpusRootLocation = "conformance-corpus"
 
+// errNoCorpus is returned by newSide when the server has not loaded the corpus.
+var errNoCorpus = errors.New("corpus not loaded")
+
 // Run sends every case to both servers, one subtest per case, and fails the
 // subtests whose normalised responses differ. It logs and returns a summary.
 func Run(t *testing.T, cases []Case, understageURL, oracleURL string) Summary {
@@ -129,11 +133,11 @@ func Run(t *testing.T, cases []Case, understageURL, oracleURL string) Summary {
 		// Redirects are part of the contract; never follow them.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	us, err := newSide(ctx, client, "understage", understageURL, os.Getenv(EnvUnderstageRoot))
+	us, err := newSide(ctx, client, "understage", understageURL, os.Getenv(EnvUnderstageRoot), CorpusRootLocation)
 	if err != nil {
 		t.Fatalf("understage: %v", err)
 	}
-	or, err := newSide(ctx, client, "oracle", oracleURL, os.Getenv(EnvOracleRoot))
+	or, err := newSide(ctx, client, "oracle", oracleURL, os.Getenv(EnvOracleRoot), CorpusRootLocation)
 	if err != nil {
 		t.Fatalf("oracle: %v", err)
 	}
@@ -176,10 +180,12 @@ type side struct {
 	observe func(method, path string, resp *response)
 }
 
-func newSide(ctx context.Context, client *http.Client, name, base, root string) (*side, error) {
+// newSide connects to one server; root is its corpus folder, or "" to find
+// it through the Location entity named rootLocation.
+func newSide(ctx context.Context, client *http.Client, name, base, root, rootLocation string) (*side, error) {
 	s := &side{name: name, base: strings.TrimRight(base, "/"), root: strings.TrimRight(root, "/"), client: client, uids: map[string]string{}}
 	if s.root == "" {
-		r, err := s.discoverRoot(ctx)
+		r, err := s.discoverRoot(ctx, rootLocation)
 		if err != nil {
 			return nil, err
 		}
@@ -189,23 +195,24 @@ func newSide(ctx context.Context, client *http.Client, name, base, root string) 
 }
 
 // discoverRoot reads the folder of the corpus from the managed-by-location
-// annotation of its root Location ("file:<root>/all.yaml").
-func (s *side) discoverRoot(ctx context.Context) (string, error) {
-	resp, err := s.do(ctx, http.MethodGet, "/api/catalog/entities/by-name/location/default/"+CorpusRootLocation, nil, nil)
+// annotation of its root Location ("file:<root>/all.yaml", or
+// "url:<root>/all.yaml" for a corpus served over HTTP).
+func (s *side) discoverRoot(ctx context.Context, rootLocation string) (string, error) {
+	resp, err := s.do(ctx, http.MethodGet, "/api/catalog/entities/by-name/location/default/"+url.PathEscape(rootLocation), nil, nil)
 	if err != nil {
 		return "", err
 	}
 	if resp.status != http.StatusOK {
-		return "", fmt.Errorf("corpus root location %q not found (status %d): is testdata/corpus/all.yaml loaded?", CorpusRootLocation, resp.status)
+		return "", fmt.Errorf("%w: corpus root location %q not found (status %d): is the corpus's all.yaml loaded?", errNoCorpus, rootLocation, resp.status)
 	}
 	o, err := ojson.DecodeObject(resp.body)
 	if err != nil {
 		return "", fmt.Errorf("decode corpus root location: %w", err)
 	}
 	loc := o.Object("metadata").Object("annotations").String("backstage.io/managed-by-location")
-	target, ok := strings.CutPrefix(loc, "file:")
-	if !ok {
-		return "", fmt.Errorf("corpus root location has managed-by-location %q, want a file location", loc)
+	typ, target, _ := strings.Cut(loc, ":")
+	if typ != "file" && typ != "url" {
+		return "", fmt.Errorf("corpus root location has managed-by-location %q, want a file or url location", loc)
 	}
 	i := strings.LastIndexByte(target, '/')
 	if i < 0 {

@@ -28,7 +28,7 @@ func fakeCatalog(t *testing.T, root string, routes map[string]string, link strin
 		_, _ = w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
-	s, err := newSide(t.Context(), srv.Client(), "fake", srv.URL, "")
+	s, err := newSide(t.Context(), srv.Client(), "fake", srv.URL, "", CorpusRootLocation)
 	if err != nil {
 		t.Fatalf("newSide: %v", err)
 	}

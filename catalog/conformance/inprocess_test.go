@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -25,6 +26,50 @@ import (
 // Every entry is a bug or a deliberate deviation; keep it empty.
 var knownGoldenDifferences = map[string]string{}
 
+// realWorldExpectedFailures lists the real-world cases where Understage is
+// known to answer differently from Backstage, each with the area that owns
+// the fix; they are logged, not failed, so the suite stays green, and one
+// that starts matching must be removed from the list.
+var realWorldExpectedFailures = map[string]string{
+	"by-name/api/drafts/pricing-openapi":     "catalog/processing, deliberate (README): Understage resolves a $text placeholder in a file location; Backstage 1.55 cannot form a URL from a file path and never serves the entity",
+	"locations/dry-run-placeholder":          "catalog/processing, deliberate (README): the same $text placeholder; Backstage answers 400 PlaceholderProcessor ... Invalid URL, Understage 201 with the resolved entity",
+	"locations/dry-run-list-of-entities":     "catalog/processing: a YAML document that is not an object is reported as InputError (locations.go); Backstage's processingResult.generalError makes it a plain Error",
+	"by-name/component/default/yaml-numbers": "catalog/ojson: YAML 1.2 reads 1_000 as the string \"1_000\" (yaml.v3 gives 1000) and JSON.stringify writes -0 as 0 (Understage writes -0)",
+	"locations/dry-run-template-skeleton":    "catalog/ojson: a YAML syntax error carries yaml.v3's message (found character that cannot start any token), Backstage the yaml package's (Plain value cannot start with directive indicator character % at line 5, column 2 and a code frame)",
+}
+
+// realWorldURLExpectedFailures is realWorldExpectedFailures for the corpus
+// read over HTTP.
+var realWorldURLExpectedFailures = map[string]string{
+	"by-name/location/default/realworld-url-corpus":     noViewURL,
+	"by-name/group/default/team-reef":                   noViewURL,
+	"by-name/user/default/noor.haddad":                  noViewURL,
+	"by-name/component/default/reef-scheduler":          noViewURL,
+	"by-name/api/default/reef-jobs":                     noViewURL,
+	"by-name/api/default/reef-events":                   noViewURL,
+	"by-name/location/default/reef-nested":              noViewURL,
+	"by-name/resource/default/reef-queue":               noViewURL,
+	"by-name/component/default/reef-worker":             noViewURL,
+	"by-name/location/default/reef-broken-placeholders": noViewURL,
+	"by-name/component/default/reef-survivor":           noViewURL,
+	"ancestry/nested-relative":                          noViewURL,
+	"filter/view-url":                                   noViewURL,
+	"locations/dry-run-service":                         noViewURL,
+	"locations/dry-run-nested":                          noViewURL,
+	"locations/dry-run-missing-file":                    "catalog/processing (url reading): a url target that does not exist; Backstage: NotFoundError: Unable to read url, no matching files found for <url>; Understage: could not read <url>, 404 Not Found",
+	"locations/dry-run-bad-json":                        "catalog/processing (placeholders): $json of invalid JSON lacks Backstage's ', SyntaxError: <JSON.parse message>' tail",
+	"locations/dry-run-two-documents":                   "catalog/processing (placeholders): $yaml of two documents; Backstage: Placeholder $yaml expected to find exactly one document of data at <path>, found 2",
+}
+
+// noViewURL is why most url-location cases differ.
+const noViewURL = "catalog/processing (location annotations): Backstage's AnnotateLocationEntityProcessor gives every entity read from a url location backstage.io/view-url (the file's URL; with an SCM integration also edit-url and source-location), unless the file sets it; Understage adds none"
+
+// realWorldBreaksSpec lists real-world cases whose recorded Backstage answer
+// breaks Backstage's published catalog spec.
+var realWorldBreaksSpec = map[string]string{
+	"by-name/component/default/scalar-lookalikes": "Backstage serves a spec field written as YAML null, which the spec's Entity schema does not allow",
+}
+
 // backstageBreaksItsSpec lists cases where the real Backstage answers
 // against its own OpenAPI document: request validation failures on
 // /validate-entity come in the error envelope, while the spec documents
@@ -38,11 +83,36 @@ var backstageBreaksItsSpec = map[string]string{
 }
 
 func TestGoldenSQLite(t *testing.T) {
-	db := fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(t.TempDir(), "catalog.sqlite"))
-	runGolden(t, db)
+	runGolden(t, CoreSuite(), sqliteDB(t), ReplayOptions{Known: knownGoldenDifferences, SpecExempt: backstageBreaksItsSpec})
 }
 
 func TestGoldenPostgres(t *testing.T) {
+	runGolden(t, CoreSuite(), postgresDB(t), ReplayOptions{Known: knownGoldenDifferences, SpecExempt: backstageBreaksItsSpec})
+}
+
+func TestRealWorldGoldenSQLite(t *testing.T) {
+	runGolden(t, RealWorldSuite(), sqliteDB(t), ReplayOptions{Known: realWorldExpectedFailures, SpecExempt: realWorldBreaksSpec})
+}
+
+func TestRealWorldGoldenPostgres(t *testing.T) {
+	runGolden(t, RealWorldSuite(), postgresDB(t), ReplayOptions{Known: realWorldExpectedFailures, SpecExempt: realWorldBreaksSpec})
+}
+
+func TestRealWorldURLGoldenSQLite(t *testing.T) {
+	runGolden(t, RealWorldURLSuite(), sqliteDB(t), ReplayOptions{Known: realWorldURLExpectedFailures})
+}
+
+func TestRealWorldURLGoldenPostgres(t *testing.T) {
+	runGolden(t, RealWorldURLSuite(), postgresDB(t), ReplayOptions{Known: realWorldURLExpectedFailures})
+}
+
+// sqliteDB and postgresDB are backend.database settings for a fresh database.
+func sqliteDB(t *testing.T) string {
+	return fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(t.TempDir(), "catalog.sqlite"))
+}
+
+func postgresDB(t *testing.T) string {
+	t.Helper()
 	o := databasetest.PG(t)
 	conn, ok := o.Connection.(map[string]any)
 	if !ok {
@@ -51,33 +121,46 @@ func TestGoldenPostgres(t *testing.T) {
 	// The string form of the connection, as an operator would configure it.
 	dsn := url.URL{Scheme: "postgres", User: url.User(fmt.Sprint(conn["user"])),
 		Host: fmt.Sprintf("%v:%v", conn["host"], conn["port"]), Path: "/" + fmt.Sprint(conn["database"]), RawQuery: "sslmode=disable"}
-	runGolden(t, fmt.Sprintf("{client: pg, connection: %q}", dsn.String()))
+	// Each plugin names the test's database: Backstage (and understage)
+	// ignore the base connection's database with PostgreSQL.
+	return fmt.Sprintf("{client: pg, connection: %[1]q, plugin: {catalog: {connection: %[1]q}, auth: {connection: %[1]q}, scaffolder: {connection: %[1]q}}}", dsn.String())
 }
 
 // runGolden builds Understage the way the binary does, over a copy of the
-// corpus in a fresh folder (so the corpus root differs from the recording and
-// its masking is exercised), and replays every case against the golden files
-// and the catalog OpenAPI spec.
-func runGolden(t *testing.T, databaseYAML string) {
-	spec := goldenSpec(t)
+// suite's corpus in a fresh folder (so the corpus root differs from the
+// recording and its masking is exercised), and replays every case against the
+// golden files and the catalog OpenAPI spec.
+func runGolden(t *testing.T, suite Suite, databaseYAML string, o ReplayOptions) {
+	o.Spec = goldenSpec(t)
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus")
-	if err := copyTree("testdata/corpus", corpus); err != nil {
+	if err := copyTree(suite.Corpus, corpus); err != nil {
 		t.Fatalf("copy corpus: %v", err)
+	}
+	location := fmt.Sprintf("type: file\n      target: %q", filepath.Join(corpus, "all.yaml"))
+	reading := ""
+	if suite.ServeHTTP {
+		files := httptest.NewServer(http.FileServer(http.Dir(corpus)))
+		t.Cleanup(files.Close)
+		u, err := url.Parse(files.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		location = fmt.Sprintf("type: url\n      target: %q", files.URL+"/all.yaml")
+		reading = fmt.Sprintf("  reading:\n    allow: [{host: %q}]\n", u.Host)
 	}
 	conf := fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:0
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
   database: %s
-catalog:
+%scatalog:
   processingInterval: PT10M
   allowedLocationTypes: [url, file]
   rules:
     - allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]
   locations:
-    - type: file
-      target: %q
-`, databaseYAML, filepath.Join(corpus, "all.yaml"))
+    - %s
+`, databaseYAML, reading, location)
 	cfg, err := config.LoadBytes([]byte(conf), filepath.Join(dir, "app-config.yaml"), nil)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -99,7 +182,7 @@ catalog:
 	srv := httptest.NewServer(b.Server.Handler())
 	t.Cleanup(srv.Close)
 
-	sum := ReplayGolden(t, AllCases(), srv.URL, ReplayOptions{Known: knownGoldenDifferences, Spec: spec, SpecExempt: backstageBreaksItsSpec})
+	sum := ReplayGolden(t, suite, srv.URL, o)
 	if sum.Total == 0 {
 		t.Fatal("no cases ran")
 	}

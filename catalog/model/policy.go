@@ -1,12 +1,12 @@
 package model
 
 import (
-	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+
+	whatwgurl "github.com/nlnwa/whatwg-url/url"
 
 	"github.com/understage/understage/catalog/ojson"
 )
@@ -165,43 +165,12 @@ var (
 	vNonEmpty = validator{strCheck(func(s string) bool { return strings.TrimSpace(s) != "" }), "a non empty string"}
 )
 
-var reScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.\-]*:`)
-
-// isURL approximates WHATWG's URL parser (new URL(s) not throwing): an
-// absolute URL with a scheme; special schemes need a host.
+// isURL is Backstage's isValidUrl: new URL(s) does not throw. Node's URL
+// class is WHATWG's parser; whatwg-url implements the same standard, so
+// hosts, ports, IP addresses and IDNA are judged alike.
 func isURL(s string) bool {
-	s = strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
-	m := reScheme.FindString(s)
-	if m == "" {
-		return false
-	}
-	scheme := strings.ToLower(m[:len(m)-1])
-	switch scheme {
-	case "http", "https", "ws", "wss", "ftp":
-		rest := strings.TrimLeft(s[len(m):], "/\\")
-		host := rest
-		if i := strings.IndexAny(rest, "/\\?#"); i >= 0 {
-			host = rest[:i]
-		}
-		if j := strings.LastIndexByte(host, '@'); j >= 0 {
-			host = host[j+1:]
-		}
-		if k := strings.LastIndexByte(host, ':'); k >= 0 && !strings.HasSuffix(host, "]") {
-			port := host[k+1:]
-			host = host[:k]
-			for _, c := range port {
-				if c < '0' || c > '9' {
-					return false
-				}
-			}
-		}
-		if host == "" || strings.ContainsAny(host, " <>^|%") {
-			return false
-		}
-		_, err := url.Parse("http://" + host)
-		return err == nil
-	}
-	return true
+	_, err := whatwgurl.NewParser().Parse(s)
+	return err == nil
 }
 
 // fieldError is FieldFormatEntityPolicy's message for an invalid value.

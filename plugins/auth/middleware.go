@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/understage/understage/plugins/backend"
 )
 
 // MiddlewareOptions configures Middleware for one plugin.
@@ -18,6 +20,16 @@ type MiddlewareOptions struct {
 	// 'unauthenticated'})). A path covers itself and everything below it;
 	// ":name" segments match any one segment; "/" or "*" covers all.
 	Unauthenticated []string
+	// Audited says the plugin's routes resolve the caller before anything
+	// else, as Backstage's catalog and scaffolder routes do for their audit
+	// events (auditor.createEvent({request})). A present but invalid token
+	// then fails every such route, even with the default policy disabled,
+	// as "Could not resolve credentials; caused by <the token's error>".
+	Audited bool
+	// Unaudited lists routes of an audited plugin that Backstage does not
+	// audit (same path syntax as Unauthenticated): they look at the caller
+	// only if and when they need it.
+	Unaudited []string
 }
 
 // Barrier is one plugin's authentication policy: every route needs user
@@ -25,9 +37,11 @@ type MiddlewareOptions struct {
 // disabled by backend.auth.dangerouslyDisableDefaultAuthPolicy. Policies may
 // be added while serving.
 type Barrier struct {
-	svc      *Service
-	pluginID string
-	mount    string
+	svc       *Service
+	pluginID  string
+	mount     string
+	audited   bool
+	unaudited [][]string // path patterns as segments
 
 	mu   sync.RWMutex
 	open [][]string // path patterns as segments
@@ -41,13 +55,18 @@ func (s *Service) Barrier(pluginID string) *Barrier {
 // AllowUnauthenticated opens path (and everything below it) to anonymous
 // callers, like httpRouter.addAuthPolicy({path, allow: 'unauthenticated'}).
 func (b *Barrier) AllowUnauthenticated(path string) {
-	var segs []string
-	if path != "/" && path != "*" {
-		segs = splitPath(path)
-	}
 	b.mu.Lock()
-	b.open = append(b.open, segs)
+	b.open = append(b.open, pattern(path))
 	b.mu.Unlock()
+}
+
+// pattern is a policy path as segments; "/" and "*" are the empty pattern,
+// which covers every path.
+func pattern(path string) []string {
+	if path == "/" || path == "*" {
+		return nil
+	}
+	return splitPath(path)
 }
 
 // Middleware is the barrier as echo middleware for the plugin's group. It
@@ -61,11 +80,15 @@ func (b *Barrier) Middleware() echo.MiddlewareFunc {
 			ctx := context.WithValue(r.Context(), credentialsKey{}, l)
 			l.ctx = ctx
 			c.SetRequest(r.WithContext(ctx))
-			if b.svc.disabled || b.isOpen(r.URL.Path) {
-				return next(c)
+			if !b.svc.disabled && !b.isOpen(r.URL.Path) {
+				if _, err := Require(c, PrincipalUser, PrincipalService); err != nil {
+					return err
+				}
 			}
-			if _, err := Require(c, PrincipalUser, PrincipalService); err != nil {
-				return err
+			if b.audits(c) {
+				if _, err := l.get(); err != nil {
+					return backend.Forwarded("Could not resolve credentials", err)
+				}
 			}
 			return next(c)
 		}
@@ -78,6 +101,10 @@ func (b *Barrier) Middleware() echo.MiddlewareFunc {
 //	g.Use(authService.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
 func (s *Service) Middleware(o MiddlewareOptions) echo.MiddlewareFunc {
 	b := s.Barrier(o.PluginID)
+	b.audited = o.Audited
+	for _, p := range o.Unaudited {
+		b.unaudited = append(b.unaudited, pattern(p))
+	}
 	for _, p := range o.Unauthenticated {
 		b.AllowUnauthenticated(p)
 	}
@@ -88,11 +115,7 @@ func (s *Service) Middleware(o MiddlewareOptions) echo.MiddlewareFunc {
 func (s *Service) DefaultPolicyDisabled() bool { return s.disabled }
 
 func (b *Barrier) isOpen(fullPath string) bool {
-	rel := fullPath
-	if len(rel) >= len(b.mount) && strings.EqualFold(rel[:len(b.mount)], b.mount) {
-		rel = rel[len(b.mount):]
-	}
-	segs := splitPath(rel)
+	segs := b.relative(fullPath)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, p := range b.open {
@@ -101,6 +124,32 @@ func (b *Barrier) isOpen(fullPath string) bool {
 		}
 	}
 	return false
+}
+
+// audits tells whether the request's route resolves the caller first. A
+// request no route matched is not audited (it gets Backstage's bare 404):
+// echo reports the group's catch-all, the mount itself or mount+"/*", as
+// its path.
+func (b *Barrier) audits(c echo.Context) bool {
+	if !b.audited || c.Path() == b.mount || c.Path() == b.mount+"/*" {
+		return false
+	}
+	segs := b.relative(c.Request().URL.Path)
+	for _, p := range b.unaudited {
+		if prefixMatch(p, segs) {
+			return false
+		}
+	}
+	return true
+}
+
+// relative is fullPath below the plugin's mount, as segments.
+func (b *Barrier) relative(fullPath string) []string {
+	rel := fullPath
+	if len(rel) >= len(b.mount) && strings.EqualFold(rel[:len(b.mount)], b.mount) {
+		rel = rel[len(b.mount):]
+	}
+	return splitPath(rel)
 }
 
 func splitPath(p string) []string {

@@ -2,9 +2,15 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/understage/understage/plugins/httpserver"
 )
 
 func envelope(name, msg, url string, status string) string {
@@ -157,6 +163,47 @@ func TestBarrierPolicies(t *testing.T) {
 		if r := call(t, http.MethodGet, f.url+"/api/catalog/whoami", "Bearer garbage"); r.status != 401 ||
 			r.body != envelope("AuthenticationError", "Illegal token", "/whoami", "401") {
 			t.Fatalf("bad token: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("audited plugin", func(t *testing.T) {
+		for _, disabled := range []bool{false, true} {
+			cfg := strings.Replace(baseConfig, "  auth:\n", fmt.Sprintf("  auth:\n    dangerouslyDisableDefaultAuthPolicy: %v\n", disabled), 1)
+			f := setup(t, setupOpts{config: cfg})
+			srv := httpserver.New(httpserver.Options{Config: loadConfig(t, cfg)})
+			g := srv.Plugin("audited")
+			g.Use(f.svc.Middleware(MiddlewareOptions{PluginID: "audited", Audited: true, Unaudited: []string{"/static"}}))
+			g.GET("/whoami", whoami(f.svc))
+			g.GET("/static", func(c echo.Context) error { return httpserver.WriteJSON(c, 200, []byte(`{}`)) })
+			hs := httptest.NewServer(srv.Handler())
+			t.Cleanup(hs.Close)
+			_, good := refresh(t, f)
+			wrapped := `{"error":{"name":"AuthenticationError","message":"Could not resolve credentials; caused by AuthenticationError: Illegal token",` +
+				`"cause":{"name":"AuthenticationError","message":"Illegal token"}},"request":{"method":"GET","url":"/whoami"},"response":{"statusCode":401}}`
+			tests := []struct {
+				path, authz string
+				status      int
+				body        string
+			}{
+				{"/whoami", "Bearer " + good, 200, `{"type":"user","userEntityRef":"user:development/guest","ownershipEntityRefs":["user:development/guest"]}`},
+				{"/whoami", "Bearer garbage", 401, wrapped},
+				{"/static", "Bearer garbage", 200, `{}`},
+				{"/nope", "Bearer garbage", 404, ``},
+				{"/whoami", "", 200, `{"type":"none"}`},
+			}
+			if !disabled {
+				// The barrier answers first, unwrapped, and everywhere.
+				illegal := func(url string) string { return envelope("AuthenticationError", "Illegal token", url, "401") }
+				tests[1].body = illegal("/whoami")
+				tests[2].status, tests[2].body = 401, illegal("/static")
+				tests[3].status, tests[3].body = 401, illegal("/nope")
+				tests[4].status, tests[4].body = 401, envelope("AuthenticationError", "Missing credentials", "/whoami", "401")
+			}
+			for _, tt := range tests {
+				r := call(t, http.MethodGet, hs.URL+"/api/audited"+tt.path, tt.authz)
+				if r.status != tt.status || r.body != tt.body {
+					t.Errorf("policy disabled %v, %s %q: got %d %s\nwant %d %s", disabled, tt.path, tt.authz, r.status, r.body, tt.status, tt.body)
+				}
+			}
 		}
 	})
 	t.Run("barrier added at run time", func(t *testing.T) {

@@ -245,3 +245,39 @@ func TestTokenExpirationConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityTokenAlgorithm: auth.identityTokenAlgorithm picks the curve
+// of the signing keys; tokens verify and the JWKS publishes the key.
+func TestIdentityTokenAlgorithm(t *testing.T) {
+	for _, tt := range []struct{ alg, crv string }{{"", "P-256"}, {"ES256", "P-256"}, {"ES384", "P-384"}, {"ES512", "P-521"}} {
+		t.Run(tt.alg, func(t *testing.T) {
+			y := "backend: {baseUrl: 'http://x'}\nauth: {providers: {guest: {}}}\n"
+			if tt.alg != "" {
+				y = "backend: {baseUrl: 'http://x'}\nauth: {identityTokenAlgorithm: " + tt.alg + ", providers: {guest: {}}}\n"
+			}
+			f := setup(t, setupOpts{config: y})
+			tok, err := f.svc.IssueToken(context.Background(), "user:default/a", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := tokenParts(t, tok.Token)
+			want := tt.alg
+			if want == "" {
+				want = "ES256"
+			}
+			if h.String("alg") != want {
+				t.Errorf("alg %s, want %s", h.String("alg"), want)
+			}
+			if r := call(t, http.MethodGet, f.url+"/api/catalog/whoami", "Bearer "+tok.Token); r.status != 200 {
+				t.Errorf("token refused: %d %s", r.status, r.body)
+			}
+			if r := call(t, http.MethodGet, f.url+"/api/auth/.well-known/jwks.json", ""); !strings.Contains(r.body, `"crv":"`+tt.crv+`"`) || !strings.Contains(r.body, `"alg":"`+want+`"`) {
+				t.Errorf("jwks %s", r.body)
+			}
+		})
+	}
+	_, err := New(context.Background(), Options{Config: loadConfig(t, "backend: {baseUrl: 'http://x'}\nauth: {identityTokenAlgorithm: RS256}\n")})
+	if err == nil || !strings.Contains(err.Error(), "auth.identityTokenAlgorithm") {
+		t.Errorf("RS256: %v", err)
+	}
+}

@@ -32,6 +32,9 @@ type Error struct {
 	Kind    *Kind
 	Message string
 	Cause   error
+	// Forwarded marks Backstage's ForwardedError: the envelope shows Cause
+	// (otherwise Cause is for logs and errors.Is only).
+	Forwarded bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -55,6 +58,28 @@ func NotAllowed(format string, args ...any) error {
 }
 func Authentication(format string, args ...any) error {
 	return Errorf(ErrAuthentication, format, args...)
+}
+
+// Forwarded wraps cause as Backstage's ForwardedError does: it takes the
+// cause's kind, its message is "<message>; caused by <Name>: <cause
+// message>", and the envelope shows the cause. A cause without a kind stays
+// an internal error, wrapped with message.
+func Forwarded(message string, cause error) error {
+	k := KindOf(cause)
+	if k == nil {
+		return fmt.Errorf("%s: %w", message, cause)
+	}
+	return &Error{Kind: k, Message: message + "; caused by " + k.Name + ": " + MessageOf(cause), Cause: cause, Forwarded: true}
+}
+
+// ShownCause is the cause the envelope shows for err: that of the
+// outermost *Error when it is forwarded, else nil.
+func ShownCause(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Forwarded {
+		return e.Cause
+	}
+	return nil
 }
 
 // KindOf finds the Backstage kind of err, or nil for an unclassified error.

@@ -7,6 +7,8 @@ package database
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -16,9 +18,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -32,19 +36,30 @@ const (
 )
 
 // Options says which database to open. The fields mirror Backstage's
-// backend.database config.
+// backend.database config; ConfigOptions reads them from it.
 type Options struct {
 	// Client is "better-sqlite3", "sqlite3" or "pg".
 	Client string
-	// Connection is backend.database.connection. For SQLite: ":memory:", a
+	// Connection is the plugin's connection. For SQLite: ":memory:", a
 	// file path, or a map with "directory" (the file is then
-	// <directory>/<PluginID>.sqlite). For pg: a connection string or a map
-	// with host, port, user, password and database (database defaults to
-	// backstage_plugin_<PluginID>, created when missing).
+	// <directory>/<PluginID>.sqlite) or "filename". For pg: a connection
+	// string or a map with host, port, user, password, database and ssl.
 	Connection any
 	// PluginID names the plugin's database; required for the directory and
 	// default pg database forms.
 	PluginID string
+	// Database is the pg database to use, overriding the connection's.
+	// Empty: the connection's, else Prefix+PluginID.
+	Database string
+	// Prefix of default pg database names (backend.database.prefix);
+	// default "backstage_plugin_".
+	Prefix string
+	// NoCreate: do not create a missing pg database
+	// (backend.database.ensureExists: false).
+	NoCreate bool
+	// MaxConns bounds the connections of a pool (knexConfig.pool.max);
+	// 0 keeps the default.
+	MaxConns int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -177,6 +192,9 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		return nil, fmt.Errorf("database: open sqlite: %w", err)
 	}
 	n := max(4, runtime.NumCPU())
+	if o.MaxConns > 0 {
+		n = o.MaxConns
+	}
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	rdb.SetConnMaxIdleTime(0)
@@ -218,40 +236,61 @@ func sqliteFile(o Options) (string, error) {
 }
 
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
-	dsn, dbName, create, err := postgresDSN(o)
+	cc, err := pgConnConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	if create {
-		if err := ensurePostgresDatabase(ctx, dsn, dbName); err != nil {
+	if !o.NoCreate {
+		if err := ensurePostgresDatabase(ctx, cc); err != nil {
 			return nil, err
 		}
 	}
-	sqldb, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("database: open pg: %w", err)
+	sqldb := stdlib.OpenDB(*cc)
+	n := max(8, 4*runtime.NumCPU())
+	if o.MaxConns > 0 {
+		n = o.MaxConns
 	}
-	sqldb.SetMaxOpenConns(max(8, 4*runtime.NumCPU()))
-	sqldb.SetMaxIdleConns(max(8, 4*runtime.NumCPU()))
+	sqldb.SetMaxOpenConns(n)
+	sqldb.SetMaxIdleConns(n)
 	db := bun.NewDB(sqldb, pgdialect.New())
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("database: ping pg: %w", err)
+		return nil, fmt.Errorf("database: ping pg %s: %w", cc.Database, err)
 	}
-	o.Logger.Debug("opened postgres database", "database", dbName, "plugin", o.PluginID)
+	o.Logger.Debug("opened postgres database", "database", cc.Database, "plugin", o.PluginID)
 	return &DB{Write: db, Read: db, dialect: DialectPostgres}, nil
 }
 
-// postgresDSN builds a pgx URL. It reports the database name and whether it
-// is the default per-plugin one that Backstage creates on demand.
-func postgresDSN(o Options) (dsn, dbName string, create bool, err error) {
+// pgConnConfig builds the pgx connection config of o: a connection string
+// as pgx parses it (URL or key=value), or a map with host, port, user,
+// password, database and node-postgres's ssl option. Without ssl a map
+// connection does not use TLS, as node-postgres, unless PGSSLMODE says so.
+// The database is o.Database, else the connection's, else
+// Prefix+PluginID.
+func pgConnConfig(o Options) (*pgx.ConnConfig, error) {
+	var cc *pgx.ConnConfig
+	var err error
 	switch c := o.Connection.(type) {
 	case string:
 		if c == "" {
-			return "", "", false, errors.New("database: empty pg connection string")
+			return nil, errors.New("database: empty pg connection string")
 		}
-		return c, "", false, nil
+		if cc, err = pgx.ParseConfig(c); err != nil {
+			return nil, fmt.Errorf("database: pg connection string: %w", err)
+		}
+		named := strings.Contains(c, "dbname=")
+		if strings.Contains(c, "://") {
+			named = pgURLDatabase(c) != ""
+		}
+		if !named {
+			cc.Database = "" // not pgx's environment default: the plugin's own
+		}
 	case map[string]any:
+		for k := range c {
+			if !slices.Contains(pgConnectionKeys, k) {
+				return nil, fmt.Errorf("database: connection.%s is not a PostgreSQL connection option understage knows (%s)", k, strings.Join(pgConnectionKeys, ", "))
+			}
+		}
 		get := func(k string) string {
 			switch v := c[k].(type) {
 			case string:
@@ -262,67 +301,148 @@ func postgresDSN(o Options) (dsn, dbName string, create bool, err error) {
 				return fmt.Sprint(v)
 			}
 		}
-		host, port := get("host"), get("port")
-		if host == "" {
-			host = "127.0.0.1"
+		kv := []string{"host", "127.0.0.1", "port", "5432", "user", get("user"), "password", get("password"), "dbname", get("database")}
+		if h := get("host"); h != "" {
+			kv[1] = h
 		}
-		if port == "" {
-			port = "5432"
+		if p := get("port"); p != "" {
+			kv[3] = p
 		}
-		dbName = get("database")
-		if dbName == "" {
-			if o.PluginID == "" {
-				return "", "", false, errors.New("database: pg connection without database needs a plugin id")
+		if c["ssl"] == nil || c["ssl"] == false {
+			if os.Getenv("PGSSLMODE") == "" {
+				kv = append(kv, "sslmode", "disable")
 			}
-			dbName = "backstage_plugin_" + o.PluginID
-			create = true
-		}
-		u := url.URL{Scheme: "postgres", Host: host + ":" + port, Path: "/" + dbName}
-		if user := get("user"); user != "" {
-			if pw := get("password"); pw != "" {
-				u.User = url.UserPassword(user, pw)
-			} else {
-				u.User = url.User(user)
-			}
-		}
-		q := url.Values{}
-		if ssl := get("sslmode"); ssl != "" {
-			q.Set("sslmode", ssl)
 		} else {
-			q.Set("sslmode", "disable")
+			kv = append(kv, "sslmode", "require")
 		}
-		if schema := get("schema"); schema != "" {
-			q.Set("search_path", schema)
+		var b strings.Builder
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				continue
+			}
+			fmt.Fprintf(&b, "%s='%s' ", kv[i], strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(kv[i+1]))
 		}
-		u.RawQuery = q.Encode()
-		return u.String(), dbName, create, nil
+		if cc, err = pgx.ParseConfig(b.String()); err != nil {
+			return nil, fmt.Errorf("database: pg connection: %w", err)
+		}
+		if get("database") == "" {
+			cc.Database = ""
+		}
+		if t, err := sslConfig(c["ssl"], cc.Host); err != nil {
+			return nil, err
+		} else if t != nil {
+			cc.TLSConfig, cc.Fallbacks = t, nil
+		}
 	default:
-		return "", "", false, fmt.Errorf("database: unsupported pg connection %T", o.Connection)
+		return nil, fmt.Errorf("database: unsupported pg connection %T", o.Connection)
 	}
+	switch {
+	case o.Database != "":
+		cc.Database = o.Database
+	case cc.Database == "":
+		if o.PluginID == "" {
+			return nil, errors.New("database: pg connection without database needs a plugin id")
+		}
+		prefix := o.Prefix
+		if prefix == "" {
+			prefix = DefaultPrefix
+		}
+		cc.Database = prefix + o.PluginID
+	}
+	return cc, nil
 }
 
-// ensurePostgresDatabase creates dbName through the maintenance database
-// when it does not exist yet.
-func ensurePostgresDatabase(ctx context.Context, dsn, dbName string) error {
-	u, err := url.Parse(dsn)
+// DefaultPrefix is Backstage's prefix of per-plugin database names.
+const DefaultPrefix = "backstage_plugin_"
+
+// pgConnectionKeys are the keys of a pg connection map understage reads.
+var pgConnectionKeys = []string{"host", "port", "user", "password", "database", "ssl"}
+
+// pgURLDatabase is the database path of a postgres:// URL.
+func pgURLDatabase(s string) string {
+	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return ""
 	}
-	u.Path = "/postgres"
-	admin, err := sql.Open("pgx", u.String())
-	if err != nil {
-		return fmt.Errorf("database: open pg: %w", err)
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// sslConfig turns node-postgres's ssl option into a TLS config: true
+// verifies the server with the system's roots; an object may set
+// rejectUnauthorized (false: no verification), ca, cert and key (PEM
+// text). nil means no TLS.
+func sslConfig(v any, host string) (*tls.Config, error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case bool:
+		if !t {
+			return nil, nil
+		}
+		return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}, nil
+	case map[string]any:
+		c := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		var cert, key string
+		for k, v := range t {
+			switch k {
+			case "rejectUnauthorized":
+				b, ok := v.(bool)
+				if !ok {
+					return nil, errors.New("database: connection.ssl.rejectUnauthorized must be a boolean")
+				}
+				c.InsecureSkipVerify = !b //nolint:gosec // node-postgres's rejectUnauthorized: false, asked for in config
+			case "ca":
+				pool := x509.NewCertPool()
+				pems, _ := v.([]any)
+				if s, ok := v.(string); ok {
+					pems = []any{s}
+				}
+				for _, p := range pems {
+					s, _ := p.(string)
+					if !pool.AppendCertsFromPEM([]byte(s)) {
+						return nil, errors.New("database: connection.ssl.ca holds no PEM certificate")
+					}
+				}
+				if len(pems) == 0 {
+					return nil, errors.New("database: connection.ssl.ca must be PEM text or a list of them")
+				}
+				c.RootCAs = pool
+			case "cert":
+				cert, _ = v.(string)
+			case "key":
+				key, _ = v.(string)
+			default:
+				return nil, fmt.Errorf("database: connection.ssl.%s is not supported (rejectUnauthorized, ca, cert, key)", k)
+			}
+		}
+		if cert != "" || key != "" {
+			pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
+			if err != nil {
+				return nil, fmt.Errorf("database: connection.ssl cert and key: %w", err)
+			}
+			c.Certificates = []tls.Certificate{pair}
+		}
+		return c, nil
 	}
-	defer admin.Close()
+	return nil, errors.New("database: connection.ssl must be a boolean or an object")
+}
+
+// ensurePostgresDatabase creates cc's database through the maintenance
+// database when it does not exist yet.
+func ensurePostgresDatabase(ctx context.Context, cc *pgx.ConnConfig) error {
+	admin := cc.Copy()
+	admin.Database = "postgres"
+	db := stdlib.OpenDB(*admin)
+	defer db.Close()
 	var exists bool
-	if err := admin.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", dbName).Scan(&exists); err != nil {
-		return fmt.Errorf("database: look up %s: %w", dbName, err)
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", cc.Database).Scan(&exists); err != nil {
+		return fmt.Errorf("database: failed to connect to the database to make sure that '%s' exists: %w", cc.Database, err)
 	}
 	if exists {
 		return nil
 	}
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+QuoteIdent(dbName)); err != nil && !strings.Contains(err.Error(), "already exists") {
-		return fmt.Errorf("database: create %s: %w", dbName, err)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+QuoteIdent(cc.Database)); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("database: create %s: %w", cc.Database, err)
 	}
 	return nil
 }

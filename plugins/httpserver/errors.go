@@ -64,14 +64,32 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error(fmt.Sprintf("Request failed with status %d", status), "err", err,
 			"method", requestMethod(c), "url", c.Request().RequestURI)
 	}
+	errObj := ojson.NewObject("name", name, "message", message)
+	if cause := backend.ShownCause(err); cause != nil {
+		errObj.Set("cause", causeObject(cause))
+	}
 	body := ojson.MustMarshal(ojson.NewObject(
-		"error", ojson.NewObject("name", name, "message", message),
+		"error", errObj,
 		"request", ojson.NewObject("method", requestMethod(c), "url", s.relativeURL(c.Request())),
 		"response", ojson.NewObject("statusCode", ojson.NumberFromFloat(float64(status))),
 	))
 	if werr := WriteJSON(c, status, body); werr != nil {
 		s.log.Warn("writing error response", "err", werr)
 	}
+}
+
+// causeObject serialises a forwarded error's cause as Backstage's
+// serializeError does (name, message, and its own shown cause).
+func causeObject(err error) *ojson.Object {
+	name := "Error"
+	if k := backend.KindOf(err); k != nil {
+		name = k.Name
+	}
+	o := ojson.NewObject("name", name, "message", backend.MessageOf(err))
+	if c := backend.ShownCause(err); c != nil {
+		o.Set("cause", causeObject(c))
+	}
+	return o
 }
 
 // relativeURL is the request's path and query as the plugin router sees it

@@ -37,6 +37,9 @@ type Options struct {
 	Globals map[string]any
 	// MaxWait caps debug:wait (Backstage's default: 10 minutes).
 	MaxWait time.Duration
+	// TemplateLimits bound each file fetch:template renders (zero fields
+	// take render's defaults).
+	TemplateLimits render.Limits
 }
 
 // Actions returns the built-in actions in Backstage's listing order.

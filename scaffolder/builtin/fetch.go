@@ -207,7 +207,14 @@ func readLocalTree(ctx context.Context, root string) ([]entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	walkOrder(out)
 	return out, nil
+}
+
+// walkOrder sorts entries as Backstage's globby walk lists them (see
+// scaffolder.WalkLess).
+func walkOrder(entries []entry) {
+	sort.SliceStable(entries, func(i, j int) bool { return scaffolder.WalkLess(entries[i].Path, entries[j].Path) })
 }
 
 // treeEntries turns a reader's tree into entries, with the directories its
@@ -228,7 +235,7 @@ func treeEntries(t catalog.Tree) ([]entry, error) {
 		}
 		out = append(out, entry{Path: p, Mode: 0o644, Data: f.Data})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	walkOrder(out)
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/scaffolder"
@@ -34,6 +35,7 @@ func (o Options) renderOptions(in interface{ Get(string) (any, bool) }) render.O
 		Filters:            o.Filters,
 		Globals:            o.Globals,
 		Integrations:       o.Integrations,
+		Limits:             o.TemplateLimits,
 	}
 }
 
@@ -119,7 +121,7 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	}
 	logf(ac, "Listing files and directories in template")
 	copyOnly := newGlobSet(s.copyOnly, entries)
-	logf(ac, "Processing %d template files/directories with input values", len(entries))
+	logf(ac, "Processing %d template files/directories with input values%s", len(entries), valuesMeta(ac))
 	if err := mkdirSafe(ac.Workspace, s.outputDir); err != nil {
 		return err
 	}
@@ -216,7 +218,7 @@ func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionCon
 		return err
 	}
 	opts := o.renderOptions(in)
-	logf(ac, "Processing template file with input values")
+	logf(ac, "Processing template file with input values%s", valuesMeta(ac))
 	out, err := render.RenderString(ctx, decodeUTF8(data), templateVars(ac, opts.CookiecutterCompat), opts)
 	if err != nil {
 		return err
@@ -226,6 +228,22 @@ func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionCon
 	}
 	logf(ac, "Template file has been written to %s", dst)
 	return nil
+}
+
+// valuesMeta is how Backstage's step logger shows the values it is given
+// as a log line's metadata: appended as JSON with sorted keys (winston's
+// safe-stable-stringify) when they are a non-empty object.
+func valuesMeta(ac *scaffolder.ActionContext) string {
+	v, _ := Input(ac).Get("values")
+	o, isObj := v.(*ojson.Object)
+	if !isObj || o.Len() == 0 {
+		return ""
+	}
+	b, err := ojson.MarshalSorted(o)
+	if err != nil {
+		return ""
+	}
+	return " " + string(b)
 }
 
 // jsExtname is Node's path.extname: the last ".x" of the last segment

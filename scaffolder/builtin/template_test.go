@@ -1,13 +1,17 @@
 package builtin
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/render"
 )
 
 func TestFetchTemplate(t *testing.T) {
@@ -254,5 +258,25 @@ func TestFetchPlainKeepsModesAndLinks(t *testing.T) {
 	}
 	if err := os.Remove(filepath.Join(e.ws, "p", "d", "f")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fetch:template renders each file under Options.TemplateLimits.
+func TestFetchTemplateLimits(t *testing.T) {
+	e := newEnv(t, map[string]string{"sk/big.txt": "${{ values.s }}${{ values.s }}"})
+	var fetch scaffolder.Action
+	for _, a := range Actions(Options{TemplateLimits: render.Limits{Output: 10}}) {
+		if a.ID == "fetch:template" {
+			fetch = a
+		}
+	}
+	in, _ := ojson.DecodeObject([]byte(`{"url":"./sk","values":{"s":"123456"}}`))
+	err := fetch.Run(context.Background(), &scaffolder.ActionContext{
+		Input: in, Workspace: e.ws, Log: &e.log, Output: func(string, any) {},
+		TemplateInfo: scaffolder.TemplateInfo{EntityRef: "template:default/t", BaseURL: e.baseURL()}, Reader: e.reader,
+	})
+	want := "Template evaluation exceeded the output code unit limit of 10 (observed 12) at line 1, column 16"
+	if err == nil || err.Error() != want || scaffolder.ErrorName(err) != "TemplateLimitError" {
+		t.Fatalf("got %v (%s), want %s", err, scaffolder.ErrorName(err), want)
 	}
 }

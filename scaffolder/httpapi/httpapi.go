@@ -335,8 +335,11 @@ func (a *api) cancel(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := a.authorizeTask(c.Request().Context(), permission.ScaffolderTaskCancel, t); err != nil {
-			return err
+		// Backstage asks task.cancel and task.read, both on this task.
+		for _, perm := range []permission.Permission{permission.ScaffolderTaskCancel, permission.ScaffolderTaskRead} {
+			if err := a.authorizeTask(c.Request().Context(), perm, t); err != nil {
+				return err
+			}
 		}
 	}
 	if err := a.o.Service.Queue.Cancel(c.Request().Context(), c.Param("taskId")); err != nil {
@@ -355,7 +358,17 @@ func (a *api) retry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// As Backstage's router: the task must exist (404), then the caller
+	// needs task.create and task.read on this task (its IS_TASK_OWNER
+	// conditions), so nobody reruns a task they may not see.
+	t, err := a.o.Service.Queue.Store.GetTask(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
 	if err := a.authorizeBasic(c, permission.ScaffolderTaskCreate); err != nil {
+		return err
+	}
+	if err := a.authorizeTask(c.Request().Context(), permission.ScaffolderTaskRead, t); err != nil {
 		return err
 	}
 	who, err := a.caller(c)

@@ -18,11 +18,13 @@ import (
 // from the real scaffolder (Backstage 1.55, nunjitsu) through POST
 // /api/scaffolder/v2/dry-run. Re-record with
 //
-//	UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7007 go test ./scaffolder/render -run TestRecordCorpus
+//	UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7150 go test ./scaffolder/render -run TestRecordCorpus
 //
 // Kinds: "value" is a spec.output entry (typed result, or undefined when the
-// key is dropped); "file" is a skeleton file rendered by fetch:template
-// (contents, or the dry-run error); "filename" is a templated file name.
+// key is dropped; a step input that fails to render keeps its text); "file"
+// is a skeleton file rendered by fetch:template (contents, or the dry-run
+// error's message and name); "filename" is a templated file name.
+// TestGeneratedDifferential (generate_test.go) finds new cases to add.
 type corpusEntry struct {
 	ID       string          `json:"id"`
 	Kind     string          `json:"kind"`
@@ -49,6 +51,9 @@ type expectation struct {
 	Undefined bool              `json:"undefined,omitempty"`
 	Files     map[string]string `json:"files,omitempty"`
 	Error     string            `json:"error,omitempty"`
+	// ErrorName is the error's name in Backstage's envelope
+	// (TemplateRenderError, TemplateLimitError).
+	ErrorName string `json:"errorName,omitempty"`
 }
 
 const corpusPath = "testdata/corpus.json"
@@ -114,7 +119,7 @@ func TestCorpus(t *testing.T) {
 }
 
 func sameExpectation(a, b expectation) bool {
-	if a.Undefined != b.Undefined || a.Error != b.Error || len(a.Files) != len(b.Files) {
+	if a.Undefined != b.Undefined || a.Error != b.Error || a.ErrorName != b.ErrorName || len(a.Files) != len(b.Files) {
 		return false
 	}
 	for k, v := range a.Files {
@@ -173,11 +178,11 @@ func replay(ctx context.Context, e corpusEntry, values any) expectation {
 		}
 		rname, err := RenderString(ctx, name, vars, opts)
 		if err != nil {
-			return expectation{Error: err.Error()}
+			return errorExpectation(err)
 		}
 		rcontent, err := RenderString(ctx, content, vars, opts)
 		if err != nil {
-			return expectation{Error: err.Error()}
+			return errorExpectation(err)
 		}
 		files := map[string]string{}
 		if rname != "" {
@@ -188,14 +193,35 @@ func replay(ctx context.Context, e corpusEntry, values any) expectation {
 	return expectation{Error: "unknown kind " + e.Kind}
 }
 
+func errorExpectation(err error) expectation {
+	name := "Error"
+	if n, ok := err.(interface{ Name() string }); ok {
+		name = n.Name()
+	}
+	return expectation{Error: err.Error(), ErrorName: name}
+}
+
 // ---- recorder ----
 
 func TestRecordCorpus(t *testing.T) {
 	base := os.Getenv("UNDERSTAGE_RECORD_SCAFFOLDER")
 	if base == "" {
-		t.Skip("set UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7007 to record from the oracle")
+		t.Skip("set UNDERSTAGE_RECORD_SCAFFOLDER=http://127.0.0.1:7150 to record from the oracle")
 	}
 	c := loadCorpus(t)
+	recordEntries(t, base, c)
+	out, err := json.MarshalIndent(c, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(corpusPath, append(out, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordEntries asks the oracle for every entry's expectation.
+func recordEntries(t *testing.T, base string, c *corpusFile) {
+	t.Helper()
 	// Raw JSON keeps the key order of the values (a Go map would sort it).
 	params := c.Values
 	// All value entries go into one template's spec.output.
@@ -220,6 +246,7 @@ func TestRecordCorpus(t *testing.T) {
 	if err := json.Unmarshal(resp, &vr); err != nil {
 		t.Fatal(err)
 	}
+	batched := recordFileBatches(t, base, c.Entries, params)
 	for i, e := range c.Entries {
 		var exp expectation
 		switch e.Kind {
@@ -230,7 +257,10 @@ func TestRecordCorpus(t *testing.T) {
 				exp.Undefined = true
 			}
 		case "file", "filename":
-			exp = recordFile(t, base, e, params)
+			var ok bool
+			if exp, ok = batched[e.ID]; !ok {
+				exp = recordFile(t, base, e, params)
+			}
 		default:
 			continue
 		}
@@ -240,47 +270,73 @@ func TestRecordCorpus(t *testing.T) {
 		}
 		c.Entries[i].Expected = b
 	}
-	out, err := json.MarshalIndent(c, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(corpusPath, append(out, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
-func recordFile(t *testing.T, base string, e corpusEntry, params any) expectation {
-	name, content := "f.txt", e.Template
-	if e.Kind == "filename" {
-		name, content = e.Template, e.Content
+// recordFileBatches records the "file" entries that share options in one
+// dry-run each, every entry in its own folder; a batch that fails (one of
+// its entries is an error case) is left to recordFile entry by entry.
+func recordFileBatches(t *testing.T, base string, entries []corpusEntry, params any) map[string]expectation {
+	groups := map[corpusOptions][]corpusEntry{}
+	for _, e := range entries {
+		if e.Kind != "file" {
+			continue
+		}
+		var o corpusOptions
+		if e.Options != nil {
+			o = *e.Options
+		}
+		groups[o] = append(groups[o], e)
 	}
+	out := map[string]expectation{}
+	for o, group := range groups {
+		for start := 0; start < len(group); start += 40 {
+			part := group[start:min(start+40, len(group))]
+			var files []any
+			for _, e := range part {
+				files = append(files, map[string]any{"path": "skeleton/" + e.ID + "/f.txt", "base64Content": base64.StdEncoding.EncodeToString([]byte(e.Template))})
+			}
+			spec := fileSpec(&o)
+			resp, status := dryRun(t, base, spec, params, files)
+			if status != 200 {
+				continue
+			}
+			got := dryRunFiles(t, resp)
+			for _, e := range part {
+				prefix := "out/" + e.ID + "/"
+				files := map[string]string{}
+				for p, c := range got {
+					if strings.HasPrefix(p, prefix) {
+						files["out/"+strings.TrimPrefix(p, prefix)] = c
+					}
+				}
+				out[e.ID] = expectation{Files: files}
+			}
+		}
+	}
+	return out
+}
+
+func fileSpec(o *corpusOptions) map[string]any {
 	input := map[string]any{"url": "./skeleton", "targetPath": "./out", "values": "${{ parameters }}"}
-	if e.Options != nil {
-		if e.Options.CookiecutterCompat {
+	if o != nil {
+		if o.CookiecutterCompat {
 			input["cookiecutterCompat"] = true
 		}
-		if e.Options.TrimBlocks {
+		if o.TrimBlocks {
 			input["trimBlocks"] = true
 		}
-		if e.Options.LstripBlocks {
+		if o.LstripBlocks {
 			input["lstripBlocks"] = true
 		}
 	}
-	spec := map[string]any{
+	return map[string]any{
 		"type": "x", "parameters": map[string]any{},
 		"steps": []any{map[string]any{"id": "f", "action": "fetch:template", "input": input}},
 	}
-	files := []any{map[string]any{"path": "skeleton/" + name, "base64Content": base64.StdEncoding.EncodeToString([]byte(content))}}
-	resp, status := dryRun(t, base, spec, params, files)
-	if status != 200 {
-		var er struct {
-			Error struct{ Name, Message string } `json:"error"`
-		}
-		if err := json.Unmarshal(resp, &er); err != nil || er.Error.Message == "" {
-			t.Fatalf("%s: %d %s", e.ID, status, resp)
-		}
-		return expectation{Error: er.Error.Message}
-	}
+}
+
+func dryRunFiles(t *testing.T, resp []byte) map[string]string {
+	t.Helper()
 	var fr struct {
 		DirectoryContents []struct {
 			Path          string `json:"path"`
@@ -301,7 +357,27 @@ func recordFile(t *testing.T, base string, e corpusEntry, params any) expectatio
 		}
 		out[f.Path] = string(b)
 	}
-	return expectation{Files: out}
+	return out
+}
+
+func recordFile(t *testing.T, base string, e corpusEntry, params any) expectation {
+	name, content := "f.txt", e.Template
+	if e.Kind == "filename" {
+		name, content = e.Template, e.Content
+	}
+	spec := fileSpec(e.Options)
+	files := []any{map[string]any{"path": "skeleton/" + name, "base64Content": base64.StdEncoding.EncodeToString([]byte(content))}}
+	resp, status := dryRun(t, base, spec, params, files)
+	if status != 200 {
+		var er struct {
+			Error struct{ Name, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(resp, &er); err != nil || er.Error.Message == "" {
+			t.Fatalf("%s: %d %s", e.ID, status, resp)
+		}
+		return expectation{Error: er.Error.Message, ErrorName: er.Error.Name}
+	}
+	return expectation{Files: dryRunFiles(t, resp)}
 }
 
 func dryRun(t *testing.T, base string, spec map[string]any, values any, files []any) ([]byte, int) {

@@ -1,15 +1,26 @@
 package render
 
 import (
+	"errors"
+	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
 )
 
+// eval evaluates e; a failure takes the position of the innermost node
+// it passes through, as in nunjitsu.
 func (in *interp) eval(e expr, f *frame) (any, error) {
+	v, err := in.evalUnchecked(e, f)
+	if err != nil {
+		return nil, locate(err, exprPos(e))
+	}
+	return v, nil
+}
+
+func (in *interp) evalUnchecked(e expr, f *frame) (any, error) {
 	if err := in.step(); err != nil {
 		return nil, err
 	}
@@ -19,7 +30,7 @@ func (in *interp) eval(e expr, f *frame) (any, error) {
 	case *nameExpr:
 		return in.lookupName(t.name, f), nil
 	case *regexExpr:
-		return compileRegex(t.source, t.flags)
+		return in.compileRegex(t.source, t.flags)
 	case *arrayExpr:
 		items := make([]any, len(t.items))
 		for i, it := range t.items {
@@ -98,15 +109,53 @@ func (in *interp) eval(e expr, f *frame) (any, error) {
 		case "-":
 			n, err := toNumber(x)
 			return -n, err
+		case "floor":
+			n, err := toNumber(x)
+			return math.Floor(n), err
 		default:
 			return toNumber(x)
 		}
+	case *groupExpr:
+		var v any
+		for i, it := range t.items {
+			x, err := in.eval(it, f)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := x.(*callable); ok && i < len(t.items)-1 {
+				return nil, errorf("Callable values cannot be coerced")
+			}
+			v = x
+		}
+		return v, nil
+	case *compareExpr:
+		left, err := in.eval(t.first, f)
+		if err != nil {
+			return nil, err
+		}
+		var result any = false
+		for i, op := range t.ops {
+			right, err := in.eval(t.rights[i], f)
+			if err != nil {
+				return nil, err
+			}
+			if result, err = in.compare(left, op, right); err != nil {
+				return nil, err
+			}
+			left = result
+		}
+		return result, nil
 	case *isExpr:
 		return in.evalIs(t, f)
 	case *binExpr:
 		return in.evalBin(t, f)
 	}
 	return Undefined, nil
+}
+
+// sizeError reports an intermediate string larger than the output limit.
+func (in *interp) sizeError(n int) error {
+	return &TemplateLimitError{Limit: "output code unit", Phase: "evaluate", Configured: in.lim.Output, Observed: n}
 }
 
 // checkSize stops strings and arrays built by filters and methods (replace,
@@ -118,15 +167,15 @@ func (in *interp) checkSize(v any, err error) (any, error) {
 	switch t := v.(type) {
 	case string:
 		if len(t) > in.lim.Output {
-			return nil, errorf("Template output exceeded the size limit")
+			return nil, in.sizeError(len(t))
 		}
 	case safeString:
 		if len(t) > in.lim.Output {
-			return nil, errorf("Template output exceeded the size limit")
+			return nil, in.sizeError(len(t))
 		}
 	case *array:
 		if len(t.items) > in.lim.Steps {
-			return nil, errorf("Array exceeds the size limit")
+			return nil, &TemplateLimitError{Limit: "work unit", Phase: "evaluate", Configured: in.lim.Steps, Observed: len(t.items)}
 		}
 	}
 	return v, nil
@@ -182,6 +231,12 @@ func (in *interp) evalSlice(t *sliceExpr, f *frame) (any, error) {
 				return nil, err
 			}
 		}
+	}
+	if _, ok := obj.(*callable); ok {
+		return nil, errorf("Callable values cannot be sliced")
+	}
+	if sn, err := toNumber(parts[2]); err != nil || math.IsNaN(sn) || math.IsInf(sn, 0) || sn == 0 {
+		return nil, errorf("Slice step must have finite non-zero numeric coercion")
 	}
 	var items []any
 	switch o := obj.(type) {
@@ -251,19 +306,51 @@ func (in *interp) evalArgs(args []expr, kws []kwArg, f *frame) ([]any, *ojson.Ob
 	return vals, kw, nil
 }
 
-func calleeName(e expr) string {
+// callablePath names a call target for messages: values.x.replaceAll.
+func callablePath(e expr) (string, bool) {
 	switch t := e.(type) {
 	case *nameExpr:
-		return t.name
+		return t.name, true
 	case *memberExpr:
-		if l, ok := t.key.(*litExpr); ok {
-			if s, ok := l.v.(string); ok {
-				return calleeName(t.obj) + "." + s
-			}
+		parent, ok := callablePath(t.obj)
+		l, lok := t.key.(*litExpr)
+		if !ok || !lok {
+			return "", false
 		}
-		return calleeName(t.obj) + "[...]"
+		s, ok := l.v.(string)
+		if !ok {
+			return "", false
+		}
+		return parent + "." + s, true
 	}
-	return "expression"
+	return "", false
+}
+
+// valueKind names a value's kind in messages, as nunjitsu does.
+func valueKind(v any) string {
+	switch v.(type) {
+	case undefT:
+		return "undefined"
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case *array:
+		return "array"
+	case *ojson.Object:
+		return "record"
+	case safeString:
+		return "safe string"
+	case *regex:
+		return "regular expression"
+	case *callable:
+		return "callable"
+	}
+	return "unknown value"
 }
 
 func (in *interp) evalCall(t *callExpr, f *frame) (any, error) {
@@ -273,24 +360,58 @@ func (in *interp) evalCall(t *callExpr, f *frame) (any, error) {
 	}
 	c, ok := fn.(*callable)
 	if !ok {
-		in.lastPos = t.pos
-		return nil, errorf("Unable to call `%s`, which is %s", calleeName(t.fn), typeName(fn))
+		if name, ok := callablePath(t.fn); ok {
+			return nil, errorf("Template value %s resolved to %s and cannot be called", quoteDiagnostic(name), valueKind(fn))
+		}
+		return nil, errorf("Template expression resolved to %s and cannot be called", valueKind(fn))
+	}
+	if c.builtin && len(t.kw) > 0 {
+		return nil, errorf("%s does not accept keyword arguments", c.name)
 	}
 	args, kw, err := in.evalArgs(t.args, t.kw, f)
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.fn(in, args, kw)
-	if err != nil {
-		if in.lastPos.line == 0 {
-			in.lastPos = t.pos
-		}
-		return nil, err
-	}
-	return r, nil
+	return c.fn(in, args, kw)
 }
 
+// filterNames are the filter names nunjitsu suggests from.
+func (in *interp) filterNames() []string {
+	names := append([]string(nil), builtinFilterNames...)
+	if in.opts.CookiecutterCompat {
+		names = append(names, "jsonify")
+	}
+	for _, n := range []string{"parseRepoUrl", "parseEntityRef", "pick", "projectSlug"} {
+		if _, ok := in.opts.Filters[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	for n := range in.opts.Filters {
+		names = append(names, n)
+	}
+	return names
+}
+
+var builtinFilterNames = []string{"abs", "batch", "capitalize", "center", "d", "default", "dictsort", "dump", "e", "escape",
+	"first", "float", "forceescape", "groupby", "indent", "int", "join", "last", "length", "list", "lower", "nl2br", "random",
+	"reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "string",
+	"striptags", "sum", "title", "trim", "truncate", "upper", "urlencode", "urlize", "wordcount"}
+
 func (in *interp) evalFilter(t *filterExpr, f *frame) (any, error) {
+	host, isHost := in.opts.Filters[t.name]
+	if !isHost {
+		host, isHost = in.backstage[t.name]
+	}
+	name := t.name
+	if in.opts.CookiecutterCompat && name == "jsonify" {
+		name = "dump"
+	}
+	if !isHost && !slicesContains(builtinFilterNames, name) {
+		return nil, errorf("%s", unknownNameMessage("template filter", t.name, in.filterNames()))
+	}
+	if isHost && len(t.kw) > 0 {
+		return nil, errorf("Registered filter %s does not accept keyword arguments", t.name)
+	}
 	target, err := in.eval(t.target, f)
 	if err != nil {
 		return nil, err
@@ -299,43 +420,110 @@ func (in *interp) evalFilter(t *filterExpr, f *frame) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if custom, ok := in.opts.Filters[t.name]; ok {
-		return in.callFilter(t, custom, target, args, kw)
+	if isHost {
+		return in.callFilter(t, host, target, args)
 	}
-	if custom, ok := in.backstage[t.name]; ok {
-		return in.callFilter(t, custom, target, args, kw)
-	}
-	r, found, err := in.builtinFilter(t.name, target, args, kw)
-	if !found {
-		in.lastPos = t.pos
-		return nil, errorf("Unknown template filter %q", t.name)
-	}
-	if err != nil {
-		if in.lastPos.line == 0 {
-			in.lastPos = t.pos
+	for _, a := range args {
+		if containsCallable(a) {
+			return nil, errorf("Callable values cannot be coerced")
 		}
-		return nil, err
+	}
+	if kw != nil {
+		for _, m := range kw.Members {
+			if containsCallable(m.Value) {
+				return nil, errorf("Callable values cannot be coerced")
+			}
+		}
+	}
+	r, _, err := in.builtinFilter(name, target, args, kw)
+	if err != nil {
+		var le *TemplateLimitError
+		if errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, &runtimeError{msg: fmt.Sprintf("Filter %s failed for %s input: %s", quoteDiagnostic(name), valueKind(target), err.Error()), at: t.pos, located: true}
 	}
 	return r, nil
 }
 
-func (in *interp) callFilter(t *filterExpr, fn Filter, target any, args []any, kw *ojson.Object) (any, error) {
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *interp) callFilter(t *filterExpr, fn Filter, target any, args []any) (any, error) {
+	for _, a := range append([]any{target}, args...) {
+		if containsCallable(a) {
+			return nil, errorf("Callable values cannot be coerced")
+		}
+	}
 	jt, err := toJSON(target)
 	if err != nil {
 		return nil, err
 	}
-	jargs, err := jsonArgs(args, kw)
+	jargs, err := jsonArgs(args, nil)
 	if err != nil {
 		return nil, err
 	}
 	r, err := fn(jt, jargs...)
 	if err != nil {
-		if in.lastPos.line == 0 {
-			in.lastPos = t.pos
-		}
-		return nil, &runtimeError{msg: err.Error()}
+		return nil, errorf("Template filter %s failed: %s", quoteDiagnostic(t.name), neutralize(err.Error()))
 	}
 	return fromJSON(r), nil
+}
+
+func containsCallable(v any) bool {
+	switch t := v.(type) {
+	case *callable:
+		return true
+	case *array:
+		for _, x := range t.items {
+			if containsCallable(x) {
+				return true
+			}
+		}
+	case *ojson.Object:
+		for _, m := range t.Members {
+			if containsCallable(m.Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// compare applies one comparison operator.
+func (in *interp) compare(l any, op string, r any) (any, error) {
+	switch op {
+	case "==":
+		return looseEqual(l, r), nil
+	case "!=":
+		return !looseEqual(l, r), nil
+	case "===":
+		return strictEqual(l, r), nil
+	case "!==":
+		return !strictEqual(l, r), nil
+	}
+	o, err := order(l, r)
+	if err != nil {
+		return nil, err
+	}
+	if o == 2 {
+		return false, nil
+	}
+	switch op {
+	case "<":
+		return o < 0, nil
+	case ">":
+		return o > 0, nil
+	case "<=":
+		return o <= 0, nil
+	}
+	return o >= 0, nil
 }
 
 func (in *interp) evalBin(t *binExpr, f *frame) (any, error) {
@@ -395,17 +583,17 @@ func (in *interp) evalBin(t *binExpr, f *frame) (any, error) {
 			return nil, err
 		}
 		if len(a)+len(b) > in.lim.Output {
-			return nil, errorf("Template output exceeded the size limit")
+			return nil, in.sizeError(len(a) + len(b))
 		}
 		return a + b, nil
 	case "+":
 		v, err := add(l, r)
 		if s, ok := v.(string); ok && len(s) > in.lim.Output {
-			return nil, errorf("Template output exceeded the size limit")
+			return nil, in.sizeError(len(s))
 		}
 		return v, err
 	case "in":
-		return in.contains(r, l, t.pos)
+		return in.contains(r, l)
 	}
 	a, err := toNumber(l)
 	if err != nil {
@@ -422,8 +610,6 @@ func (in *interp) evalBin(t *binExpr, f *frame) (any, error) {
 		return a * b, nil
 	case "/":
 		return a / b, nil
-	case "//":
-		return math.Floor(a / b), nil
 	case "%":
 		return math.Mod(a, b), nil
 	case "**":
@@ -432,7 +618,7 @@ func (in *interp) evalBin(t *binExpr, f *frame) (any, error) {
 	return Undefined, nil
 }
 
-func (in *interp) contains(container, needle any, p pos) (any, error) {
+func (in *interp) contains(container, needle any) (any, error) {
 	switch c := container.(type) {
 	case *array:
 		for _, it := range c.items {
@@ -448,7 +634,12 @@ func (in *interp) contains(container, needle any, p pos) (any, error) {
 		}
 		return strings.Contains(c, s), nil
 	case safeString:
-		return in.contains(string(c), needle, p)
+		// nunjitsu looks up own properties of its safe-string wrapper.
+		k, err := toStr(needle)
+		if err != nil {
+			return nil, err
+		}
+		return k == "length" || k == "val", nil
 	case *ojson.Object:
 		s, err := toStr(needle)
 		if err != nil {
@@ -456,11 +647,43 @@ func (in *interp) contains(container, needle any, p pos) (any, error) {
 		}
 		return c.Has(s), nil
 	}
-	in.lastPos = p
-	return nil, errorf("Cannot use \"in\" operator to search for \"%s\" in unexpected types.", text(needle))
+	return nil, errorf("Membership requires an array, record, or string")
+}
+
+var testArity = map[string]int{"callable": 0, "defined": 0, "divisibleby": 1, "escaped": 0, "eq": 1, "equalto": 1,
+	"even": 0, "falsy": 0, "ge": 1, "greaterthan": 1, "gt": 1, "iterable": 0, "le": 1, "lessthan": 1, "lower": 0,
+	"lt": 1, "mapping": 0, "ne": 1, "null": 0, "number": 0, "odd": 0, "sameas": 1, "string": 0, "truthy": 0,
+	"undefined": 0, "upper": 0}
+
+var testNames = []string{"callable", "defined", "divisibleby", "escaped", "eq", "equalto", "even", "falsy", "ge",
+	"greaterthan", "gt", "iterable", "le", "lessthan", "lower", "lt", "mapping", "ne", "null", "number", "odd",
+	"sameas", "string", "truthy", "undefined", "upper"}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (in *interp) evalIs(t *isExpr, f *frame) (any, error) {
+	if isReservedName(t.test) {
+		return nil, errorf("Template test %s is reserved", t.test)
+	}
+	arity, ok := testArity[t.test]
+	if !ok {
+		return nil, errorf("%s", unknownNameMessage("template test", t.test, testNames))
+	}
+	if t.hasArgs {
+		if t.kwCount > 0 {
+			return nil, errorf("Template test %s does not accept keyword arguments", t.test)
+		}
+		if len(t.args) != arity {
+			return nil, errorf("Template test %s requires %d positional argument%s", t.test, arity, plural(arity))
+		}
+	} else if arity != 0 {
+		return nil, errorf("Template test %s requires %d positional argument", t.test, arity)
+	}
 	x, err := in.eval(t.x, f)
 	if err != nil {
 		return nil, err
@@ -469,106 +692,111 @@ func (in *interp) evalIs(t *isExpr, f *frame) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	r, err := applyTest(t.test, x, args)
+	if err != nil {
+		var le *TemplateLimitError
+		if errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, &runtimeError{msg: fmt.Sprintf("Test %s failed for %s input: %s", quoteDiagnostic(t.test), valueKind(x), err.Error()), at: t.pos, located: true}
+	}
+	return r, nil
+}
+
+// applyTest is a built-in test, with nunjitsu's semantics.
+func applyTest(name string, x any, args []any) (bool, error) {
+	switch name {
+	case "callable", "eq", "equalto", "sameas", "ne":
+	default:
+		for _, v := range append([]any{x}, args...) {
+			if containsCallable(v) {
+				return false, errorf("Callable values cannot be coerced")
+			}
+		}
+	}
 	arg := func() any {
 		if len(args) > 0 {
 			return args[0]
 		}
 		return Undefined
 	}
-	var r bool
-	switch t.test {
+	caseTest := func(conv func(string) string) (bool, error) {
+		if _, ok := x.(safeString); ok {
+			return false, nil
+		}
+		s, ok := x.(string)
+		if !ok {
+			return false, errorf("Filter input must be a string")
+		}
+		return conv(s) == s, nil
+	}
+	switch name {
 	case "callable":
-		_, r = x.(*callable)
+		_, ok := x.(*callable)
+		return ok, nil
 	case "defined":
-		r = !isUndef(x)
+		return !isUndef(x), nil
 	case "undefined":
-		r = isUndef(x)
-	case "null", "none":
-		r = x == nil
+		return isUndef(x), nil
+	case "null":
+		return x == nil, nil
 	case "divisibleby":
-		r = math.Mod(num(x), num(arg())) == 0
+		return math.Mod(num(x), num(arg())) == 0, nil
 	case "escaped":
-		_, r = x.(safeString)
+		_, ok := x.(safeString)
+		return ok, nil
 	case "eq", "equalto", "sameas":
-		r = strictEqual(x, arg())
+		return strictEqual(x, arg()), nil
 	case "ne":
-		r = !strictEqual(x, arg())
+		return !strictEqual(x, arg()), nil
 	case "even":
-		r = math.Mod(num(x), 2) == 0
+		return math.Mod(num(x), 2) == 0, nil
 	case "odd":
-		r = math.Mod(num(x), 2) == 1
+		return math.Mod(num(x), 2) == 1, nil
 	case "falsy":
-		r = !truthy(x)
+		return !truthy(x), nil
 	case "truthy":
-		r = truthy(x)
+		return truthy(x), nil
 	case "ge", "gt", "greaterthan", "le", "lt", "lessthan":
 		o, err := order(x, arg())
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		switch t.test {
+		switch name {
 		case "ge":
-			r = o == 0 || o == 1
+			return o == 0 || o == 1, nil
 		case "gt", "greaterthan":
-			r = o == 1
+			return o == 1, nil
 		case "le":
-			r = o == 0 || o == -1
-		default:
-			r = o == -1
+			return o == 0 || o == -1, nil
 		}
+		return o == -1, nil
 	case "iterable":
 		switch x.(type) {
+		case undefT, nil:
+			return false, errorf("iterable test requires a value")
 		case *array, string, safeString:
-			r = true
+			return true, nil
 		}
+		return false, nil
 	case "mapping":
-		_, r = x.(*ojson.Object)
-	case "number":
-		_, r = x.(float64)
-	case "string":
 		switch x.(type) {
-		case string, safeString:
-			r = true
+		case *ojson.Object, safeString, *regex:
+			return true, nil
 		}
+		return false, nil
+	case "number":
+		_, ok := x.(float64)
+		return ok, nil
+	case "string":
+		_, ok := x.(string)
+		return ok, nil
 	case "lower":
-		s, ok := x.(string)
-		r = ok && strings.ToLower(s) == s
+		return caseTest(strings.ToLower)
 	case "upper":
-		s, ok := x.(string)
-		r = ok && strings.ToUpper(s) == s
-	default:
-		in.lastPos = t.pos
-		return nil, errorf("Unknown test %q", t.test)
+		return caseTest(jsUpper)
 	}
-	if t.negate {
-		r = !r
-	}
-	return r, nil
-}
-
-// ---- regular expressions ----
-
-// compileRegex translates a JavaScript regex literal into RE2. Features RE2
-// lacks (lookaround, backreferences) fail to compile and the render fails.
-func compileRegex(source, flags string) (*regex, error) {
-	prefix := ""
-	for _, fl := range flags {
-		switch fl {
-		case 'i':
-			prefix += "i"
-		case 'm':
-			prefix += "m"
-		}
-	}
-	pat := source
-	if prefix != "" {
-		pat = "(?" + prefix + ")" + pat
-	}
-	re, err := regexp.Compile(pat)
-	if err != nil {
-		return nil, errorf("Invalid regular expression: /%s/%s", source, flags)
-	}
-	return &regex{source: source, flags: flags, re: re}, nil
+	return false, errorf("Unknown template test %s", name)
 }
 
 // jsReplaceTemplate expands $&, $1.. and $$ in a JavaScript replacement.
@@ -618,22 +846,5 @@ func jsReplaceTemplate(repl string, src string, m []int) string {
 			b.WriteByte(c)
 		}
 	}
-	return b.String()
-}
-
-func regexReplace(s string, r *regex, repl string) string {
-	global := strings.Contains(r.flags, "g")
-	var b strings.Builder
-	last := 0
-	matches := r.re.FindAllStringSubmatchIndex(s, -1)
-	for i, m := range matches {
-		if !global && i > 0 {
-			break
-		}
-		b.WriteString(s[last:m[0]])
-		b.WriteString(jsReplaceTemplate(repl, s, m))
-		last = m[1]
-	}
-	b.WriteString(s[last:])
 	return b.String()
 }

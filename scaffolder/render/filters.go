@@ -1,12 +1,14 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
@@ -83,6 +85,41 @@ func seqValues(v any) ([]any, bool) {
 	return nil, false
 }
 
+// projectAttr reads one attribute of each element, as join and sum do
+// with an attribute: array items, the characters of a string, or the
+// indexed members of an array-like record.
+func projectAttr(input any, key string) ([]any, error) {
+	var elems []any
+	switch t := input.(type) {
+	case *array:
+		elems = t.items
+	case string:
+		for _, u := range units(t) {
+			elems = append(elems, fromUnits([]uint16{u}))
+		}
+	case *ojson.Object:
+		l, _ := t.Get("length")
+		n := num(l)
+		for i := 0; float64(i) < n && i <= len(t.Members); i++ {
+			elems = append(elems, orUndefined(t.Get(strconv.Itoa(i))))
+		}
+	case safeString:
+		if t != "" {
+			_, err := attr(Undefined, key)
+			return nil, err
+		}
+	}
+	out := make([]any, 0, len(elems))
+	for _, e := range elems {
+		v, err := attr(e, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 func attr(v any, key string) (any, error) {
 	if isNullish(v) {
 		return nil, errorf("Cannot read a template attribute from a nullish value")
@@ -112,10 +149,8 @@ func attrPath(v any, path []string) (any, error) {
 // builtinFilter applies a Nunjucks built-in filter; found is false for an
 // unknown name.
 func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Object) (r any, found bool, err error) {
-	for _, a := range append([]any{input}, args...) {
-		if _, ok := a.(*callable); ok {
-			return nil, true, errorf("Callable values cannot be passed to filters")
-		}
+	if containsCallable(input) {
+		return nil, true, errorf("Callable values cannot be coerced")
 	}
 	// Keyword arguments become a trailing object, as Nunjucks passes them,
 	// except for int and sort whose keywords are matched by name.
@@ -342,16 +377,8 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		var vals []any
 		if truthy(second) {
 			key, _ := toStr(second)
-			a, ok := input.(*array)
-			if !ok {
-				return "", found, nil
-			}
-			for _, x := range a.items {
-				v, err := attr(x, key)
-				if err != nil {
-					return nil, found, err
-				}
-				vals = append(vals, v)
+			if vals, err = projectAttr(input, key); err != nil {
+				return nil, found, err
 			}
 		} else {
 			a, ok := input.(*array)
@@ -373,15 +400,8 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		var vals []any
 		if truthy(first) {
 			key, _ := toStr(first)
-			a, _ := input.(*array)
-			if a != nil {
-				for _, x := range a.items {
-					v, err := attr(x, key)
-					if err != nil {
-						return nil, found, err
-					}
-					vals = append(vals, v)
-				}
+			if vals, err = projectAttr(input, key); err != nil {
+				return nil, found, err
 			}
 		} else {
 			a, ok := input.(*array)
@@ -470,17 +490,19 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 			return nil, found, errorf("%s requires a sequence", name)
 		}
 		vals, _ := seqValues(input)
-		var targs []expr
-		for _, a := range args[min(1, len(args)):] {
-			targs = append(targs, &litExpr{v: a})
+		targs := args[min(1, len(args)):]
+		if want, ok := testArity[test]; !ok {
+			return nil, found, errorf("Unknown template test %s", test)
+		} else if len(targs) != want {
+			return nil, found, errorf("Template test %s requires %d positional argument%s", test, want, plural(want))
 		}
 		var out []any
 		for _, v := range vals {
-			r, err := in.evalIs(&isExpr{x: &litExpr{v: v}, test: test, args: targs}, in.root)
+			r, err := applyTest(test, v, targs)
 			if err != nil {
 				return nil, found, err
 			}
-			if r.(bool) == (name == "select") {
+			if r == (name == "select") {
 				out = append(out, v)
 			}
 		}
@@ -849,7 +871,8 @@ func replaceFilter(input, search, repl, maxV any) (any, bool, error) {
 		if err != nil {
 			return nil, true, err
 		}
-		return regexReplace(s, re, r), true, nil
+		out, err := regexReplace(s, re, r)
+		return out, true, err
 	}
 	switch search.(type) {
 	case string, float64:
@@ -1014,11 +1037,28 @@ func urlencode(input any) (any, bool, error) {
 				return nil, true, errorf("urlencode sequence entries cannot be nullish")
 			}
 			var k, v any = Undefined, Undefined
-			if a, ok := it.(*array); ok {
-				k, v = argAt(a.items, 0), argAt(a.items, 1)
+			switch e := it.(type) {
+			case *array:
+				k, v = argAt(e.items, 0), argAt(e.items, 1)
+			case *ojson.Object:
+				k, v = orUndefined(e.Get("0")), orUndefined(e.Get("1"))
+			case string, safeString:
+				u := units(text(e))
+				if len(u) > 0 {
+					k = fromUnits(u[:1])
+				}
+				if len(u) > 1 {
+					v = fromUnits(u[1:2])
+				}
 			}
-			ks, _ := toStr(k)
-			vs, _ := toStr(v)
+			ks, err := toStr(k)
+			if err != nil {
+				return nil, true, err
+			}
+			vs, err := toStr(v)
+			if err != nil {
+				return nil, true, err
+			}
 			parts = append(parts, encodeURIComponent(ks)+"="+encodeURIComponent(vs))
 		}
 		return strings.Join(parts, "&"), true, nil
@@ -1115,16 +1155,24 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 	}
 	return map[string]Filter{
 		"parseRepoUrl": func(input any, args ...any) (any, error) {
-			s, _ := input.(string)
+			s, err := jsTemplateString(input)
+			if err != nil {
+				return nil, err
+			}
 			return ParseRepoURL(s, integrations)
 		},
 		"projectSlug": func(input any, args ...any) (any, error) {
-			s, _ := input.(string)
+			s, err := jsTemplateString(input)
+			if err != nil {
+				return nil, err
+			}
 			o, err := ParseRepoURL(s, integrations)
 			if err != nil {
 				return nil, err
 			}
-			return text(fromJSON(orUndef(o.Get("owner")))) + "/" + text(fromJSON(orUndef(o.Get("repo")))), nil
+			owner, _ := jsTemplateString(orUndefined(o.Get("owner")))
+			repo, _ := jsTemplateString(orUndefined(o.Get("repo")))
+			return owner + "/" + repo, nil
 		},
 		"parseEntityRef": parseEntityRefFilter,
 		"pick": func(input any, args ...any) (any, error) {
@@ -1136,20 +1184,57 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 	}
 }
 
-func orUndef(v any, ok bool) any {
+func orUndefined(v any, ok bool) any {
 	if !ok {
-		return "undefined"
+		return Undefined
 	}
 	return v
 }
 
+// jsTemplateString is `${v}` in JavaScript for a value handed to a
+// Backstage filter: records arrive without a prototype, so they (and arrays
+// holding them) cannot be converted.
+func jsTemplateString(v any) (string, error) {
+	switch t := v.(type) {
+	case nil:
+		return "null", nil
+	case undefT:
+		return "undefined", nil
+	case *ojson.Object, map[string]any:
+		return "", errors.New("Cannot convert object to primitive value")
+	case []any:
+		parts := make([]string, len(t))
+		for i, x := range t {
+			if x == nil || isUndef(x) {
+				continue
+			}
+			p, err := jsTemplateString(x)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = p
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return text(fromJSON(v)), nil
+}
+
 // ParseRepoURL parses a RepoUrlPicker value (host?owner=o&repo=r...).
 func ParseRepoURL(repoURL string, integrations IntegrationType) (*ojson.Object, error) {
-	u, err := url.Parse("https://" + repoURL)
-	if err != nil || u.Host == "" {
+	// JavaScript's URL drops tabs and newlines anywhere and trims
+	// surrounding controls and spaces.
+	cleaned := strings.TrimRightFunc(strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace("https://"+repoURL), func(r rune) bool { return r <= ' ' })
+	u, err := url.Parse(cleaned)
+	if err == nil && !strings.HasPrefix(u.Host, "[") && strings.ContainsAny(u.Host, " <>[\\]^|\x00\x7f") {
+		err = errors.New("forbidden host code point")
+	}
+	host := ""
+	if err == nil {
+		host, err = whatwgHost(u.Host)
+	}
+	if err != nil || host == "" {
 		return nil, fmt.Errorf("Invalid repo URL passed to publisher, got %s, TypeError: Invalid URL", repoURL)
 	}
-	host := u.Host
 	typ := integrations(host)
 	if typ == "" {
 		return nil, fmt.Errorf("No matching integration configuration for host %s, please check your integrations config", host)
@@ -1197,6 +1282,67 @@ func ParseRepoURL(repoURL string, integrations IntegrationType) (*ojson.Object, 
 		}
 	}
 	return o, nil
+}
+
+// whatwgHost normalises a URL host as JavaScript's URL does: ASCII
+// lower case, and a host ending in a number read as an IPv4 address
+// (github.com stays, "3" becomes 0.0.0.3).
+func whatwgHost(hostport string) (string, error) {
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		host, port = hostport[:i], hostport[i:]
+	}
+	host = strings.ToLower(host)
+	labels := strings.Split(host, ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	last := labels[len(labels)-1]
+	if _, ok := ipv4Number(last); !ok && strings.Trim(last, "0123456789") != "" {
+		return host + port, nil
+	}
+	if len(labels) > 4 {
+		return "", fmt.Errorf("invalid IPv4 host")
+	}
+	var addr uint64
+	for i, l := range labels {
+		n, ok := ipv4Number(l)
+		if !ok {
+			return "", fmt.Errorf("invalid IPv4 host")
+		}
+		if i < len(labels)-1 {
+			if n > 255 {
+				return "", fmt.Errorf("invalid IPv4 host")
+			}
+			addr |= n << (8 * uint(3-i))
+			continue
+		}
+		if n >= 1<<(8*uint(5-len(labels))) {
+			return "", fmt.Errorf("invalid IPv4 host")
+		}
+		addr += n
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", addr>>24, addr>>16&255, addr>>8&255, addr&255) + port, nil
+}
+
+func ipv4Number(s string) (uint64, bool) {
+	base := 10
+	switch {
+	case s == "":
+		return 0, false
+	case len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		s, base = s[2:], 16
+		if s == "" {
+			return 0, true
+		}
+	case len(s) >= 2 && s[0] == '0':
+		s, base = s[1:], 8
+	}
+	n, err := strconv.ParseUint(s, base, 64)
+	if err != nil || n > 1<<32 {
+		return 0, false
+	}
+	return n, true
 }
 
 func parseEntityRefFilter(input any, args ...any) (any, error) {

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/understage/understage/catalog/ojson"
 )
@@ -14,10 +13,15 @@ import (
 // methods of a receiver as a bound callable; nil when there is none.
 func (in *interp) method(recv any, name string) *callable {
 	bind := func(fn func(args []any) (any, error)) *callable {
-		return &callable{name: name, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+		op := "Template intrinsic " + name
+		return &callable{name: op, builtin: true, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+			lo, hi := intrinsicArity(recv, name, in.opts.CookiecutterCompat)
+			if len(args) < lo || len(args) > hi {
+				return nil, arityError(op, lo, hi)
+			}
 			for _, a := range args {
 				if _, ok := a.(*callable); ok {
-					return nil, errorf("Callable values cannot be passed to methods")
+					return nil, errorf("Callable values cannot be coerced")
 				}
 			}
 			return fn(args)
@@ -48,6 +52,73 @@ func (in *interp) method(recv any, name string) *callable {
 		return bind(func(args []any) (any, error) { return recordMethod(r, name, args) })
 	}
 	return nil
+}
+
+// intrinsicArity is how many arguments a method takes, as nunjitsu checks.
+func intrinsicArity(recv any, name string, cookie bool) (lo, hi int) {
+	const many = math.MaxInt
+	switch recv.(type) {
+	case string, safeString:
+		switch name {
+		case "replace":
+			return 2, 2
+		case "split":
+			return 0, 2
+		case "includes", "startsWith", "endsWith", "indexOf", "lastIndexOf":
+			return 1, 2
+		case "slice", "substring":
+			return 0, 2
+		case "charAt", "charCodeAt":
+			return 0, 1
+		case "concat":
+			return 0, many
+		}
+		return 0, 0
+	case float64:
+		return 0, 1
+	case *array:
+		switch name {
+		case "at", "count", "index", "find", "remove", "append":
+			return 1, 1
+		case "insert":
+			return 2, 2
+		case "includes", "indexOf", "lastIndexOf":
+			return 1, 2
+		case "copyWithin", "fill":
+			return 1, 3
+		case "flat", "join":
+			return 0, 1
+		case "slice":
+			return 0, 2
+		case "pop":
+			if cookie {
+				return 0, 1
+			}
+			return 0, 0
+		case "shift", "sort", "reverse":
+			return 0, 0
+		}
+		return 0, many
+	case *ojson.Object:
+		switch name {
+		case "get":
+			return 1, 2
+		case "has_key":
+			return 1, 1
+		}
+		return 0, 0
+	}
+	return 1, 1
+}
+
+func arityError(op string, lo, hi int) error {
+	switch {
+	case lo == hi:
+		return errorf("%s requires %d positional arguments", op, lo)
+	case hi == math.MaxInt:
+		return errorf("%s requires at least %d positional arguments", op, lo)
+	}
+	return errorf("%s requires %d to %d positional arguments", op, lo, hi)
 }
 
 var stringMethods = setOf("charAt", "charCodeAt", "concat", "endsWith", "includes", "indexOf", "lastIndexOf",
@@ -143,7 +214,7 @@ func stringMethod(s, name string, args []any) (any, error) {
 			return nil, err
 		}
 		if re, ok := first.(*regex); ok {
-			return regexReplace(s, re, repl), nil
+			return regexReplace(s, re, repl)
 		}
 		pat, err := toStr(first)
 		if err != nil {
@@ -161,7 +232,10 @@ func stringMethod(s, name string, args []any) (any, error) {
 		}
 		var parts []string
 		if re, ok := first.(*regex); ok {
-			parts = regexSplit(s, re)
+			var err error
+			if parts, err = regexSplit(s, re); err != nil {
+				return nil, err
+			}
 		} else if isUndef(first) {
 			parts = []string{s}
 		} else {
@@ -281,28 +355,7 @@ func jsUpper(s string) string {
 	return strings.ReplaceAll(strings.ToUpper(s), "ß", "SS")
 }
 
-func isJSSpace(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' }
-
-func regexSplit(s string, re *regex) []string {
-	ms := re.re.FindAllStringSubmatchIndex(s, -1)
-	var out []string
-	last := 0
-	for _, m := range ms {
-		if m[1] == m[0] && (m[0] == 0 || m[0] >= len(s)) {
-			continue
-		}
-		out = append(out, s[last:m[0]])
-		for g := 1; g < len(m)/2; g++ {
-			if m[2*g] >= 0 {
-				out = append(out, s[m[2*g]:m[2*g+1]])
-			} else {
-				out = append(out, "")
-			}
-		}
-		last = m[1]
-	}
-	return append(out, s[last:])
-}
+func isJSSpace(r rune) bool { return isTemplateSpace(r) }
 
 func numberMethod(f float64, name string, args []any) (any, error) {
 	first := argAt(args, 0)
@@ -638,7 +691,10 @@ func recordMethod(o *ojson.Object, name string, args []any) (any, error) {
 func (in *interp) builtinGlobal(name string) any {
 	switch name {
 	case "range":
-		return &callable{name: name, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+		return &callable{name: "Built-in global range", builtin: true, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+			if len(args) > 3 {
+				return nil, errorf("Built-in global range accepts at most 3 positional arguments")
+			}
 			var start, stop, step float64 = 0, 0, 1
 			switch len(args) {
 			case 0:
@@ -664,7 +720,7 @@ func (in *interp) builtinGlobal(name string) any {
 			return &array{items: out}, nil
 		}}
 	case "cycler":
-		return &callable{name: name, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+		return &callable{name: "Built-in global cycler", builtin: true, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
 			vals := append([]any(nil), args...)
 			idx := -1
 			o := &ojson.Object{}
@@ -685,7 +741,10 @@ func (in *interp) builtinGlobal(name string) any {
 			return o, nil
 		}}
 	case "joiner":
-		return &callable{name: name, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+		return &callable{name: "Built-in global joiner", builtin: true, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+			if len(args) > 1 {
+				return nil, errorf("Built-in global joiner accepts at most 1 positional argument")
+			}
 			sep := ","
 			if len(args) > 0 && !isUndef(args[0]) {
 				sep = text(args[0])

@@ -1,7 +1,10 @@
-// Package render is the scaffolder's template engine: a focused interpreter
-// of the Nunjucks subset that Backstage's scaffolder renders through nunjitsu
-// (`${{ }}` expressions, `{% %}` statements, the Nunjucks filters and
-// Backstage's own), with JavaScript value semantics.
+// Package render is the scaffolder's template engine: an interpreter of the
+// Nunjucks subset that Backstage's scaffolder renders through nunjitsu
+// (`${{ }}` expressions, or `{{ }}` in cookiecutter mode, `{% %}` tags, the
+// Nunjucks filters and tests and Backstage's own filters), with JavaScript
+// value semantics, nunjitsu's whitespace handling and scoping, and its
+// error messages and positions. testdata/corpus.json holds the cases
+// recorded from Backstage that it is checked against.
 //
 // Values passed in and returned are ojson values: nil, bool, string,
 // ojson.Number, []any and *ojson.Object (key order is kept, which `dump` and
@@ -15,26 +18,57 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/understage/understage/catalog/ojson"
 )
 
-// TemplateRenderError is a parse or evaluation failure, worded as nunjitsu's.
+// TemplateRenderError is a parse or evaluation failure, worded and placed
+// as nunjitsu's (Backstage's engine) are.
 type TemplateRenderError struct {
-	Line, Column int
+	Line, Column int // one-based
 	Msg          string
 }
 
 func (e *TemplateRenderError) Error() string {
-	return fmt.Sprintf("Template error at line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	return neutralize(fmt.Sprintf("Template error at line %d, column %d: %s", e.Line, e.Column, e.Msg))
 }
 
 // Name is the error name Backstage reports ("TemplateRenderError").
 func (e *TemplateRenderError) Name() string { return "TemplateRenderError" }
 
-// runtimeError is an evaluation failure without a position yet.
-type runtimeError struct{ msg string }
+// TemplateLimitError is a render stopped by one of its Limits.
+type TemplateLimitError struct {
+	Limit                string // what was counted: "output code unit", "work unit", ...
+	Phase                string // parse or evaluate
+	Configured, Observed int
+	Line, Column         int // one-based; 0 when unknown
+}
+
+func (e *TemplateLimitError) Error() string {
+	stage := "Template evaluation"
+	if e.Phase == "parse" {
+		stage = "Template parsing"
+	}
+	msg := fmt.Sprintf("%s exceeded the %s limit of %d (observed %d)", stage, e.Limit, e.Configured, e.Observed)
+	if e.Line > 0 {
+		msg += fmt.Sprintf(" at line %d, column %d", e.Line, e.Column)
+	}
+	return msg
+}
+
+// Name is the error name Backstage reports ("TemplateLimitError").
+func (e *TemplateLimitError) Name() string { return "TemplateLimitError" }
+
+// runtimeError is an evaluation failure; it takes the position of the
+// innermost node it passes through.
+type runtimeError struct {
+	msg     string
+	at      pos
+	located bool
+}
 
 func (e *runtimeError) Error() string { return e.msg }
 
@@ -42,30 +76,50 @@ func errorf(format string, args ...any) error {
 	return &runtimeError{msg: fmt.Sprintf(format, args...)}
 }
 
+// locate gives an unplaced error the position p.
+func locate(err error, p pos) error {
+	var re *runtimeError
+	if errors.As(err, &re) && !re.located {
+		re.at, re.located = p, true
+		return re
+	}
+	var le *TemplateLimitError
+	if errors.As(err, &le) && le.Line == 0 {
+		le.Line, le.Column = p.line+1, p.col+1
+	}
+	return err
+}
+
 // Limits bound a single render.
 type Limits struct {
 	Steps  int // evaluation steps (default 1,000,000)
-	Output int // output bytes (default 16 MiB)
-	Depth  int // nesting depth of templates and macro calls (default 64)
-	Nodes  int // AST nodes (default 100,000)
+	Output int // output bytes of one rendered template (default 16 MiB)
+	Depth  int // nesting depth of templates and macro calls (default 512)
+	Nodes  int // AST nodes (default 1,000,000)
 	Source int // template bytes (default 4 MiB)
 }
 
+// DefaultLimits are nunjitsu's defaults, which Backstage uses.
+func DefaultLimits() Limits {
+	return Limits{Steps: 1_000_000, Output: 16 << 20, Depth: 512, Nodes: 1_000_000, Source: 4 << 20}
+}
+
 func (l Limits) withDefaults() Limits {
+	def := DefaultLimits()
 	if l.Steps <= 0 {
-		l.Steps = 1_000_000
+		l.Steps = def.Steps
 	}
 	if l.Output <= 0 {
-		l.Output = 16 << 20
+		l.Output = def.Output
 	}
 	if l.Depth <= 0 {
-		l.Depth = 64
+		l.Depth = def.Depth
 	}
 	if l.Nodes <= 0 {
-		l.Nodes = 100_000
+		l.Nodes = def.Nodes
 	}
 	if l.Source <= 0 {
-		l.Source = 4 << 20
+		l.Source = def.Source
 	}
 	return l
 }
@@ -143,10 +197,10 @@ func renderDeep(ctx context.Context, v any, vars map[string]any, opts Options) (
 	return v, nil
 }
 
-func run(ctx context.Context, tmpl string, vars map[string]any, opts Options, sole bool) (result any, err error) {
+func run(ctx context.Context, tmpl string, vars map[string]any, opts Options, sole bool) (any, error) {
 	lim := opts.Limits.withDefaults()
-	if len(tmpl) > lim.Source {
-		return nil, &TemplateRenderError{Line: 1, Column: 1, Msg: "Template source exceeds the size limit"}
+	if n := utf16Len(tmpl); n > lim.Source {
+		return nil, &TemplateLimitError{Limit: "source code unit", Phase: "parse", Configured: lim.Source, Observed: n}
 	}
 	nodes, err := parseTemplate(tmpl, &opts, lim)
 	if err != nil {
@@ -157,14 +211,25 @@ func run(ctx context.Context, tmpl string, vars map[string]any, opts Options, so
 		in.vars[k] = fromJSON(v)
 	}
 	in.root = &frame{vars: map[string]any{}}
+	result, err := in.runRoot(nodes, sole)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, publicError(err)
+	}
+	return result, nil
+}
+
+func (in *interp) runRoot(nodes []node, sole bool) (any, error) {
 	if sole {
 		if o, ok := soleOutput(nodes); ok {
 			v, err := in.eval(o.e, in.root)
 			if err != nil {
-				return nil, in.position(err, o.e)
+				return nil, locate(err, o.pos)
 			}
 			if _, ok := v.(*callable); ok {
-				return nil, &TemplateRenderError{Line: 1, Column: 1, Msg: "Callable values cannot be returned"}
+				return nil, locate(errorf("Callable values cannot be coerced"), o.pos)
 			}
 			return toJSON(v)
 		}
@@ -172,9 +237,22 @@ func run(ctx context.Context, tmpl string, vars map[string]any, opts Options, so
 	var b strings.Builder
 	in.out = &b
 	if err := in.renderNodes(nodes, in.root); err != nil {
-		return nil, in.position(err, nil)
+		return nil, err
 	}
 	return b.String(), nil
+}
+
+// publicError turns an evaluation failure into the error Backstage shows.
+func publicError(err error) error {
+	var re *runtimeError
+	if errors.As(err, &re) {
+		return &TemplateRenderError{Line: re.at.line + 1, Column: re.at.col + 1, Msg: re.msg}
+	}
+	var le *TemplateLimitError
+	if errors.As(err, &le) && le.Line == 0 {
+		le.Line, le.Column = 1, 1
+	}
+	return err
 }
 
 func soleOutput(nodes []node) (*outputNode, bool) {
@@ -183,41 +261,6 @@ func soleOutput(nodes []node) (*outputNode, bool) {
 	}
 	o, ok := nodes[0].(*outputNode)
 	return o, ok
-}
-
-func exprPos(e expr) pos {
-	switch t := e.(type) {
-	case *nameExpr:
-		return t.pos
-	case *memberExpr:
-		return t.pos
-	case *callExpr:
-		return t.pos
-	case *filterExpr:
-		return t.pos
-	case *binExpr:
-		return t.pos
-	case *isExpr:
-		return t.pos
-	}
-	return pos{1, 1}
-}
-
-// position turns a runtime error into a TemplateRenderError.
-func (in *interp) position(err error, e expr) error {
-	var tre *TemplateRenderError
-	if errors.As(err, &tre) {
-		return err
-	}
-	var re *runtimeError
-	if errors.As(err, &re) {
-		p := in.lastPos
-		if p.line == 0 {
-			p = exprPos(e)
-		}
-		return &TemplateRenderError{Line: p.line, Column: p.col, Msg: re.msg}
-	}
-	return err
 }
 
 // ---- interpreter ----
@@ -254,23 +297,28 @@ func (f *frame) lookup(name string) (any, bool) {
 }
 
 type interp struct {
-	ctx     context.Context
-	opts    *Options
-	lim     Limits
-	vars    map[string]any
-	root    *frame
-	out     *strings.Builder
-	steps   int
-	depth   int
-	lastPos pos
+	ctx   context.Context
+	opts  *Options
+	lim   Limits
+	vars  map[string]any
+	root  *frame
+	out   *strings.Builder
+	steps int
+	depth int
+	// outUnits counts every UTF-16 unit appended, captures included, as
+	// nunjitsu's output limit does.
+	outUnits int
 	// backstage holds parseRepoUrl, parseEntityRef, pick and projectSlug.
 	backstage map[string]Filter
+	// regexDeadline ends the render's regex time budget; set at the first
+	// regular expression.
+	regexDeadline time.Time
 }
 
 func (in *interp) step() error {
 	in.steps++
 	if in.steps > in.lim.Steps {
-		return errorf("Template exceeded the evaluation step limit")
+		return &TemplateLimitError{Limit: "work unit", Phase: "evaluate", Configured: in.lim.Steps, Observed: in.steps}
 	}
 	if in.steps&1023 == 0 {
 		if err := in.ctx.Err(); err != nil {
@@ -281,8 +329,9 @@ func (in *interp) step() error {
 }
 
 func (in *interp) write(s string) error {
-	if in.out.Len()+len(s) > in.lim.Output {
-		return errorf("Template output exceeded the size limit")
+	in.outUnits += utf16Len(s)
+	if in.outUnits > in.lim.Output {
+		return &TemplateLimitError{Limit: "output code unit", Phase: "evaluate", Configured: in.lim.Output, Observed: in.outUnits}
 	}
 	in.out.WriteString(s)
 	return nil
@@ -304,13 +353,46 @@ func (in *interp) capture(nodes []node, f *frame) (string, error) {
 	in.out = &b
 	err := in.renderNodes(nodes, f)
 	in.out = saved
-	if err == nil && saved != nil && saved.Len()+b.Len() > in.lim.Output {
-		err = errorf("Template output exceeded the size limit")
-	}
 	return b.String(), err
 }
 
+func nodePos(n node) (pos, bool) {
+	switch t := n.(type) {
+	case *outputNode:
+		return t.pos, true
+	case *ifNode:
+		return t.pos, true
+	case *forNode:
+		return t.pos, true
+	case *setNode:
+		return t.pos, true
+	case *macroNode:
+		return t.pos, true
+	case *callBlockNode:
+		return t.pos, true
+	case *filterBlockNode:
+		return t.pos, true
+	case *switchNode:
+		return t.pos, true
+	case *blockNode:
+		return t.pos, true
+	case *textNode:
+		return t.pos, true
+	}
+	return pos{}, false
+}
+
 func (in *interp) renderNode(n node, f *frame) error {
+	err := in.renderNodeUnchecked(n, f)
+	if err != nil {
+		if p, ok := nodePos(n); ok {
+			return locate(err, p)
+		}
+	}
+	return err
+}
+
+func (in *interp) renderNodeUnchecked(n node, f *frame) error {
 	if err := in.step(); err != nil {
 		return err
 	}
@@ -328,14 +410,12 @@ func (in *interp) renderNode(n node, f *frame) error {
 		}
 		return in.write(s)
 	case *ifNode:
-		for i, c := range t.conds {
-			v, err := in.eval(c, f)
-			if err != nil {
-				return err
-			}
-			if truthy(v) {
-				return in.renderNodes(t.bodies[i], f)
-			}
+		v, err := in.eval(t.cond, f)
+		if err != nil {
+			return err
+		}
+		if truthy(v) {
+			return in.renderNodes(t.body, f)
 		}
 		return in.renderNodes(t.els, f)
 	case *forNode:
@@ -348,6 +428,8 @@ func (in *interp) renderNode(n node, f *frame) error {
 				return err
 			}
 		} else {
+			// A set capture renders in the enclosing scope: its own sets
+			// stay visible afterwards.
 			s, err := in.capture(t.body, f)
 			if err != nil {
 				return err
@@ -359,19 +441,29 @@ func (in *interp) renderNode(n node, f *frame) error {
 		}
 		return nil
 	case *macroNode:
-		f.vars[t.name] = in.makeMacro(t.name, t.params, t.body, f)
+		// A macro sees its parameters and the template's top-level
+		// variables, not the loop or macro it is declared in; a call
+		// block's caller does see where it is written.
+		f.vars[t.name] = in.makeMacro(t.name, t.sig, t.body, in.root)
 		return nil
 	case *callBlockNode:
-		caller := in.makeMacro("caller", t.params, t.body, f)
-		var v any
-		var err error
-		if ce, ok := t.call.(*callExpr); ok {
-			// The body reaches the macro as its caller() keyword argument.
-			kws := append(append([]kwArg(nil), ce.kw...), kwArg{name: "caller", v: &litExpr{v: caller}})
-			v, err = in.eval(&callExpr{fn: ce.fn, args: ce.args, kw: kws, pos: ce.pos}, f)
-		} else {
-			v, err = in.eval(t.call, f)
+		fn, err := in.eval(t.call.fn, f)
+		if err != nil {
+			return err
 		}
+		c, ok := fn.(*callable)
+		if !ok || !c.macro {
+			return errorf("Call blocks can target only template macros")
+		}
+		args, kw, err := in.evalArgs(t.call.args, t.call.kw, f)
+		if err != nil {
+			return err
+		}
+		if kw == nil {
+			kw = &ojson.Object{}
+		}
+		kw.Set("caller", in.makeMacro("caller", t.caller, t.body, f))
+		v, err := c.fn(in, args, kw)
 		if err != nil {
 			return err
 		}
@@ -381,12 +473,12 @@ func (in *interp) renderNode(n node, f *frame) error {
 		}
 		return in.write(s)
 	case *filterBlockNode:
-		s, err := in.capture(t.body, f)
+		s, err := in.capture(t.body, &frame{vars: map[string]any{}, parent: f})
 		if err != nil {
 			return err
 		}
 		fe := *t.f
-		fe.target = &litExpr{v: s}
+		fe.target = &litExpr{v: s, pos: t.pos}
 		v, err := in.eval(&fe, f)
 		if err != nil {
 			return err
@@ -396,34 +488,80 @@ func (in *interp) renderNode(n node, f *frame) error {
 			return err
 		}
 		return in.write(out)
+	case *blockNode:
+		return in.renderNodes(t.body, &frame{vars: map[string]any{}, parent: f})
+	case *switchNode:
+		v, err := in.eval(t.e, f)
+		if err != nil {
+			return err
+		}
+		matched := false
+		for _, c := range t.cases {
+			if !matched {
+				cv, err := in.eval(c.cond, f)
+				if err != nil {
+					return err
+				}
+				matched = strictEqual(v, cv)
+			}
+			if matched {
+				if len(c.body) == 0 {
+					continue
+				}
+				return in.renderNodes(c.body, f)
+			}
+		}
+		return in.renderNodes(t.def, f)
 	}
 	return nil
 }
 
-func (in *interp) makeMacro(name string, params []param, body []node, def *frame) *callable {
-	return &callable{name: name, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
+func (in *interp) makeMacro(name string, sig signature, body []node, def *frame) *callable {
+	return &callable{name: name, macro: true, fn: func(in *interp, args []any, kw *ojson.Object) (any, error) {
 		in.depth++
 		defer func() { in.depth-- }()
 		if in.depth > in.lim.Depth {
-			return nil, errorf("Maximum call depth exceeded")
+			return nil, &TemplateLimitError{Limit: "nesting depth", Phase: "evaluate", Configured: in.lim.Depth, Observed: in.depth}
 		}
 		mf := &frame{vars: map[string]any{}, parent: def, macro: true}
-		for i, p := range params {
+		// Surplus positional arguments fill the defaulted parameters in
+		// order; missing positional ones may come by keyword.
+		kws := map[string]any{}
+		if kw != nil {
+			for _, m := range kw.Members {
+				kws[m.Key] = m.Value
+			}
+		}
+		for i, name := range sig.positional {
 			var v any = Undefined
 			if i < len(args) {
 				v = args[i]
-			} else if kv, ok := kwGet(kw, p.name); ok {
+			} else if kv, ok := kws[name]; ok {
 				v = kv
-			} else if p.def != nil {
-				dv, err := in.eval(p.def, mf)
-				if err != nil {
-					return nil, err
-				}
-				v = dv
+				delete(kws, name)
 			}
-			mf.vars[p.name] = v
+			mf.vars[name] = v
 		}
-		if c, ok := kwGet(kw, "caller"); ok {
+		for i := len(sig.positional); i < len(args) && i-len(sig.positional) < len(sig.defaults); i++ {
+			kws[sig.defaults[i-len(sig.positional)].name] = args[i]
+		}
+		declaresCaller := false
+		for _, n := range sig.positional {
+			declaresCaller = declaresCaller || n == "caller"
+		}
+		for _, p := range sig.defaults {
+			declaresCaller = declaresCaller || p.name == "caller"
+			if kv, ok := kws[p.name]; ok {
+				mf.vars[p.name] = kv
+				continue
+			}
+			dv, err := in.eval(p.def, mf)
+			if err != nil {
+				return nil, err
+			}
+			mf.vars[p.name] = dv
+		}
+		if c, ok := kws["caller"]; ok && !declaresCaller {
 			mf.vars["caller"] = c
 		}
 		s, err := in.capture(body, mf)
@@ -441,71 +579,136 @@ func kwGet(kw *ojson.Object, name string) (any, bool) {
 	return kw.Get(name)
 }
 
+// loopEntries lists what a for loop visits, as nunjitsu does: a single
+// target walks arrays, strings (by UTF-16 unit) and array-like records
+// (by their length); several targets walk arrays (destructuring each
+// item), records as [key, value] and strings as [index, unit].
+func loopEntries(v any, targets int) (entries [][]any, length any) {
+	one := func(x any) []any { return []any{x} }
+	strUnits := func(s string) []any {
+		var out []any
+		for _, u := range units(s) {
+			out = append(out, fromUnits([]uint16{u}))
+		}
+		return out
+	}
+	if targets == 1 {
+		switch t := v.(type) {
+		case *array:
+			for _, x := range t.items {
+				entries = append(entries, one(x))
+			}
+			return entries, float64(len(t.items))
+		case *ojson.Object:
+			l, ok := t.Get("length")
+			if !ok {
+				return nil, Undefined
+			}
+			n := num(l)
+			for i := 0; float64(i) < n && i <= len(t.Members); i++ {
+				x, ok := t.Get(strconv.Itoa(i))
+				if !ok {
+					x = Undefined
+				}
+				entries = append(entries, one(x))
+			}
+			return entries, l
+		case string, safeString:
+			for _, x := range strUnits(text(t)) {
+				entries = append(entries, one(x))
+			}
+			return entries, float64(utf16Len(text(t)))
+		}
+		return nil, Undefined
+	}
+	switch t := v.(type) {
+	case *array:
+		for _, item := range t.items {
+			vals := make([]any, targets)
+			for k := range vals {
+				vals[k] = destructure(item, k)
+			}
+			entries = append(entries, vals)
+		}
+		return entries, float64(len(t.items))
+	case *ojson.Object:
+		for _, m := range t.Members {
+			entries = append(entries, []any{m.Key, m.Value})
+		}
+		return entries, float64(len(t.Members))
+	case string:
+		for i, x := range strUnits(t) {
+			entries = append(entries, []any{strconv.Itoa(i), x})
+		}
+		return entries, float64(utf16Len(t))
+	case safeString:
+		for _, x := range strUnits(string(t)) {
+			entries = append(entries, one(x))
+		}
+		return entries, float64(utf16Len(string(t)))
+	}
+	return nil, 0.0
+}
+
+func destructure(item any, k int) any {
+	switch t := item.(type) {
+	case *array:
+		if k < len(t.items) {
+			return t.items[k]
+		}
+	case *ojson.Object:
+		if v, ok := t.Get(strconv.Itoa(k)); ok {
+			return v
+		}
+	case string:
+		if u := units(t); k < len(u) {
+			return fromUnits(u[k : k+1])
+		}
+	}
+	return Undefined
+}
+
 func (in *interp) renderFor(t *forNode, f *frame) error {
 	iter, err := in.eval(t.iter, f)
 	if err != nil {
 		return err
 	}
-	type entry struct{ vals []any }
-	var entries []entry
-	switch it := iter.(type) {
-	case *array:
-		for _, item := range it.items {
-			if len(t.vars) > 1 {
-				vals := make([]any, len(t.vars))
-				for k := range vals {
-					vals[k] = Undefined
-				}
-				if sub, ok := item.(*array); ok {
-					for k := range vals {
-						if k < len(sub.items) {
-							vals[k] = sub.items[k]
-						}
+	if len(t.vars) > 1 {
+		if _, ok := iter.(*array); ok {
+			if it := iter.(*array); it != nil {
+				for _, item := range it.items {
+					if isNullish(item) {
+						return errorf("Cannot destructure a nullish loop value")
 					}
 				}
-				entries = append(entries, entry{vals})
-			} else {
-				entries = append(entries, entry{[]any{item}})
 			}
 		}
-	case *ojson.Object:
-		for _, m := range it.Members {
-			if len(t.vars) > 1 {
-				entries = append(entries, entry{[]any{m.Key, m.Value}})
-			} else {
-				entries = append(entries, entry{[]any{m.Key}})
-			}
-		}
-	case string:
-		for _, r := range it {
-			entries = append(entries, entry{[]any{string(r)}})
-		}
-	case safeString:
-		for _, r := range string(it) {
-			entries = append(entries, entry{[]any{string(r)}})
-		}
 	}
-	if len(entries) == 0 {
-		return in.renderNodes(t.els, f)
+	entries, length := loopEntries(iter, len(t.vars))
+	if !truthy(iter) {
+		length = Undefined
 	}
-	n := float64(len(entries))
+	n := num(length)
 	for i, e := range entries {
 		if err := in.step(); err != nil {
 			return err
 		}
 		lf := &frame{vars: map[string]any{}, parent: f}
 		for k, name := range t.vars {
-			if k < len(e.vals) {
-				lf.vars[name] = e.vals[k]
+			if k < len(e) {
+				lf.vars[name] = e[k]
 			}
 		}
 		fi := float64(i)
 		lf.vars["loop"] = ojson.NewObject(
 			"index", fi+1, "index0", fi, "revindex", n-fi, "revindex0", n-fi-1,
-			"first", i == 0, "last", i == len(entries)-1, "length", n)
+			"first", i == 0, "last", fi == n-1, "length", length)
 		if err := in.renderNodes(t.body, lf); err != nil {
 			return err
 		}
+	}
+	if !truthy(length) {
+		return in.renderNodes(t.els, f)
 	}
 	return nil
 }
@@ -516,6 +719,16 @@ func (in *interp) lookupName(name string, f *frame) any {
 	}
 	if v, ok := in.vars[name]; ok {
 		return v
+	}
+	if in.opts.CookiecutterCompat {
+		switch name {
+		case "True":
+			return true
+		case "False":
+			return false
+		case "None":
+			return nil
+		}
 	}
 	if g, ok := in.opts.Globals[name]; ok {
 		return in.wrapGlobal(name, g)

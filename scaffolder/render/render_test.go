@@ -50,6 +50,9 @@ func TestLimits(t *testing.T) {
 		{"string doubling", `{% set s = "xxxxxxxxxxxxxxxx" %}{% for i in range(64) %}{% set s = s ~ s %}{% endfor %}${{ s | length }}`},
 		{"replace growth", `{% set s = "abcdefgh" %}{% for i in range(40) %}{% set s = s | replace("", "-") %}{% endfor %}${{ s | length }}`},
 		{"output", `{% for i in range(100000) %}${{ "y" * 1 }}{{ "z" | center(1000) }}{% endfor %}`},
+		// Catastrophic backtracking, again and again: the regex time budget
+		// of the render stops it.
+		{"regex backtracking", `{% for i in range(1000) %}${{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!" | replace(r/(a+)+$/, "x") }}{% endfor %}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +105,13 @@ func FuzzRender(f *testing.F) {
 	}
 	f.Add(`{% for a, b in x %}{{ a }}{% else %}{% endfor %}`, true)
 	f.Add(`${{ r/(a+)+$/g }}${{ "x".split(r//) }}{% raw %}{% endraw %}`, false)
+	f.Add("  {%- raw -%}  {{ x }}  {% endraw %}\n{% verbatim %}${{ y }}{% endverbatim %}", false)
+	f.Add("a:\r\n  {%- if x.k -%}\r\n  b\r\n  {%- endif -%}\r\n{#- c -#}", true)
+	f.Add("{% switch x.k %}{% case 'v' %}V{% default %}D{% endswitch %}{% call m() %}{% endcall %}", false)
+	f.Add("{{ values.a | jsonify(2) }}{{ True }}{{ values.s[::-1] }}{{ values.a.index(1) }}", true)
+	f.Add("${{ values.s.replace(r/(?<=s)t/g, '$&') }}${{ values.s | replace(r/\\w+/, '-') }}", false)
+	f.Add("${{ 1 < 2 < 3 }}${{ not 1 + 1 }}${{ 'a' ~ 1 + 2 }}${{ x is divisibleby(3) }}${{ (1, 2) }}", false)
+	f.Add("${{ values.x.y() }}${{ values.s | uper }}{% iff %}{% endif x %}${{ 1abc }}#}", false)
 	vars := map[string]any{"values": ojson.NewObject("s", "str", "a", []any{ojson.Number("1"), "b"}), "x": ojson.NewObject("k", "v")}
 	f.Fuzz(func(t *testing.T, tmpl string, cookie bool) {
 		opts := Options{CookiecutterCompat: cookie, TrimBlocks: cookie, Limits: Limits{Steps: 20_000, Output: 1 << 16}}
@@ -112,7 +122,12 @@ func FuzzRender(f *testing.F) {
 		if _, err := RenderValue(context.Background(), tmpl, vars, opts); err != nil {
 			t.Fatalf("RenderValue must keep failing strings, got %v", err)
 		}
-		if err != nil && !strings.HasPrefix(err.Error(), "Template error at line ") {
+		var tre *TemplateRenderError
+		var tle *TemplateLimitError
+		if err != nil && !errors.As(err, &tre) && !errors.As(err, &tle) {
+			t.Fatalf("unexpected error type %T: %v", err, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "Template ") {
 			t.Fatalf("unexpected error shape: %v", err)
 		}
 	})

@@ -1,11 +1,12 @@
 package render
 
 import (
+	"github.com/dlclark/regexp2"
 	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"github.com/understage/understage/catalog/ojson"
@@ -34,12 +35,19 @@ type array struct{ items []any }
 
 type regex struct {
 	source, flags string
-	re            *regexp.Regexp
+	re            *regexp2.Regexp
+	// deadline is the render's regex time budget (see interp.regexDeadline).
+	deadline *time.Time
 }
 
 type callable struct {
 	name string
-	fn   func(in *interp, args []any, kw *ojson.Object) (any, error)
+	// macro marks macros and callers, the only targets of {% call %}.
+	macro bool
+	// builtin marks the interpreter's own callables (range, methods,
+	// cycler, joiner), which take no keyword arguments.
+	builtin bool
+	fn      func(in *interp, args []any, kw *ojson.Object) (any, error)
 }
 
 func isUndef(v any) bool { _, ok := v.(undefT); return ok }
@@ -104,6 +112,9 @@ func toJSON(v any) (any, error) {
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return nil, nil
 		}
+		if t == 0 {
+			t = 0 // JSON has no -0
+		}
 		return ojson.NumberFromFloat(t), nil
 	case safeString:
 		return string(t), nil
@@ -135,9 +146,10 @@ func toJSON(v any) (any, error) {
 		jsKeyOrder(o.Members)
 		return o, nil
 	case *regex:
-		return ojson.NewObject(), nil
+		// nunjitsu hands regexes out as their /source/flags text.
+		return "/" + t.source + "/" + t.flags, nil
 	case *callable:
-		return nil, errorf("Callable values cannot be returned")
+		return nil, errorf("Callable values cannot be coerced")
 	}
 	return nil, nil
 }
@@ -266,7 +278,7 @@ func display(v any) (string, error) {
 		return "", nil
 	}
 	if _, ok := v.(*callable); ok {
-		return "", errorf("Callable values cannot be rendered")
+		return "", errorf("Callable values cannot be coerced")
 	}
 	return toStr(v)
 }
@@ -509,23 +521,3 @@ func utf16Len(s string) int {
 func units(s string) []uint16 { return utf16.Encode([]rune(s)) }
 
 func fromUnits(u []uint16) string { return string(utf16.Decode(u)) }
-
-func typeName(v any) string {
-	switch v.(type) {
-	case undefT:
-		return "undefined"
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case float64:
-		return "number"
-	case string, safeString:
-		return "string"
-	case *array:
-		return "array"
-	case *callable:
-		return "function"
-	}
-	return "object"
-}

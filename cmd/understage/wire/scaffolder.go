@@ -22,6 +22,7 @@ import (
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	schttp "github.com/understage/understage/scaffolder/httpapi"
+	"github.com/understage/understage/scaffolder/render"
 	scsql "github.com/understage/understage/scaffolder/sqlstore"
 	"github.com/understage/understage/scaffolder/tasks"
 )
@@ -45,8 +46,12 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, fmt.Errorf("scaffolder store: %w", err)
 	}
+	templateLimits, err := render.LimitsFromConfig(cfg.ReadInt)
+	if err != nil {
+		return nil, err
+	}
 	actions := scaffolder.NewActions()
-	if err := actions.Add(builtin.Actions(builtin.Options{})...); err != nil {
+	if err := actions.Add(builtin.Actions(builtin.Options{TemplateLimits: templateLimits})...); err != nil {
 		return nil, fmt.Errorf("scaffolder actions: %w", err)
 	}
 	ghOpts, err := github.ActionOptionsFromConfig(cfg)
@@ -64,24 +69,48 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("scaffolder working directory: %w", err)
 	}
-	env := scaffolder.Environment{}
-	if p, ok := cfg.Get("scaffolder.defaultEnvironment.parameters").(*ojson.Object); ok {
-		env.Parameters = p
+	env, err := defaultEnvironment(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// scaffolder.taskLogMaxEvents / taskLogMaxBytes (Understage's own
+	// keys) bound each task's log; 0 or absent keeps the defaults.
+	var logLimit scaffolder.LogLimit
+	for _, k := range []struct {
+		key string
+		dst func(int)
+	}{
+		{"scaffolder.taskLogMaxEvents", func(n int) { logLimit.Events = n }},
+		{"scaffolder.taskLogMaxBytes", func(n int) { logLimit.Bytes = int64(n) }},
+	} {
+		n, ok, err := cfg.ReadInt(k.key)
+		if err != nil {
+			return nil, err
+		}
+		if ok && n < 0 {
+			return nil, fmt.Errorf("%s must not be negative, got %d", k.key, n)
+		}
+		k.dst(n)
 	}
 	svc := &scaffolder.Service{
 		Runner: &scaffolder.Runner{
+			LogLimit:         logLimit,
 			Actions:          actions,
 			WorkingDirectory: workDir,
 			Environment:      env,
 			Reader:           readers,
 			Catalog:          locations,
 			Logger:           log.With("plugin", "scaffolder"),
+			TemplateLimits:   templateLimits,
 		},
 		Queue:     tasks.NewQueue(taskStore),
 		Templates: catalogTemplates{store},
 	}
 	group := b.Server.Plugin("scaffolder")
-	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder"}))
+	// Backstage audits every scaffolder route but autocomplete, the
+	// templating extensions and the permission integration routes.
+	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder",
+		Audited: true, Unaudited: []string{"/v2/autocomplete", "/v2/templating-extensions", permissionIntegrationPath}}))
 	group.Use(perms.AuditWrites("scaffolder"))
 	scaffolderPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{
@@ -123,6 +152,40 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		w.Lease = lease
 	}
 	return w, nil
+}
+
+// defaultEnvironment reads scaffolder.defaultEnvironment: parameters and
+// secrets, both strings as Backstage reads them, which templates see as
+// ${{ environment.parameters.* }} and ${{ environment.secrets.* }}.
+func defaultEnvironment(cfg *config.Config) (scaffolder.Environment, error) {
+	var env scaffolder.Environment
+	params, ok, err := cfg.ReadSub("scaffolder.defaultEnvironment.parameters")
+	if err != nil {
+		return env, err
+	}
+	if ok {
+		env.Parameters = ojson.NewObject()
+		for _, k := range params.Keys() {
+			v, _, err := params.ReadString(k)
+			if err != nil {
+				return env, err
+			}
+			env.Parameters.Set(k, v)
+		}
+	}
+	sec, ok, err := cfg.ReadSub("scaffolder.defaultEnvironment.secrets")
+	if err != nil || !ok {
+		return env, err
+	}
+	env.Secrets = map[string]string{}
+	for _, k := range sec.Keys() {
+		v, _, err := sec.ReadString(k)
+		if err != nil {
+			return env, err
+		}
+		env.Secrets[k] = v
+	}
+	return env, nil
 }
 
 // catalogTemplates finds templates in the catalog.

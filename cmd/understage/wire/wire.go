@@ -53,6 +53,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		log = slog.Default()
 	}
 	b := &Backend{log: log}
+	if err := checkConfig(cfg, log); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -162,7 +165,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 
 	catalogGroup := b.Server.Plugin("catalog")
-	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
+	// Every catalog route is audited in Backstage; the permission
+	// integration routes (permissions.RegisterIntegration) are not.
+	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog",
+		Audited: true, Unaudited: []string{permissionIntegrationPath}}))
 	catalogGroup.Use(perms.AuditWrites("catalog"), httpapi.LocationPermissions(perms))
 	catalogPerms := permission.CatalogIntegration(store)
 	catalogPerms.Permissions = append(httpapi.UnprocessedPermissions(), catalogPerms.Permissions...)
@@ -187,6 +193,70 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	}
 	return b, nil
 }
+
+// checkConfig checks the merged config against the key table once, before
+// anything is built: refused keys stop start-up; accepted keys (no effect in
+// understage), unknown keys and other plugins' sections are logged.
+func checkConfig(cfg *config.Config, log *slog.Logger) error {
+	res, err := config.CheckKeys(cfg)
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Accepted {
+		log.Info("config key has no effect in understage", "key", f.Key, "reason", f.Reason)
+	}
+	for _, f := range res.Unknown {
+		log.Warn("unknown config key", "key", f.Key, "reason", f.Reason)
+	}
+	if len(res.Unlisted) > 0 {
+		log.Info("config sections of plugins understage does not have are ignored", "sections", strings.Join(res.Unlisted, ", "))
+	}
+	return nil
+}
+
+// ruleKinds reads a catalog rule's allow list: kinds, or objects with a
+// kind and an optional 'spec.type'.
+func ruleKinds(r *config.Config) ([]model.RuleKind, error) {
+	var out []model.RuleKind
+	items, _ := r.Get("allow").([]any)
+	if !r.Has("allow") {
+		return nil, fmt.Errorf("missing required config value at '%s.allow'", r.Key())
+	}
+	if items == nil {
+		return nil, fmt.Errorf("invalid type in config for key '%s.allow', wanted array", r.Key())
+	}
+	for i, it := range items {
+		switch v := it.(type) {
+		case string:
+			out = append(out, model.RuleKind{Kind: v})
+		case *ojson.Object:
+			kind, _ := v.Get("kind")
+			k, ok := kind.(string)
+			if !ok || k == "" {
+				return nil, fmt.Errorf("missing required config value at '%s.allow[%d].kind'", r.Key(), i)
+			}
+			rk := model.RuleKind{Kind: k}
+			if st, present := v.Get("spec.type"); present {
+				if rk.SpecType, ok = st.(string); !ok {
+					return nil, fmt.Errorf("invalid type in config for key '%s.allow[%d].spec.type', wanted string", r.Key(), i)
+				}
+			}
+			for _, m := range v.Members {
+				if m.Key != "kind" && m.Key != "spec.type" {
+					return nil, fmt.Errorf("%s.allow[%d].%s: a rule's allow entry has only kind and spec.type", r.Key(), i, m.Key)
+				}
+			}
+			out = append(out, rk)
+		default:
+			return nil, fmt.Errorf("invalid type in config for key '%s.allow[%d]', wanted string or object", r.Key(), i)
+		}
+	}
+	return out, nil
+}
+
+// permissionIntegrationPath is where permission.RegisterIntegration mounts
+// a plugin's permission metadata and apply-conditions routes.
+const permissionIntegrationPath = "/.well-known/backstage/permissions"
 
 // locationService builds the registered locations' service and applies
 // their Location entities from the rows (healing a registration whose
@@ -341,16 +411,15 @@ func (b *Backend) Close() {
 }
 
 func databaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (database.Options, error) {
-	o := database.Options{Client: "better-sqlite3", Connection: ":memory:", PluginID: pluginID, Logger: log}
-	if client, ok := cfg.String("backend.database.client"); ok {
-		o.Client = client
+	o, err := database.ConfigOptions(cfg, pluginID, log)
+	if err != nil {
+		return o, err
 	}
-	if v := cfg.Get("backend.database.connection"); v != nil {
-		o.Connection = ojson.ToGo(v) // plain maps for the database opener
-		// A relative SQLite path or directory is relative to the working
-		// directory, as with Backstage's knex; the directory form is created
-		// when missing, so a first `make run` needs nothing prepared.
-		if dir, ok := cfg.String("backend.database.connection.directory"); ok && o.Client != "pg" {
+	// A relative SQLite directory is relative to the working directory, as
+	// with Backstage's knex; it is created when missing, so a first
+	// `make run` needs nothing prepared.
+	if m, ok := o.Connection.(map[string]any); ok && o.Client != "pg" {
+		if dir, ok := m["directory"].(string); ok && dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return o, fmt.Errorf("create database directory: %w", err)
 			}
@@ -381,7 +450,7 @@ func catalogOptions(cfg *config.Config) (catalogConfig, error) {
 		if typ == "" || target == "" {
 			return out, fmt.Errorf("catalog.locations: each location needs a type and a target")
 		}
-		out.locations = append(out.locations, processing.LocationSpec{Type: typ, Target: target, Presence: l.OptionalString("presence")})
+		out.locations = append(out.locations, processing.LocationSpec{Type: typ, Target: target})
 		cl := model.ConfigLocation{Type: typ, Target: target}
 		for _, r := range l.List("rules") {
 			allow, _ := r.StringList("allow")
@@ -392,11 +461,14 @@ func catalogOptions(cfg *config.Config) (catalogConfig, error) {
 	var global []model.Rule
 	if cfg.Has("catalog.rules") {
 		global = []model.Rule{}
-		for _, r := range cfg.List("catalog.rules") {
-			allow, _ := r.StringList("allow")
+		rules, _, err := cfg.ReadList("catalog.rules")
+		if err != nil {
+			return out, err
+		}
+		for _, r := range rules {
 			rule := model.Rule{}
-			for _, k := range allow {
-				rule.Allow = append(rule.Allow, model.RuleKind{Kind: k})
+			if rule.Allow, err = ruleKinds(r); err != nil {
+				return out, err
 			}
 			for _, l := range r.List("locations") {
 				rule.Locations = append(rule.Locations, model.RuleLocation{
