@@ -506,7 +506,7 @@ func TestURLPlaceholders(t *testing.T) {
 				t.Fatal("api:default/ph-good missing")
 			}
 			want := g.Entities["api:default/ph-good"].(map[string]any)
-			sameJSON(t, "ph-good spec", good["spec"], want["spec"])
+			sameJSON(t, "ph-good", good, want)
 			for _, name := range []string{"ph-other-host", "ph-file-url", "ph-missing", "ph-parent-dir"} {
 				ref := "api:default/" + name
 				row := c.unprocessed(t, catalog.UnprocessedPending, ref)

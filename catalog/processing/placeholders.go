@@ -107,11 +107,11 @@ func (e *Engine) placeholder(ctx context.Context, key string, arg any, sc placeh
 		return v, nil
 	default:
 		docs, err := ojson.DecodeYAMLDocuments(data)
-		if err != nil || len(docs) == 0 || docs[0].Err != nil {
+		if err != nil || len(docs) > 0 && docs[0].Err != nil {
 			return nil, newInputError(fmt.Sprintf("Placeholder $yaml failed to parse YAML data at %s", value))
 		}
-		if len(docs) > 1 {
-			return nil, newInputError(fmt.Sprintf("Placeholder $yaml found multiple YAML documents at %s", value))
+		if len(docs) != 1 {
+			return nil, newInputError(fmt.Sprintf("Placeholder $yaml expected to find exactly one document of data at %s, found %d", value, len(docs)))
 		}
 		return docs[0].Value, nil
 	}
