@@ -113,10 +113,60 @@ type ProcessingStore interface {
 	DeleteOrphans(ctx context.Context) (int, error)
 }
 
+// UnprocessedReason selects a list of the unprocessed-entities API.
+type UnprocessedReason string
+
+const (
+	// UnprocessedFailed lists the entities whose last processing failed,
+	// and those that lost an entity they emitted to another location.
+	UnprocessedFailed UnprocessedReason = "failed"
+	// UnprocessedPending lists the entities not (yet) in the catalog:
+	// never processed, or never successfully.
+	UnprocessedPending UnprocessedReason = "pending"
+)
+
+// UnprocessedEntity is an entity's processing state (its refresh_state row
+// and the hash and time of its stitched form) as the unprocessed-entities
+// API serves it. Times are in the form Backstage's database driver gives
+// them for the store's database; "" is null.
+type UnprocessedEntity struct {
+	EntityID    string
+	EntityRef   string
+	Unprocessed []byte // JSON
+	Processed   []byte // JSON; nil when never processed successfully
+	// WasProcessed is false until the entity's first processing finished.
+	WasProcessed bool
+	// Errors are the last processing's errors followed by the conflicts
+	// of what the entity emitted.
+	Errors          []SerializedError
+	NextUpdateAt    string
+	LastDiscoveryAt string
+	LocationKey     string
+	ResultHash      string
+	UnprocessedHash string
+	// FinalHash, Final and LastUpdatedAt describe the stitched entity;
+	// empty when the entity has none.
+	FinalHash     string
+	Final         []byte
+	LastUpdatedAt string
+}
+
+// UnprocessedStore serves the unprocessed-entities API.
+type UnprocessedStore interface {
+	// UnprocessedEntities lists the entities of one reason.
+	UnprocessedEntities(ctx context.Context, reason UnprocessedReason) ([]UnprocessedEntity, error)
+	// DeleteUnprocessedEntity removes an entity's processing state and all
+	// derived from it, as Backstage deletes the refresh_state row: its
+	// parent emits it again only once its own output changes. An unknown id
+	// is no error.
+	DeleteUnprocessedEntity(ctx context.Context, entityID string) error
+}
+
 // Store is the whole catalog storage.
 type Store interface {
 	Reader
 	Writer
 	ProcessingStore
+	UnprocessedStore
 	Close() error
 }

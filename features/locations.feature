@@ -48,4 +48,5 @@ Feature: A developer registers a repository's catalog-info.yaml
     And the catalog has finished processing
     Then the component "payments-api" is still managed by "url:https://github.com/acme/payments/blob/main/catalog-info.yaml"
     And the conflict over "component:default/payments-api" is reported for "url:https://github.com/acme/fork/blob/main/catalog-info.yaml"
-    And the Location entity of "url:https://github.com/acme/fork/blob/main/catalog-info.yaml" shows the conflict over "component:default/payments-api"
+    And the Location entity of "url:https://github.com/acme/fork/blob/main/catalog-info.yaml" shows no processing error, as in Backstage
+    And the failed unprocessed entities list the conflict over "component:default/payments-api" for "url:https://github.com/acme/fork/blob/main/catalog-info.yaml"

@@ -3,8 +3,6 @@ package features
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,7 +78,8 @@ func (w *world) registerLocations(sc *godog.ScenarioContext) {
 	sc.Step(`^the Location entity of the registration reports a processing error$`, w.registrationError)
 	sc.Step(`^the component "([^"]*)" is still managed by "([^"]*)"$`, w.managedBy)
 	sc.Step(`^the conflict over "([^"]*)" is reported for "([^"]*)"$`, w.conflictReported)
-	sc.Step(`^the Location entity of "([^"]*)" shows the conflict over "([^"]*)"$`, w.locationShowsConflict)
+	sc.Step(`^the Location entity of "([^"]*)" shows no processing error, as in Backstage$`, w.locationShowsNoError)
+	sc.Step(`^the failed unprocessed entities list the conflict over "([^"]*)" for "([^"]*)"$`, w.unprocessedListsConflict)
 }
 
 func (w *world) locs() *locationsState {
@@ -395,22 +394,40 @@ func (w *world) conflictReported(ref, location string) error {
 	return fmt.Errorf("no conflict reported for %s from %s; warnings:\n%s", ref, location, b.String())
 }
 
-// locationShowsConflict checks the losing Location entity's status.items:
-// understage reports the conflict there, where Backstage only logs it.
-func (w *world) locationShowsConflict(location, ref string) error {
+// locationShowsNoError checks that the losing Location entity is stored
+// as Backstage stores it: the conflict is not in its status.
+func (w *world) locationShowsNoError(location string) error {
 	typ, target, _ := strings.Cut(location, ":")
-	sum := sha1.Sum([]byte(typ + ":" + target))
-	e, err := w.entity("location:default/generated-" + hex.EncodeToString(sum[:]))
+	e, err := w.entity("location:default/" + catalog.GeneratedLocationName(typ, target))
 	if err != nil {
 		return err
 	}
-	st, _ := e["status"].(map[string]any)
-	items, _ := st["items"].([]any)
-	for _, it := range items {
-		m := it.(map[string]any)
-		if m["type"] == "backstage.io/catalog-processing" && strings.Contains(fmt.Sprint(m["message"]), "ConflictError: Detected conflicting entityRef "+ref) {
-			return nil
+	if st, ok := e["status"]; ok {
+		return fmt.Errorf("location %s has a status: %v", location, st)
+	}
+	return nil
+}
+
+// unprocessedListsConflict finds the conflict among the failed entities of
+// the unprocessed-entities API, on the losing Location entity.
+func (w *world) unprocessedListsConflict(ref, location string) error {
+	typ, target, _ := strings.Cut(location, ":")
+	var resp struct {
+		Entities []struct {
+			EntityRef string `json:"entity_ref"`
+			Errors    []struct{ Name, Message string }
 		}
 	}
-	return fmt.Errorf("location %s shows no conflict over %s: %v", location, ref, e["status"])
+	if err := w.getJSON("/entities/unprocessed/failed", &resp); err != nil {
+		return err
+	}
+	loser := "location:default/" + catalog.GeneratedLocationName(typ, target)
+	for _, e := range resp.Entities {
+		for _, er := range e.Errors {
+			if e.EntityRef == loser && er.Name == "ConflictError" && strings.HasPrefix(er.Message, "Detected conflicting entityRef "+ref) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no conflict over %s for %s among the failed entities: %+v", ref, location, resp.Entities)
 }

@@ -40,28 +40,8 @@ var realWorldExpectedFailures = map[string]string{
 // realWorldURLExpectedFailures is realWorldExpectedFailures for the corpus
 // read over HTTP.
 var realWorldURLExpectedFailures = map[string]string{
-	"by-name/location/default/realworld-url-corpus":     noViewURL,
-	"by-name/group/default/team-reef":                   noViewURL,
-	"by-name/user/default/noor.haddad":                  noViewURL,
-	"by-name/component/default/reef-scheduler":          noViewURL,
-	"by-name/api/default/reef-jobs":                     noViewURL,
-	"by-name/api/default/reef-events":                   noViewURL,
-	"by-name/location/default/reef-nested":              noViewURL,
-	"by-name/resource/default/reef-queue":               noViewURL,
-	"by-name/component/default/reef-worker":             noViewURL,
-	"by-name/location/default/reef-broken-placeholders": noViewURL,
-	"by-name/component/default/reef-survivor":           noViewURL,
-	"ancestry/nested-relative":                          noViewURL,
-	"filter/view-url":                                   noViewURL,
-	"locations/dry-run-service":                         noViewURL,
-	"locations/dry-run-nested":                          noViewURL,
-	"locations/dry-run-missing-file":                    "catalog/processing (url reading): a url target that does not exist; Backstage: NotFoundError: Unable to read url, no matching files found for <url>; Understage: could not read <url>, 404 Not Found",
-	"locations/dry-run-bad-json":                        "catalog/processing (placeholders): $json of invalid JSON lacks Backstage's ', SyntaxError: <JSON.parse message>' tail",
-	"locations/dry-run-number-placeholder":              "catalog/processing (placeholders): {$text: 42}; Backstage: Placeholder $text expected a string value parameter, in the form of an absolute URL or a relative path",
+	"locations/dry-run-bad-json": "catalog/processing (placeholders): $json of invalid JSON lacks Backstage's ', SyntaxError: <JSON.parse message>' tail",
 }
-
-// noViewURL is why most url-location cases differ.
-const noViewURL = "catalog/processing (location annotations): Backstage's AnnotateLocationEntityProcessor gives every entity read from a url location backstage.io/view-url (the file's URL; with an SCM integration also edit-url and source-location), unless the file sets it; Understage adds none"
 
 // realWorldBreaksSpec lists real-world cases whose recorded Backstage answer
 // breaks Backstage's published catalog spec.

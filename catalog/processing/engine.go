@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,7 +32,13 @@ type Options struct {
 	// Readers read location targets by type ("file", "url", ...).
 	Readers map[string]LocationReader
 	Rules   model.Rules // zero value = Backstage's defaults (Component, API, Location)
-	Logger  *slog.Logger
+	// AllowedLocationTypes are the types a Location may switch to from
+	// its own location's type (catalog.allowedLocationTypes). Default
+	// ["url"], as in Backstage.
+	AllowedLocationTypes []string
+	// Limits bound each input; zero fields get DefaultLimits.
+	Limits Limits
+	Logger *slog.Logger
 	// Interval is catalog.processingInterval: each entity is re-processed
 	// every Interval..1.5*Interval. Default 100 s (Backstage's 100–150 s).
 	Interval time.Duration
@@ -78,6 +85,10 @@ func New(o Options) *Engine {
 	if o.Rules.IsZero() {
 		o.Rules, _ = model.NewRules(nil, nil)
 	}
+	if o.AllowedLocationTypes == nil {
+		o.AllowedLocationTypes = []string{"url"}
+	}
+	o.Limits = o.Limits.withDefaults()
 	return &Engine{o: o, wake: make(chan struct{}, 1)}
 }
 
@@ -287,6 +298,7 @@ func (e *Engine) Process(ctx context.Context, it catalog.ProcessingItem) catalog
 		return fail(perrs...)
 	}
 	entity = resolved.(*ojson.Object)
+	annotateViewURL(entity)
 
 	entity, err = model.ApplyPolicies(entity)
 	if err != nil {
@@ -306,6 +318,8 @@ func (e *Engine) Process(ctx context.Context, it catalog.ProcessingItem) catalog
 	}
 	relations, err := model.BuildRelations(entity)
 	if err != nil {
+		errs = append(errs, err)
+	} else if err := e.firstRefused(entity, children); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -342,7 +356,34 @@ const (
 	annotationLocation       = "backstage.io/managed-by-location"
 	annotationOriginLocation = "backstage.io/managed-by-origin-location"
 	annotationSourceLocation = "backstage.io/source-location"
+	annotationViewURL        = "backstage.io/view-url"
 )
+
+// annotateViewURL is the part of Backstage's AnnotateLocationEntityProcessor
+// that needs no SCM integration: an entity read from a url location gets
+// backstage.io/view-url, the URL of its file, right after the location
+// annotations (where lodash.merge puts it); a value the file sets wins.
+// Backstage's edit-url and source-location, which it adds for hosts of an
+// SCM integration (GitHub's), are not added.
+func annotateViewURL(entity *ojson.Object) {
+	loc := locationOf(entity)
+	ann := entity.Object("metadata").Object("annotations")
+	if loc.Type != "url" || ann == nil {
+		return
+	}
+	view, ok := ann.Get(annotationViewURL)
+	if !ok {
+		view = loc.Target
+	}
+	ann.Delete(annotationViewURL)
+	at := 0
+	for i, m := range ann.Members {
+		if m.Key == annotationLocation || m.Key == annotationOriginLocation {
+			at = i + 1
+		}
+	}
+	ann.Members = slices.Insert(ann.Members, at, ojson.Member{Key: annotationViewURL, Value: view})
+}
 
 func locationOf(e *ojson.Object) locationRef {
 	ann := e.Object("metadata").Object("annotations")

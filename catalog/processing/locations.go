@@ -2,12 +2,17 @@ package processing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
@@ -24,9 +29,16 @@ type LocationFile struct {
 }
 
 // LocationReader reads a location target of one type. A target that
-// matches nothing returns an error wrapping backend.ErrNotFound.
+// matches nothing returns an error wrapping backend.ErrNotFound; a file over
+// maxBytes returns a *LimitError.
 type LocationReader interface {
-	ReadLocation(ctx context.Context, target string) ([]LocationFile, error)
+	// Read reads the file at target, or every file a glob pattern matches.
+	Read(ctx context.Context, target string, maxBytes int64) ([]LocationFile, error)
+	// ReadFile reads the single file at target, which a placeholder names;
+	// over maxBytes it returns a *LimitError naming the placeholder limit.
+	// scope is the folder of the location the placeholder comes from, for
+	// readers whose targets have folders: nothing outside it is read.
+	ReadFile(ctx context.Context, target, scope string, maxBytes int64) ([]byte, error)
 	// Resolve resolves a target relative to the file base (for Location
 	// entities with relative targets and for placeholders).
 	Resolve(base, target string) (string, error)
@@ -35,15 +47,20 @@ type LocationReader interface {
 // FileReader reads `file` locations from the local disk, with globs.
 type FileReader struct{}
 
-// ReadLocation reads the file, or every file matching a glob pattern.
-func (FileReader) ReadLocation(ctx context.Context, target string) ([]LocationFile, error) {
+// ReadLocation reads target with the default file size limit.
+func (r FileReader) ReadLocation(ctx context.Context, target string) ([]LocationFile, error) {
+	return r.Read(ctx, target, DefaultLimits().FileBytes)
+}
+
+// Read reads the file, or every file matching a glob pattern.
+func (FileReader) Read(ctx context.Context, target string, maxBytes int64) ([]LocationFile, error) {
 	if !hasGlob(target) {
-		data, err := os.ReadFile(target)
+		data, err := readFileMax(target, maxBytes)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, backend.Errorf(backend.ErrNotFound, "file %s does not exist", target)
 			}
-			return nil, fmt.Errorf("read %s: %w", target, err)
+			return nil, err
 		}
 		return []LocationFile{{Type: "file", Target: target, Data: data}}, nil
 	}
@@ -53,13 +70,95 @@ func (FileReader) ReadLocation(ctx context.Context, target string) ([]LocationFi
 	}
 	var out []LocationFile
 	for _, m := range matches {
-		data, err := os.ReadFile(m)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, err := readFileMax(m, maxBytes)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", m, err)
+			return nil, err
 		}
 		out = append(out, LocationFile{Type: "file", Target: m, Data: data})
 	}
 	return out, nil
+}
+
+// readFileMax reads a whole file, refusing one over maxBytes without
+// reading more of it than that.
+func readFileMax(path string, maxBytes int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readAllMax(f, maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if data == nil {
+		return nil, &LimitError{What: "file:" + path, Limit: maxBytes, Unit: "bytes", Key: LimitKeyFileSize}
+	}
+	return data, nil
+}
+
+// readAllMax reads r to its end; nil data (and no error) means r holds
+// more than maxBytes.
+func readAllMax(r io.Reader, maxBytes int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, nil
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+// ReadFile reads the file at target if it lies in the folder tree scope.
+// The file is opened through os.Root, so neither "..", an absolute path
+// nor a symbolic link can lead outside scope, and nothing is checked apart
+// from the open that could change in between.
+func (FileReader) ReadFile(_ context.Context, target, scope string, maxBytes int64) ([]byte, error) {
+	outside := backend.NotAllowed("the file is outside the folder of the entity's location")
+	if scope == "" {
+		return nil, outside
+	}
+	rel, err := filepath.Rel(scope, target)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, outside
+	}
+	root, err := os.OpenRoot(scope)
+	if err != nil {
+		return nil, backend.Errorf(backend.ErrNotFound, "the folder of the entity's location cannot be read")
+	}
+	defer root.Close()
+	f, err := root.Open(rel)
+	if err != nil {
+		var errno syscall.Errno
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, backend.Errorf(backend.ErrNotFound, "no such file")
+		case !errors.As(err, &errno):
+			// os.Root's own refusal: a link or path leading out of scope.
+			return nil, outside
+		}
+		return nil, fmt.Errorf("cannot open the file: %w", errno)
+	}
+	defer f.Close()
+	data, err := readAllMax(f, maxBytes)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the host's, not the author's
+		}
+		return nil, fmt.Errorf("cannot read the file: %w", err)
+	}
+	if data == nil {
+		return nil, &LimitError{What: "the file", Limit: maxBytes, Unit: "bytes", Key: LimitKeyPlaceholderSize}
+	}
+	return data, nil
 }
 
 // Resolve joins a relative target onto the directory of base.
@@ -68,6 +167,16 @@ func (FileReader) Resolve(base, target string) (string, error) {
 		return filepath.Clean(target), nil
 	}
 	return filepath.Join(filepath.Dir(base), target), nil
+}
+
+// locationFolder is the folder a file location target spans: the
+// directory of its file, or of a glob pattern's fixed part.
+func locationFolder(target string) string {
+	dir := filepath.Dir(target)
+	for hasGlob(dir) {
+		dir = filepath.Dir(dir)
+	}
+	return dir
 }
 
 func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[{") }
@@ -139,13 +248,23 @@ func globMatch(pattern, path string) bool {
 }
 
 // readLocationEntity reads every target of a Location entity and returns
-// the entities found, annotated with where they came from.
+// the entities found, annotated with where they came from. An entity met
+// twice keeps its later document when both come from the same file, as in
+// Backstage (the later write replaces the earlier); from different files,
+// both are returned and the store keeps the first (a conflict).
 func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locRef string) ([]catalog.DeferredEntity, []error) {
 	spec := loc.Object("spec")
 	self := locationOf(loc)
 	typ := spec.String("type")
 	if typ == "" {
 		typ = self.Type
+	}
+	// Backstage: a Location may only switch to another type if that type
+	// may be registered, so that a repository cannot make the catalog read
+	// the host's files (type file) or hosts of another integration.
+	if typ != self.Type && !slices.Contains(e.o.AllowedLocationTypes, typ) {
+		allowed, _ := json.Marshal(e.o.AllowedLocationTypes)
+		return nil, []error{newInputError(fmt.Sprintf("Registered locations must be of an allowed type %s", allowed))}
 	}
 	targets := locationTargets(spec)
 	optional := spec.String("presence") == "optional"
@@ -159,7 +278,7 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 	}
 	var out []catalog.DeferredEntity
 	var errs []error
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for _, target := range targets {
 		if self.Type == typ && self.Target != "" {
 			resolved, err := reader.Resolve(self.Target, target)
@@ -169,18 +288,22 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 			}
 			target = resolved
 		}
-		files, err := reader.ReadLocation(ctx, target)
+		files, err := reader.Read(ctx, target, e.o.Limits.FileBytes)
 		if err != nil {
-			if errors.Is(err, backend.ErrNotFound) {
+			var le *LimitError
+			switch {
+			case errors.As(err, &le):
+				errs = append(errs, le)
+			case errors.Is(err, backend.ErrNotFound):
 				if optional {
 					continue
 				}
 				// Backstage: NotFoundError "file <path> does not exist".
 				errs = append(errs, newNotFoundError(messageOf(err)))
-				continue
+			default:
+				// Backstage serializes this one without a cause.
+				errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s, %s", typ, messageOf(err))})
 			}
-			// Backstage serializes this one without a cause.
-			errs = append(errs, &namedError{name: "Error", msg: fmt.Sprintf("Unable to read %s, %s", typ, messageOf(err))})
 			continue
 		}
 		for _, f := range files {
@@ -188,10 +311,12 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 			errs = append(errs, ferrs...)
 			for _, ent := range ents {
 				ref := model.EntityRef(ent.Entity)
-				if seen[ref] {
+				if i, ok := seen[ref]; ok && out[i].LocationKey == ent.LocationKey {
+					out[i] = ent
 					continue
+				} else if !ok {
+					seen[ref] = len(out)
 				}
-				seen[ref] = true
 				out = append(out, ent)
 			}
 			if thrown != nil {
@@ -207,6 +332,21 @@ func (e *Engine) readLocationEntity(ctx context.Context, loc *ojson.Object, locR
 		}
 	}
 	return out, errs
+}
+
+// firstRefused is Backstage's rules check of what a processed entity
+// emits: each child must be of a kind the rules allow from the parent's
+// origin location (so the rules of a configured location also cover what
+// its nested Locations read). The first refused child is the parent's
+// error, naming the parent's own location and its origin.
+func (e *Engine) firstRefused(parent *ojson.Object, children []catalog.DeferredEntity) error {
+	origin, _ := parseLocationRef(originOf(parent))
+	for _, c := range children {
+		if !e.o.Rules.IsAllowed(c.Entity, origin.Type, origin.Target) {
+			return model.NotAllowedError(model.EntityRef(c.Entity), locationOf(parent).String(), origin.String())
+		}
+	}
+	return nil
 }
 
 // locationTargets lists a Location spec's target and targets, in order.
@@ -242,7 +382,16 @@ func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]
 	yamlErr := func(err error) error {
 		return &namedError{name: "Error", msg: fmt.Sprintf("YAML error at %s, %s", fileRef, err)}
 	}
-	var out []catalog.DeferredEntity
+	n := 0
+	for _, d := range docs {
+		if d.Err == nil && d.Value != nil {
+			n++
+		}
+	}
+	if n > e.o.Limits.EntitiesPerFile {
+		return nil, append(errs, &LimitError{What: fileRef, Limit: int64(e.o.Limits.EntitiesPerFile), Unit: "entities", Key: LimitKeyEntitiesPerFile}), nil
+	}
+	out := make([]catalog.DeferredEntity, 0, n)
 	for _, d := range docs {
 		if d.Err != nil {
 			var ye *ojson.YAMLError
@@ -265,12 +414,7 @@ func (e *Engine) parseLocationFile(f LocationFile, origin, parentRef string) ([]
 			continue
 		}
 		annotated := annotate(obj, fileRef, origin)
-		ref := model.EntityRef(annotated)
-		if ref == parentRef {
-			continue
-		}
-		if !e.o.Rules.IsAllowed(annotated, f.Type, f.Target) {
-			errs = append(errs, model.NotAllowedError(model.EntityRef(annotated), fileRef, origin))
+		if model.EntityRef(annotated) == parentRef {
 			continue
 		}
 		out = append(out, catalog.DeferredEntity{Entity: annotated, LocationKey: fileRef})

@@ -5,22 +5,49 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
+	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/ojson"
 )
 
+// placeholderScope is where an entity's placeholders may read from: paths
+// are resolved against loc, the entity's own file, and a file location's
+// placeholder may only read below folder.
+type placeholderScope struct {
+	loc    locationRef
+	folder string
+}
+
 // resolvePlaceholders replaces `{$text: path}`, `{$json: path}` and
-// `{$yaml: path}` objects with the content of the file they name, read
-// relative to the entity's own location. Unknown `$` keys are left alone.
-func (e *Engine) resolvePlaceholders(ctx context.Context, v any, loc locationRef) (any, []error) {
+// `{$yaml: path}` objects in entity with the content of the file they name.
+// An absolute URL is read through the URL readers (with their host rules);
+// a relative path is resolved against loc, the entity's own location. In a
+// file location that path must stay inside the folder of the entity's
+// origin location (the one registered or configured), or of loc itself when
+// the origin is not a file location. Unknown `$` keys are left alone.
+func (e *Engine) resolvePlaceholders(ctx context.Context, entity any, loc locationRef) (any, []error) {
+	sc := placeholderScope{loc: loc}
+	if loc.Type == "file" {
+		sc.folder = locationFolder(loc.Target)
+		if o, ok := entity.(*ojson.Object); ok {
+			if origin, ok := parseLocationRef(originOf(o)); ok && origin.Type == "file" {
+				sc.folder = locationFolder(origin.Target)
+			}
+		}
+	}
+	return e.resolveValue(ctx, entity, sc)
+}
+
+func (e *Engine) resolveValue(ctx context.Context, v any, sc placeholderScope) (any, []error) {
 	switch t := v.(type) {
 	case *ojson.Object:
 		if len(t.Members) == 1 && strings.HasPrefix(t.Members[0].Key, "$") {
 			key := t.Members[0].Key
 			switch key {
 			case "$text", "$json", "$yaml":
-				out, err := e.placeholder(ctx, key, t.Members[0].Value, loc)
+				out, err := e.placeholder(ctx, key, t.Members[0].Value, sc)
 				if err != nil {
 					// Backstage reports a processor's failure wrapped in its
 					// name. A resolver's own failures are Errors; an error
@@ -40,7 +67,7 @@ func (e *Engine) resolvePlaceholders(ctx context.Context, v any, loc locationRef
 		var errs []error
 		out := &ojson.Object{Members: make([]ojson.Member, len(t.Members))}
 		for i, m := range t.Members {
-			r, es := e.resolvePlaceholders(ctx, m.Value, loc)
+			r, es := e.resolveValue(ctx, m.Value, sc)
 			errs = append(errs, es...)
 			out.Members[i] = ojson.Member{Key: m.Key, Value: r}
 		}
@@ -49,7 +76,7 @@ func (e *Engine) resolvePlaceholders(ctx context.Context, v any, loc locationRef
 		var errs []error
 		out := make([]any, len(t))
 		for i, el := range t {
-			r, es := e.resolvePlaceholders(ctx, el, loc)
+			r, es := e.resolveValue(ctx, el, sc)
 			errs = append(errs, es...)
 			out[i] = r
 		}
@@ -59,37 +86,31 @@ func (e *Engine) resolvePlaceholders(ctx context.Context, v any, loc locationRef
 	}
 }
 
-func (e *Engine) placeholder(ctx context.Context, key string, arg any, loc locationRef) (any, error) {
-	target, ok := arg.(string)
+// absoluteURL matches what JavaScript's URL constructor takes without a
+// base: a scheme, then anything.
+var absoluteURL = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*:`)
+
+// placeholder reads and decodes one placeholder; its errors are worded as
+// Backstage's PlaceholderProcessor words them.
+func (e *Engine) placeholder(ctx context.Context, key string, arg any, sc placeholderScope) (any, error) {
+	value, ok := arg.(string)
 	if !ok {
-		return nil, newInputError(fmt.Sprintf("Placeholder %s expected a string value, got %s", key, jsType(arg)))
+		return nil, newInputError(fmt.Sprintf("Placeholder %s expected a string value parameter, in the form of an absolute URL or a relative path", key))
 	}
-	reader, ok := e.o.Readers[loc.Type]
-	if !ok || loc.Target == "" {
-		return nil, newInputError(fmt.Sprintf("Placeholder %s could not resolve %s: the entity has no readable location", key, target))
-	}
-	abs, err := reader.Resolve(loc.Target, target)
+	data, err := e.readPlaceholder(ctx, key, value, sc)
 	if err != nil {
-		return nil, newInputError(fmt.Sprintf("Placeholder %s could not resolve %s, %v", key, target, err))
+		return nil, err
 	}
-	files, err := reader.ReadLocation(ctx, abs)
-	if err != nil || len(files) != 1 {
-		if err == nil {
-			err = fmt.Errorf("expected exactly one file")
-		}
-		return nil, newInputError(fmt.Sprintf("Placeholder %s could not read location %s, %s", key, target, jsErrorString(err)))
-	}
-	data := files[0].Data
 	switch key {
 	case "$text":
 		return string(data), nil
 	case "$json":
 		if !json.Valid(data) {
-			return nil, newInputError(fmt.Sprintf("Placeholder $json failed to parse JSON data at %s", target))
+			return nil, newInputError(fmt.Sprintf("Placeholder $json failed to parse JSON data at %s", value))
 		}
 		v, err := ojson.Decode(data)
 		if err != nil {
-			return nil, newInputError(fmt.Sprintf("Placeholder $json failed to parse JSON data at %s, %v", target, err))
+			return nil, newInputError(fmt.Sprintf("Placeholder $json failed to parse JSON data at %s, %v", value, err))
 		}
 		return v, nil
 	default:
@@ -101,7 +122,7 @@ func (e *Engine) placeholder(ctx context.Context, key string, arg any, loc locat
 			found++ // the document yaml.v3 stopped in
 		}
 		if found != 1 {
-			return nil, newInputError(fmt.Sprintf("Placeholder $yaml expected to find exactly one document of data at %s, found %d", target, found))
+			return nil, newInputError(fmt.Sprintf("Placeholder $yaml expected to find exactly one document of data at %s, found %d", value, found))
 		}
 		if err == nil {
 			err = docs[0].Err
@@ -111,10 +132,43 @@ func (e *Engine) placeholder(ctx context.Context, key string, arg any, loc locat
 			return nil, ye
 		}
 		if err != nil {
-			return nil, newInputError(fmt.Sprintf("Placeholder $yaml found an error in the data at %s, %s", target, err))
+			return nil, newInputError(fmt.Sprintf("Placeholder $yaml found an error in the data at %s, %s", value, err))
 		}
 		return docs[0].Value, nil
 	}
+}
+
+// readPlaceholder reads the file a placeholder names, at most the
+// placeholder size limit.
+func (e *Engine) readPlaceholder(ctx context.Context, key, value string, sc placeholderScope) ([]byte, error) {
+	readErr := func(err error) error {
+		return newInputError(fmt.Sprintf("Placeholder %s could not read location %s, %s", key, value, jsErrorString(err)))
+	}
+	max := e.o.Limits.PlaceholderBytes
+	if absoluteURL.MatchString(value) {
+		r, ok := e.o.Readers["url"]
+		if !ok {
+			return nil, readErr(catalog.NotAllowedURL(value))
+		}
+		data, err := r.ReadFile(ctx, value, "", max)
+		if err != nil {
+			return nil, readErr(err)
+		}
+		return data, nil
+	}
+	reader, ok := e.o.Readers[sc.loc.Type]
+	if !ok || sc.loc.Target == "" {
+		return nil, newInputError(fmt.Sprintf("Placeholder %s could not resolve %s: the entity has no readable location", key, value))
+	}
+	target, err := reader.Resolve(sc.loc.Target, value)
+	if err != nil {
+		return nil, newInputError(fmt.Sprintf("Placeholder %s could not form a URL out of %s and %s, %s", key, sc.loc.Target, value, jsErrorString(err)))
+	}
+	data, err := reader.ReadFile(ctx, target, sc.folder, max)
+	if err != nil {
+		return nil, readErr(err)
+	}
+	return data, nil
 }
 
 // jsErrorString is how JavaScript prints an error inside a message:

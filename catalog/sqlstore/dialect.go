@@ -1,6 +1,10 @@
 package sqlstore
 
-import "github.com/understage/understage/plugins/database"
+import (
+	"time"
+
+	"github.com/understage/understage/plugins/database"
+)
 
 // dialect holds every SQL difference between the databases. New picks one
 // from the database handle; nothing else branches on the database kind.
@@ -18,6 +22,9 @@ type dialect interface {
 	claimStitchSQL() string
 	// maxArgs bounds the placeholders of one multi-row statement.
 	maxArgs() int
+	// timestamp is a time (Unix milliseconds) in the form Backstage's
+	// database driver reads a timestamp column of this database as.
+	timestamp(ms int64) string
 }
 
 type sqliteDialect struct{}
@@ -28,6 +35,12 @@ func (sqliteDialect) rebind(q string) string { return q }
 // maxArgs is small on SQLite: the modernc driver matches each placeholder
 // against the argument list linearly, so binding grows with its square.
 func (sqliteDialect) maxArgs() int { return 256 }
+
+// SQLite keeps Backstage's timestamps as text, in the form of its
+// datetime() and CURRENT_TIMESTAMP, which is what the driver returns.
+func (sqliteDialect) timestamp(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format(time.DateTime)
+}
 
 // SQLite has a single writer, so a plain UPDATE … WHERE IN (SELECT … LIMIT)
 // is atomic without row locks.
@@ -47,6 +60,12 @@ type postgresDialect struct{}
 
 func (postgresDialect) name() string { return "pg" }
 func (postgresDialect) maxArgs() int { return 60000 }
+
+// The pg driver reads a timestamp column as a Date, which JSON writes in
+// ISO form with milliseconds.
+func (postgresDialect) timestamp(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+}
 
 func (postgresDialect) rebind(q string) string { return database.Rebind(database.DialectPostgres, q) }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -51,9 +52,10 @@ type deferredRow struct {
 	body                   []byte
 }
 
-func toDeferredRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
-	// Marshalling and hashing go on all cores (a location may emit
-	// thousands of entities); the first of each ref wins afterwards.
+// marshalRows turns deferred entities into refresh_state rows, in order.
+// Marshalling and hashing go on all cores: a location may emit thousands
+// of entities.
+func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	all := make([]deferredRow, len(es))
 	errs := make([]error, len(es))
 	parallel(len(es), func(i int) {
@@ -72,16 +74,54 @@ func toDeferredRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool, len(es))
-	out := make([]deferredRow, 0, len(es))
+	out := all[:0]
 	for i, r := range all {
-		if es[i].Entity == nil || seen[r.ref] {
-			continue // first one wins, as for conflicting locations
+		if es[i].Entity != nil {
+			out = append(out, r)
 		}
-		seen[r.ref] = true
-		out = append(out, r)
 	}
 	return out, nil
+}
+
+// child is an entity emitted by a parent: an entity ref, or the name of
+// the provider that emitted it.
+type child struct {
+	parent string
+	row    deferredRow
+}
+
+// pickWinners keeps one row per ref, as Backstage's writes in emission
+// order leave it: a row with the location key of the first one replaces
+// it (the later document wins), a row with another key loses to it (a
+// conflict, which findConflicts reports). It returns the rows to write and
+// the location key each ref is written with.
+func pickWinners(children []child) ([]deferredRow, map[string]string) {
+	rows := make([]deferredRow, 0, len(children))
+	at := make(map[string]int, len(children))
+	for _, c := range children {
+		i, ok := at[c.row.ref]
+		switch {
+		case !ok:
+			at[c.row.ref] = len(rows)
+			rows = append(rows, c.row)
+		case rows[i].locationKey == c.row.locationKey:
+			rows[i] = c.row
+		}
+	}
+	keys := make(map[string]string, len(rows))
+	for _, r := range rows {
+		keys[r.ref] = r.locationKey
+	}
+	return rows, keys
+}
+
+// providerChildren are a provider's entities as children of the provider.
+func providerChildren(provider string, rows []deferredRow) []child {
+	out := make([]child, len(rows))
+	for i, r := range rows {
+		out[i] = child{parent: provider, row: r}
+	}
+	return out
 }
 
 // newEntityID returns a fresh uid. Version 7 UUIDs grow with time, so every
@@ -96,9 +136,9 @@ func newEntityID() string {
 }
 
 // upsertUnprocessed inserts or updates refresh_state rows and returns the
-// refs it wrote, each mapped to whether it was ever processed. A row owned by another location key is left alone (first
-// writer wins); a row without a location key is taken over. Changed input
-// makes the row due now.
+// refs it wrote, each mapped to whether it was ever processed. A row owned
+// by another location key is left alone (first writer wins); a row without
+// a location key is taken over. Changed input makes the row due now.
 func (s *Store) upsertUnprocessed(ctx context.Context, tx *sql.Tx, rows []deferredRow, now int64) (map[string]bool, error) {
 	accepted := make(map[string]bool, len(rows))
 	vals := make([][]any, len(rows))
@@ -126,11 +166,6 @@ RETURNING entity_ref, processed_entity IS NOT NULL`, vals, func(rs *sql.Rows) er
 	if err != nil {
 		return nil, fmt.Errorf("upsert refresh_state: %w", err)
 	}
-	for _, r := range rows {
-		if _, ok := accepted[r.ref]; !ok {
-			s.logger.Warn("detected conflicting entity, keeping the first location's", "entityRef", r.ref, "locationKey", r.locationKey)
-		}
-	}
 	return accepted, nil
 }
 
@@ -144,31 +179,34 @@ func nextUpdate(r catalog.ProcessingResult) string {
 	return strconv.FormatInt(t.UnixMilli(), 10)
 }
 
-// child is an entity emitted by a parent in a processing batch.
-type child struct {
-	parent string
-	row    deferredRow
+// entityConflict is an emitted entity that another location already owns.
+type entityConflict struct {
+	parent, ref string
+	// owner is the location key that keeps the entity, key the one that
+	// lost it.
+	owner, key string
 }
 
-// reportConflicts records, on each parent whose emitted entity another
-// location already owns, a ConflictError naming both locations, so that the
-// losing Location entity shows it in status.items (Backstage only logs it).
-// The parent's result hash is cleared so that the next pass writes its
-// errors again, and the error goes away once the conflict does.
-func (s *Store) reportConflicts(ctx context.Context, tx *sql.Tx, children []child, accepted map[string]bool) (map[string]bool, error) {
+// findConflicts lists the children that lost their entity to another
+// location key, in the batch (winners) or in the database.
+func (s *Store) findConflicts(ctx context.Context, tx *sql.Tx, children []child, accepted map[string]bool, winners map[string]string) ([]entityConflict, error) {
 	var lost []child
-	var refs []string
+	var stored []string
 	for _, c := range children {
-		if _, ok := accepted[c.row.ref]; !ok {
-			lost = append(lost, c)
-			refs = append(refs, c.row.ref)
+		if _, ok := accepted[c.row.ref]; ok {
+			if winners[c.row.ref] != c.row.locationKey {
+				lost = append(lost, c)
+			}
+			continue
 		}
+		lost = append(lost, c)
+		stored = append(stored, c.row.ref)
 	}
 	if len(lost) == 0 {
 		return nil, nil
 	}
 	owners := map[string]string{}
-	for _, chunk := range chunks(refs, s.chunk()) {
+	for _, chunk := range chunks(stored, s.chunk()) {
 		in, args := s.in(chunk)
 		rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT entity_ref, COALESCE(location_key, '') FROM refresh_state WHERE entity_ref IN `+in), args...)
 		if err != nil {
@@ -187,30 +225,57 @@ func (s *Store) reportConflicts(ctx context.Context, tx *sql.Tx, children []chil
 			return nil, err
 		}
 	}
-	byParent := map[string][]catalog.SerializedError{}
+	out := make([]entityConflict, 0, len(lost))
 	for _, c := range lost {
-		byParent[c.parent] = append(byParent[c.parent], catalog.SerializedError{Name: "ConflictError", Message: fmt.Sprintf(
-			"Detected conflicting entityRef %s already referenced by %s and now also %s", c.row.ref, owners[c.row.ref], c.row.locationKey)})
+		owner, ok := owners[c.row.ref]
+		if _, won := accepted[c.row.ref]; won || !ok {
+			owner = winners[c.row.ref]
+		}
+		out = append(out, entityConflict{parent: c.parent, ref: c.row.ref, owner: owner, key: c.row.locationKey})
 	}
-	conflicted := map[string]bool{}
+	return out, nil
+}
+
+// message is Backstage's log line for the conflict.
+func (c entityConflict) message() string {
+	return fmt.Sprintf("Detected conflicting entityRef %s already referenced by %s and now also %s", c.ref, c.owner, c.key)
+}
+
+// log logs the conflict as Backstage does, naming both locations; a
+// conflict already reported by the last pass of the same parent is only a
+// debug line, so that a lasting conflict is not logged at every pass.
+func (c entityConflict) log(logger *slog.Logger, repeated bool) {
+	level := slog.LevelWarn
+	if repeated {
+		level = slog.LevelDebug
+	}
+	logger.Log(context.Background(), level, c.message(),
+		"entityRef", c.ref, "existingLocationKey", c.owner, "locationKey", c.key, "emittedBy", c.parent)
+}
+
+// recordConflicts logs the conflicts and keeps each parent's for the
+// unprocessed entities API (previous holds what the parents kept before).
+// The parent's result hash is cleared so that its next pass writes its
+// children again: the entity is taken over once its owner lets go of it,
+// and the record goes away with the conflict.
+func (s *Store) recordConflicts(ctx context.Context, tx *sql.Tx, conflicts []entityConflict, previous map[string]string) error {
+	byParent := map[string][]catalog.SerializedError{}
+	for _, c := range conflicts {
+		se := catalog.SerializedError{Name: "ConflictError", Message: c.message()}
+		enc, _ := json.Marshal(se.Message)
+		c.log(s.logger, strings.Contains(previous[c.parent], string(enc)))
+		byParent[c.parent] = append(byParent[c.parent], se)
+	}
 	for parent, errs := range byParent {
-		var existing string
-		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT errors FROM refresh_state WHERE entity_ref = ?`), parent).Scan(&existing); err != nil {
-			return nil, err
-		}
-		var all []catalog.SerializedError
-		_ = json.Unmarshal([]byte(existing), &all)
-		all = append(all, errs...)
-		enc, err := json.Marshal(all)
+		enc, err := json.Marshal(errs)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := s.exec(ctx, tx, `UPDATE refresh_state SET errors = ?, result_hash = '' WHERE entity_ref = ?`, string(enc), parent); err != nil {
-			return nil, err
+		if err := s.exec(ctx, tx, `UPDATE refresh_state SET conflicts = ?, result_hash = '' WHERE entity_ref = ?`, string(enc), parent); err != nil {
+			return err
 		}
-		conflicted[parent] = true
 	}
-	return conflicted, nil
+	return nil
 }
 
 // queueStitch asks for refs to be (re)stitched now; a fresh ticket makes an
@@ -247,9 +312,38 @@ func (s *Store) selectStrings(ctx context.Context, q queryer, query string, args
 	return out, rows.Err()
 }
 
+// childWrites is the outcome of writeChildren.
+type childWrites struct {
+	rows []deferredRow // the winning row of each ref
+	// accepted maps each ref written to whether it was ever processed.
+	accepted map[string]bool
+	// keys maps each ref to the location key of its winning row.
+	keys      map[string]string
+	conflicts []entityConflict
+}
+
+// owns tells whether c's row is the one its ref was written with.
+func (w childWrites) owns(c child) bool {
+	_, ok := w.accepted[c.row.ref]
+	return ok && w.keys[c.row.ref] == c.row.locationKey
+}
+
+// writeChildren upserts the entities emitted by parents or providers (one
+// row per ref, see pickWinners) and finds the conflicts.
+func (s *Store) writeChildren(ctx context.Context, tx *sql.Tx, children []child, now int64) (childWrites, error) {
+	var w childWrites
+	w.rows, w.keys = pickWinners(children)
+	var err error
+	if w.accepted, err = s.upsertUnprocessed(ctx, tx, w.rows, now); err != nil {
+		return w, err
+	}
+	w.conflicts, err = s.findConflicts(ctx, tx, children, w.accepted, w.keys)
+	return w, err
+}
+
 // ApplyFullMutation replaces everything provider emitted.
 func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities []catalog.DeferredEntity) error {
-	rows, err := toDeferredRows(entities)
+	all, err := marshalRows(entities)
 	if err != nil {
 		return fmt.Errorf("apply full mutation: %w", err)
 	}
@@ -259,10 +353,14 @@ func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities
 		if err != nil {
 			return err
 		}
-		accepted, err := s.upsertUnprocessed(ctx, tx, rows, now)
+		w, err := s.writeChildren(ctx, tx, providerChildren(provider, all), now)
 		if err != nil {
 			return err
 		}
+		for _, c := range w.conflicts {
+			c.log(s.logger, false)
+		}
+		rows, accepted := w.rows, w.accepted
 		oldSet := make(map[string]bool, len(old))
 		for _, r := range old {
 			oldSet[r] = true
@@ -298,16 +396,20 @@ func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities
 
 // ApplyDeltaMutation upserts added and drops the provider's references to removed.
 func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added []catalog.DeferredEntity, removed []string) error {
-	rows, err := toDeferredRows(added)
+	all, err := marshalRows(added)
 	if err != nil {
 		return fmt.Errorf("apply delta mutation: %w", err)
 	}
 	now := time.Now().UnixMilli()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		accepted, err := s.upsertUnprocessed(ctx, tx, rows, now)
+		w, err := s.writeChildren(ctx, tx, providerChildren(provider, all), now)
 		if err != nil {
 			return err
 		}
+		for _, c := range w.conflicts {
+			c.log(s.logger, false)
+		}
+		rows, accepted := w.rows, w.accepted
 		stitch := map[string]bool{}
 		var addRefs []string
 		for _, r := range rows {
@@ -393,24 +495,30 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		// Skip results whose hash matches what is stored: nothing changed.
 		stored := make(map[string]string, len(results))
 		eids := make(map[string]int64, len(results))
+		// The conflicts the entities reported last time, to log only new ones.
+		previous := map[string]string{}
 		ids := make([]string, len(results))
 		for i, r := range results {
 			ids[i] = r.EntityID
 		}
 		for _, chunk := range chunks(ids, s.chunk()) {
 			in, args := s.in(chunk)
-			rows, err := s.query(ctx, tx, `SELECT eid, entity_id, result_hash FROM refresh_state WHERE entity_id IN `+in, args...)
+			rows, err := s.query(ctx, tx, `SELECT eid, entity_id, result_hash, entity_ref, CASE WHEN conflicts = '[]' THEN '' ELSE conflicts END
+FROM refresh_state WHERE entity_id IN `+in, args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
 				var eid int64
-				var id, h string
-				if err := rows.Scan(&eid, &id, &h); err != nil {
+				var id, h, ref, conflicts string
+				if err := rows.Scan(&eid, &id, &h, &ref, &conflicts); err != nil {
 					rows.Close()
 					return err
 				}
 				stored[id], eids[id] = h, eid
+				if conflicts != "" {
+					previous[ref] = conflicts
+				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -446,7 +554,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 				errRows = append(errRows, []any{r.EntityID, string(enc.errors), r.ResultHash, nextUpdate(r)})
 				continue
 			}
-			okRows = append(okRows, []any{r.EntityID, string(enc.processed), string(enc.errors), r.ResultHash, nextUpdate(r)})
+			okRows = append(okRows, []any{r.EntityID, string(enc.processed), string(enc.errors), "[]", r.ResultHash, nextUpdate(r)})
 			okResults = append(okResults, r)
 		}
 		// Stitch the batch's entities ahead, on the other cores, while this
@@ -463,7 +571,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"next_update_at::bigint"}, dueRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
-		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "result_hash", "next_update_at::bigint"}, okRows); err != nil {
+		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"processed_entity", "errors", "conflicts", "result_hash", "next_update_at::bigint"}, okRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
 		}
 		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"errors", "result_hash", "next_update_at::bigint"}, errRows); err != nil {
@@ -519,26 +627,27 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		// Children: upsert with the location-key check, then replace the
 		// references this batch's entities hold.
-		var children []child
-		var childRows []deferredRow
-		seenChild := map[string]bool{}
+		var emitted []catalog.DeferredEntity
+		var parents []string
 		for _, r := range okResults {
-			crs, err := toDeferredRows(r.Children)
-			if err != nil {
-				return err
-			}
-			for _, c := range crs {
-				if c.ref == r.EntityRef {
-					continue
-				}
-				children = append(children, child{parent: r.EntityRef, row: c})
-				if !seenChild[c.ref] {
-					seenChild[c.ref] = true
-					childRows = append(childRows, c)
+			for _, c := range r.Children {
+				if c.Entity != nil {
+					emitted = append(emitted, c)
+					parents = append(parents, r.EntityRef)
 				}
 			}
 		}
-		accepted, err := s.upsertUnprocessed(ctx, tx, childRows, now)
+		rows, err := marshalRows(emitted)
+		if err != nil {
+			return err
+		}
+		children := make([]child, 0, len(rows))
+		for i, row := range rows {
+			if row.ref != parents[i] {
+				children = append(children, child{parent: parents[i], row: row})
+			}
+		}
+		w, err := s.writeChildren(ctx, tx, children, now)
 		if err != nil {
 			return err
 		}
@@ -558,15 +667,18 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		var refs [][]any
 		newChildren := map[string]bool{}
+		seenRef := map[[2]string]bool{}
 		for _, c := range children {
-			processed, ok := accepted[c.row.ref]
-			if !ok {
+			// A parent that lost the entity to another location does not
+			// reference it (Backstage keeps only the owner's reference).
+			if !w.owns(c) || seenRef[[2]string{c.parent, c.row.ref}] {
 				continue
 			}
+			seenRef[[2]string{c.parent, c.row.ref}] = true
 			refs = append(refs, []any{c.parent, c.row.ref})
 			newChildren[c.row.ref] = true
 			// A child never processed has no stitched form to change yet.
-			if !oldChildren[c.row.ref] && processed {
+			if !oldChildren[c.row.ref] && w.accepted[c.row.ref] {
 				stitch[c.row.ref] = true
 			}
 		}
@@ -578,8 +690,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_entity_ref, target_entity_ref)`, "", refs, nil); err != nil {
 			return err
 		}
-		conflicted, err := s.reportConflicts(ctx, tx, children, accepted)
-		if err != nil {
+		if err := s.recordConflicts(ctx, tx, w.conflicts, previous); err != nil {
 			return err
 		}
 		// Everything above is written: stitch the batch's entities now.
@@ -594,11 +705,6 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		written, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
 		if err != nil {
 			return err
-		}
-		// A location that lost a child to another location shows it: its
-		// errors changed after its pre-stitch, so stitch it again.
-		for ref := range conflicted {
-			stitch[ref] = true
 		}
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
 			return err
@@ -749,7 +855,7 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 		if err != nil {
 			return err
 		}
-		if err := s.deleteEntities(ctx, tx, []string{uid}, []string{ref}, now); err != nil {
+		if err := s.deleteEntities(ctx, tx, []string{uid}, []string{ref}, true, now); err != nil {
 			return err
 		}
 		return s.bumpGeneration(ctx, tx)
@@ -761,8 +867,10 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 }
 
 // deleteEntities removes refresh_state rows and everything derived (by
-// cascade, explicitly for search) after queueing their relation peers and children for stitching.
-func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, now int64) error {
+// cascade, explicitly for search) after queueing their relation peers and
+// children for stitching. With reemit, their parents forget their result
+// hash, so that their next pass writes the entities again.
+func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, reemit bool, now int64) error {
 	stitch := map[string]bool{}
 	for _, chunk := range chunks(ids, 500) {
 		peers, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM relations WHERE originating_eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, anySlice(chunk)...)
@@ -788,6 +896,9 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 		}
 		for _, k := range kids {
 			stitch[k] = true
+		}
+		if !reemit {
+			continue
 		}
 		if err := s.exec(ctx, tx, `UPDATE refresh_state SET result_hash = 'child-was-deleted' WHERE entity_ref IN (SELECT source_entity_ref FROM refresh_state_references WHERE target_entity_ref IN `+inList(len(chunk))+`)`, args...); err != nil {
 			return err
@@ -837,7 +948,7 @@ WHERE NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity
 			if len(ids) == 0 {
 				break
 			}
-			if err := s.deleteEntities(ctx, tx, ids, refs, now); err != nil {
+			if err := s.deleteEntities(ctx, tx, ids, refs, true, now); err != nil {
 				return err
 			}
 			total += len(ids)

@@ -95,10 +95,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 			"file": processing.FileReader{},
 			"url":  processing.URLLocationReader{Readers: urlReaders},
 		},
-		Rules:          copts.rules,
-		Logger:         log.With("plugin", "catalog"),
-		Interval:       copts.interval,
-		OrphanStrategy: copts.orphanStrategy,
+		Rules:                copts.rules,
+		AllowedLocationTypes: copts.allowedLocationTypes,
+		Limits:               copts.limits,
+		Logger:               log.With("plugin", "catalog"),
+		Interval:             copts.interval,
+		OrphanStrategy:       copts.orphanStrategy,
 	})
 	provider := &processing.ConfigLocationsProvider{Locations: copts.locations}
 	if err := provider.Connect(ctx, store); err != nil {
@@ -168,7 +170,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	catalogGroup.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog",
 		Audited: true, Unaudited: []string{permissionIntegrationPath}}))
 	catalogGroup.Use(perms.AuditWrites("catalog"), httpapi.LocationPermissions(perms))
-	perms.RegisterIntegration(catalogGroup, permission.CatalogIntegration(store))
+	catalogPerms := permission.CatalogIntegration(store)
+	catalogPerms.Permissions = append(httpapi.UnprocessedPermissions(), catalogPerms.Permissions...)
+	perms.RegisterIntegration(catalogGroup, catalogPerms)
 	httpapi.Register(catalogGroup, httpapi.Options{
 		Reader:      store,
 		Writer:      refreshWaker{store, b.Engine},
@@ -177,6 +181,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		Permissions: perms,
 	})
 	httpapi.RegisterLocations(catalogGroup, locSvc)
+	httpapi.RegisterUnprocessed(catalogGroup, store, perms)
 	if err := app.Mount(ctx, b.Server, cfg, app.MountOptions{
 		Catalog: store,
 		Auth: func(id string, open ...string) echo.MiddlewareFunc {
@@ -424,10 +429,12 @@ func databaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (dat
 }
 
 type catalogConfig struct {
-	locations      []processing.LocationSpec
-	rules          model.Rules
-	interval       time.Duration
-	orphanStrategy string
+	locations            []processing.LocationSpec
+	rules                model.Rules
+	allowedLocationTypes []string
+	limits               processing.Limits
+	interval             time.Duration
+	orphanStrategy       string
 }
 
 func catalogOptions(cfg *config.Config) (catalogConfig, error) {
@@ -479,6 +486,22 @@ func catalogOptions(cfg *config.Config) (catalogConfig, error) {
 		return out, err
 	} else if ok {
 		out.interval = d
+	}
+	if out.allowedLocationTypes, _, err = cfg.ReadStringList("catalog.allowedLocationTypes"); err != nil {
+		return out, err
+	}
+	for key, set := range map[string]func(int){
+		processing.LimitKeyFileSize:        func(v int) { out.limits.FileBytes = int64(v) },
+		processing.LimitKeyPlaceholderSize: func(v int) { out.limits.PlaceholderBytes = int64(v) },
+		processing.LimitKeyEntitiesPerFile: func(v int) { out.limits.EntitiesPerFile = v },
+	} {
+		if v, ok, err := cfg.ReadInt(key); err != nil {
+			return out, err
+		} else if ok && v <= 0 {
+			return out, fmt.Errorf("%s must be a positive number, got %d", key, v)
+		} else if ok {
+			set(v)
+		}
 	}
 	out.orphanStrategy = cfg.OptionalString("catalog.orphanStrategy")
 	if out.orphanStrategy != "" && out.orphanStrategy != "delete" && out.orphanStrategy != "keep" {
