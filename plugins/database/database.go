@@ -18,7 +18,8 @@ import (
 	"runtime"
 	"strings"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -227,10 +228,18 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 			return nil, err
 		}
 	}
-	sqldb, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("database: open pg: %w", err)
+		return nil, fmt.Errorf("database: pg connection: %w", err)
 	}
+	// JIT compiles every sub-plan of a query whose estimated cost passes
+	// jit_above_cost, which a fresh database's estimates always do: a
+	// catalog filter of 100 conditions then spends 16 s compiling. A
+	// connection string may still ask for it.
+	if _, set := cfg.RuntimeParams["jit"]; !set {
+		cfg.RuntimeParams["jit"] = "off"
+	}
+	sqldb := stdlib.OpenDB(*cfg)
 	sqldb.SetMaxOpenConns(max(8, 4*runtime.NumCPU()))
 	sqldb.SetMaxIdleConns(max(8, 4*runtime.NumCPU()))
 	db := bun.NewDB(sqldb, pgdialect.New())
