@@ -18,6 +18,9 @@ type dialect interface {
 	claimStitchSQL() string
 	// maxArgs bounds the placeholders of one multi-row statement.
 	maxArgs() int
+	// existsFence ends an EXISTS subquery the planner must not turn into
+	// a join (see maxJoinedExists).
+	existsFence() string
 }
 
 type sqliteDialect struct{}
@@ -67,3 +70,9 @@ func (postgresDialect) claimStitchSQL() string {
 UPDATE stitch_queue q SET next_stitch_at = $1, stitch_ticket = $2 FROM due WHERE q.entity_ref = due.entity_ref
 RETURNING q.entity_ref`
 }
+
+// SQLite runs EXISTS as a per-row probe anyway.
+func (sqliteDialect) existsFence() string { return "" }
+
+// PostgreSQL does not pull a subquery with an OFFSET up into a join.
+func (postgresDialect) existsFence() string { return " OFFSET 0" }
