@@ -132,6 +132,9 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 			if msg := bodyParseError(text); msg != "" {
 				return nil, backend.Input("%s", msg)
 			}
+			if bodyDepthExceeds(raw, maxBodyDepth) {
+				return nil, backend.Input("Request body nested deeper than %d levels is not supported", maxBodyDepth)
+			}
 			if v, err = ojson.Decode([]byte(text.String())); err != nil {
 				return nil, backend.Input("%s", err.Error())
 			}
@@ -458,13 +461,19 @@ func (a *api) queryEntitiesPost(c echo.Context) error {
 		in.cursor = &cur
 	} else {
 		if qv, ok := body.Get("query"); ok {
-			out, msg, ok := validatePredicate(qv, nil)
-			if !ok {
+			out, msg, err := validatePredicate(qv, nil)
+			if err != nil {
+				return err
+			}
+			if msg != "" {
 				return backend.Input("Invalid query: %s", msg)
 			}
 			in.query = out
 		}
 		if ob, ok := body.Get("orderBy"); ok {
+			if err := orderCountError(len(ob.([]any))); err != nil {
+				return err
+			}
 			for _, el := range ob.([]any) {
 				o := el.(*ojson.Object)
 				in.orders = append(in.orders, orderField{Field: o.String("field"), Order: o.String("order")})
@@ -511,6 +520,12 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		cur.FullTextFilter = in.fullText
 	} else {
 		cur = *in.cursor
+	}
+	if err := orderCountError(len(cur.OrderFields)); err != nil {
+		return err
+	}
+	if err := fullTextError(cur.FullTextFilter); err != nil {
+		return err
 	}
 	var filter catalog.Filter
 	if cur.Query != nil {
@@ -717,8 +732,11 @@ func (a *api) byRefs(c echo.Context) error {
 	}
 	var bodyQuery any
 	if qv, ok := body.Get("query"); ok {
-		out, msg, ok := validatePredicate(qv, []any{"query"})
-		if !ok {
+		out, msg, err := validatePredicate(qv, []any{"query"})
+		if err != nil {
+			return err
+		}
+		if msg != "" {
 			return backend.Input("Malformed request body (did you remember to specify an application/json content type?), %s", msg)
 		}
 		bodyQuery = out
@@ -796,6 +814,9 @@ func (a *api) facetsGet(c echo.Context) error {
 	if len(facets) == 0 {
 		return backend.Input("Missing facet parameter")
 	}
+	if err := facetCountError(len(facets)); err != nil {
+		return err
+	}
 	return a.writeFacets(c, facets, filter)
 }
 
@@ -813,10 +834,16 @@ func (a *api) facetsPost(c echo.Context) error {
 	if len(facets) == 0 {
 		return backend.Input("Missing or empty facets parameter")
 	}
+	if err := facetCountError(len(facets)); err != nil {
+		return err
+	}
 	var filter catalog.Filter
 	if qv, ok := body.Get("query"); ok {
-		out, msg, ok := validatePredicate(qv, nil)
-		if !ok {
+		out, msg, err := validatePredicate(qv, nil)
+		if err != nil {
+			return err
+		}
+		if msg != "" {
 			return backend.Input("Invalid query: %s", msg)
 		}
 		if filter, err = CompilePredicate(out); err != nil {
