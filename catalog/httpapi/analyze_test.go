@@ -50,8 +50,8 @@ var analyzeTargets = []string{
 }
 
 type analyzeAnswer struct {
-	Target string          `json:"target"`
-	Status int             `json:"status"`
+	Target string `json:"target"`
+	Status int    `json:"status"`
 	Body   string `json:"body"` // verbatim
 }
 
