@@ -114,28 +114,46 @@ func readBody(c echo.Context, params []queryParam, rule bodyRule) (*ojson.Object
 }
 
 func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRule) (*ojson.Object, error) {
-	// express.json()'s limit: a larger body is an InputError, read no further.
-	raw, err := httpserver.ReadBody(c, httpserver.DefaultBodyLimit)
-	if err != nil {
-		return nil, err
-	}
 	var v any = &ojson.Object{}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if len(raw) > 0 || ct != "" {
-		mt, _, _ := mime.ParseMediaType(ct)
-		if mt != "application/json" {
-			return nil, backend.Input("unsupported media type %s", mt)
+	// body-parser parses only a JSON media type with well-formed parameters
+	// (else the body stays {}); the route's validation then refuses any
+	// other media type. The charset is checked before the body is read.
+	parse, decode := true, decodeUTF8JS
+	if ct != "" {
+		mt, _, _ := strings.Cut(ct, ";")
+		if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+			return nil, backend.Input("unsupported media type %s", strings.ToLower(strings.TrimSpace(ct)))
 		}
-		// The body is decoded as UTF-8 (a leading BOM dropped) before parsing.
-		text := decodeUTF8JS(bytes.TrimPrefix(raw, []byte("\xEF\xBB\xBF")))
+		if _, ps, err := mime.ParseMediaType(ct); err != nil {
+			parse = false
+		} else if decode, err = charsetDecoder(ps["charset"]); err != nil {
+			return nil, err
+		}
+	}
+	if parse {
+		// express.json()'s limit: a larger body is an InputError, read no further.
+		raw, err := httpserver.ReadBody(c, httpserver.DefaultBodyLimit)
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > 0 && ct == "" {
+			return nil, backend.Input("unsupported media type ")
+		}
+		// The body is decoded (a leading BOM dropped) before parsing.
+		text := decode(raw)
+		if len(text) > 0 && text[0] == 0xFEFF {
+			text = text[1:]
+		}
 		if len(text) > 0 {
 			if msg := bodyParseError(text); msg != "" {
 				return nil, backend.Input("%s", msg)
 			}
-			if bodyDepthExceeds(raw, maxBodyDepth) {
+			utf8Text := []byte(text.String())
+			if bodyDepthExceeds(utf8Text, maxBodyDepth) {
 				return nil, backend.Input("Request body nested deeper than %d levels is not supported", maxBodyDepth)
 			}
-			if v, err = ojson.Decode([]byte(text.String())); err != nil {
+			if v, err = ojson.Decode(utf8Text); err != nil {
 				return nil, backend.Input("%s", err.Error())
 			}
 		}

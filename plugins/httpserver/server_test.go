@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
@@ -548,6 +549,10 @@ func TestReadBody(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write([]byte(`{"a":1}`))
 	_ = zw.Close()
+	var zl bytes.Buffer
+	zlw := zlib.NewWriter(&zl)
+	_, _ = zlw.Write([]byte(`{"a":1}`))
+	_ = zlw.Close()
 	tests := []struct {
 		name, body, encoding string
 		wantStatus           int
@@ -557,6 +562,12 @@ func TestReadBody(t *testing.T) {
 		{"exactly the limit", `{"a":"123456789"}`[:16], "", 200, `{"a":"123456789"`},
 		{"gzip inflated", gz.String(), "gzip", 200, `{"a":1}`},
 		{"unknown encoding", `x`, "br", 400, `{"error":{"name":"InputError","message":"unsupported content encoding \"br\""},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`},
+		// zlib's messages, as Node answers them.
+		{"gzip of nothing", "", "gzip", 400, `{"error":{"name":"InputError","message":"unexpected end of file"},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`},
+		{"not gzip", "plain text", "gzip", 400, `{"error":{"name":"InputError","message":"incorrect header check"},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`},
+		{"gzip with trailing bytes", gz.String() + "xx", "gzip", 400, `{"error":{"name":"InputError","message":"incorrect header check"},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`},
+		{"deflate is zlib", zl.String(), "deflate", 200, `{"a":1}`},
+		{"raw deflate is not zlib", zl.String()[2:], "deflate", 400, `{"error":{"name":"InputError","message":"incorrect header check"},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`},
 	}
 	for _, tc := range tests {
 		h := map[string]string{"Content-Type": "application/json"}
@@ -567,6 +578,28 @@ func TestReadBody(t *testing.T) {
 		if r.status != tc.wantStatus || r.body != tc.wantBody {
 			t.Errorf("%s: got %d %s", tc.name, r.status, r.body)
 		}
+	}
+	// A client that stops sending before its Content-Length: "request
+	// aborted", a 400, not a 500 with the reader's error.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /api/catalog/body HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"a\""); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if want := `{"error":{"name":"InputError","message":"request aborted"},"request":{"method":"POST","url":"/body"},"response":{"statusCode":400}}`; res.StatusCode != 400 || string(body) != want {
+		t.Errorf("aborted body: %d %s", res.StatusCode, body)
 	}
 }
 
