@@ -8,13 +8,15 @@ import (
 )
 
 // whereFilter compiles a filter into a condition on the entity eid column
-// idCol. Every leaf is a correlated EXISTS probe on search(eid, key_id,
-// value): with ordered scans and small pages the planner then checks only
-// the rows it returns instead of materialising whole key sets.
+// idCol. Every leaf probes search(eid, key_id, value). A filter of a few
+// leaves probes per row with correlated EXISTS: with ordered scans and small
+// pages the planner then checks only the rows it returns instead of
+// materialising whole key sets. A wider filter probes as the dialect says
+// (dialect.wideProbe), since per-row probes then cost rows × leaves.
 func whereFilter(d dialect, f catalog.Filter, idCol string) (string, []any, error) {
-	w := filterWriter{idCol: idCol}
-	if joinableExists(f) > maxJoinedExists {
-		w.fence = d.existsFence()
+	w := filterWriter{open: "EXISTS (SELECT 1 FROM search sf WHERE sf.eid = " + idCol, close: ")"}
+	if countProbes(f) > maxCorrelatedProbes {
+		w.open, w.close = d.wideProbe(idCol)
 	}
 	if err := w.filter(f); err != nil {
 		return "", nil, err
@@ -22,44 +24,46 @@ func whereFilter(d dialect, f catalog.Filter, idCol string) (string, []any, erro
 	return w.b.String(), w.args, nil
 }
 
-// maxJoinedExists bounds the EXISTS probes left for the planner to join:
-// PostgreSQL turns EXISTS (and NOT EXISTS) AND'ed at the top of a WHERE
-// into semi-joins and searches join orders over all of them, in time that
-// grows steeply with their number (8: 50 ms, 100: 9 s, 1000: hours).
-// Beyond it every probe is fenced (dialect.existsFence) and stays a per-row
-// probe, which costs the same for each.
-const maxJoinedExists = 8
+// maxCorrelatedProbes is the widest filter probed per row with plain
+// correlated EXISTS. Beyond it both databases degrade steeply: SQLite
+// evaluates every probe for every row (1000 OR'ed probes over 10,000
+// entities: minutes), and PostgreSQL turns AND'ed probes into semi-joins
+// whose join order it searches (100 probes: 9 s of planning).
+const maxCorrelatedProbes = 8
 
-// joinableExists counts the probes of f a planner may turn into joins:
-// those reached from the top through AND only, negated or not.
-func joinableExists(f catalog.Filter) int {
+// countProbes counts the leaves (search probes) of f.
+func countProbes(f catalog.Filter) int {
 	switch f := f.(type) {
 	case catalog.AllOf:
-		n := 0
-		for _, sub := range f.Filters {
-			n += joinableExists(sub)
-		}
-		return n
+		return countList(f.Filters)
 	case *catalog.AllOf:
-		return joinableExists(*f)
+		return countList(f.Filters)
+	case catalog.AnyOf:
+		return countList(f.Filters)
+	case *catalog.AnyOf:
+		return countList(f.Filters)
+	case catalog.Not:
+		return countProbes(f.Filter)
+	case *catalog.Not:
+		return countProbes(f.Filter)
 	case catalog.Field, *catalog.Field:
 		return 1
-	case catalog.Not:
-		switch f.Filter.(type) {
-		case catalog.Field, *catalog.Field:
-			return 1 // NOT EXISTS becomes an anti-join
-		}
-	case *catalog.Not:
-		return joinableExists(*f)
 	}
 	return 0
 }
 
+func countList(fs []catalog.Filter) int {
+	n := 0
+	for _, f := range fs {
+		n += countProbes(f)
+	}
+	return n
+}
+
 type filterWriter struct {
-	b     strings.Builder
-	args  []any
-	idCol string
-	fence string // appended inside each EXISTS subquery
+	b           strings.Builder
+	args        []any
+	open, close string // around each probe's " AND sf...." conditions
 }
 
 func (w *filterWriter) filter(f catalog.Filter) error {
@@ -127,8 +131,7 @@ func (w *filterWriter) not(f catalog.Filter) error {
 }
 
 func (w *filterWriter) field(f catalog.Field) error {
-	w.b.WriteString("EXISTS (SELECT 1 FROM search sf WHERE sf.eid = ")
-	w.b.WriteString(w.idCol)
+	w.b.WriteString(w.open)
 	w.b.WriteString(" AND sf.key_id = " + keyIDOf)
 	w.args = append(w.args, strings.ToLower(f.Key))
 	switch f.Op {
@@ -156,8 +159,7 @@ func (w *filterWriter) field(f catalog.Field) error {
 	default:
 		return fmt.Errorf("sqlstore: unknown field op %d", f.Op)
 	}
-	w.b.WriteString(w.fence)
-	w.b.WriteByte(')')
+	w.b.WriteString(w.close)
 	return nil
 }
 
