@@ -47,6 +47,9 @@ var analyzeTargets = []string{
 	"https://bitbucket.org/ws/repo",
 	"https://bitbucket.example.com/projects/PRJ/repos/rep/browse/x.yaml",
 	"https://git.internal.example/org/repo/tree/main/dir",
+	"git@github.com:acme/ssh.git",
+	"acme/shorthand",
+	"github.com/acme/noscheme",
 }
 
 type analyzeAnswer struct {

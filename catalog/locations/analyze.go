@@ -45,6 +45,19 @@ type AnalyzeResult struct {
 // Backstage without the GitHub analyzer, rather than Backstage's 500 with
 // it: the page then still offers something to register.
 func (s *Service) Analyze(ctx context.Context, typ, target, catalogFilename string) (AnalyzeResult, error) {
+	// git-url-parse also reads a GitHub shorthand ("owner/repo") and an
+	// SSH address ("git@host:owner/repo.git"). Neither is a URL to the SCM
+	// integrations, so nothing reads them and the proposal has no slug.
+	if m := githubShorthand.FindStringSubmatch(target); m != nil {
+		return proposal(m[2], "", ""), nil
+	}
+	if m := sshAddress.FindStringSubmatch(target); m != nil {
+		_, name, err := gitURLOwnerName(&url.URL{Host: m[1]}, "/"+m[2])
+		if err != nil {
+			return AnalyzeResult{}, err
+		}
+		return proposal(name, "", ""), nil
+	}
 	// A stray "%" is no reason to refuse a URL (WHATWG URLs keep it); the
 	// repository name's decoding then fails on it as in Backstage.
 	u, err := url.Parse(strayPercent.ReplaceAllStringFunc(target, func(m string) string { return "%25" + m[1:] }))
@@ -69,9 +82,15 @@ func (s *Service) Analyze(ctx context.Context, typ, target, catalogFilename stri
 		}
 		break
 	}
+	return proposal(name, owner, s.slugPrefix(u)), nil
+}
+
+// proposal is the Component Backstage proposes for a repository without
+// catalog files; the project-slug annotation needs the integration's prefix.
+func proposal(name, owner, slugPrefix string) AnalyzeResult {
 	meta := ojson.NewObject("name", name)
-	if prefix := s.slugPrefix(u); prefix != "" {
-		meta.Set("annotations", ojson.NewObject(prefix+"/project-slug", owner+"/"+name))
+	if slugPrefix != "" {
+		meta.Set("annotations", ojson.NewObject(slugPrefix+"/project-slug", owner+"/"+name))
 	}
 	e := ojson.NewObject(
 		"apiVersion", "backstage.io/v1alpha1",
@@ -79,8 +98,13 @@ func (s *Service) Analyze(ctx context.Context, typ, target, catalogFilename stri
 		"metadata", meta,
 		"spec", ojson.NewObject("type", "other", "lifecycle", "unknown"),
 	)
-	return AnalyzeResult{Existing: []ExistingFile{}, Generated: []GeneratedEntity{{Entity: e}}}, nil
+	return AnalyzeResult{Existing: []ExistingFile{}, Generated: []GeneratedEntity{{Entity: e}}}
 }
+
+var (
+	githubShorthand = regexp.MustCompile(`(?i)^([a-z\d-]{1,39})/([-.\w]{1,100})$`)
+	sshAddress      = regexp.MustCompile(`^[\w.-]+@([\w.-]+):([^/].*)$`)
+)
 
 // slugPrefix is the project-slug annotation's prefix for the SCM
 // integration serving u, by its type as Backstage's ScmIntegrations.byUrl
