@@ -12,11 +12,18 @@ type Location struct {
 	ID     string
 	Type   string
 	Target string
+	// Ref is the ref of its Location entity, fixed when the location was
+	// registered: changing the target keeps it, as in Backstage. Empty
+	// means the one generated from Type and Target.
+	Ref string
 }
 
 // EntityRef is the ref of the Location entity that stands for l in the
-// catalog: location:default/generated-<sha1 of "type:target">.
+// catalog: Ref, else location:default/generated-<sha1 of "type:target">.
 func (l Location) EntityRef() string {
+	if l.Ref != "" {
+		return l.Ref
+	}
 	return "location:default/" + GeneratedLocationName(l.Type, l.Target)
 }
 
@@ -39,7 +46,9 @@ type LocationStore interface {
 	FindLocation(ctx context.Context, typ, target string) (Location, bool, error)
 	// CreateLocation inserts a row.
 	CreateLocation(ctx context.Context, l Location) error
-	// UpdateLocation changes the type and target of the row with l.ID.
+	// UpdateLocation changes the type and target of the row with l.ID and
+	// keeps its entity ref. A type and target registered under another id
+	// is a conflict, checked before the id exists, as in Backstage.
 	UpdateLocation(ctx context.Context, l Location) error
 	// DeleteLocation removes the row and returns it.
 	DeleteLocation(ctx context.Context, id string) (Location, error)

@@ -249,6 +249,13 @@ func ReadCases() []Case {
 		post("by-query/post-offset-past-end", byQuery, map[string]any{"offset": 400, "limit": 5, "totalItems": "exclude"}, Exact),
 		{Name: "bad/by-query-post-text-plain-empty", Method: http.MethodPost, Path: byQuery + "?limit=0", Body: "", Headers: map[string]string{"Content-Type": "text/plain"}, Compare: Exact},
 		get("facets/namespace-filtered", facets+"?facet=metadata.namespace&facet=kind&filter=metadata.namespace=ops", Exact),
+		// Body decoding as body-parser does it: the charset is checked
+		// first; a media type whose parameters do not parse leaves the body
+		// unread ({}).
+		{Name: "bad/by-query-post-charset-latin1", Method: http.MethodPost, Path: byQuery, Body: `{"limit":1}`, Headers: map[string]string{"Content-Type": "application/json; charset=latin1"}, Compare: Exact},
+		{Name: "bad/by-refs-charset-utf8-without-dash", Method: http.MethodPost, Path: byRefs, Body: `{"entityRefs":[]}`, Headers: map[string]string{"Content-Type": "application/json; charset=utf8"}, Compare: Exact},
+		{Name: "by-query/post-media-type-bad-parameter", Method: http.MethodPost, Path: byQuery, Body: `{"limit":1,"fields":["kind"]}`, Headers: map[string]string{"Content-Type": "application/json;x"}, Compare: Unordered},
+		{Name: "bad/by-query-post-media-type-named", Method: http.MethodPost, Path: byQuery, Body: `{}`, Headers: map[string]string{"Content-Type": "Text/Plain; charset=utf-8"}, Compare: Exact},
 
 		// Refresh
 		post("refresh/entity", "/api/catalog/refresh", map[string]any{"entityRef": "component:default/payments-service"}, Exact),

@@ -24,6 +24,13 @@ func LocationCases() []Case {
 		m(post("locations/create", locs, reg("registered/loc.yaml"), Exact)),
 		m(post("locations/create-again-conflicts", locs, reg("registered/loc.yaml"), Exact)),
 		m(post("locations/create-again-refresh", locs+"?onConflict=refresh", reg("registered/loc.yaml"), Exact)),
+		// PUT keeps the entityRef generated from the first target; a
+		// registered target conflicts even for an unknown id.
+		m(put("locations/update-target", locs+"/{loc:file:{root}/registered/loc.yaml}", reg("registered/svc.yaml"))),
+		get("locations/get-by-id-after-update", locs+"/{loc:file:{root}/registered/svc.yaml}", Exact),
+		m(put("locations/update-target-back", locs+"/{loc:file:{root}/registered/svc.yaml}", reg("registered/loc.yaml"))),
+		m(put("bad/locations-update-unknown", locs+"/00000000-0000-4000-8000-000000000001", reg("registered/nope.yaml"))),
+		m(put("bad/locations-update-unknown-conflicting", locs+"/00000000-0000-4000-8000-000000000001", reg("registered/loc.yaml"))),
 		post("locations/dry-run-exists", locs+"?dryRun=true", reg("registered/loc.yaml"), Exact),
 		get("locations/get-list", locs, Exact),
 		get("locations/get-by-id", locs+"/{loc:file:{root}/registered/loc.yaml}", Exact),
@@ -42,6 +49,11 @@ func LocationCases() []Case {
 		post("bad/analyze-not-url", analyze, map[string]any{"location": map[string]any{"type": "url", "target": "notaurl"}}, Exact),
 		post("bad/analyze-file", analyze, map[string]any{"location": map[string]any{"type": "file", "target": "/tmp/x"}}, Exact),
 		post("bad/analyze-missing-location", analyze, map[string]any{}, Exact),
+		// Repositories never read: the proposal's name and project slug.
+		post("locations/analyze-gitlab", analyze, map[string]any{"location": map[string]any{"type": "url", "target": "https://gitlab.com/group/sub/proj"}}, Exact),
+		post("locations/analyze-azure", analyze, map[string]any{"location": map[string]any{"type": "url", "target": "https://dev.azure.com/org/proj/_git/repo"}}, Exact),
+		post("locations/analyze-bitbucket-server", analyze, map[string]any{"location": map[string]any{"type": "url", "target": "https://git.example.com/projects/PRJ/repos/rep/browse/x.yaml"}}, Exact),
+		post("bad/analyze-uri-malformed", analyze, map[string]any{"location": map[string]any{"type": "url", "target": "https://git.example.com/a/%E0%A4%A"}}, Exact),
 		m(Case{Name: "locations/delete", Method: http.MethodDelete, Path: locs + "/{loc:file:{root}/registered/loc.yaml}", Compare: Exact}),
 		m(Case{Name: "locations/delete-again", Method: http.MethodDelete, Path: locs + "/{loc:file:{root}/registered/loc.yaml}", Compare: Exact}),
 		get("locations/get-list-after-delete", locs, Exact),
@@ -50,3 +62,7 @@ func LocationCases() []Case {
 
 // AllCases is every case, in the order they must run.
 func AllCases() []Case { return append(ReadCases(), LocationCases()...) }
+
+func put(name, path string, body any) Case {
+	return Case{Name: name, Method: http.MethodPut, Path: path, Body: body, Compare: Exact}
+}

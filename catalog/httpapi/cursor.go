@@ -185,8 +185,11 @@ func DecodeCursor(s string) (Cursor, error) {
 		return Cursor{}, malformedCursor("invalid isPrevious")
 	}
 	if q, present := o.Get("query"); present {
-		out, msg, ok := validatePredicate(q, []any{"query"})
-		if !ok {
+		out, msg, err := validatePredicate(q, []any{"query"})
+		if err != nil {
+			return Cursor{}, err
+		}
+		if msg != "" {
 			return Cursor{}, malformedCursor(msg)
 		}
 		c.Query = out

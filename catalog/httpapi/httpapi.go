@@ -114,25 +114,46 @@ func readBody(c echo.Context, params []queryParam, rule bodyRule) (*ojson.Object
 }
 
 func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRule) (*ojson.Object, error) {
-	// express.json()'s limit: a larger body is an InputError, read no further.
-	raw, err := httpserver.ReadBody(c, httpserver.DefaultBodyLimit)
-	if err != nil {
-		return nil, err
-	}
 	var v any = &ojson.Object{}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if len(raw) > 0 || ct != "" {
-		mt, _, _ := mime.ParseMediaType(ct)
-		if mt != "application/json" {
-			return nil, backend.Input("unsupported media type %s", mt)
+	// body-parser parses only a JSON media type with well-formed parameters
+	// (else the body stays {}); the route's validation then refuses any
+	// other media type. The charset is checked before the body is read.
+	parse, decode := true, decodeUTF8JS
+	if ct != "" {
+		mt, _, _ := strings.Cut(ct, ";")
+		if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+			return nil, backend.Input("unsupported media type %s", strings.ToLower(strings.TrimSpace(ct)))
 		}
-		// The body is decoded as UTF-8 (a leading BOM dropped) before parsing.
-		text := decodeUTF8JS(bytes.TrimPrefix(raw, []byte("\xEF\xBB\xBF")))
+		if _, ps, err := mime.ParseMediaType(ct); err != nil {
+			parse = false
+		} else if decode, err = charsetDecoder(ps["charset"]); err != nil {
+			return nil, err
+		}
+	}
+	if parse {
+		// express.json()'s limit: a larger body is an InputError, read no further.
+		raw, err := httpserver.ReadBody(c, httpserver.DefaultBodyLimit)
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > 0 && ct == "" {
+			return nil, backend.Input("unsupported media type ")
+		}
+		// The body is decoded (a leading BOM dropped) before parsing.
+		text := decode(raw)
+		if len(text) > 0 && text[0] == 0xFEFF {
+			text = text[1:]
+		}
 		if len(text) > 0 {
 			if msg := bodyParseError(text); msg != "" {
 				return nil, backend.Input("%s", msg)
 			}
-			if v, err = ojson.Decode([]byte(text.String())); err != nil {
+			utf8Text := []byte(text.String())
+			if bodyDepthExceeds(utf8Text, maxBodyDepth) {
+				return nil, backend.Input("Request body nested deeper than %d levels is not supported", maxBodyDepth)
+			}
+			if v, err = ojson.Decode(utf8Text); err != nil {
 				return nil, backend.Input("%s", err.Error())
 			}
 		}
@@ -458,13 +479,19 @@ func (a *api) queryEntitiesPost(c echo.Context) error {
 		in.cursor = &cur
 	} else {
 		if qv, ok := body.Get("query"); ok {
-			out, msg, ok := validatePredicate(qv, nil)
-			if !ok {
+			out, msg, err := validatePredicate(qv, nil)
+			if err != nil {
+				return err
+			}
+			if msg != "" {
 				return backend.Input("Invalid query: %s", msg)
 			}
 			in.query = out
 		}
 		if ob, ok := body.Get("orderBy"); ok {
+			if err := orderCountError(len(ob.([]any))); err != nil {
+				return err
+			}
 			for _, el := range ob.([]any) {
 				o := el.(*ojson.Object)
 				in.orders = append(in.orders, orderField{Field: o.String("field"), Order: o.String("order")})
@@ -511,6 +538,12 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		cur.FullTextFilter = in.fullText
 	} else {
 		cur = *in.cursor
+	}
+	if err := orderCountError(len(cur.OrderFields)); err != nil {
+		return err
+	}
+	if err := fullTextError(cur.FullTextFilter); err != nil {
+		return err
 	}
 	var filter catalog.Filter
 	if cur.Query != nil {
@@ -717,8 +750,11 @@ func (a *api) byRefs(c echo.Context) error {
 	}
 	var bodyQuery any
 	if qv, ok := body.Get("query"); ok {
-		out, msg, ok := validatePredicate(qv, []any{"query"})
-		if !ok {
+		out, msg, err := validatePredicate(qv, []any{"query"})
+		if err != nil {
+			return err
+		}
+		if msg != "" {
 			return backend.Input("Malformed request body (did you remember to specify an application/json content type?), %s", msg)
 		}
 		bodyQuery = out
@@ -796,6 +832,9 @@ func (a *api) facetsGet(c echo.Context) error {
 	if len(facets) == 0 {
 		return backend.Input("Missing facet parameter")
 	}
+	if err := facetCountError(len(facets)); err != nil {
+		return err
+	}
 	return a.writeFacets(c, facets, filter)
 }
 
@@ -813,10 +852,16 @@ func (a *api) facetsPost(c echo.Context) error {
 	if len(facets) == 0 {
 		return backend.Input("Missing or empty facets parameter")
 	}
+	if err := facetCountError(len(facets)); err != nil {
+		return err
+	}
 	var filter catalog.Filter
 	if qv, ok := body.Get("query"); ok {
-		out, msg, ok := validatePredicate(qv, nil)
-		if !ok {
+		out, msg, err := validatePredicate(qv, nil)
+		if err != nil {
+			return err
+		}
+		if msg != "" {
 			return backend.Input("Invalid query: %s", msg)
 		}
 		if filter, err = CompilePredicate(out); err != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/understage/understage/plugins/backend"
 )
 
 // This file reproduces the error messages a Node backend shows for text that
@@ -452,4 +454,113 @@ func bodyParseError(text jsText) string {
 		k += run
 	}
 	return out.String()
+}
+
+// charsetDecoder is how body-parser (through iconv-lite) turns a body in
+// the given charset into text: only "utf-" charsets are accepted, among
+// them UTF-8, UTF-16 (LE, BE, or by BOM and content) and UTF-7.
+func charsetDecoder(charset string) (func([]byte) jsText, error) {
+	cs := strings.ToLower(charset)
+	if cs == "" {
+		return decodeUTF8JS, nil
+	}
+	unsupported := backend.Input("unsupported charset \"%s\"", strings.ToUpper(charset))
+	if !strings.HasPrefix(cs, "utf-") {
+		return nil, unsupported
+	}
+	// iconv-lite's canonical name: lower case, alphanumerics only.
+	canon := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, cs)
+	switch canon {
+	case "utf8":
+		return decodeUTF8JS, nil
+	case "utf16le":
+		return func(b []byte) jsText { return decodeUTF16(b, false) }, nil
+	case "utf16be":
+		return func(b []byte) jsText { return decodeUTF16(b, true) }, nil
+	case "utf16":
+		return func(b []byte) jsText { return decodeUTF16(b, utf16BigEndian(b)) }, nil
+	case "utf7":
+		return decodeUTF7, nil
+	}
+	return nil, unsupported
+}
+
+// utf16BigEndian guesses UTF-16's byte order as iconv-lite does: by BOM,
+// else by which byte of the leading code units is zero (ASCII text), else
+// little endian.
+func utf16BigEndian(b []byte) bool {
+	if len(b) >= 2 {
+		switch {
+		case b[0] == 0xFE && b[1] == 0xFF:
+			return true
+		case b[0] == 0xFF && b[1] == 0xFE:
+			return false
+		}
+	}
+	le, be := 0, 0
+	for i := 0; i+1 < len(b) && i < 100; i += 2 {
+		switch {
+		case b[i] != 0 && b[i+1] == 0:
+			le++
+		case b[i] == 0 && b[i+1] != 0:
+			be++
+		}
+	}
+	return be > le
+}
+
+func decodeUTF16(b []byte, bigEndian bool) jsText {
+	out := make(jsText, 0, len(b)/2+1)
+	for i := 0; i+1 < len(b); i += 2 {
+		if bigEndian {
+			out = append(out, uint16(b[i])<<8|uint16(b[i+1]))
+		} else {
+			out = append(out, uint16(b[i+1])<<8|uint16(b[i]))
+		}
+	}
+	if len(b)%2 == 1 {
+		out = append(out, utf8.RuneError)
+	}
+	return out
+}
+
+// decodeUTF7 decodes RFC 2152 UTF-7: "+" starts modified base64 of UTF-16
+// code units, ended by any other character ("-" is absorbed); "+-" is "+".
+func decodeUTF7(b []byte) jsText {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	out := make(jsText, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '+' {
+			out = append(out, uint16(b[i]))
+			continue
+		}
+		j := i + 1
+		bits, n := 0, 0
+		for ; j < len(b); j++ {
+			v := strings.IndexByte(alphabet, b[j])
+			if v < 0 {
+				break
+			}
+			bits, n = bits<<6|v, n+6
+			if n >= 16 {
+				n -= 16
+				out = append(out, uint16(bits>>n))
+				bits &= 1<<n - 1
+			}
+		}
+		if j == i+1 && j < len(b) && b[j] == '-' {
+			out = append(out, '+')
+		}
+		if j < len(b) && b[j] == '-' {
+			i = j
+		} else {
+			i = j - 1
+		}
+	}
+	return out
 }

@@ -251,8 +251,11 @@ func parseLocationsQuery(body *ojson.Object) (locations.Query, error) {
 		q.Limit = int(math.Min(f, math.MaxInt32))
 	}
 	if pv, ok := body.Get("query"); ok {
-		out, msg, valid := validatePredicate(pv, nil)
-		if !valid {
+		out, msg, err := validatePredicate(pv, nil)
+		if err != nil {
+			return q, err
+		}
+		if msg != "" {
 			return q, backend.Input("Invalid query: %s", msg)
 		}
 		if _, isObj := out.(*ojson.Object); !isObj {
@@ -297,10 +300,13 @@ func parseLocationsCursor(v any) (locations.Query, error) {
 		}
 	}
 	if pv, present := o.Get("query"); present {
-		out, msg, valid := validatePredicate(pv, []any{"query"})
-		if !valid {
+		out, msg, err := validatePredicate(pv, []any{"query"})
+		switch {
+		case err != nil:
+			return locations.Query{}, err
+		case msg != "":
 			problems = append(problems, strings.TrimPrefix(msg, "Validation error: "))
-		} else {
+		default:
 			q.Predicate = out
 		}
 	}

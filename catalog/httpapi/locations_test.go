@@ -14,11 +14,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/locations"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/database/databasetest"
 )
 
 // locBundle is a real catalog (SQLite file, engine) with the locations
@@ -31,6 +33,11 @@ type locBundle struct {
 }
 
 func newLocationsServer(t *testing.T, readOnly bool) *locBundle {
+	t.Helper()
+	return newLocationsServerOn(t, readOnly, database.Options{Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "c.sqlite")})
+}
+
+func newLocationsServerOn(t *testing.T, readOnly bool, dbOpts database.Options) *locBundle {
 	t.Helper()
 	root := t.TempDir()
 	src := "../locations/testdata/tree"
@@ -48,7 +55,8 @@ func newLocationsServer(t *testing.T, readOnly bool) *locBundle {
 		}
 	}
 	ctx := context.Background()
-	db, err := database.Open(ctx, database.Options{Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "c.sqlite"), PluginID: "catalog"})
+	dbOpts.PluginID = "catalog"
+	db, err := database.Open(ctx, dbOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,4 +220,123 @@ func TestLocationsReadOnly(t *testing.T) {
 	if r := do(t, b.srv, "DELETE", "/locations/x", ""); r.status != 403 {
 		t.Errorf("delete: %d %s", r.status, r.body)
 	}
+}
+
+// TestUpdateLocation: PUT /locations/{id} keeps the location's entityRef
+// (the Location entity keeps the name generated from the first target) and
+// points that entity at the new target, so the old target's entities are
+// orphaned and deleted and the new target's appear, as in Backstage 1.55.
+// Conflicts are checked before the id, as there.
+func TestUpdateLocation(t *testing.T) {
+	dbs := []struct {
+		name string
+		opts func(t *testing.T) database.Options
+	}{
+		{"sqlite", func(t *testing.T) database.Options {
+			return database.Options{Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "c.sqlite")}
+		}},
+		{"postgres", func(t *testing.T) database.Options { return databasetest.PG(t) }},
+	}
+	for _, db := range dbs {
+		t.Run(db.name, func(t *testing.T) {
+			b := newLocationsServerOn(t, false, db.opts(t))
+			ctx := context.Background()
+			oldTarget, newTarget := b.root+"/a.yaml", b.root+"/b.yaml"
+			reg := do(t, b.srv, "POST", "/locations", `{"type":"file","target":"`+oldTarget+`"}`)
+			var created struct {
+				Location struct{ ID, EntityRef string }
+			}
+			if err := json.Unmarshal([]byte(reg.body), &created); err != nil || reg.status != 201 {
+				t.Fatalf("register: %d %s", reg.status, reg.body)
+			}
+			id, ref := created.Location.ID, created.Location.EntityRef
+			if ref != "location:default/"+catalogGeneratedName("file", oldTarget) {
+				t.Fatalf("entityRef %s", ref)
+			}
+			other := do(t, b.srv, "POST", "/locations", `{"type":"file","target":"`+b.root+`/other.yaml"}`)
+			var otherLoc struct{ Location struct{ ID string } }
+			if err := json.Unmarshal([]byte(other.body), &otherLoc); err != nil {
+				t.Fatal(err)
+			}
+			drain := func() {
+				t.Helper()
+				if err := b.engine.Drain(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			present := func(refs ...string) {
+				t.Helper()
+				for _, r := range refs {
+					if _, err := b.store.EntityByRef(ctx, r, nil); err != nil {
+						t.Errorf("%s missing: %v", r, err)
+					}
+				}
+			}
+			absent := func(refs ...string) {
+				t.Helper()
+				for _, r := range refs {
+					if _, err := b.store.EntityByRef(ctx, r, nil); err == nil {
+						t.Errorf("%s still served", r)
+					}
+				}
+			}
+			locationOf := func(target string) string {
+				return `{"id":"` + id + `","type":"file","target":"` + target + `","entityRef":"` + ref + `"}`
+			}
+			drain()
+			present(ref, "component:default/fx-a")
+
+			steps := []struct {
+				name, method, path, body string
+				status                   int
+				want                     string
+			}{
+				{"move to the new target", "PUT", "/locations/" + id, `{"type":"file","target":"` + newTarget + `"}`, 200, locationOf(newTarget)},
+				{"get keeps the entityRef", "GET", "/locations/" + id, "", 200, locationOf(newTarget)},
+				{"by entity of the new target", "GET", "/locations/by-entity/component/default/fx-b1", "", 200, locationOf(newTarget)},
+				{"same target again", "PUT", "/locations/" + id, `{"type":"file","target":"` + newTarget + `"}`, 200, locationOf(newTarget)},
+				{"another location's target", "PUT", "/locations/" + otherLoc.Location.ID, `{"type":"file","target":"` + newTarget + `"}`, 409,
+					envelope("PUT", "/locations/"+otherLoc.Location.ID, "ConflictError", "Location file:"+newTarget+" already exists", 409)},
+				{"unknown id", "PUT", "/locations/nope", `{"type":"file","target":"` + b.root + `/x.yaml"}`, 404,
+					envelope("PUT", "/locations/nope", "NotFoundError", "Found no location with ID nope", 404)},
+				{"unknown id with a registered target", "PUT", "/locations/nope", `{"type":"file","target":"` + newTarget + `"}`, 409,
+					envelope("PUT", "/locations/nope", "ConflictError", "Location file:"+newTarget+" already exists", 409)},
+			}
+			for _, st := range steps {
+				r := do(t, b.srv, st.method, st.path, st.body)
+				if r.status != st.status || r.body != st.want {
+					t.Errorf("%s: %d %s\nwant %d %s", st.name, r.status, r.body, st.status, st.want)
+				}
+				drain()
+			}
+			present(ref, "component:default/fx-b1", "component:default/fx-b2")
+			absent("component:default/fx-a", "location:default/"+catalogGeneratedName("file", newTarget))
+			raw, err := b.store.EntityByRef(ctx, ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{`"target":"` + newTarget + `"`, `"backstage.io/managed-by-location":"file:` + newTarget + `"`} {
+				if !strings.Contains(string(raw), want) {
+					t.Errorf("Location entity lacks %s: %s", want, raw)
+				}
+			}
+
+			// Back to the first target, then gone.
+			if r := do(t, b.srv, "PUT", "/locations/"+id, `{"type":"file","target":"`+oldTarget+`"}`); r.status != 200 || r.body != locationOf(oldTarget) {
+				t.Errorf("move back: %d %s", r.status, r.body)
+			}
+			drain()
+			present(ref, "component:default/fx-a")
+			absent("component:default/fx-b1", "component:default/fx-b2")
+			if r := do(t, b.srv, "DELETE", "/locations/"+id, ""); r.status != http.StatusNoContent {
+				t.Fatalf("delete: %d %s", r.status, r.body)
+			}
+			drain()
+			absent(ref, "component:default/fx-a")
+		})
+	}
+}
+
+func catalogGeneratedName(typ, target string) string {
+	return catalog.GeneratedLocationName(typ, target)
 }

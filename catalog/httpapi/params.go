@@ -15,6 +15,9 @@ import (
 // $in, a bare key means "exists". Keys and values keep their spelling (the
 // predicate is echoed in cursors); nil means no filter.
 func FilterParamsPredicate(values []string) (*ojson.Object, error) {
+	if len(values) > maxFilterParams {
+		return nil, backend.Input("Invalid filter, more than %d filter parameters are not supported", maxFilterParams)
+	}
 	var sets []*ojson.Object
 	for _, fs := range values {
 		set, err := parseFilterString(fs)
@@ -44,6 +47,17 @@ type filterStatement struct {
 }
 
 func parseFilterString(s string) (*ojson.Object, error) {
+	if strings.Count(s, ",") >= maxFilterConditions {
+		conditions := 0
+		for _, st := range strings.Split(s, ",") {
+			if trimJS(st) != "" {
+				conditions++
+			}
+		}
+		if conditions > maxFilterConditions {
+			return nil, backend.Input("Invalid filter, more than %d conditions in one filter parameter are not supported", maxFilterConditions)
+		}
+	}
 	var byKey []*filterStatement
 	for _, st := range strings.Split(s, ",") {
 		st = trimJS(st)
@@ -134,6 +148,9 @@ func ParseFields(lists ...[]string) ([]string, error) {
 			}
 		}
 	}
+	if err := fieldsCountError(len(out)); err != nil {
+		return nil, err
+	}
 	for _, f := range out {
 		if strings.Contains(f, "[") {
 			return nil, backend.Input("Invalid field \"%s\", array type fields are not supported", f)
@@ -146,6 +163,9 @@ var orderParamRE = regexp.MustCompile(`^(asc|desc):([\s\S]+)$`)
 
 // ParseOrderParams parses GET /entities `order=<asc|desc>:<field>` values.
 func ParseOrderParams(values []string) ([]catalog.Order, error) {
+	if err := orderCountError(len(values)); err != nil {
+		return nil, err
+	}
 	var out []catalog.Order
 	for _, v := range values {
 		m := orderParamRE.FindStringSubmatch(v)
@@ -165,6 +185,9 @@ type orderField struct {
 
 // parseOrderFieldParams parses GET by-query `orderField=<field>,<asc|desc>`.
 func parseOrderFieldParams(values []string) ([]orderField, error) {
+	if err := orderCountError(len(values)); err != nil {
+		return nil, err
+	}
 	var out []orderField
 	for _, v := range values {
 		parts := strings.Split(v, ",")

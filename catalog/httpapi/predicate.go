@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,15 +275,19 @@ func newPredicateSchemas() *predicateSchemas {
 	return p
 }
 
-// validatePredicate runs the schema; on failure it returns the
-// zod-validation-error message ("Validation error: ...").
-func validatePredicate(v any, path []any) (any, string, bool) {
+// validatePredicate runs the schema. A predicate nested too deeply is
+// refused first with err (see maxPredicateDepth); on a validation failure
+// msg is the zod-validation-error message ("Validation error: ...").
+func validatePredicate(v any, path []any) (out any, msg string, err error) {
+	if err := predicateDepthError(v); err != nil {
+		return nil, "", err
+	}
 	c := &zctx{}
 	st, out := newPredicateSchemas().predicate(c, v, path)
 	if st == zValid && len(c.issues) == 0 {
-		return out, "", true
+		return out, "", nil
 	}
-	return nil, formatZodIssues(c.issues), false
+	return nil, formatZodIssues(c.issues), nil
 }
 
 func formatZodIssues(issues []zissue) string {
@@ -403,8 +408,11 @@ func ParsePredicate(raw json.RawMessage) (catalog.Filter, error) {
 	if err != nil {
 		return nil, backend.Input("Invalid query: %v", err)
 	}
-	out, msg, ok := validatePredicate(v, nil)
-	if !ok {
+	out, msg, err := validatePredicate(v, nil)
+	if err != nil {
+		return nil, err
+	}
+	if msg != "" {
 		return nil, backend.Input("Invalid query: %s", msg)
 	}
 	if _, isObj := out.(*ojson.Object); !isObj {
@@ -414,14 +422,26 @@ func ParsePredicate(raw json.RawMessage) (catalog.Filter, error) {
 }
 
 // CompilePredicate turns a validated predicate (ojson value) into a
-// catalog.Filter, rejecting the forms the catalog cannot query.
+// catalog.Filter, rejecting the forms the catalog cannot query and filters
+// over the size limits (maxPredicateNodes, maxPredicateValues).
 func CompilePredicate(p any) (catalog.Filter, error) {
+	f, err := compilePredicate(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := filterSizeError(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func compilePredicate(p any) (catalog.Filter, error) {
 	o, ok := p.(*ojson.Object)
 	if !ok {
 		return nil, backend.Input("Invalid filter predicate: top-level primitive values are not supported. Wrap the value in a field expression, e.g. { \"kind\": %s }", jsonString(p))
 	}
 	if v, ok := o.Get("$not"); ok {
-		inner, err := CompilePredicate(v)
+		inner, err := compilePredicate(v)
 		if err != nil {
 			return nil, err
 		}
@@ -435,7 +455,7 @@ func CompilePredicate(p any) (catalog.Filter, error) {
 		arr, _ := v.([]any)
 		subs := make([]catalog.Filter, 0, len(arr))
 		for _, el := range arr {
-			f, err := CompilePredicate(el)
+			f, err := compilePredicate(el)
 			if err != nil {
 				return nil, err
 			}
@@ -444,7 +464,7 @@ func CompilePredicate(p any) (catalog.Filter, error) {
 		if op == "$all" {
 			return catalog.AllOf{Filters: subs}, nil
 		}
-		return catalog.AnyOf{Filters: subs}, nil
+		return catalog.AnyOf{Filters: mergeAlternatives(subs)}, nil
 	}
 	var conds []catalog.Filter
 	for _, k := range jsKeys(o) {
@@ -459,6 +479,31 @@ func CompilePredicate(p any) (catalog.Filter, error) {
 		return conds[0], nil
 	}
 	return catalog.AllOf{Filters: conds}, nil
+}
+
+// mergeAlternatives folds OR'ed equality conditions on one key into one
+// condition with all their values (k=a OR k=b is k IN (a, b)), so that the
+// common "filter=kind=a&filter=kind=b" costs one index probe, not one each.
+func mergeAlternatives(subs []catalog.Filter) []catalog.Filter {
+	out := make([]catalog.Filter, 0, len(subs))
+	at := map[string]int{} // key → index in out of its merged condition
+	for _, f := range subs {
+		fl, ok := f.(catalog.Field)
+		if !ok || fl.Op != catalog.OpIn {
+			out = append(out, f)
+			continue
+		}
+		if i, seen := at[fl.Key]; seen {
+			merged := out[i].(catalog.Field)
+			merged.Values = append(merged.Values, fl.Values...)
+			out[i] = merged
+			continue
+		}
+		at[fl.Key] = len(out)
+		fl.Values = slices.Clone(fl.Values)
+		out = append(out, fl)
+	}
+	return out
 }
 
 func compileField(key string, v any) (catalog.Filter, error) {

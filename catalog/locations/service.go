@@ -124,9 +124,13 @@ func (s *Service) checkType(typ string) error {
 }
 
 // locationEntity is the Location entity of a registered location, as its
-// provider writes it.
+// provider writes it: named after the location's entity ref, which a
+// changed target keeps.
 func locationEntity(l catalog.Location) catalog.DeferredEntity {
 	e := processing.LocationEntity(processing.LocationSpec{Type: l.Type, Target: l.Target})
+	if r, err := model.ParseRef(l.EntityRef(), model.RefDefaults{}); err == nil {
+		e.Object("metadata").Set("name", r.Name)
+	}
 	return catalog.DeferredEntity{Entity: e, LocationKey: l.Type + ":" + l.Target}
 }
 
@@ -266,8 +270,9 @@ func (s *Service) Get(ctx context.Context, id string) (catalog.Location, error) 
 	return s.o.Rows.GetLocation(ctx, id)
 }
 
-// Update changes a registered location's type and target; its Location
-// entity is replaced by the new location's.
+// Update changes a registered location's type and target. Its Location
+// entity keeps its name (the location's entityRef) and now reads the new
+// target, so what the old target emitted is orphaned, as in Backstage.
 func (s *Service) Update(ctx context.Context, id string, in Input) (catalog.Location, error) {
 	if s.o.ReadOnly {
 		return catalog.Location{}, readOnlyError()
@@ -275,20 +280,15 @@ func (s *Service) Update(ctx context.Context, id string, in Input) (catalog.Loca
 	if err := s.checkType(in.Type); err != nil {
 		return catalog.Location{}, err
 	}
-	old, err := s.o.Rows.GetLocation(ctx, id)
+	if err := s.o.Rows.UpdateLocation(ctx, catalog.Location{ID: id, Type: in.Type, Target: in.Target}); err != nil {
+		return catalog.Location{}, err
+	}
+	l, err := s.o.Rows.GetLocation(ctx, id)
 	if err != nil {
 		return catalog.Location{}, err
 	}
-	l := catalog.Location{ID: id, Type: in.Type, Target: in.Target}
-	if err := s.o.Rows.UpdateLocation(ctx, l); err != nil {
-		return catalog.Location{}, err
-	}
-	var removed []string
-	if old.EntityRef() != l.EntityRef() {
-		removed = []string{old.EntityRef()}
-	}
-	if err := s.o.Mutations.ApplyDeltaMutation(ctx, ProviderName, []catalog.DeferredEntity{locationEntity(l)}, removed); err != nil {
-		return catalog.Location{}, fmt.Errorf("replace location entity: %w", err)
+	if err := s.o.Mutations.ApplyDeltaMutation(ctx, ProviderName, []catalog.DeferredEntity{locationEntity(l)}, nil); err != nil {
+		return catalog.Location{}, fmt.Errorf("update location entity: %w", err)
 	}
 	if err := s.o.Refresher.RequestRefresh(ctx, l.EntityRef()); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return catalog.Location{}, err

@@ -25,6 +25,11 @@ type dialect interface {
 	// timestamp is a time (Unix milliseconds) in the form Backstage's
 	// database driver reads a timestamp column of this database as.
 	timestamp(ms int64) string
+	// wideProbe opens and closes the probe of one leaf of a filter wider
+	// than maxCorrelatedProbes: the condition that the entity whose eid is
+	// in idCol has a search row sf matching the " AND sf..." conditions
+	// written between them.
+	wideProbe(idCol string) (open, close string)
 }
 
 type sqliteDialect struct{}
@@ -85,4 +90,18 @@ func (postgresDialect) claimStitchSQL() string {
 )
 UPDATE stitch_queue q SET next_stitch_at = $1, stitch_ticket = $2 FROM due WHERE q.entity_ref = due.entity_ref
 RETURNING q.entity_ref`
+}
+
+// SQLite computes an uncorrelated IN subquery once per statement and then
+// looks each row up in it: 1000 probes over 10,000 entities take 0.4 s
+// instead of minutes.
+func (sqliteDialect) wideProbe(idCol string) (string, string) {
+	return idCol + " IN (SELECT sf.eid FROM search sf WHERE 1=1", ")"
+}
+
+// PostgreSQL keeps per-row probes; a subquery with an OFFSET is never
+// pulled up into a semi-join, so there is no join order to search (1000
+// probes over 10,000 entities: 0.4 s).
+func (postgresDialect) wideProbe(idCol string) (string, string) {
+	return "EXISTS (SELECT 1 FROM search sf WHERE sf.eid = " + idCol, " OFFSET 0)"
 }

@@ -8,102 +8,158 @@ import (
 )
 
 // whereFilter compiles a filter into a condition on the entity eid column
-// idCol. Every leaf is a correlated EXISTS probe on search(eid, key_id,
-// value): with ordered scans and small pages the planner then checks only
-// the rows it returns instead of materialising whole key sets.
-func whereFilter(f catalog.Filter, idCol string) (string, []any, error) {
-	var b strings.Builder
-	var args []any
-	if err := writeFilter(&b, &args, f, idCol); err != nil {
+// idCol. Every leaf probes search(eid, key_id, value). A filter of a few
+// leaves probes per row with correlated EXISTS: with ordered scans and small
+// pages the planner then checks only the rows it returns instead of
+// materialising whole key sets. A wider filter probes as the dialect says
+// (dialect.wideProbe), since per-row probes then cost rows × leaves.
+func whereFilter(d dialect, f catalog.Filter, idCol string) (string, []any, error) {
+	w := filterWriter{open: "EXISTS (SELECT 1 FROM search sf WHERE sf.eid = " + idCol, close: ")"}
+	if countProbes(f) > maxCorrelatedProbes {
+		w.open, w.close = d.wideProbe(idCol)
+	}
+	if err := w.filter(f); err != nil {
 		return "", nil, err
 	}
-	return b.String(), args, nil
+	return w.b.String(), w.args, nil
 }
 
-func writeFilter(b *strings.Builder, args *[]any, f catalog.Filter, idCol string) error {
+// maxCorrelatedProbes is the widest filter probed per row with plain
+// correlated EXISTS. Beyond it both databases degrade steeply: SQLite
+// evaluates every probe for every row (1000 OR'ed probes over 10,000
+// entities: minutes), and PostgreSQL turns AND'ed probes into semi-joins
+// whose join order it searches (100 probes: 9 s of planning).
+const maxCorrelatedProbes = 8
+
+// countProbes counts the leaves (search probes) of f.
+func countProbes(f catalog.Filter) int {
+	switch f := f.(type) {
+	case catalog.AllOf:
+		return countList(f.Filters)
+	case *catalog.AllOf:
+		return countList(f.Filters)
+	case catalog.AnyOf:
+		return countList(f.Filters)
+	case *catalog.AnyOf:
+		return countList(f.Filters)
+	case catalog.Not:
+		return countProbes(f.Filter)
+	case *catalog.Not:
+		return countProbes(f.Filter)
+	case catalog.Field, *catalog.Field:
+		return 1
+	}
+	return 0
+}
+
+func countList(fs []catalog.Filter) int {
+	n := 0
+	for _, f := range fs {
+		n += countProbes(f)
+	}
+	return n
+}
+
+type filterWriter struct {
+	b           strings.Builder
+	args        []any
+	open, close string // around each probe's " AND sf...." conditions
+}
+
+func (w *filterWriter) filter(f catalog.Filter) error {
 	switch f := f.(type) {
 	case nil:
-		b.WriteString("1=1")
+		w.b.WriteString("1=1")
 	case catalog.AllOf:
-		return writeJoined(b, args, f.Filters, " AND ", "1=1", idCol)
+		return w.joined(f.Filters, " AND ", "1=1")
 	case *catalog.AllOf:
-		return writeJoined(b, args, f.Filters, " AND ", "1=1", idCol)
+		return w.joined(f.Filters, " AND ", "1=1")
 	case catalog.AnyOf:
-		return writeJoined(b, args, f.Filters, " OR ", "1=0", idCol)
+		return w.joined(f.Filters, " OR ", "1=0")
 	case *catalog.AnyOf:
-		return writeJoined(b, args, f.Filters, " OR ", "1=0", idCol)
+		return w.joined(f.Filters, " OR ", "1=0")
 	case catalog.Not:
-		return writeNot(b, args, f.Filter, idCol)
+		return w.not(f.Filter)
 	case *catalog.Not:
-		return writeNot(b, args, f.Filter, idCol)
+		return w.not(f.Filter)
 	case catalog.Field:
-		return writeField(b, args, f, idCol)
+		return w.field(f)
 	case *catalog.Field:
-		return writeField(b, args, *f, idCol)
+		return w.field(*f)
 	default:
 		return fmt.Errorf("sqlstore: unknown filter %T", f)
 	}
 	return nil
 }
 
-func writeJoined(b *strings.Builder, args *[]any, fs []catalog.Filter, sep, empty, idCol string) error {
-	if len(fs) == 0 {
-		b.WriteString(empty)
+// joined joins fs with AND or OR as a balanced tree of parenthesised
+// halves: SQLite parses "a OR b OR c ..." one level deeper per term and
+// refuses expressions over 1000 levels, while halves nest only log2(n).
+func (w *filterWriter) joined(fs []catalog.Filter, sep, empty string) error {
+	switch len(fs) {
+	case 0:
+		w.b.WriteString(empty)
 		return nil
-	}
-	b.WriteByte('(')
-	for i, f := range fs {
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		if err := writeFilter(b, args, f, idCol); err != nil {
+	case 1:
+		w.b.WriteByte('(')
+		if err := w.filter(fs[0]); err != nil {
 			return err
 		}
+		w.b.WriteByte(')')
+		return nil
 	}
-	b.WriteByte(')')
-	return nil
-}
-
-func writeNot(b *strings.Builder, args *[]any, f catalog.Filter, idCol string) error {
-	b.WriteString("NOT (")
-	if err := writeFilter(b, args, f, idCol); err != nil {
+	mid := len(fs) / 2
+	w.b.WriteByte('(')
+	if err := w.joined(fs[:mid], sep, empty); err != nil {
 		return err
 	}
-	b.WriteByte(')')
+	w.b.WriteString(sep)
+	if err := w.joined(fs[mid:], sep, empty); err != nil {
+		return err
+	}
+	w.b.WriteByte(')')
 	return nil
 }
 
-func writeField(b *strings.Builder, args *[]any, f catalog.Field, idCol string) error {
-	b.WriteString("EXISTS (SELECT 1 FROM search sf WHERE sf.eid = ")
-	b.WriteString(idCol)
-	b.WriteString(" AND sf.key_id = " + keyIDOf)
-	*args = append(*args, strings.ToLower(f.Key))
+func (w *filterWriter) not(f catalog.Filter) error {
+	w.b.WriteString("NOT (")
+	if err := w.filter(f); err != nil {
+		return err
+	}
+	w.b.WriteByte(')')
+	return nil
+}
+
+func (w *filterWriter) field(f catalog.Field) error {
+	w.b.WriteString(w.open)
+	w.b.WriteString(" AND sf.key_id = " + keyIDOf)
+	w.args = append(w.args, strings.ToLower(f.Key))
 	switch f.Op {
 	case catalog.OpExists:
 	case catalog.OpIn:
 		if len(f.Values) == 0 {
-			b.WriteString(" AND 1=0")
+			w.b.WriteString(" AND 1=0")
 			break
 		}
 		if len(f.Values) == 1 {
-			b.WriteString(" AND sf.value = ?")
+			w.b.WriteString(" AND sf.value = ?")
 		} else {
-			b.WriteString(" AND sf.value IN ")
-			b.WriteString(inList(len(f.Values)))
+			w.b.WriteString(" AND sf.value IN ")
+			w.b.WriteString(inList(len(f.Values)))
 		}
 		for _, v := range f.Values {
-			*args = append(*args, strings.ToLower(v))
+			w.args = append(w.args, strings.ToLower(v))
 		}
 	case catalog.OpHasPrefix:
 		if len(f.Values) != 1 {
 			return fmt.Errorf("sqlstore: hasPrefix needs one value, got %d", len(f.Values))
 		}
-		b.WriteString(` AND sf.value LIKE ? ESCAPE '\'`)
-		*args = append(*args, escapeLike(strings.ToLower(f.Values[0]))+"%")
+		w.b.WriteString(` AND sf.value LIKE ? ESCAPE '\'`)
+		w.args = append(w.args, escapeLike(strings.ToLower(f.Values[0]))+"%")
 	default:
 		return fmt.Errorf("sqlstore: unknown field op %d", f.Op)
 	}
-	b.WriteByte(')')
+	w.b.WriteString(w.close)
 	return nil
 }
 

@@ -19,15 +19,15 @@ var _ catalog.LocationStore = (*Store)(nil)
 // ListLocations returns every row. Without ORDER BY both databases return
 // this small table in insertion order, which is the order Backstage lists.
 func (s *Store) ListLocations(ctx context.Context) ([]catalog.Location, error) {
-	rows, err := s.query(ctx, s.r, `SELECT id, type, target FROM locations`)
+	rows, err := s.query(ctx, s.r, `SELECT `+locationColumns+` FROM locations`)
 	if err != nil {
 		return nil, fmt.Errorf("list locations: %w", err)
 	}
 	defer rows.Close()
 	out := []catalog.Location{}
 	for rows.Next() {
-		var l catalog.Location
-		if err := rows.Scan(&l.ID, &l.Type, &l.Target); err != nil {
+		l, err := scanLocation(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list locations: %w", err)
 		}
 		out = append(out, l)
@@ -38,10 +38,18 @@ func (s *Store) ListLocations(ctx context.Context) ([]catalog.Location, error) {
 	return out, nil
 }
 
-func (s *Store) oneLocation(ctx context.Context, q queryer, where string, args ...any) (catalog.Location, bool, error) {
+const locationColumns = `id, type, target, location_entity_ref`
+
+func scanLocation(row interface{ Scan(...any) error }) (catalog.Location, error) {
 	var l catalog.Location
-	err := q.QueryRowContext(ctx, s.d.rebind(`SELECT id, type, target FROM locations WHERE `+where), args...).
-		Scan(&l.ID, &l.Type, &l.Target)
+	var ref sql.NullString
+	err := row.Scan(&l.ID, &l.Type, &l.Target, &ref)
+	l.Ref = ref.String
+	return l, err
+}
+
+func (s *Store) oneLocation(ctx context.Context, q queryer, where string, args ...any) (catalog.Location, bool, error) {
+	l, err := scanLocation(q.QueryRowContext(ctx, s.d.rebind(`SELECT `+locationColumns+` FROM locations WHERE `+where), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, false, nil
 	}
@@ -80,24 +88,35 @@ func (s *Store) CreateLocation(ctx context.Context, l catalog.Location) error {
 		} else if found {
 			return conflict(l)
 		}
-		return s.exec(ctx, tx, `INSERT INTO locations (id, type, target) VALUES (?, ?, ?)`, l.ID, l.Type, l.Target)
+		return s.exec(ctx, tx, `INSERT INTO locations (id, type, target, location_entity_ref) VALUES (?, ?, ?, ?)`, l.ID, l.Type, l.Target, l.EntityRef())
 	})
 }
 
-// UpdateLocation changes the type and target of the row with l.ID.
+// UpdateLocation changes the type and target of the row with l.ID; its
+// entity ref stays (a row from before the column gets the one generated
+// from its old type and target). The conflict is checked first, as in
+// Backstage. Its Location entity is released from the old location key, so
+// that the provider's next mutation of it, under the new key, is taken
+// instead of refused as a conflicting entity (Backstage replaces an entity
+// whose provider re-emits it under another key).
 func (s *Store) UpdateLocation(ctx context.Context, l catalog.Location) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, found, err := s.oneLocation(ctx, tx, `id = ?`, l.ID); err != nil {
-			return err
-		} else if !found {
-			return backend.NotFound("Found no location with ID %s", l.ID)
-		}
 		if other, found, err := s.oneLocation(ctx, tx, `type = ? AND target = ?`, l.Type, l.Target); err != nil {
 			return err
 		} else if found && other.ID != l.ID {
 			return conflict(l)
 		}
-		return s.exec(ctx, tx, `UPDATE locations SET type = ?, target = ? WHERE id = ?`, l.Type, l.Target, l.ID)
+		old, found, err := s.oneLocation(ctx, tx, `id = ?`, l.ID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return backend.NotFound("Found no location with ID %s", l.ID)
+		}
+		if err := s.exec(ctx, tx, `UPDATE locations SET type = ?, target = ?, location_entity_ref = ? WHERE id = ?`, l.Type, l.Target, old.EntityRef(), l.ID); err != nil {
+			return err
+		}
+		return s.exec(ctx, tx, `UPDATE refresh_state SET location_key = NULL WHERE entity_ref = ? AND location_key = ?`, old.EntityRef(), old.Type+":"+old.Target)
 	})
 }
 

@@ -17,7 +17,7 @@ import (
 // go by eid (uid order, see the migration) in the same direction. Without an order, pages are sorted by
 // entity ref and the unpaginated listing by uid.
 func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (catalog.EntitiesResult, error) {
-	where, args, err := whereFilter(req.Filter, "fe.eid")
+	where, args, err := whereFilter(s.d, req.Filter, "fe.eid")
 	if err != nil {
 		return catalog.EntitiesResult{}, err
 	}
@@ -91,7 +91,7 @@ func (s *Store) scanEntities(ctx context.Context, query string, args []any) ([]c
 // expressions: the value column (NULL when unsorted) and the tie-breaking
 // id column, o.eid when sorted (the search index ends in it; eid order is
 // uid order) and the uid itself when not.
-func queryParts(req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
+func queryParts(d dialect, req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
 	var b strings.Builder
 	eidCol := "fe.eid"
 	if req.OrderField != nil {
@@ -102,7 +102,7 @@ func queryParts(req catalog.QueryRequest) (from, valCol, idCol string, args []an
 		b.WriteString(" FROM final_entities fe WHERE ")
 		valCol, idCol = "NULL", "fe.entity_id"
 	}
-	where, wargs, err := whereFilter(req.Filter, eidCol)
+	where, wargs, err := whereFilter(d, req.Filter, eidCol)
 	if err != nil {
 		return "", "", "", nil, err
 	}
@@ -129,7 +129,7 @@ func queryParts(req catalog.QueryRequest) (from, valCol, idCol string, args []an
 // QueryEntities serves /entities/by-query with keyset paging on
 // (sort value, uid).
 func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (catalog.QueryResult, error) {
-	from, valCol, idCol, args, err := queryParts(req)
+	from, valCol, idCol, args, err := queryParts(s.d, req)
 	if err != nil {
 		return catalog.QueryResult{}, err
 	}
@@ -276,7 +276,7 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	if len(refs) == 0 {
 		return out, nil
 	}
-	where, wargs, err := whereFilter(filter, "fe.eid")
+	where, wargs, err := whereFilter(s.d, filter, "fe.eid")
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ func (s *Store) EntityByUID(ctx context.Context, uid string, filter catalog.Filt
 }
 
 func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter catalog.Filter) (catalog.RawEntity, error) {
-	where, wargs, err := whereFilter(filter, "fe.eid")
+	where, wargs, err := whereFilter(s.d, filter, "fe.eid")
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +371,7 @@ func splitRef(ref string) (kind, ns, name string) {
 
 // Facets counts entities per original value of each facet key.
 func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filter) (map[string][]catalog.FacetCount, error) {
-	where, wargs, err := whereFilter(filter, "s.eid")
+	where, wargs, err := whereFilter(s.d, filter, "s.eid")
 	if err != nil {
 		return nil, err
 	}

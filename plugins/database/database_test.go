@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -110,5 +111,38 @@ func TestMemoryDatabasesAreSeparate(t *testing.T) {
 	}
 	if _, err := b.Read.ExecContext(ctx, "SELECT * FROM only_in_a"); err == nil {
 		t.Error("second in-memory database sees the first one's table")
+	}
+}
+
+// TestPostgresJITOff: PostgreSQL's JIT compiles every sub-plan of a query
+// whose estimated cost passes jit_above_cost, which a fresh database's
+// estimates always do: a catalog filter with 100 conditions then spends 16 s
+// compiling. Connections therefore run with jit=off unless the connection
+// string sets it.
+func TestPostgresJITOff(t *testing.T) {
+	t.Parallel()
+	o := databasetest.PG(t)
+	c := o.Connection.(map[string]any)
+	tests := []struct {
+		name string
+		conn any
+		want string
+	}{
+		{"connection map", c, "off"},
+		{"connection string", fmt.Sprintf("postgres://%v@%v:%v/%v?sslmode=disable", c["user"], c["host"], c["port"], c["database"]), "off"},
+		{"connection string that asks for jit", fmt.Sprintf("postgres://%v@%v:%v/%v?sslmode=disable&jit=on", c["user"], c["host"], c["port"], c["database"]), "on"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := database.Open(context.Background(), database.Options{Client: "pg", Connection: tc.conn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var jit string
+			if err := db.Read.QueryRowContext(context.Background(), "SHOW jit").Scan(&jit); err != nil || jit != tc.want {
+				t.Errorf("jit = %q (%v), want %q", jit, err, tc.want)
+			}
+		})
 	}
 }

@@ -1,10 +1,8 @@
 package httpserver
 
 import (
-	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,16 +31,24 @@ var statusNames = map[int]string{
 // handleError renders err as Backstage's error envelope. A request that
 // matched no route (or no method) gets an empty 404, like Backstage's
 // notFound middleware.
+//
+// An unclassified error (no backend kind, no echo status) is a fault of the
+// server, not of the request: its text may hold SQL, driver messages, host
+// paths or panic values, so the client gets only Backstage's filtered
+// message "An internal error occurred logId=<id>" and the detail is logged
+// under that id, the request's id.
 func (s *Server) handleError(err error, c echo.Context) {
+	id := RequestID(c)
 	if c.Response().Committed {
-		s.log.Warn("error after response was sent", "err", err, "url", c.Request().RequestURI)
+		s.log.Warn("error after response was sent", "err", err, "requestId", id,
+			"method", requestMethod(c), "url", c.Request().RequestURI)
 		return
 	}
 	if errors.Is(err, echo.ErrNotFound) || errors.Is(err, echo.ErrMethodNotAllowed) {
 		c.Response().WriteHeader(http.StatusNotFound)
 		return
 	}
-	status, name, message := http.StatusInternalServerError, "Error", err.Error()
+	status, name, message := http.StatusInternalServerError, "Error", ""
 	var he *echo.HTTPError
 	if k := backend.KindOf(err); k != nil {
 		status, name, message = k.Status, k.Name, backend.MessageOf(err)
@@ -52,17 +58,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 			name = n
 		}
 		message = fmt.Sprint(he.Message)
+	} else {
+		message = "An internal error occurred logId=" + id
 	}
 	if status >= 500 {
-		if name == "Error" && s.opts.HideError != nil && s.opts.HideError(err) {
-			id := make([]byte, 10)
-			_, _ = rand.Read(id)
-			logID := hex.EncodeToString(id)
-			s.log.Error("Filtered internal error with logId="+logID+" from response", "err", err, "logId", logID)
-			message = "An internal error occurred logId=" + logID
-		}
-		s.log.Error(fmt.Sprintf("Request failed with status %d", status), "err", err,
-			"method", requestMethod(c), "url", c.Request().RequestURI)
+		s.log.Error(fmt.Sprintf("Request failed with status %d", status), "err", err.Error(),
+			"requestId", id, "method", requestMethod(c), "url", c.Request().RequestURI)
 	}
 	errObj := ojson.NewObject("name", name, "message", message)
 	if cause := backend.ShownCause(err); cause != nil {
@@ -74,7 +75,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		"response", ojson.NewObject("statusCode", ojson.NumberFromFloat(float64(status))),
 	))
 	if werr := WriteJSON(c, status, body); werr != nil {
-		s.log.Warn("writing error response", "err", werr)
+		s.log.Warn("writing error response", "err", werr, "requestId", id)
 	}
 }
 

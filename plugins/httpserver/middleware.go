@@ -3,6 +3,8 @@ package httpserver
 import (
 	"bufio"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +21,30 @@ import (
 )
 
 // ctxOrigMethod holds the method the client sent, when headMiddleware
-// rewrote HEAD to GET.
-const ctxOrigMethod = "httpserver.method"
+// rewrote HEAD to GET; ctxRequestID the request's id.
+const (
+	ctxOrigMethod = "httpserver.method"
+	ctxRequestID  = "httpserver.requestId"
+)
+
+// RequestID is the id of the request c serves: 20 hex digits, the shape of
+// Backstage's logId. It names the request in the access log and in the log
+// line of a failed request, and is the logId an internal error's message
+// shows; Backstage sends no request-id header, so neither does Understage.
+func RequestID(c echo.Context) string {
+	if id, ok := c.Get(ctxRequestID).(string); ok {
+		return id
+	}
+	id := newRequestID()
+	c.Set(ctxRequestID, id)
+	return id
+}
+
+func newRequestID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
 
 // requestMethod is the method as the client sent it.
 func requestMethod(c echo.Context) string {
@@ -37,6 +62,7 @@ func (s *Server) logging() echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			method, uri := req.Method, req.RequestURI
+			id := RequestID(c)
 			if err := next(c); err != nil {
 				c.Error(err)
 			}
@@ -54,6 +80,7 @@ func (s *Server) logging() echo.MiddlewareFunc {
 				"status", res.Status,
 				"httpVersion", version,
 				"contentLength", res.Size,
+				"requestId", id,
 			}
 			if ua != "" {
 				attrs = append(attrs, "userAgent", ua)
@@ -373,9 +400,21 @@ func acceptsGzip(ae string) bool {
 }
 
 // renderErrors turns a returned error into a response while the response
-// writer still has every wrapper (compression) in place.
+// writer still has every wrapper (compression) in place. A panicking
+// handler is an internal error like any other: the client gets the
+// envelope and the panic value with its stack goes to the log.
 func renderErrors(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			c.Error(fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
+		}()
 		if err := next(c); err != nil {
 			c.Error(err)
 		}

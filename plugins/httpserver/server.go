@@ -35,17 +35,19 @@ type Options struct {
 	Config *config.Config
 	// Logger receives the access log and server errors; nil discards.
 	Logger *slog.Logger
-	// HideError, when set, is asked about every unclassified (500) error;
-	// when it returns true the client sees only "An internal error occurred
-	// logId=<id>" and the detail goes to the log, as Backstage does for
-	// database errors. Default: the message is shown.
-	HideError func(error) bool
 	// DeferReady keeps readiness at 503 after Serve starts, until SetReady.
 	// Default: ready as soon as the listener serves.
 	DeferReady bool
 	// ShutdownTimeout bounds graceful shutdown; default 10s.
 	ShutdownTimeout time.Duration
 }
+
+// maxHeaderBytes bounds a request's line and headers to Node's default
+// --max-http-header-size (16 KiB) that Backstage runs with: longer requests
+// get 431, like Backstage. It also bounds every query string (filters, full
+// text terms, cursors) before any handler runs. net/http reads up to 4 KiB
+// beyond MaxHeaderBytes, hence the difference.
+const maxHeaderBytes = 16<<10 - 4<<10
 
 // readiness states of the root health service.
 const (
@@ -180,6 +182,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.e,
 		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
