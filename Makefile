@@ -5,7 +5,7 @@ BIN     := bin/understage
 CONFIG  ?= examples/app-config.yaml
 PKGS    ?= ./...
 
-.PHONY: build run test bench vet fmt fmt-check app e2e
+.PHONY: build run test bench vet fmt fmt-check app e2e fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/understage
@@ -29,7 +29,20 @@ run: build app
 test:
 	$(GO) test $(PKGS)
 	UNDERSTAGE_FEATURES_DB=pg $(GO) test -count=1 ./features
+	$(MAKE) fuzz
 	$(MAKE) e2e
+
+# Every fuzz target in the tree (found by name, so a new one is never left
+# out), each fuzzed for FUZZ_TIME on top of its committed corpus, which
+# plain `go test` already replays. One worker: the machine has two cores.
+FUZZ_TIME ?= 5s
+fuzz:
+	@set -e; for f in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== fuzz $$t (./$$(dirname $$f), $(FUZZ_TIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZ_TIME) -parallel 1 ./$$(dirname $$f); \
+		done; \
+	done
 
 # Browser tests of both app lines and the Node client tests against a fresh
 # understage (plugins/app/e2e/run.sh). Without Chromium they are skipped
