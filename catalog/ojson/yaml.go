@@ -392,7 +392,13 @@ func toNode(v any) *yaml.Node {
 	case bool:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(t)}
 	case Number:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: string(t)}
+		// An integer must be written as one: YAML's core schema reads
+		// "!!float 200" as the string "200" (an unresolved tag).
+		tag := "!!float"
+		if _, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+			tag = "!!int"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t)}
 	case nil:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 	default:
