@@ -14,11 +14,11 @@ var catalogNotes = map[string]string{
 
 var nunjucksNotes = map[string]string{
 	"file: skeleton file copied without templating": "yes (copyWithoutTemplating is exercised by dry-run case wild-fetch-template-inputs)",
-	"expr: && (not Nunjucks)":                       "untested (Nunjucks has no &&; expect a template error)",
-	"expr: || (not Nunjucks)":                       "untested (Nunjucks has no ||; expect a template error)",
-	"expr: JS ternary ? : (not Nunjucks)":           "untested (Nunjucks has no ?:; expect a template error)",
-	"filter: now":                                   "untested (not a Backstage filter: needs a custom module; unknown filters are tested by error-template-filter)",
-	"filter: fromJson":                              "untested (not a Backstage filter: needs a custom module; unknown filters are tested by error-template-filter)",
+	"expr: && (not Nunjucks)":                       jsOpNote,
+	"expr: || (not Nunjucks)":                       jsOpNote,
+	"expr: JS ternary ? : (not Nunjucks)":           jsOpNote,
+	"filter: now":                                   customFilterNote,
+	"filter: fromJson":                              customFilterNote,
 }
 
 const (
