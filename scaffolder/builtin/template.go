@@ -275,8 +275,9 @@ func decodeUTF8(b []byte) string {
 // ---- globs ----
 
 // templateGlob is globby's {dot: true}, which copyWithoutTemplating and
-// fs:delete use: segment globs, "**" across segments, case-sensitive.
-var templateGlob = glob.Options{Dot: true}
+// fs:delete use: segment globs, "**" across segments, case-sensitive, and
+// "dir/**" covering what is under dir but not dir itself.
+var templateGlob = glob.Options{Dot: true, ChildrenGlobstar: true}
 
 // globSet matches copyWithoutTemplating patterns against tree paths. As
 // with globby, a pattern naming a directory of the tree covers everything

@@ -33,6 +33,11 @@ type Options struct {
 	NoGlobstar bool
 	// NoBrace leaves "{a,b}" literal (minimatch nobrace).
 	NoBrace bool
+	// ChildrenGlobstar makes a trailing "**" match one or more segments, as
+	// fast-glob does when it walks a tree: "a/**" lists what is under a,
+	// not a itself. Without it a trailing "**" may match nothing, so "a/**"
+	// also matches "a" (minimatch).
+	ChildrenGlobstar bool
 }
 
 // maxAlternatives bounds brace expansion: "{a,b}" repeated n times expands
@@ -175,6 +180,10 @@ func compileSegments(pattern string, o Options) []segment {
 			// Consecutive globstars are one.
 			if i > 0 && len(out) > 0 && out[len(out)-1].globstar {
 				continue
+			}
+			if o.ChildrenGlobstar && i == len(parts)-1 {
+				// One segment of any name, then any number more.
+				out = append(out, compileSegment("*", o))
 			}
 			out = append(out, segment{globstar: true})
 			continue

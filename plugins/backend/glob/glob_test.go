@@ -47,10 +47,11 @@ func TestCompileRefusesBraceBombs(t *testing.T) {
 
 // Each flavour is the option set of one kind of caller.
 var (
-	pathMatch = glob.Options{Dot: true}                      // path.Match-like segments (readers, webhook, file locations, fast-glob dot:true)
-	minimatch = glob.Options{}                               // minimatch defaults
-	rules     = glob.Options{NoCase: true, Dot: true}        // catalog rules: minimatch {nocase, dot}
-	cors      = glob.Options{NoCase: true, NoGlobstar: true} // CORS origins: minimatch {nocase, noglobstar}
+	pathMatch = glob.Options{Dot: true}                         // path.Match-like segments (readers, webhook, file locations, fast-glob dot:true)
+	minimatch = glob.Options{}                                  // minimatch defaults
+	fastGlob  = glob.Options{Dot: true, ChildrenGlobstar: true} // globby {dot: true} over a tree
+	rules     = glob.Options{NoCase: true, Dot: true}           // catalog rules: minimatch {nocase, dot}
+	cors      = glob.Options{NoCase: true, NoGlobstar: true}    // CORS origins: minimatch {nocase, noglobstar}
 )
 
 func TestMatch(t *testing.T) {
@@ -91,6 +92,11 @@ func TestMatch(t *testing.T) {
 		{"shorter path", pathMatch, "a/b/c", "a/b", false},
 		{"braces", pathMatch, "src/*.{js,ts}", "src/a.ts", true},
 		{"braces miss", pathMatch, "src/*.{js,ts}", "src/a.go", false},
+		{"trailing globstar takes the folder itself", pathMatch, "static/**", "static", true},
+		{"children globstar skips the folder itself", fastGlob, "static/**", "static", false},
+		{"children globstar takes children", fastGlob, "static/**", "static/a/b", true},
+		{"children globstar leading is zero or more", fastGlob, "**/x", "x", true},
+		{"children globstar inner is zero or more", fastGlob, "a/**/x", "a/x", true},
 		{"nobrace literal", glob.Options{Dot: true, NoBrace: true}, "{a,b}", "{a,b}", true},
 		{"regexp metacharacters are literal", pathMatch, "a+(b).c$", "a+(b).c$", true},
 		{"newline in name", pathMatch, "a*", "a\nb", true},
