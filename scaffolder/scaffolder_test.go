@@ -242,9 +242,22 @@ func TestParseTemplateRef(t *testing.T) {
 		"template:ns/x":           "template ns x",
 		"component:default/thing": "component default thing",
 		"ns/x":                    "template ns x",
+		// As catalog-model: a slash before the colon puts it in the name.
+		"a/b:c": "template a b:c",
+		// Malformed: catalog-model's TypeError.
+		":":           "error",
+		"template:/x": "error",
+		"x/":          "error",
 	} {
-		k, n, name := ParseTemplateRef(ref)
-		if got := k + " " + n + " " + name; got != want {
+		k, n, name, err := ParseTemplateRef(ref)
+		got := k + " " + n + " " + name
+		if err != nil {
+			got = "error"
+			if !strings.Contains(err.Error(), "was not on the form") {
+				t.Errorf("%s: %v", ref, err)
+			}
+		}
+		if got != want {
 			t.Errorf("%s → %s, want %s", ref, got, want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/permission"
 )
@@ -123,11 +124,7 @@ func (a *api) allowedAncestry(ctx context.Context, ref string, items []catalog.A
 		if err := json.Unmarshal(it.Entity, &head); err != nil {
 			return nil, fmt.Errorf("decode ancestry entity: %w", err)
 		}
-		ns := head.Metadata.Namespace
-		if ns == "" {
-			ns = "default"
-		}
-		refs[i] = strings.ToLower(head.Kind + ":" + ns + "/" + head.Metadata.Name)
+		refs[i] = model.NewRef(head.Kind, head.Metadata.Namespace, head.Metadata.Name).String()
 	}
 	ok, err := a.Reader.EntitiesByRefs(ctx, refs, perm)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -66,12 +65,9 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 			rel += "/**"
 		}
 	}
-	var res []*regexp.Regexp
-	for _, alt := range glob.ExpandBraces(rel) {
-		re, err := regexp.Compile("^" + globRegexp(alt) + "$")
-		if err == nil {
-			res = append(res, re)
-		}
+	pat, err := glob.Compile(rel, templateGlob)
+	if err != nil {
+		return nil, backend.Input("%v", err)
 	}
 	var out []string
 	err = filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
@@ -81,19 +77,19 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
 		r, err := filepath.Rel(ws, p)
 		if err != nil {
 			return err
 		}
 		r = filepath.ToSlash(r)
-		for _, re := range res {
-			if re.MatchString(r) {
-				out = append(out, p)
-				break
+		if d.IsDir() {
+			if r != "." && !pat.CouldContain(r) {
+				return filepath.SkipDir
 			}
+			return nil
+		}
+		if pat.Match(r) {
+			out = append(out, p)
 		}
 		return nil
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -273,12 +272,17 @@ func decodeUTF8(b []byte) string {
 	return sb.String()
 }
 
-// ---- globs (fast-glob semantics with dot: true) ----
+// ---- globs ----
+
+// templateGlob is globby's {dot: true}, which copyWithoutTemplating and
+// fs:delete use: segment globs, "**" across segments, case-sensitive, and
+// "dir/**" covering what is under dir but not dir itself.
+var templateGlob = glob.Options{Dot: true, ChildrenGlobstar: true}
 
 // globSet matches copyWithoutTemplating patterns against tree paths. As
 // with globby, a pattern naming a directory of the tree covers everything
 // under it, and "!pattern" excludes.
-type globSet struct{ include, exclude []*regexp.Regexp }
+type globSet struct{ include, exclude []*glob.Pattern }
 
 func newGlobSet(patterns []string, entries []entry) globSet {
 	dirs := map[string]bool{}
@@ -296,16 +300,14 @@ func newGlobSet(patterns []string, entries []entry) globSet {
 		if d := strings.TrimSuffix(p, "/"); dirs[d] {
 			p = d + "/**"
 		}
-		for _, alt := range glob.ExpandBraces(p) {
-			re, err := regexp.Compile("^" + globRegexp(alt) + "$")
-			if err != nil {
-				continue
-			}
-			if neg {
-				g.exclude = append(g.exclude, re)
-			} else {
-				g.include = append(g.include, re)
-			}
+		pat, err := glob.Compile(p, templateGlob)
+		if err != nil {
+			continue
+		}
+		if neg {
+			g.exclude = append(g.exclude, pat)
+		} else {
+			g.include = append(g.include, pat)
 		}
 	}
 	return g
@@ -313,8 +315,8 @@ func newGlobSet(patterns []string, entries []entry) globSet {
 
 func (g globSet) match(p string) bool {
 	in := false
-	for _, re := range g.include {
-		if re.MatchString(p) {
+	for _, pat := range g.include {
+		if pat.Match(p) {
 			in = true
 			break
 		}
@@ -322,61 +324,12 @@ func (g globSet) match(p string) bool {
 	if !in {
 		return false
 	}
-	for _, re := range g.exclude {
-		if re.MatchString(p) {
+	for _, pat := range g.exclude {
+		if pat.Match(p) {
 			return false
 		}
 	}
 	return true
-}
-
-// globRegexp translates one glob (without braces) to a regular expression.
-func globRegexp(p string) string {
-	var sb strings.Builder
-	segs := strings.Split(p, "/")
-	for i, seg := range segs {
-		last := i == len(segs)-1
-		if seg == "**" {
-			if last {
-				sb.WriteString(".*")
-			} else {
-				sb.WriteString("(?:[^/]*/)*")
-			}
-			continue
-		}
-		for j := 0; j < len(seg); j++ {
-			c := seg[j]
-			switch c {
-			case '*':
-				sb.WriteString("[^/]*")
-			case '?':
-				sb.WriteString("[^/]")
-			case '[':
-				k := strings.IndexByte(seg[j+1:], ']')
-				if k < 0 {
-					sb.WriteString(`\[`)
-					continue
-				}
-				class := seg[j+1 : j+1+k]
-				if strings.HasPrefix(class, "!") {
-					class = "^" + class[1:]
-				}
-				sb.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
-				j += k + 1
-			case '\\':
-				if j+1 < len(seg) {
-					j++
-					sb.WriteString(regexp.QuoteMeta(string(seg[j])))
-				}
-			default:
-				sb.WriteString(regexp.QuoteMeta(string(c)))
-			}
-		}
-		if !last {
-			sb.WriteString("/")
-		}
-	}
-	return sb.String()
 }
 
 // ---- binary detection (the isbinaryfile package's heuristic) ----
