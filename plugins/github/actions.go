@@ -19,7 +19,6 @@ import (
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	"github.com/understage/understage/scaffolder/render"
-	ghschemas "github.com/understage/understage/schemas/actions/github"
 )
 
 // ActionOptions configure the GitHub scaffolder actions (publish:github,
@@ -72,20 +71,14 @@ func ActionOptionsFromConfig(cfg *config.Config) (ActionOptions, error) {
 // Dry runs run publish:github:pull-request and github:webhook (which stop
 // before changing anything) and skip the others, as Backstage declares.
 func Actions(o ActionOptions) []scaffolder.Action {
-	impls := map[string]scaffolder.ActionImpl{
-		"publish:github":              {SupportsDryRun: false, Run: o.publishGithub},
-		"github:repo:create":          {SupportsDryRun: false, Run: o.repoCreate},
-		"github:repo:push":            {SupportsDryRun: false, Run: o.repoPush},
-		"publish:github:pull-request": {SupportsDryRun: true, Run: o.pullRequest},
-		"github:actions:dispatch":     {SupportsDryRun: false, Run: o.actionsDispatch},
-		"github:webhook":              {SupportsDryRun: true, Run: o.webhook},
+	return []scaffolder.Action{
+		o.githubActionsDispatchAction(),
+		o.githubRepoCreateAction(),
+		o.githubRepoPushAction(),
+		o.githubWebhookAction(),
+		o.publishGithubAction(),
+		o.publishGithubPullRequestAction(),
 	}
-	out, err := scaffolder.ActionsFromListing(ghschemas.JSON, impls)
-	if err != nil {
-		// Embedded and covered by tests: a failure is a build defect.
-		panic(fmt.Sprintf("github: schemas/actions/github/actions.json: %v", err))
-	}
-	return out
 }
 
 // ---- repository target and client ----
