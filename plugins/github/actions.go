@@ -67,6 +67,19 @@ func ActionOptionsFromConfig(cfg *config.Config) (ActionOptions, error) {
 	return o, nil
 }
 
+// RegisterScaffolder adds what the GitHub module gives the scaffolder to
+// its extension points: the GitHub actions and the "github" autocomplete
+// provider.
+func RegisterScaffolder(actions scaffolder.ActionRegistry, autocomplete scaffolder.AutocompleteRegistry, o ActionOptions) error {
+	if err := actions.AddActions(Actions(o)...); err != nil {
+		return fmt.Errorf("github scaffolder module: %w", err)
+	}
+	if err := autocomplete.AddAutocompleteProvider(scaffolder.AutocompleteProvider{ID: "github", Handler: Autocomplete(o)}); err != nil {
+		return fmt.Errorf("github scaffolder module: %w", err)
+	}
+	return nil
+}
+
 // Actions returns the implemented GitHub actions with Backstage's metadata.
 // Dry runs run publish:github:pull-request and github:webhook (which stop
 // before changing anything) and skip the others, as Backstage declares.
