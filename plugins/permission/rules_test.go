@@ -2,6 +2,7 @@ package permission_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,6 +52,23 @@ func TestAddPermissionRules(t *testing.T) {
 	}
 	if want := []bool{false, true, false, false}; !slices.Equal(got, want) {
 		t.Errorf("apply-conditions %v, want %v", got, want)
+	}
+}
+
+// TestAddedRuleFiltersReads: a policy's conditions may use a rule a module
+// added; catalog reads compile it to SQL like Backstage's own rules.
+func TestAddedRuleFiltersReads(t *testing.T) {
+	st := seedStore(t, database.Options{Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "catalog.sqlite")}, 20)
+	cs := serveCatalog(t, st, readPolicy(`{"result": "CONDITIONAL", "conditions": {"rule": "HAS_TYPE", "resourceType": "catalog-entity", "params": {"type": "library"}}}`), hasType)
+	var p queryPage
+	if s := cs.get(t, "/entities/by-query?limit=10&orderField=metadata.name,asc", &p); s != 200 || p.TotalItems != 4 || len(p.Items) != 4 {
+		t.Fatalf("%d: total %d, %d items, want the 4 libraries", s, p.TotalItems, len(p.Items))
+	}
+	for i, it := range p.Items {
+		// genEntity i is a library when i%5 == 2.
+		if want := fmt.Sprintf("component-%05d", 2+5*i); it.Metadata.Name != want {
+			t.Errorf("item %d = %s, want %s", i, it.Metadata.Name, want)
+		}
 	}
 }
 
