@@ -1,7 +1,9 @@
 // Package scaffolder runs Backstage software templates
-// (scaffolder.backstage.io/v1beta3): the action contract, the registry of
-// actions, and the workflow runner that renders step inputs with
-// scaffolder/render and executes steps in a task's workspace.
+// (scaffolder.backstage.io/v1beta3): the action contract, the registry
+// plugins and modules extend (Registry: actions, template filters and
+// globals, autocomplete providers), and the workflow runner that renders
+// step inputs with scaffolder/render and executes steps in a task's
+// workspace.
 package scaffolder
 
 import (
