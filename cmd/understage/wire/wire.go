@@ -28,6 +28,7 @@ import (
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/lifecycle"
+	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/github"
@@ -44,6 +45,7 @@ type Backend struct {
 	Engine  *processing.Engine
 
 	providers        *github.Runner
+	catalogScheduler *scheduler.Scheduler
 	scaffolderWorker *tasks.Worker
 	log              *slog.Logger
 	lifecycle        *lifecycle.Service
@@ -116,7 +118,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("github providers: %w", err)
 	}
-	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog")})
+	// The catalog's scheduler: on PostgreSQL a provider runs on one
+	// replica at a time, coordinated through the catalog's database.
+	b.catalogScheduler, err = scheduler.New(ctx, scheduler.Options{DB: db, Logger: log.With("plugin", "catalog", "service", "scheduler")})
+	if err != nil {
+		return nil, fmt.Errorf("catalog scheduler: %w", err)
+	}
+	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog"), Scheduler: b.catalogScheduler})
 	webhookSecrets, err := github.WebhookSecrets(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("github webhook: %w", err)
@@ -385,6 +393,7 @@ func (r refreshWaker) RequestRefresh(ctx context.Context, ref string) error {
 func (b *Backend) Run(ctx context.Context) error {
 	lc := b.lifecycle
 	lc.Go("catalog processing", b.Engine.Run)
+	lc.Go("catalog scheduler", b.catalogScheduler.Run)
 	lc.Go("entity providers", b.providers.Run)
 	if b.scaffolderWorker != nil {
 		lc.Go("scaffolder worker", b.scaffolderWorker.Run)
