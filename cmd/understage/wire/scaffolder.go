@@ -41,7 +41,7 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, fmt.Errorf("open scaffolder database: %w", err)
 	}
-	b.closers = append(b.closers, func() { _ = db.Close() })
+	b.lifecycle.AddCloser("scaffolder database", db.Close)
 	taskStore, err := scsql.New(ctx, db, scsql.WithSecretsKey(cfg.OptionalString("scaffolder.secretsKey")))
 	if err != nil {
 		return nil, fmt.Errorf("scaffolder store: %w", err)

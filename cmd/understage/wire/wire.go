@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ import (
 	"github.com/understage/understage/plugins/app"
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/lifecycle"
+	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/github"
@@ -42,9 +45,10 @@ type Backend struct {
 	Engine  *processing.Engine
 
 	providers        *github.Runner
+	catalogScheduler *scheduler.Scheduler
 	scaffolderWorker *tasks.Worker
 	log              *slog.Logger
-	closers          []func()
+	lifecycle        *lifecycle.Service
 }
 
 // New builds the backend; nothing runs until Run.
@@ -52,7 +56,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Backend{log: log}
+	b := &Backend{log: log, lifecycle: lifecycle.New(lifecycle.Options{Logger: log.With("service", "lifecycle")})}
 	if err := checkConfig(cfg, log); err != nil {
 		return nil, err
 	}
@@ -74,7 +78,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("open catalog database: %w", err)
 	}
-	b.closers = append(b.closers, func() { _ = db.Close() })
+	b.lifecycle.AddCloser("catalog database", db.Close)
 	store, err := sqlstore.New(ctx, db, log.With("plugin", "catalog"))
 	if err != nil {
 		return nil, fmt.Errorf("catalog store: %w", err)
@@ -114,7 +118,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("github providers: %w", err)
 	}
-	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog")})
+	// The catalog's scheduler: on PostgreSQL a provider runs on one
+	// replica at a time, coordinated through the catalog's database.
+	b.catalogScheduler, err = scheduler.New(ctx, scheduler.Options{DB: db, Logger: log.With("plugin", "catalog", "service", "scheduler")})
+	if err != nil {
+		return nil, fmt.Errorf("catalog scheduler: %w", err)
+	}
+	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog"), Scheduler: b.catalogScheduler})
 	webhookSecrets, err := github.WebhookSecrets(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("github webhook: %w", err)
@@ -138,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("open auth database: %w", err)
 	}
-	b.closers = append(b.closers, func() { _ = authDB.Close() })
+	b.lifecycle.AddCloser("auth database", authDB.Close)
 	authSvc, err := auth.New(ctx, auth.Options{
 		Config:  cfg,
 		DB:      authDB,
@@ -375,40 +385,33 @@ func (r refreshWaker) RequestRefresh(ctx context.Context, ref string) error {
 	return nil
 }
 
-// Run starts the processing engine and serves HTTP until ctx ends.
+// Run starts the backend's loops (the processing engine, the entity
+// providers, the scaffolder worker, the HTTP server) and runs until ctx
+// ends or one of them fails. It then stops them in reverse order, the HTTP
+// server first and the engine last, waits for each, and closes the
+// databases.
 func (b *Backend) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- b.Engine.Run(ctx) }()
+	lc := b.lifecycle
+	lc.Go("catalog processing", b.Engine.Run)
+	lc.Go("catalog scheduler", b.catalogScheduler.Run)
+	lc.Go("entity providers", b.providers.Run)
 	if b.scaffolderWorker != nil {
-		go func() {
-			if err := b.scaffolderWorker.Run(ctx); err != nil && ctx.Err() == nil {
-				b.log.Error("scaffolder worker stopped", "err", err)
-			}
-		}()
+		lc.Go("scaffolder worker", b.scaffolderWorker.Run)
 	}
-	go func() {
-		if err := b.providers.Run(ctx); err != nil && ctx.Err() == nil {
-			b.log.Error("entity providers stopped", "err", err)
-		}
-	}()
-	b.Server.SetReady()
-	err := b.Server.Run(ctx)
-	cancel()
-	if eerr := <-engineDone; eerr != nil && !errors.Is(eerr, context.Canceled) {
-		err = errors.Join(err, eerr)
-	}
-	return err
+	var ln net.Listener
+	lc.AddStartupHook("http listen", func(context.Context) error {
+		var err error
+		ln, err = b.Server.Listen()
+		return err
+	})
+	lc.Go("http server", func(ctx context.Context) error { return b.Server.Serve(ctx, ln) })
+	lc.AddStartupHook("ready", func(context.Context) error { b.Server.SetReady(); return nil })
+	return lc.Run(ctx)
 }
 
-// Close releases databases.
-func (b *Backend) Close() {
-	for i := len(b.closers) - 1; i >= 0; i-- {
-		b.closers[i]()
-	}
-	b.closers = nil
-}
+// Close releases the databases of a backend that was not Run (Run closes
+// them itself).
+func (b *Backend) Close() { b.lifecycle.Close() }
 
 func databaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (database.Options, error) {
 	o, err := database.ConfigOptions(cfg, pluginID, log)
