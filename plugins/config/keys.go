@@ -242,6 +242,13 @@ var keyTable = []Key{
 	{Pattern: "scaffolder.defaultEnvironment.parameters", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestScaffolderConfig"},
 	{Pattern: "scaffolder.defaultEnvironment.secrets", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestScaffolderConfig"},
 	{Pattern: "scaffolder.secretsKey", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/sqlstore TestSecretsAreSealed"},
+	{Pattern: "scaffolder.taskLogMaxEvents", Decision: Supported, Reason: reasonOwn, Test: "cmd/understage/wire TestScaffolderConfig"},
+	{Pattern: "scaffolder.taskLogMaxBytes", Decision: Supported, Reason: reasonOwn, Test: "cmd/understage/wire TestScaffolderConfig"},
+	{Pattern: "scaffolder.templating.maxOutputSize", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxSourceSize", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxWorkUnits", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxNestingDepth", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxNodes", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
 	{Pattern: "scaffolder.taskLease", Decision: Supported, Reason: reasonOwn, Whole: true, Test: "cmd/understage TestKillDuringTask"},
 
 	// auth: plugin-auth-backend and the guest provider.
