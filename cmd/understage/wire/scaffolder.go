@@ -143,6 +143,10 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		return nil, nil
 	}
 	w := svc.NewWorker(limit)
+	if b.obs.scaffolder != nil {
+		svc.OnStepStatus = b.obs.scaffolder.StepStatus
+		w.Exec = b.obs.scaffolder.Exec(w.Exec)
+	}
 	// scaffolder.taskLease (Understage's own key): how long a replica's claim
 	// on a task lasts without a heartbeat, so how soon a task of a crashed
 	// replica resumes elsewhere. Default 30 s.

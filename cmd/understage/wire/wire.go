@@ -33,6 +33,7 @@ import (
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/plugins/urlreaders"
 	"github.com/understage/understage/scaffolder/tasks"
@@ -47,6 +48,7 @@ type Backend struct {
 	providers        *github.Runner
 	catalogScheduler *scheduler.Scheduler
 	scaffolderWorker *tasks.Worker
+	obs              *observability
 	log              *slog.Logger
 	lifecycle        *lifecycle.Service
 }
@@ -65,9 +67,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 			b.Close()
 		}
 	}()
-	b.Server = httpserver.New(httpserver.Options{Config: cfg, Logger: log, DeferReady: true})
+	opsCfg, err := readOpsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if b.obs, err = newObservability(opsCfg); err != nil {
+		return nil, err
+	}
+	srvOpts := httpserver.Options{Config: cfg, Logger: log, DeferReady: true}
+	if b.obs.service != nil {
+		srvOpts.Meter = b.obs.service.Meter("http")
+		b.lifecycle.AddCloser("metrics", func() error { return b.obs.service.Shutdown(context.Background()) })
+	}
+	b.Server = httpserver.New(srvOpts)
 	if err := b.Server.Err(); err != nil {
 		return nil, err
+	}
+	if b.obs.service != nil && opsCfg.metricsListen == "" {
+		// Outside /api, so no plugin's auth applies: scrapers send no
+		// Backstage token (backend.metrics.token, when set, is checked).
+		b.Server.Echo().GET("/metrics", echo.WrapHandler(b.obs.handler()))
 	}
 
 	dbOpts, err := databaseOptions(cfg, "catalog", log)
@@ -84,6 +103,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		return nil, fmt.Errorf("catalog store: %w", err)
 	}
 	b.Catalog = store
+	var procStore catalog.ProcessingStore = store
+	var observe func(catalog.ProcessingItem, catalog.ProcessingResult, time.Duration)
+	if b.obs.service != nil {
+		if b.obs.catalog, err = metrics.NewCatalog(b.obs.service.Meter("catalog"), store.Stats, 0); err != nil {
+			return nil, fmt.Errorf("catalog metrics: %w", err)
+		}
+		procStore, observe = b.obs.catalog.Store(store), b.obs.catalog.ObserveProcessing
+	}
 
 	urlReaders, err := urlreaders.Build(ctx, cfg, urlreaders.Options{Logger: log.With("service", "urlReader")})
 	if err != nil {
@@ -94,7 +121,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		return nil, err
 	}
 	b.Engine = processing.New(processing.Options{
-		Store: store,
+		Store:   procStore,
+		Observe: observe,
 		Readers: map[string]processing.LocationReader{
 			"file": processing.FileReader{},
 			"url":  processing.URLLocationReader{Readers: urlReaders},
@@ -124,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("catalog scheduler: %w", err)
 	}
-	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog"), Scheduler: b.catalogScheduler})
+	b.providers = github.NewRunner(store, b.obs.providers(ghProviders), github.RunnerOptions{Logger: log.With("plugin", "catalog"), Scheduler: b.catalogScheduler})
 	webhookSecrets, err := github.WebhookSecrets(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("github webhook: %w", err)
@@ -405,7 +433,26 @@ func (b *Backend) Run(ctx context.Context) error {
 		return err
 	})
 	lc.Go("http server", func(ctx context.Context) error { return b.Server.Serve(ctx, ln) })
-	lc.AddStartupHook("ready", func(context.Context) error { b.Server.SetReady(); return nil })
+	// Ready once migrations are done (New ran them) and the first load of
+	// the configured locations has been processed and stitched.
+	lc.Go("readiness", func(ctx context.Context) error {
+		if err := b.Engine.WaitIdle(ctx); err == nil {
+			b.log.Info("initial catalog load done; ready")
+			b.Server.SetReady()
+		}
+		return nil
+	})
+	stats := b.Catalog.Stats
+	if b.obs.catalog != nil {
+		stats = b.obs.catalog.Stats
+	}
+	lc.Go("catalog progress", func(ctx context.Context) error {
+		metrics.Progress(ctx, b.log.With("plugin", "catalog"), stats, b.obs.cfg.progressInterval)
+		return nil
+	})
+	if b.obs.service != nil && b.obs.cfg.metricsListen != "" {
+		lc.Go("metrics server", func(ctx context.Context) error { return b.obs.serveMetrics(ctx, b.log) })
+	}
 	return lc.Run(ctx)
 }
 
