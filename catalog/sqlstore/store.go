@@ -33,6 +33,14 @@ type Store struct {
 	cacheMu  sync.Mutex
 	cacheGen int64
 	cache    map[string]any
+
+	keyMu    sync.Mutex
+	keyCache map[string]int64 // search key → interned id (see keyIDs)
+
+	statsMu      sync.Mutex // see noteWritten
+	sinceAnalyze int64
+	analyzedRows int64
+	analyzing    bool
 }
 
 // New migrates the catalog tables and returns a store over db. The caller
@@ -50,7 +58,7 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	default:
 		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
 	}
-	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}}
 	if err := migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
