@@ -209,14 +209,14 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	worked := len(items) > 0
+	// items holds claimed entities not processed yet: a batch whose
+	// locations emit many entities is processed and written a part at a
+	// time (processSome), and the rest waits here, still leased.
 	var results []catalog.ProcessingResult
-	if len(items) > 0 {
-		results = e.processAll(ctx, items)
-	}
+	results, items = e.processSome(ctx, items)
 	for round := 1; len(results) > 0; round++ {
-		var next []catalog.ProcessingItem
-		if round < maxPipelinedBatches {
-			if next, err = claim(); err != nil {
+		if len(items) == 0 && round < maxPipelinedBatches {
+			if items, err = claim(); err != nil {
 				return true, err
 			}
 		}
@@ -224,22 +224,17 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		go func(results []catalog.ProcessingResult) {
 			written <- e.o.Store.CompleteProcessing(ctx, results)
 		}(results)
-		results = nil
-		if len(next) > 0 {
-			results = e.processAll(ctx, next)
-		}
+		results, items = e.processSome(ctx, items)
 		if err := <-written; err != nil {
 			return true, fmt.Errorf("write processing results: %w", err)
 		}
-		if len(next) == 0 && round < maxPipelinedBatches {
+		if len(results) == 0 && round < maxPipelinedBatches {
 			// Nothing was due before the write; it may have added entities
 			// (a location's children).
-			if next, err = claim(); err != nil {
+			if items, err = claim(); err != nil {
 				return true, err
 			}
-			if len(next) > 0 {
-				results = e.processAll(ctx, next)
-			}
+			results, items = e.processSome(ctx, items)
 		}
 	}
 	for {
@@ -253,6 +248,37 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		worked = true
 	}
 	return worked, nil
+}
+
+// maxChildrenPerWrite bounds the entities emitted by the results of one
+// write: a batch of locations that each read a file of thousands of
+// entities would otherwise hold them all in memory at once and write them
+// in one transaction.
+const maxChildrenPerWrite = 10000
+
+// processSome processes items from the front, a window at a time, until
+// their results emitted maxChildrenPerWrite entities or none are left, and
+// returns those results and the items not processed.
+func (e *Engine) processSome(ctx context.Context, items []catalog.ProcessingItem) ([]catalog.ProcessingResult, []catalog.ProcessingItem) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	window := 64 * runtime.GOMAXPROCS(0)
+	var results []catalog.ProcessingResult
+	children := 0
+	for len(items) > 0 && children < maxChildrenPerWrite {
+		n := min(window, len(items))
+		if len(results) == 0 && children == 0 && n == len(items) {
+			return e.processAll(ctx, items), nil
+		}
+		rs := e.processAll(ctx, items[:n])
+		for _, r := range rs {
+			children += len(r.Children)
+		}
+		results = append(results, rs...)
+		items = items[n:]
+	}
+	return results, items
 }
 
 // processAll processes items on every core: entities are independent, and

@@ -165,7 +165,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		countQ := "SELECT count(DISTINCT fe.eid)" + from
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
 			var n int
-			if err := s.r.QueryRowContext(ctx, s.d.rebind(countQ), args...).Scan(&n); err != nil {
+			if err := s.queryRow(ctx, countQ, args...).Scan(&n); err != nil {
 				return nil, fmt.Errorf("count: %w", err)
 			}
 			return n, nil
@@ -267,7 +267,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		}
 		fq += " LIMIT 1"
 		var id string
-		if err := s.r.QueryRowContext(ctx, s.d.rebind(fq), args...).Scan(&id); err != nil && err != sql.ErrNoRows {
+		if err := s.queryRow(ctx, fq, args...).Scan(&id); err != nil && err != sql.ErrNoRows {
 			return catalog.QueryResult{}, fmt.Errorf("query entities: first row: %w", err)
 		}
 		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || firstValueMatches(ctx, s, from, valCol, idCol, desc, args, first))
@@ -290,7 +290,7 @@ func cursorEID(desc bool) string {
 func firstValueMatches(ctx context.Context, s *Store, from, valCol, idCol string, desc bool, args []any, first catalog.CursorPosition) bool {
 	fq := "SELECT " + valCol + from + " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc) + " LIMIT 1"
 	var v sql.NullString
-	if err := s.r.QueryRowContext(ctx, s.d.rebind(fq), args...).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, fq, args...).Scan(&v); err != nil {
 		return false
 	}
 	return first.Value != nil && v.Valid && v.String == *first.Value
@@ -316,9 +316,10 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	}
 	uniq := slices.Compact(slices.Sorted(slices.Values(lower)))
 	found := make(map[string][]byte, len(uniq))
-	for _, chunk := range chunks(uniq, 500) {
-		args := append(anySlice(chunk), wargs...)
-		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+inList(len(chunk))+" AND "+where, args...)
+	for _, chunk := range chunks(uniq, s.chunk()) {
+		in, args := s.in(chunk)
+		args = append(args, wargs...)
+		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+in+" AND "+where, args...)
 		if err != nil {
 			return nil, fmt.Errorf("entities by refs: %w", err)
 		}
@@ -380,7 +381,7 @@ func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter c
 		return nil, err
 	}
 	var raw []byte
-	err = s.r.QueryRowContext(ctx, s.d.rebind("SELECT fe.final_entity FROM final_entities fe WHERE "+cond+" AND "+where), append([]any{key}, wargs...)...).Scan(&raw)
+	err = s.queryRow(ctx, "SELECT fe.final_entity FROM final_entities fe WHERE "+cond+" AND "+where, append([]any{key}, wargs...)...).Scan(&raw)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}

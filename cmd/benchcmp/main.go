@@ -1,6 +1,6 @@
 // Command benchcmp measures understage against the real Backstage backend
 // (the oracle in ../shared/oracle) in the same run, on the same machine and
-// the same generated organisation (orggen.go), and prints a markdown table:
+// the same generated organisation (catalog/orggen), and prints a markdown table:
 // full ingest, registration, by-query first and deep pages, GET /entities,
 // by-refs, facets, resident memory and database size, on each database and
 // size asked for, with ratios and growth; with -tasks N, also the time and
@@ -33,6 +33,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/understage/understage/catalog/orggen"
 )
 
 // figures are one run's measurements; zero means not measured.
@@ -86,11 +88,11 @@ func main() {
 		if err := os.MkdirAll(*genDir, 0o755); err != nil {
 			log.Fatal(err)
 		}
-		root, o, err := writeOrg(*genDir, n)
+		root, o, err := orggen.Write(*genDir, n)
 		if err != nil {
 			log.Fatal(err)
 		}
-		log.Printf("benchcmp: %s: %d entities (%+v)", root, o.total(), o)
+		log.Printf("benchcmp: %s: %d entities (%+v)", root, o.Total(), o)
 		return
 	}
 
@@ -130,16 +132,16 @@ func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	root, o, err := writeOrg(dir, n)
+	root, o, err := orggen.Write(dir, n)
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("benchcmp: organisation of %d entities (%+v)", o.total(), o)
+	log.Printf("benchcmp: organisation of %d entities (%+v)", o.Total(), o)
 	var out []run
 	for _, db := range dbModes {
 		db = strings.TrimSpace(db)
 		log.Printf("benchcmp: understage, %d entities, %s", n, db)
-		f, err := benchUnderstage(bin, work, root, o.total(), runs, db, pgURL)
+		f, err := benchUnderstage(bin, work, root, o.Total(), runs, db, pgURL)
 		if err != nil {
 			log.Fatalf("understage (%s, %d): %v", db, n, err)
 		}
@@ -147,7 +149,7 @@ func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs 
 	}
 	if oracleSrc != "" && withOracle {
 		log.Printf("benchcmp: backstage, %d entities, memory", n)
-		f, err := benchOracle(oracleSrc, root, o.total(), runs)
+		f, err := benchOracle(oracleSrc, root, o.Total(), runs)
 		if err != nil {
 			log.Printf("oracle: %v (reporting understage alone)", err)
 		} else {
@@ -369,9 +371,9 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 	f.DeepPage, _ = latency(base+"/api/catalog/entities/by-query?limit=20&cursor="+deep, runs)
 	f.EntitiesGet, _ = latency(base+"/api/catalog/entities?filter=kind=component,spec.type=service&limit=20", runs)
 	refs := make([]string, 100)
-	o := newOrg(n)
+	o := orggen.New(n)
 	for i := range refs {
-		refs[i] = "component:default/" + compName((i*7919)%o.components)
+		refs[i] = "component:default/" + orggen.ComponentName((i*7919)%o.Components)
 	}
 	body, _ := json.Marshal(map[string]any{"entityRefs": refs})
 	f.ByRefs, _ = latencyPost(base+"/api/catalog/entities/by-refs", body, runs)

@@ -1,4 +1,7 @@
-package main
+// Package orggen writes generated organisations as catalog files for
+// benchmarks: a group hierarchy, users, domains, systems, components, APIs
+// and resources with owners, members, dependencies and API relations.
+package orggen
 
 import (
 	"bufio"
@@ -13,28 +16,29 @@ import (
 // teams, placed in systems and depending on each other. The proportions
 // follow a typical large Backstage catalog: most entities are components,
 // APIs and resources; people and groups are a tenth.
-type org struct {
-	departments, teams, users, domains, systems, components, apis, resources int
+type Org struct {
+	Departments, Teams, Users, Domains, Systems, Components, APIs, Resources int
 }
 
-func newOrg(n int) org {
-	o := org{
-		departments: max(1, n/2000),
-		teams:       max(2, n/100),
-		users:       max(2, n/10),
-		domains:     max(1, n/2500),
-		systems:     max(2, n/40),
-		apis:        max(2, n/7),
-		resources:   max(2, n/8),
+// New is the organisation of about n entities.
+func New(n int) Org {
+	o := Org{
+		Departments: max(1, n/2000),
+		Teams:       max(2, n/100),
+		Users:       max(2, n/10),
+		Domains:     max(1, n/2500),
+		Systems:     max(2, n/40),
+		APIs:        max(2, n/7),
+		Resources:   max(2, n/8),
 	}
-	o.components = n - 1 - o.departments - o.teams - o.users - o.domains - o.systems - o.apis - o.resources
+	o.Components = n - 1 - o.Departments - o.Teams - o.Users - o.Domains - o.Systems - o.APIs - o.Resources
 	return o
 }
 
-// total is the number of entities the organisation has, the root Location
+// Total is the number of entities the organisation has, the root Location
 // aside (the count the benchmark waits for).
-func (o org) total() int {
-	return 1 + o.departments + o.teams + o.users + o.domains + o.systems + o.components + o.apis + o.resources
+func (o Org) Total() int {
+	return 1 + o.Departments + o.Teams + o.Users + o.Domains + o.Systems + o.Components + o.APIs + o.Resources
 }
 
 // genPart is the number of entities per generated file: well under the
@@ -56,9 +60,10 @@ var (
 	nouns = []string{"core", "gateway", "worker", "engine", "store", "sync", "hub", "portal", "bridge", "feed"}
 )
 
-// The generated names: a business word and a noun, a kind's suffix, and
+// The generated names (ComponentName is the exported one): a business word and a noun, a kind's suffix, and
 // the entity's number.
-func compName(i int) string {
+// ComponentName is the name of the i-th component.
+func ComponentName(i int) string {
 	return fmt.Sprintf("%s-%s-%06d", words[i%len(words)], nouns[i/len(words)%len(nouns)], i)
 }
 func apiName(i int) string {
@@ -70,11 +75,11 @@ func resName(i int) string {
 func sysName(i int) string  { return fmt.Sprintf("%s-system-%04d", words[i%len(words)], i) }
 func teamName(i int) string { return fmt.Sprintf("%s-team-%04d", words[i%len(words)], i) }
 
-// writeOrg writes the organisation into dir as part-NNN.yaml files of
+// Write writes the organisation into dir as part-NNN.yaml files of
 // genPart entities and a root location file (returned) whose Location
 // entity targets them. Every generated entity has the tag "gen".
-func writeOrg(dir string, n int) (root string, o org, err error) {
-	o = newOrg(n)
+func Write(dir string, n int) (root string, o Org, err error) {
+	o = New(n)
 	var files []string
 	var f *os.File
 	var w *bufio.Writer
@@ -105,7 +110,7 @@ func writeOrg(dir string, n int) (root string, o org, err error) {
 		_, err := fmt.Fprintf(w, "---\n"+format, args...)
 		return err
 	}
-	team := func(i int) string { return teamName(i % o.teams) }
+	team := func(i int) string { return teamName(i % o.Teams) }
 
 	if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: Group
@@ -120,7 +125,7 @@ spec:
 `); err != nil {
 		return "", o, err
 	}
-	for d := 0; d < o.departments; d++ {
+	for d := 0; d < o.Departments; d++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: Group
 metadata:
@@ -135,7 +140,7 @@ spec:
 			return "", o, err
 		}
 	}
-	for t := 0; t < o.teams; t++ {
+	for t := 0; t < o.Teams; t++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: Group
 metadata:
@@ -147,11 +152,11 @@ spec:
   parent: dept-%03d
   profile: {displayName: Team %d, email: team-%d@acme.example}
   children: []
-`, team(t), t, t%o.departments, t%o.departments, t, t); err != nil {
+`, team(t), t, t%o.Departments, t%o.Departments, t, t); err != nil {
 			return "", o, err
 		}
 	}
-	for u := 0; u < o.users; u++ {
+	for u := 0; u < o.Users; u++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: User
 metadata:
@@ -164,7 +169,7 @@ spec:
 			return "", o, err
 		}
 	}
-	for d := 0; d < o.domains; d++ {
+	for d := 0; d < o.Domains; d++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: Domain
 metadata:
@@ -173,11 +178,11 @@ metadata:
   tags: [gen]
 spec:
   owner: dept-%03d
-`, d, d, d%o.departments); err != nil {
+`, d, d, d%o.Departments); err != nil {
 			return "", o, err
 		}
 	}
-	for s := 0; s < o.systems; s++ {
+	for s := 0; s < o.Systems; s++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: System
 metadata:
@@ -187,11 +192,11 @@ metadata:
 spec:
   owner: %s
   domain: domain-%03d
-`, sysName(s), s, team(s), s%o.domains); err != nil {
+`, sysName(s), s, team(s), s%o.Domains); err != nil {
 			return "", o, err
 		}
 	}
-	for a := 0; a < o.apis; a++ {
+	for a := 0; a < o.APIs; a++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: API
 metadata:
@@ -204,11 +209,11 @@ spec:
   owner: %s
   system: %s
   definition: "openapi: 3.0.0\ninfo: {title: %s, version: 1.0.0}\npaths: {}\n"
-`, apiName(a), a, apiTypes[a%len(apiTypes)], apiTypes[a%len(apiTypes)], lifecycles[a%len(lifecycles)], team(a), sysName(a%o.systems), apiName(a)); err != nil {
+`, apiName(a), a, apiTypes[a%len(apiTypes)], apiTypes[a%len(apiTypes)], lifecycles[a%len(lifecycles)], team(a), sysName(a%o.Systems), apiName(a)); err != nil {
 			return "", o, err
 		}
 	}
-	for r := 0; r < o.resources; r++ {
+	for r := 0; r < o.Resources; r++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: Resource
 metadata:
@@ -219,11 +224,11 @@ spec:
   type: %s
   owner: %s
   system: %s
-`, resName(r), r, resourceTypes[r%len(resourceTypes)], team(r), sysName(r%o.systems)); err != nil {
+`, resName(r), r, resourceTypes[r%len(resourceTypes)], team(r), sysName(r%o.Systems)); err != nil {
 			return "", o, err
 		}
 	}
-	for c := 0; c < o.components; c++ {
+	for c := 0; c < o.Components; c++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata:
@@ -240,9 +245,9 @@ spec:
   providesApis: [%s]
   consumesApis: [%s, %s]
   dependsOn: [component:%s, resource:%s]
-`, compName(c), c, c%o.systems, languages[c%len(languages)], c%3, compName(c),
-			componentTypes[c%len(componentTypes)], lifecycles[c%len(lifecycles)], team(c), sysName(c%o.systems),
-			apiName(c%o.apis), apiName((c*7+1)%o.apis), apiName((c*13+5)%o.apis), compName((c*31+17)%o.components), resName(c%o.resources)); err != nil {
+`, ComponentName(c), c, c%o.Systems, languages[c%len(languages)], c%3, ComponentName(c),
+			componentTypes[c%len(componentTypes)], lifecycles[c%len(lifecycles)], team(c), sysName(c%o.Systems),
+			apiName(c%o.APIs), apiName((c*7+1)%o.APIs), apiName((c*13+5)%o.APIs), ComponentName((c*31+17)%o.Components), resName(c%o.Resources)); err != nil {
 			return "", o, err
 		}
 	}
