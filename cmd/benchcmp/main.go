@@ -72,7 +72,7 @@ func main() {
 	oracleSrc := flag.String("oracle", "", "oracle harness folder (../shared/oracle); empty = skip")
 	oracleMax := flag.Int("oracle-max", 10000, "largest size the oracle is measured at (it takes minutes per 10,000)")
 	runs := flag.Int("runs", 50, "requests per latency figure")
-	dbModes := flag.String("db", "file", "understage's databases, comma-separated: file (a SQLite file, the default setup), memory (':memory:', as the oracle runs), pg (PostgreSQL at -pg)")
+	dbModes := flag.String("db", "file", "understage's databases, comma-separated: file (a SQLite file, the default setup), memory (':memory:', as the oracle runs; only at sizes the oracle is measured at), pg (PostgreSQL at -pg)")
 	pgURL := flag.String("pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server for -db pg")
 	out := flag.String("out", "", "also write the results as markdown to this file")
 	tasks := flag.Int("tasks", 0, "scaffolder tasks of a ten-file template to run; 0 = skip the figure")
@@ -140,6 +140,9 @@ func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs 
 	var out []run
 	for _, db := range dbModes {
 		db = strings.TrimSpace(db)
+		if db == "memory" && !withOracle {
+			continue // in-memory SQLite is measured as the oracle runs, beside it
+		}
 		log.Printf("benchcmp: understage, %d entities, %s", n, db)
 		f, err := benchUnderstage(bin, work, root, o.Total(), runs, db, pgURL)
 		if err != nil {
