@@ -76,9 +76,12 @@ func sysName(i int) string  { return fmt.Sprintf("%s-system-%04d", words[i%len(w
 func teamName(i int) string { return fmt.Sprintf("%s-team-%04d", words[i%len(words)], i) }
 
 // Write writes the organisation into dir as part-NNN.yaml files of
-// genPart entities and a root location file (returned) whose Location
-// entity targets them. Every generated entity has the tag "gen".
-func Write(dir string, n int) (root string, o Org, err error) {
+// genPart entities (parts, absolute paths) and a root location file whose
+// Location entity targets them all. Every generated entity has the tag
+// "gen". Registering the parts one by one gives each its own location, as
+// discovery does for repositories; the root makes one location whose
+// processing emits the whole organisation at once.
+func Write(dir string, n int) (root string, parts []string, o Org, err error) {
 	o = New(n)
 	var files []string
 	var f *os.File
@@ -123,7 +126,7 @@ spec:
   profile: {displayName: ACME Corp}
   children: []
 `); err != nil {
-		return "", o, err
+		return "", nil, o, err
 	}
 	for d := 0; d < o.Departments; d++ {
 		if err = emit(`apiVersion: backstage.io/v1alpha1
@@ -137,7 +140,7 @@ spec:
   parent: acme
   children: []
 `, d, d); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for t := 0; t < o.Teams; t++ {
@@ -153,7 +156,7 @@ spec:
   profile: {displayName: Team %d, email: team-%d@acme.example}
   children: []
 `, team(t), t, t%o.Departments, t%o.Departments, t, t); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for u := 0; u < o.Users; u++ {
@@ -166,7 +169,7 @@ spec:
   profile: {displayName: User %d, email: user-%d@acme.example}
   memberOf: [%s]
 `, u, u, u, team(u)); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for d := 0; d < o.Domains; d++ {
@@ -179,7 +182,7 @@ metadata:
 spec:
   owner: dept-%03d
 `, d, d, d%o.Departments); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for s := 0; s < o.Systems; s++ {
@@ -193,7 +196,7 @@ spec:
   owner: %s
   domain: domain-%03d
 `, sysName(s), s, team(s), s%o.Domains); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for a := 0; a < o.APIs; a++ {
@@ -210,7 +213,7 @@ spec:
   system: %s
   definition: "openapi: 3.0.0\ninfo: {title: %s, version: 1.0.0}\npaths: {}\n"
 `, apiName(a), a, apiTypes[a%len(apiTypes)], apiTypes[a%len(apiTypes)], lifecycles[a%len(lifecycles)], team(a), sysName(a%o.Systems), apiName(a)); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for r := 0; r < o.Resources; r++ {
@@ -225,7 +228,7 @@ spec:
   owner: %s
   system: %s
 `, resName(r), r, resourceTypes[r%len(resourceTypes)], team(r), sysName(r%o.Systems)); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	for c := 0; c < o.Components; c++ {
@@ -248,24 +251,25 @@ spec:
 `, ComponentName(c), c, c%o.Systems, languages[c%len(languages)], c%3, ComponentName(c),
 			componentTypes[c%len(componentTypes)], lifecycles[c%len(lifecycles)], team(c), sysName(c%o.Systems),
 			apiName(c%o.APIs), apiName((c*7+1)%o.APIs), apiName((c*13+5)%o.APIs), ComponentName((c*31+17)%o.Components), resName(c%o.Resources)); err != nil {
-			return "", o, err
+			return "", nil, o, err
 		}
 	}
 	if err = closeFile(); err != nil {
-		return "", o, err
+		return "", nil, o, err
 	}
 	root = filepath.Join(dir, "org.yaml")
 	rf, err := os.Create(root)
 	if err != nil {
-		return "", o, err
+		return "", nil, o, err
 	}
 	rw := bufio.NewWriter(rf)
 	fmt.Fprintf(rw, "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: generated-org\nspec:\n  targets:\n")
 	for _, name := range files {
 		fmt.Fprintf(rw, "    - ./%s\n", name)
+		parts = append(parts, filepath.Join(dir, name))
 	}
 	if err := rw.Flush(); err != nil {
-		return "", o, err
+		return "", nil, o, err
 	}
-	return root, o, rf.Close()
+	return root, parts, o, rf.Close()
 }

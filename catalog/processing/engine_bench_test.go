@@ -90,7 +90,7 @@ func BenchmarkIngestOrg(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				dir := b.TempDir()
-				root, _, err := orggen.Write(dir, n)
+				_, parts, _, err := orggen.Write(dir, n)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -107,7 +107,11 @@ func BenchmarkIngestOrg(b *testing.B) {
 				}
 				rules, _ := model.NewRules([]model.Rule{{Allow: []model.RuleKind{{Kind: "Component"}, {Kind: "System"}, {Kind: "API"}, {Kind: "Resource"}, {Kind: "Location"}, {Kind: "Group"}, {Kind: "User"}, {Kind: "Domain"}}}}, nil)
 				eng := processing.New(processing.Options{Store: store, Readers: map[string]processing.LocationReader{"file": processing.FileReader{}}, Rules: rules, AllowedLocationTypes: []string{"url", "file"}})
-				p := &processing.ConfigLocationsProvider{Locations: []processing.LocationSpec{{Type: "file", Target: root}}}
+				var locs []processing.LocationSpec
+				for _, part := range parts {
+					locs = append(locs, processing.LocationSpec{Type: "file", Target: part})
+				}
+				p := &processing.ConfigLocationsProvider{Locations: locs}
 				b.StartTimer()
 				if err := p.Connect(ctx, store); err != nil {
 					b.Fatal(err)

@@ -88,7 +88,7 @@ func main() {
 		if err := os.MkdirAll(*genDir, 0o755); err != nil {
 			log.Fatal(err)
 		}
-		root, o, err := orggen.Write(*genDir, n)
+		root, _, o, err := orggen.Write(*genDir, n)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	root, o, err := orggen.Write(dir, n)
+	_, parts, o, err := orggen.Write(dir, n)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs 
 			continue // in-memory SQLite is measured as the oracle runs, beside it
 		}
 		log.Printf("benchcmp: understage, %d entities, %s", n, db)
-		f, err := benchUnderstage(bin, work, root, o.Total(), runs, db, pgURL)
+		f, err := benchUnderstage(bin, work, parts, o.Total(), runs, db, pgURL)
 		if err != nil {
 			log.Fatalf("understage (%s, %d): %v", db, n, err)
 		}
@@ -152,7 +152,7 @@ func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs 
 	}
 	if oracleSrc != "" && withOracle {
 		log.Printf("benchcmp: backstage, %d entities, memory", n)
-		f, err := benchOracle(oracleSrc, root, o.Total(), runs)
+		f, err := benchOracle(oracleSrc, parts, o.Total(), runs)
 		if err != nil {
 			log.Printf("oracle: %v (reporting understage alone)", err)
 		} else {
@@ -189,7 +189,9 @@ func freePort() int {
 	return 7399
 }
 
-func benchUnderstage(bin, work, root string, n, runs int, dbMode, pgURL string) (*figures, error) {
+// benchUnderstage starts understage with each part file of the
+// organisation as a configured location and measures it.
+func benchUnderstage(bin, work string, parts []string, n, runs int, dbMode, pgURL string) (*figures, error) {
 	port := freePort()
 	var db string
 	sqliteFile := filepath.Join(work, fmt.Sprintf("catalog-%d.sqlite", n))
@@ -217,9 +219,7 @@ catalog:
   allowedLocationTypes: [url, file]
   rules: [{allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]}]
   locations:
-    - type: file
-      target: %s
-`, port, port, db, root)
+%s`, port, port, db, locationsYAML(parts))
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -246,6 +246,14 @@ catalog:
 		f.DBSize = pgSize(pgURL, prefix+"catalog")
 	}
 	return f, nil
+}
+
+func locationsYAML(parts []string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "    - {type: file, target: %q}\n", p)
+	}
+	return b.String()
 }
 
 func pgSize(url, dbName string) int64 {
@@ -285,7 +293,9 @@ func dropPG(url, prefix string) {
 	}
 }
 
-func benchOracle(src, root string, n, runs int) (*figures, error) {
+// benchOracle starts the oracle, registers each part file of the
+// organisation as a location and measures it.
+func benchOracle(src string, parts []string, n, runs int) (*figures, error) {
 	home, err := os.MkdirTemp("", "oracle-bench-*")
 	if err != nil {
 		return nil, err
@@ -318,14 +328,16 @@ func benchOracle(src, root string, n, runs int) (*figures, error) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// The oracle's fixtures are already in; register the generated organisation.
 	t0 := time.Now()
-	body := fmt.Sprintf(`{"type":"file","target":%q}`, root)
-	resp, err := http.Post(base+"/api/catalog/locations", "application/json", strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		return nil, fmt.Errorf("register location: %s", resp.Status)
+	for _, part := range parts {
+		body := fmt.Sprintf(`{"type":"file","target":%q}`, part)
+		resp, err := http.Post(base+"/api/catalog/locations", "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			return nil, fmt.Errorf("register location %s: %s", part, resp.Status)
+		}
 	}
 	return measure(base, pid, t0, n, runs)
 }
