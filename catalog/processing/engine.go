@@ -263,20 +263,28 @@ func (e *Engine) processSome(ctx context.Context, items []catalog.ProcessingItem
 	if len(items) == 0 {
 		return nil, nil
 	}
-	window := 64 * runtime.GOMAXPROCS(0)
+	// The window starts at one item per core and doubles while items emit
+	// nothing; once they do, it shrinks to what the budget has room for at
+	// the rate seen so far (a location reading a file of thousands of
+	// entities is then processed nearly alone).
+	procs := runtime.GOMAXPROCS(0)
+	window, maxWindow := procs, 64*procs
 	var results []catalog.ProcessingResult
 	children := 0
 	for len(items) > 0 && children < maxChildrenPerWrite {
 		n := min(window, len(items))
-		if len(results) == 0 && children == 0 && n == len(items) {
-			return e.processAll(ctx, items), nil
-		}
 		rs := e.processAll(ctx, items[:n])
 		for _, r := range rs {
 			children += len(r.Children)
 		}
 		results = append(results, rs...)
 		items = items[n:]
+		if children == 0 {
+			window = min(2*window, maxWindow)
+		} else {
+			perItem := children/len(results) + 1
+			window = max(1, min(maxWindow, (maxChildrenPerWrite-children)/perItem))
+		}
 	}
 	return results, items
 }
@@ -285,7 +293,7 @@ func (e *Engine) processSome(ctx context.Context, items []catalog.ProcessingItem
 // processing is CPU work that would otherwise leave the other cores idle.
 func (e *Engine) processAll(ctx context.Context, items []catalog.ProcessingItem) []catalog.ProcessingResult {
 	results := make([]catalog.ProcessingResult, len(items))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(items)/32))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(items)))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
