@@ -102,7 +102,7 @@ func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol,
 	var b strings.Builder
 	eidCol := "fe.eid"
 	if req.OrderField != nil {
-		b.WriteString(" FROM search o JOIN final_entities fe ON fe.eid = o.eid WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
+		b.WriteString(" FROM search o" + joinEntities + " WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
 		valCol, idCol, eidCol = "o.value", "o.eid", "o.eid"
 	} else {
 		b.WriteString(" FROM final_entities fe WHERE ")
@@ -132,6 +132,9 @@ func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol,
 	}
 	return b.String(), valCol, idCol, args, nil
 }
+
+// joinEntities joins the sort key's search rows o to their entities.
+const joinEntities = " JOIN final_entities fe ON fe.eid = o.eid"
 
 // queryKeys are the search keys a by-query request reads besides its filter's.
 func queryKeys(req catalog.QueryRequest) []string {
@@ -163,6 +166,13 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	if req.CountTotal {
 		// Distinct entities: a multi-valued sort field joins once per value.
 		countQ := "SELECT count(DISTINCT fe.eid)" + from
+		if req.OrderField != nil {
+			// Sorted, everything but the entity itself is in search, whose
+			// rows exist exactly while their entity does (both are written
+			// and deleted together): counting there reads the index
+			// alone, not every matching entity's wide row.
+			countQ = "SELECT count(DISTINCT o.eid)" + strings.Replace(from, joinEntities, "", 1)
+		}
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
 			var n int
 			if err := s.queryRow(ctx, countQ, args...).Scan(&n); err != nil {
