@@ -21,6 +21,9 @@ type catalogConfig struct {
 	interval             time.Duration
 	orphanStrategy       string
 	readOnly             bool
+	// progressInterval is catalog.processingProgressInterval (understage's
+	// own key): how often progress lines are logged while entities wait.
+	progressInterval time.Duration
 }
 
 // readConfig reads the catalog's keys: locations, rules, processing
@@ -93,6 +96,15 @@ func readConfig(cfg *config.Config) (catalogConfig, error) {
 	}
 	if out.readOnly, _, err = cfg.ReadBool("catalog.readonly"); err != nil {
 		return out, err
+	}
+	out.progressInterval = 10 * time.Second
+	if d, ok, err := cfg.Duration("catalog.processingProgressInterval"); err != nil {
+		return out, err
+	} else if ok {
+		if d < 0 {
+			return out, fmt.Errorf("catalog.processingProgressInterval must not be negative")
+		}
+		out.progressInterval = d
 	}
 	out.orphanStrategy = cfg.OptionalString("catalog.orphanStrategy")
 	if out.orphanStrategy != "" && out.orphanStrategy != "delete" && out.orphanStrategy != "keep" {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/httpapi"
@@ -23,6 +24,7 @@ import (
 	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/backend/system"
+	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/plugins/permission"
 )
 
@@ -161,6 +163,20 @@ func initCatalog(ctx context.Context, env *system.Env, x *Extensions) error {
 	if err != nil {
 		return err
 	}
+	var procStore catalog.ProcessingStore = store
+	var observe func(catalog.ProcessingItem, catalog.ProcessingResult, time.Duration)
+	stats := store.Stats
+	var taskRuns *metrics.TaskRuns
+	if env.Metrics != nil {
+		m, err := metrics.NewCatalog(env.Metrics.Meter("catalog"), store.Stats, 0)
+		if err != nil {
+			return fmt.Errorf("catalog metrics: %w", err)
+		}
+		procStore, observe, stats = m.Store(store), m.ObserveProcessing, m.Stats
+		if taskRuns, err = metrics.NewTaskRuns(env.Metrics.Meter("scheduler")); err != nil {
+			return fmt.Errorf("scheduler metrics: %w", err)
+		}
+	}
 	readers := map[string]processing.LocationReader{
 		"file": processing.FileReader{},
 		"url":  processing.URLLocationReader{Readers: env.URLReader},
@@ -172,7 +188,8 @@ func initCatalog(ctx context.Context, env *system.Env, x *Extensions) error {
 	providers, analyzers := x.providers, x.analyzers
 	x.mu.Unlock()
 	engine := processing.New(processing.Options{
-		Store:                store,
+		Store:                procStore,
+		Observe:              observe,
 		Readers:              readers,
 		Rules:                copts.rules,
 		AllowedLocationTypes: copts.allowedLocationTypes,
@@ -212,12 +229,27 @@ func initCatalog(ctx context.Context, env *system.Env, x *Extensions) error {
 	x.store, x.engine, x.sched = store, engine, sched
 	x.mu.Unlock()
 	env.Lifecycle.Go("catalog processing", engine.Run)
+	// Ready once the first load of the configured locations has been
+	// processed and stitched.
+	env.AddReadinessGate(engine.WaitIdle)
+	env.Lifecycle.Go("catalog progress", func(ctx context.Context) error {
+		metrics.Progress(ctx, env.Logger, stats, copts.progressInterval)
+		return nil
+	})
 	for _, p := range providers {
 		env.Lifecycle.AddStartupHook("entity provider "+p.Name(), func(context.Context) error {
 			_, err := sched.ScheduleTask(context.Background(), scheduler.Task{
 				ID:       providerTask(p.Name()),
 				Schedule: p.Schedule(),
-				Fn:       func(ctx context.Context) error { return p.Run(ctx, store) },
+				Fn: func(ctx context.Context) error {
+					start := time.Now()
+					err := p.Run(ctx, store)
+					if taskRuns != nil {
+						// As Backstage's scheduler records its provider tasks.
+						taskRuns.Record(ctx, p.Name(), time.Since(start), err)
+					}
+					return err
+				},
 			})
 			return err
 		})

@@ -16,23 +16,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 )
-
-// entityRef is the lowercased "kind:namespace/name" of an unprocessed entity.
-func entityRef(e *ojson.Object) string {
-	ns := "default"
-	md := e.Object("metadata")
-	name := ""
-	if md != nil {
-		if v := md.String("namespace"); v != "" {
-			ns = v
-		}
-		name = md.String("name")
-	}
-	return strings.ToLower(e.String("kind") + ":" + ns + "/" + name)
-}
 
 func hashBytes(b []byte) string {
 	h := sha1.Sum(b)
@@ -63,7 +50,7 @@ func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 		if e.Entity == nil {
 			return
 		}
-		ref := entityRef(e.Entity)
+		ref := model.EntityRef(e.Entity)
 		body, err := ojson.Marshal(e.Entity)
 		if err != nil {
 			errs[i] = fmt.Errorf("marshal %s: %w", ref, err)
@@ -491,6 +478,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		return nil
 	}
 	now := time.Now().UnixMilli()
+	stitched := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Skip results whose hash matches what is stored: nothing changed.
 		stored := make(map[string]string, len(results))
@@ -706,6 +694,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 		if err != nil {
 			return err
 		}
+		stitched = written
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
 			return err
 		}
@@ -717,6 +706,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 	if err != nil {
 		return fmt.Errorf("complete processing: %w", err)
 	}
+	s.noteWritten(ctx, stitched)
 	return nil
 }
 

@@ -70,8 +70,7 @@ var ScaffolderModule = system.Module{PluginID: "scaffolder", ModuleID: "example"
 		if err != nil {
 			return err
 		}
-		x.AddActions(greetAction)
-		return nil
+		return x.AddActions(greetAction)
 	}})
 }}
 

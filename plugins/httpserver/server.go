@@ -25,9 +25,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/understage/understage/plugins/backend/lifecycle"
 	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/metrics"
 )
 
 // Options configures New.
@@ -42,6 +44,8 @@ type Options struct {
 	// ShutdownTimeout is the grace in-flight requests get at shutdown
 	// before they are cancelled; default 10s.
 	ShutdownTimeout time.Duration
+	// Meter, when set, records http.server.request.duration by route.
+	Meter metric.Meter
 }
 
 // maxHeaderBytes bounds a request's line and headers to Node's default
@@ -70,6 +74,7 @@ type Server struct {
 	mu       sync.RWMutex
 	mounts   []string // "/api/<id>" prefixes, for request URLs in errors
 	listener net.Listener
+	metrics  *httpMetrics
 }
 
 // New builds the server. Config errors (a malformed backend.listen or
@@ -84,6 +89,9 @@ func New(o Options) *Server {
 	}
 	s := &Server{e: echo.New(), log: log, opts: o}
 	s.set, s.setErr = readSettings(o.Config)
+	if o.Meter != nil && s.setErr == nil {
+		s.metrics, s.setErr = newHTTPMetrics(o.Meter, metrics.FastBuckets)
+	}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 
@@ -95,7 +103,9 @@ func New(o Options) *Server {
 		s.e.Pre(s.set.cors.middleware())
 	}
 	s.e.Pre(compress, trimSlash, s.caseInsensitive, renderErrors)
-	s.e.Use(expressOptions)
+	// After routing, as echo routes the request it was given: the request
+	// may only be replaced from here on.
+	s.e.Use(requestContext, expressOptions)
 
 	health := func(ready bool) echo.HandlerFunc {
 		return func(c echo.Context) error {

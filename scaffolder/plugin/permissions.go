@@ -52,9 +52,7 @@ func registerPermissions(g *echo.Group, perms *permission.Service, authSvc servi
 		}
 		ok := d.Result == permission.Allow
 		if d.Result == permission.Conditional {
-			_, actionRules, _ := permission.ScaffolderRules()
-			rt := &permission.ResourceType{Type: permission.ScaffolderAction, Rules: actionRules}
-			ok = rt.Apply(d.Conditions, res)
+			ok = perms.Rules(permission.ScaffolderAction).Apply(d.Conditions, res)
 		}
 		if !ok {
 			actor := "anonymous"
@@ -81,8 +79,7 @@ func templatePartFilter(ctx context.Context, perms *permission.Service, perm per
 	case permission.Deny:
 		return func(*ojson.Object) bool { return false }, nil
 	}
-	tr, _, _ := permission.ScaffolderRules()
-	rt := &permission.ResourceType{Type: permission.ScaffolderTemplate, Rules: tr}
+	rt := perms.Rules(permission.ScaffolderTemplate)
 	return func(o *ojson.Object) bool { return rt.Apply(d.Conditions, toMap(o)) }, nil
 }
 

@@ -1,8 +1,8 @@
 // Package scaffolderplugin is the scaffolder plugin: its task store, the
 // built-in actions, the runner, the task worker and the /api/scaffolder
 // routes, assembled from scaffolder.* config, with the permission checks
-// of templates and actions. Modules extend it through Extensions: actions
-// and autocomplete providers.
+// of templates and actions. Modules extend it through its registry:
+// actions, template filters and globals, autocomplete providers.
 package scaffolderplugin
 
 import (
@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/backend/system"
+	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	schttp "github.com/understage/understage/scaffolder/httpapi"
@@ -26,35 +26,10 @@ import (
 	"github.com/understage/understage/scaffolder/tasks"
 )
 
-// Extensions is the scaffolder's extension point.
-type Extensions struct {
-	mu           sync.Mutex
-	actions      []scaffolder.Action
-	autocomplete map[string]schttp.AutocompleteFunc
-}
-
-// ExtensionPoint is where modules extend the scaffolder.
-var ExtensionPoint = system.ExtensionPoint[*Extensions]{ID: "scaffolder.extensions"}
-
-// AddActions adds actions; the plugin registers them in the scaffolder's
-// action registry, which refuses duplicate ids.
-func (x *Extensions) AddActions(as ...scaffolder.Action) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.actions = append(x.actions, as...)
-}
-
-// AddAutocomplete adds the autocomplete provider of an integration
-// (/v2/autocomplete/<provider>/...); two for one provider are an error.
-func (x *Extensions) AddAutocomplete(provider string, f schttp.AutocompleteFunc) error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if _, dup := x.autocomplete[provider]; dup {
-		return fmt.Errorf("autocomplete provider %s is added twice", provider)
-	}
-	x.autocomplete[provider] = f
-	return nil
-}
+// ExtensionPoint is where modules extend the scaffolder: the scaffolder's
+// registry of actions, template filters and globals, and autocomplete
+// providers. Duplicate names and actions without schemas fail start-up.
+var ExtensionPoint = system.ExtensionPoint[*scaffolder.Registry]{ID: "scaffolder.registry"}
 
 // WorkerRef is this replica's task worker (nil when
 // scaffolder.concurrentTasksLimit is 0), for tests that serve the handler
@@ -63,7 +38,7 @@ var WorkerRef = system.ServiceRef[*tasks.Worker]{ID: "scaffolder.worker"}
 
 // Plugin is the scaffolder plugin.
 var Plugin = system.Plugin{ID: "scaffolder", Register: func(r *system.Registrar) {
-	x := &Extensions{autocomplete: map[string]schttp.AutocompleteFunc{}}
+	x := scaffolder.NewRegistry()
 	system.RegisterExtensionPoint(r, ExtensionPoint, x)
 	r.RegisterInit(system.Init{
 		Deps:     []string{services.Auth.ID, services.Permissions.ID, services.Catalog.ID},
@@ -72,7 +47,7 @@ var Plugin = system.Plugin{ID: "scaffolder", Register: func(r *system.Registrar)
 	})
 }}
 
-func initScaffolder(ctx context.Context, env *system.Env, x *Extensions) error {
+func initScaffolder(ctx context.Context, env *system.Env, reg *scaffolder.Registry) error {
 	cfg := env.Config
 	authSvc, err := system.Get(env, services.Auth)
 	if err != nil {
@@ -98,14 +73,10 @@ func initScaffolder(ctx context.Context, env *system.Env, x *Extensions) error {
 	if err != nil {
 		return err
 	}
-	actions := scaffolder.NewActions()
-	if err := actions.Add(builtin.Actions(builtin.Options{TemplateLimits: templateLimits})...); err != nil {
-		return fmt.Errorf("scaffolder actions: %w", err)
-	}
-	x.mu.Lock()
-	extra, autocomplete := x.actions, x.autocomplete
-	x.mu.Unlock()
-	if err := actions.Add(extra...); err != nil {
+	// Modules registered first; the built-in actions take their filters
+	// and globals.
+	if err := reg.AddActions(builtin.Actions(builtin.Options{TemplateLimits: templateLimits,
+		Filters: reg.Filters(), Globals: reg.Globals()})...); err != nil {
 		return fmt.Errorf("scaffolder actions: %w", err)
 	}
 	workDir := cfg.OptionalString("backend.workingDirectory")
@@ -141,7 +112,9 @@ func initScaffolder(ctx context.Context, env *system.Env, x *Extensions) error {
 	svc := &scaffolder.Service{
 		Runner: &scaffolder.Runner{
 			LogLimit:         logLimit,
-			Actions:          actions,
+			Actions:          reg.Actions(),
+			Filters:          reg.Filters(),
+			Globals:          reg.Globals(),
 			WorkingDirectory: workDir,
 			Environment:      env2,
 			Reader:           env.URLReader,
@@ -160,9 +133,9 @@ func initScaffolder(ctx context.Context, env *system.Env, x *Extensions) error {
 	group.Use(perms.AuditWrites("scaffolder"))
 	registerPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{
-		Autocomplete: autocomplete,
-		Service:      svc,
-		Permissions:  perms,
+		Registry:    reg,
+		Service:     svc,
+		Permissions: perms,
 		Caller: func(c echo.Context) (schttp.Caller, error) {
 			cred, err := auth.CredentialsOf(c)
 			if err != nil || !cred.IsUser() {
@@ -179,6 +152,16 @@ func initScaffolder(ctx context.Context, env *system.Env, x *Extensions) error {
 	w, err := worker(cfg, svc)
 	if err != nil {
 		return err
+	}
+	if env.Metrics != nil {
+		m, err := metrics.NewScaffolder(env.Metrics.Meter("scaffolder"))
+		if err != nil {
+			return fmt.Errorf("scaffolder metrics: %w", err)
+		}
+		svc.OnStepStatus = m.StepStatus
+		if w != nil {
+			w.Exec = m.Exec(w.Exec)
+		}
 	}
 	if w != nil {
 		env.Lifecycle.Go("scaffolder worker", w.Run)

@@ -33,6 +33,7 @@ import (
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/plugins/urlreaders"
 )
 
@@ -103,8 +104,6 @@ type extensionPoint struct {
 type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
-	// Server is the root HTTP router; nil builds one from Config.
-	Server *httpserver.Server
 	// URLReader is the URL reader service; nil builds the allow-listed
 	// readers of the integrations (plugins/urlreaders).
 	URLReader catalog.URLReader
@@ -117,6 +116,8 @@ type Backend struct {
 	server    *httpserver.Server
 	urls      catalog.URLReader
 	lifecycle *lifecycle.Service
+	obs       *observability
+	gates     []func(context.Context) error // readiness waits for them
 
 	features []Feature
 
@@ -134,11 +135,8 @@ func New(o Options) *Backend {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Server == nil {
-		o.Server = httpserver.New(httpserver.Options{Config: o.Config, Logger: o.Logger, DeferReady: true})
-	}
 	return &Backend{
-		cfg: o.Config, log: o.Logger, server: o.Server, urls: o.URLReader,
+		cfg: o.Config, log: o.Logger, urls: o.URLReader,
 		lifecycle:       lifecycle.New(lifecycle.Options{Logger: o.Logger.With("service", "lifecycle")}),
 		services:        map[string]any{},
 		extensionPoints: map[string]extensionPoint{},
@@ -187,11 +185,29 @@ func (b *Backend) Init(ctx context.Context) (err error) {
 			b.lifecycle.Close()
 		}
 	}()
-	if err := checkConfig(b.cfg, b.log); err != nil {
+	if err := CheckConfig(b.cfg, b.log); err != nil {
 		return err
 	}
+	opsCfg, err := readOpsConfig(b.cfg)
+	if err != nil {
+		return err
+	}
+	if b.obs, err = newObservability(opsCfg); err != nil {
+		return err
+	}
+	srvOpts := httpserver.Options{Config: b.cfg, Logger: b.log, DeferReady: true}
+	if b.obs.service != nil {
+		srvOpts.Meter = b.obs.service.Meter("http")
+		b.lifecycle.AddCloser("metrics", func() error { return b.obs.service.Shutdown(context.Background()) })
+	}
+	b.server = httpserver.New(srvOpts)
 	if err := b.server.Err(); err != nil {
 		return err
+	}
+	if b.obs.service != nil && opsCfg.metricsListen == "" {
+		// Outside /api, so no plugin's auth applies: scrapers send no
+		// Backstage token (backend.metrics.token, when set, is checked).
+		b.server.Echo().GET("/metrics", echo.WrapHandler(b.obs.handler()))
 	}
 	if b.urls == nil {
 		if b.urls, err = urlreaders.Build(ctx, b.cfg, urlreaders.Options{Logger: b.log.With("service", "urlReader")}); err != nil {
@@ -329,17 +345,31 @@ func (b *Backend) Run(ctx context.Context) error {
 		return err
 	})
 	lc.Go("http server", func(ctx context.Context) error { return b.server.Serve(ctx, ln) })
-	lc.AddStartupHook("ready", func(context.Context) error { b.server.SetReady(); return nil })
+	// Ready once every plugin's readiness gate has passed (the catalog's:
+	// the first load of its configured locations is processed).
+	lc.Go("readiness", func(ctx context.Context) error {
+		for _, g := range b.gates {
+			if err := g(ctx); err != nil {
+				return nil // shutting down
+			}
+		}
+		b.log.Info("initial catalog load done; ready")
+		b.server.SetReady()
+		return nil
+	})
+	if b.obs.service != nil && b.obs.cfg.metricsListen != "" {
+		lc.Go("metrics server", func(ctx context.Context) error { return b.obs.serveMetrics(ctx, b.log) })
+	}
 	return lc.Run(ctx)
 }
 
 // Close releases what Init opened, for a backend that is not Run.
 func (b *Backend) Close() { b.lifecycle.Close() }
 
-// checkConfig checks the merged config against the key table once, before
+// CheckConfig checks the merged config against the key table once, before
 // anything is built: refused keys stop start-up; accepted keys (no effect in
 // understage), unknown keys and other plugins' sections are logged.
-func checkConfig(cfg *config.Config, log *slog.Logger) error {
+func CheckConfig(cfg *config.Config, log *slog.Logger) error {
 	res, err := config.CheckKeys(cfg)
 	if err != nil {
 		return err
@@ -366,11 +396,22 @@ type Env struct {
 	Lifecycle *lifecycle.Service
 	// URLReader reads the URLs the integrations allow.
 	URLReader catalog.URLReader
+	// Metrics is the metrics service; nil when backend.metrics.enabled is
+	// false.
+	Metrics *metrics.Service
+}
+
+// AddReadinessGate makes readiness wait for gate (which returns when the
+// plugin is ready, or with an error when ctx ends).
+func (e *Env) AddReadinessGate(gate func(ctx context.Context) error) {
+	e.b.mu.Lock()
+	defer e.b.mu.Unlock()
+	e.b.gates = append(e.b.gates, gate)
 }
 
 func (b *Backend) env(plugin string) *Env {
 	return &Env{b: b, PluginID: plugin, Config: b.cfg, Logger: b.log.With("plugin", plugin),
-		Lifecycle: b.lifecycle, URLReader: b.urls}
+		Lifecycle: b.lifecycle, URLReader: b.urls, Metrics: b.obs.service}
 }
 
 // Router is the plugin's HTTP router, mounted at /api/<plugin id>.
@@ -394,19 +435,9 @@ func (e *Env) Database(ctx context.Context) (*database.DB, error) {
 	if db != nil {
 		return db, nil
 	}
-	o, err := database.ConfigOptions(b.cfg, e.PluginID, b.log)
+	o, err := DatabaseOptions(b.cfg, e.PluginID, b.log)
 	if err != nil {
 		return nil, err
-	}
-	// A relative SQLite directory is relative to the working directory, as
-	// with Backstage's knex; it is created when missing, so a first run
-	// needs nothing prepared.
-	if m, ok := o.Connection.(map[string]any); ok && o.Client != "pg" {
-		if dir, ok := m["directory"].(string); ok && dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("create database directory: %w", err)
-			}
-		}
 	}
 	db, err = database.Open(ctx, o)
 	if err != nil {
@@ -417,6 +448,25 @@ func (e *Env) Database(ctx context.Context) (*database.DB, error) {
 	b.mu.Unlock()
 	b.lifecycle.AddCloser(e.PluginID+" database", db.Close)
 	return db, nil
+}
+
+// DatabaseOptions reads a plugin's database options (backend.database).
+func DatabaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (database.Options, error) {
+	o, err := database.ConfigOptions(cfg, pluginID, log)
+	if err != nil {
+		return o, err
+	}
+	// A relative SQLite directory is relative to the working directory, as
+	// with Backstage's knex; it is created when missing, so a first run
+	// needs nothing prepared.
+	if m, ok := o.Connection.(map[string]any); ok && o.Client != "pg" {
+		if dir, ok := m["directory"].(string); ok && dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return o, fmt.Errorf("create database directory: %w", err)
+			}
+		}
+	}
+	return o, nil
 }
 
 // Scheduler is the plugin's scheduler: its global tasks coordinate through

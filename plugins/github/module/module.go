@@ -103,6 +103,5 @@ func initScaffolder(_ context.Context, env *system.Env) error {
 		return fmt.Errorf("scaffolder github actions: %w", err)
 	}
 	opts.Client.Logger = env.Logger
-	x.AddActions(github.Actions(opts)...)
-	return x.AddAutocomplete("github", github.Autocomplete(opts))
+	return github.RegisterScaffolder(x, x, opts)
 }
