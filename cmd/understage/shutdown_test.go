@@ -72,7 +72,7 @@ func TestSIGTERMDuringWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level test")
 	}
-	const n = 20000
+	const n = 10000
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "understage")
 	build := exec.Command("go", "build", "-o", bin, ".")
