@@ -19,6 +19,7 @@ import (
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	"github.com/understage/understage/scaffolder/render"
+	"github.com/understage/understage/scaffolder/workspace"
 	ghschemas "github.com/understage/understage/schemas/actions/github"
 )
 
@@ -342,7 +343,7 @@ func repoSourceDir(ws, sourcePath string) (string, error) {
 	if filepath.IsAbs(safe) {
 		safe = strings.TrimLeft(safe, "/")
 	}
-	p, err := builtin.ResolveSafeChildPath(ws, safe)
+	p, err := workspace.ResolveSafeChildPath(ws, safe)
 	if err != nil {
 		return "", errors.New("Invalid source path")
 	}

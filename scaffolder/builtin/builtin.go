@@ -6,9 +6,9 @@
 // Ids, descriptions, examples and input/output schemas are Backstage's
 // published metadata (schemas/actions); behaviour follows Backstage's
 // handlers. Every path an action touches is confined to the task workspace
-// with ResolveSafeChildPath, which resolves symlinks, so neither `..`,
-// absolute paths nor symlinks (planted in the workspace or shipped in a
-// skeleton) let an action read or write outside it.
+// by package workspace (paths resolved through symlinks, writes through
+// os.Root), so neither `..`, absolute paths nor symlinks (planted in the
+// workspace or shipped in a skeleton) let an action read or write outside it.
 package builtin
 
 import (
