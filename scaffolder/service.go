@@ -30,6 +30,10 @@ type Service struct {
 	// scaffolder.template.parameter.read and .step.read decisions (see
 	// Template.Filter and PermissionTags) to every template it reads.
 	FilterTemplate func(ctx context.Context, t *Template) error
+	// OnStepStatus, when set, is told of each step status a task's log
+	// reports (processing, completed, failed, skipped), with the task's
+	// template ref (metrics).
+	OnStepStatus func(taskID, template, stepID, status string)
 }
 
 // ParseTemplateRef parses a template reference with default kind
@@ -185,6 +189,10 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 	}
 	// An earlier attempt's events count against this task's log budget;
 	// the budget itself bounds how many there can be.
+	template := ""
+	if ti := spec.Object("templateInfo"); ti != nil {
+		template = ti.String("entityRef")
+	}
 	budget := newLogBudget(s.Runner.LogLimit)
 	prior, err := s.Queue.Store.ListEvents(ctx, t.ID, nil)
 	if err != nil {
@@ -200,6 +208,11 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 		Completed: completed,
 		User:      user,
 		Emit: func(ctx context.Context, body *ojson.Object) error {
+			if s.OnStepStatus != nil {
+				if step, status := body.String("stepId"), body.String("status"); step != "" && status != "" {
+					s.OnStepStatus(t.ID, template, step, status)
+				}
+			}
 			mu.Lock()
 			keep, note := budget.admit(body)
 			mu.Unlock()

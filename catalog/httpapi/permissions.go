@@ -30,13 +30,23 @@ func (a *api) readFilter(ctx context.Context) (f catalog.Filter, deny bool, err 
 	case permission.Deny:
 		return nil, true, nil
 	case permission.Conditional:
-		f, err := permission.CatalogFilter(d.Conditions)
+		f, err := a.conditionsFilter(d.Conditions)
 		if err != nil {
 			return nil, false, fmt.Errorf("catalog.entity.read conditions: %w", err)
 		}
 		return f, false, nil
 	}
 	return nil, false, nil
+}
+
+// conditionsFilter compiles catalog.entity.* conditions with the rules of
+// the registered catalog integration (so rules modules added apply), or
+// Backstage's catalog rules when none is registered.
+func (a *api) conditionsFilter(c *permission.Criteria) (catalog.Filter, error) {
+	if rt := a.Permissions.Rules(permission.CatalogEntity); rt != nil {
+		return rt.Filter(c)
+	}
+	return permission.CatalogFilter(c)
 }
 
 // and narrows a request's filter by a permission filter.
@@ -83,7 +93,7 @@ func (a *api) authorizeEntity(ctx context.Context, perm permission.Permission, r
 	case permission.Deny:
 		return backend.NotAllowed("")
 	}
-	f, err := permission.CatalogFilter(d.Conditions)
+	f, err := a.conditionsFilter(d.Conditions)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	_ "embed"
 	"path"
 	"path/filepath"
 	"strings"
@@ -105,6 +106,40 @@ func truthy(v any) bool {
 	return true
 }
 
+//go:embed schemas/fetch_template.input.json
+var fetchTemplateInput []byte
+
+// fetchTemplateAction declares fetch:template: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fetchTemplateAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fetch:template",
+		Description: "Downloads a skeleton, templates variables into file and directory names and content, and places the result in the workspace, or optionally in a subdirectory specified by the `targetPath` input option.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Downloads a skeleton directory that lives alongside the template file and fill it out with values.",
+				Example: `steps:
+  - action: fetch:template
+    id: fetch-template
+    name: Fetch template
+    input:
+      url: ./skeleton
+      targetPath: ./target
+      values:
+        name: test-project
+        count: 1234
+        itemList:
+          - first
+          - second
+          - third
+        showDummyFile: false
+`},
+		},
+		Input:          fetchTemplateInput,
+		SupportsDryRun: true,
+		Run:            o.fetchTemplate,
+	}
+}
+
 func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext) error {
 	s, err := o.templateSettings(ac)
 	if err != nil {
@@ -192,6 +227,39 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	}
 	logf(ac, "Template result written to %s", s.outputDir)
 	return nil
+}
+
+//go:embed schemas/fetch_template_file.input.json
+var fetchTemplateFileInput []byte
+
+// fetchTemplateFileAction declares fetch:template:file: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fetchTemplateFileAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fetch:template:file",
+		Description: "Downloads single file and places it in the workspace.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Downloads a template file and fill it out with values.",
+				Example: `steps:
+  - action: fetch:template:file
+    id: fetch-template-file
+    name: Fetch template file
+    input:
+      url: ./skeleton.txt
+      targetPath: ./target/skeleton.txt
+      values:
+        name: test-project
+        count: 1234
+        itemList:
+          - first
+          - second
+          - third
+`},
+		},
+		Input:          fetchTemplateFileInput,
+		SupportsDryRun: true,
+		Run:            o.fetchTemplateFile,
+	}
 }
 
 func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionContext) error {
