@@ -57,7 +57,7 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, fmt.Errorf("scaffolder github actions: %w", err)
 	}
-	ghOpts.Client.Logger = log.With("plugin", "scaffolder")
+	ghOpts.Clients = b.githubClients
 	if err := github.RegisterScaffolder(reg, reg, ghOpts); err != nil {
 		return nil, err
 	}

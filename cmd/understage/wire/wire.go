@@ -48,9 +48,12 @@ type Backend struct {
 	providers        *github.Runner
 	catalogScheduler *scheduler.Scheduler
 	scaffolderWorker *tasks.Worker
-	obs              *observability
-	log              *slog.Logger
-	lifecycle        *lifecycle.Service
+	// githubClients is the GitHub module's client per host, shared by the
+	// URL readers, providers, analyze-location and the actions.
+	githubClients *github.Clients
+	obs           *observability
+	log           *slog.Logger
+	lifecycle     *lifecycle.Service
 }
 
 // New builds the backend; nothing runs until Run.
@@ -112,7 +115,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		procStore, observe = b.obs.catalog.Store(store), b.obs.catalog.ObserveProcessing
 	}
 
-	urlReaders, err := urlreaders.Build(ctx, cfg, urlreaders.Options{Logger: log.With("service", "urlReader")})
+	if b.githubClients, err = github.ClientsFromConfig(cfg, github.ClientOptions{Logger: log.With("module", "github")}); err != nil {
+		return nil, fmt.Errorf("github integrations: %w", err)
+	}
+	urlReaders, err := urlreaders.Build(ctx, cfg, urlreaders.Options{Logger: log.With("service", "urlReader"), GitHubClients: b.githubClients})
 	if err != nil {
 		return nil, fmt.Errorf("url readers: %w", err)
 	}
@@ -138,11 +144,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err := provider.Connect(ctx, store); err != nil {
 		return nil, err
 	}
-	locSvc, err := locationService(ctx, cfg, store, b.Engine, urlReaders, log.With("plugin", "catalog"))
+	locSvc, err := locationService(ctx, cfg, store, b.Engine, urlReaders, b.githubClients, log.With("plugin", "catalog"))
 	if err != nil {
 		return nil, err
 	}
-	ghProviders, err := github.Providers(ctx, cfg, github.ProviderOptions{Logger: log.With("plugin", "catalog")})
+	ghProviders, err := github.Providers(ctx, cfg, github.ProviderOptions{Logger: log.With("plugin", "catalog"), Clients: b.githubClients})
 	if err != nil {
 		return nil, fmt.Errorf("github providers: %w", err)
 	}
@@ -300,7 +306,7 @@ const permissionIntegrationPath = "/.well-known/backstage/permissions"
 // their Location entities from the rows (healing a registration whose
 // entity write was interrupted).
 func locationService(ctx context.Context, cfg *config.Config, store *sqlstore.Store, engine *processing.Engine,
-	urls catalog.URLReader, log *slog.Logger) (*locations.Service, error) {
+	urls catalog.URLReader, ghClients *github.Clients, log *slog.Logger) (*locations.Service, error) {
 	readOnly, _, err := cfg.ReadBool("catalog.readonly")
 	if err != nil {
 		return nil, err
@@ -311,13 +317,9 @@ func locationService(ctx context.Context, cfg *config.Config, store *sqlstore.St
 	if err != nil {
 		return nil, err
 	}
-	integs, err := github.ReadIntegrations(cfg)
-	if err != nil {
-		return nil, err
-	}
 	var hosts []locations.RepoHost
-	for _, in := range integs {
-		c, err := github.NewClient(in, github.ClientOptions{Logger: log.With("integration", "github", "host", in.Host)})
+	for _, in := range ghClients.Integrations() {
+		c, _, err := ghClients.For(in.Host)
 		if err != nil {
 			return nil, fmt.Errorf("github integration %s: %w", in.Host, err)
 		}
