@@ -524,7 +524,7 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 	if in.limit != nil {
 		if *in.limit < 0 {
 			// Node fails allocating the page array: a 500 RangeError.
-			return &backend.Error{Kind: &backend.Kind{Name: "RangeError", Status: http.StatusInternalServerError}, Message: "Invalid array length"}
+			return &backend.Error{Kind: backend.ErrRange, Message: "Invalid array length"}
 		}
 		limit = int(math.Floor(*in.limit))
 	}

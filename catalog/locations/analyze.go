@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -297,7 +296,7 @@ func decodeURIComponent(s string) (string, error) {
 }
 
 func uriMalformed() error {
-	return &backend.Error{Kind: &backend.Kind{Name: "URIError", Status: http.StatusInternalServerError}, Message: "URI malformed"}
+	return &backend.Error{Kind: backend.ErrURI, Message: "URI malformed"}
 }
 
 func isHex(c byte) bool {
