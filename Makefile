@@ -27,8 +27,8 @@ run: build app
 # trust auth); .ci/run starts one. The acceptance journeys run once more on
 # PostgreSQL (the store, conformance and engine tests cover both in one run).
 test:
-	$(GO) test $(PKGS)
-	UNDERSTAGE_FEATURES_DB=pg $(GO) test -count=1 ./features
+	$(GO) test -timeout 30m $(PKGS)
+	UNDERSTAGE_FEATURES_DB=pg $(GO) test -timeout 30m -count=1 ./features
 	$(MAKE) fuzz
 	$(MAKE) e2e
 
@@ -51,16 +51,27 @@ E2E_LINES ?= 1.45 latest
 e2e: build
 	LINES="$(E2E_LINES)" plugins/app/e2e/run.sh
 
-# Go benchmarks, then the whole-process comparison with the real Backstage
-# backend (skipped when the oracle harness is absent). BENCH_N sets the
-# catalog size of the whole-process run, BENCH_TASKS the number of
-# scaffolder tasks of a ten-file template (0 skips that figure).
+# Go benchmarks (filter-to-SQL, search rows, JSON encoding, ingest), then
+# the whole-process catalog benchmark (cmd/benchcmp) on a generated
+# organisation (catalog/orggen) of each of BENCH_SIZES entities, on each of
+# BENCH_DBS (memory and file: SQLite; pg: PostgreSQL at BENCH_PG), with the
+# real Backstage backend at sizes up to BENCH_ORACLE_MAX (skipped when the
+# oracle harness is absent). The markdown table of figures (machine,
+# command, date, ratios to Backstage, growth from the smallest size) goes
+# to BENCH_OUT. BENCH_TASKS sets the number of scaffolder tasks of a
+# ten-file template (0 skips that figure). The 250,000-entity runs take
+# about half an hour each on two cores: `make bench BENCH_SIZES=10000`
+# for a quick look.
 ORACLE  ?= ../shared/oracle
-BENCH_N ?= 10000
+BENCH_SIZES ?= 10000,100000,250000
+BENCH_DBS ?= memory,file,pg
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+BENCH_ORACLE_MAX ?= 10000
+BENCH_OUT ?= bench-results.md
 BENCH_TASKS ?= 100
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
-	$(GO) run ./cmd/benchcmp -n $(BENCH_N) -tasks $(BENCH_TASKS) -understage $(BIN) $(if $(wildcard $(ORACLE)/start.sh),-oracle $(ORACLE))
+	$(GO) run ./cmd/benchcmp -n $(BENCH_SIZES) -db $(BENCH_DBS) -pg '$(BENCH_PG)' -oracle-max $(BENCH_ORACLE_MAX) -out $(BENCH_OUT) -tasks $(BENCH_TASKS) -understage $(BIN) $(if $(wildcard $(ORACLE)/start.sh),-oracle $(ORACLE))
 
 vet:
 	$(GO) vet $(PKGS)

@@ -212,14 +212,14 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	worked := len(items) > 0
+	// items holds claimed entities not processed yet: a batch whose
+	// locations emit many entities is processed and written a part at a
+	// time (processSome), and the rest waits here, still leased.
 	var results []catalog.ProcessingResult
-	if len(items) > 0 {
-		results = e.processAll(ctx, items)
-	}
+	results, items = e.processSome(ctx, items)
 	for round := 1; len(results) > 0; round++ {
-		var next []catalog.ProcessingItem
-		if round < maxPipelinedBatches {
-			if next, err = claim(); err != nil {
+		if len(items) == 0 && round < maxPipelinedBatches {
+			if items, err = claim(); err != nil {
 				return true, err
 			}
 		}
@@ -227,22 +227,17 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		go func(results []catalog.ProcessingResult) {
 			written <- e.o.Store.CompleteProcessing(ctx, results)
 		}(results)
-		results = nil
-		if len(next) > 0 {
-			results = e.processAll(ctx, next)
-		}
+		results, items = e.processSome(ctx, items)
 		if err := <-written; err != nil {
 			return true, fmt.Errorf("write processing results: %w", err)
 		}
-		if len(next) == 0 && round < maxPipelinedBatches {
+		if len(results) == 0 && round < maxPipelinedBatches {
 			// Nothing was due before the write; it may have added entities
 			// (a location's children).
-			if next, err = claim(); err != nil {
+			if items, err = claim(); err != nil {
 				return true, err
 			}
-			if len(next) > 0 {
-				results = e.processAll(ctx, next)
-			}
+			results, items = e.processSome(ctx, items)
 		}
 	}
 	for {
@@ -258,11 +253,50 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	return worked, nil
 }
 
+// maxChildrenPerWrite bounds the entities emitted by the results of one
+// write: a batch of locations that each read a file of thousands of
+// entities would otherwise hold them all in memory at once and write them
+// in one transaction.
+const maxChildrenPerWrite = 10000
+
+// processSome processes items from the front, a window at a time, until
+// their results emitted maxChildrenPerWrite entities or none are left, and
+// returns those results and the items not processed.
+func (e *Engine) processSome(ctx context.Context, items []catalog.ProcessingItem) ([]catalog.ProcessingResult, []catalog.ProcessingItem) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	// The window starts at one item per core and doubles while items emit
+	// nothing; once they do, it shrinks to what the budget has room for at
+	// the rate seen so far (a location reading a file of thousands of
+	// entities is then processed nearly alone).
+	procs := runtime.GOMAXPROCS(0)
+	window, maxWindow := procs, 64*procs
+	var results []catalog.ProcessingResult
+	children := 0
+	for len(items) > 0 && children < maxChildrenPerWrite {
+		n := min(window, len(items))
+		rs := e.processAll(ctx, items[:n])
+		for _, r := range rs {
+			children += len(r.Children)
+		}
+		results = append(results, rs...)
+		items = items[n:]
+		if children == 0 {
+			window = min(2*window, maxWindow)
+		} else {
+			perItem := children/len(results) + 1
+			window = max(1, min(maxWindow, (maxChildrenPerWrite-children)/perItem))
+		}
+	}
+	return results, items
+}
+
 // processAll processes items on every core: entities are independent, and
 // processing is CPU work that would otherwise leave the other cores idle.
 func (e *Engine) processAll(ctx context.Context, items []catalog.ProcessingItem) []catalog.ProcessingResult {
 	results := make([]catalog.ProcessingResult, len(items))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(items)/32))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(items)))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)

@@ -30,6 +30,10 @@ type dialect interface {
 	// in idCol has a search row sf matching the " AND sf..." conditions
 	// written between them.
 	wideProbe(idCol string) (open, close string)
+	// analyzeSQL refreshes the planner statistics of the catalog tables
+	// after bulk writes (see noteWritten), one statement each; none where
+	// not needed.
+	analyzeSQL() []string
 }
 
 type sqliteDialect struct{}
@@ -61,7 +65,19 @@ WHERE entity_ref IN (SELECT entity_ref FROM stitch_queue WHERE next_stitch_at <=
 RETURNING entity_ref`
 }
 
+// SQLite's planner chooses by its indexes alone without sqlite_stat1, which
+// serves the catalog's queries; the statistics would have to be kept up to
+// date on every replica's file.
+func (sqliteDialect) analyzeSQL() []string { return nil }
+
 type postgresDialect struct{}
+
+// VACUUM also marks the freshly written pages of search and final_entities
+// all-visible, which the ordered index-only walks of the search index need
+// to skip the table; it reads only pages changed since its last run.
+func (postgresDialect) analyzeSQL() []string {
+	return []string{"VACUUM (ANALYZE) search, final_entities", "ANALYZE refresh_state, relations, search_keys"}
+}
 
 func (postgresDialect) name() string { return "pg" }
 func (postgresDialect) maxArgs() int { return 60000 }

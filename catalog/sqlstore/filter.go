@@ -1,7 +1,9 @@
 package sqlstore
 
 import (
+	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/understage/understage/catalog"
@@ -13,8 +15,13 @@ import (
 // pages the planner then checks only the rows it returns instead of
 // materialising whole key sets. A wider filter probes as the dialect says
 // (dialect.wideProbe), since per-row probes then cost rows × leaves.
-func whereFilter(d dialect, f catalog.Filter, idCol string) (string, []any, error) {
-	w := filterWriter{open: "EXISTS (SELECT 1 FROM search sf WHERE sf.eid = " + idCol, close: ")"}
+//
+// Search keys are resolved to their interned ids beforehand (keys) and
+// written as literals: the planner then knows which key each probe reads
+// and estimates it from the key's own statistics, in custom and generic
+// plans alike, where a subquery per key left it guessing.
+func whereFilter(d dialect, keys keyIDs, f catalog.Filter, idCol string) (string, []any, error) {
+	w := filterWriter{open: "EXISTS (SELECT 1 FROM search sf WHERE sf.eid = " + idCol, close: ")", keys: keys}
 	if countProbes(f) > maxCorrelatedProbes {
 		w.open, w.close = d.wideProbe(idCol)
 	}
@@ -64,6 +71,7 @@ type filterWriter struct {
 	b           strings.Builder
 	args        []any
 	open, close string // around each probe's " AND sf...." conditions
+	keys        keyIDs
 }
 
 func (w *filterWriter) filter(f catalog.Filter) error {
@@ -132,8 +140,7 @@ func (w *filterWriter) not(f catalog.Filter) error {
 
 func (w *filterWriter) field(f catalog.Field) error {
 	w.b.WriteString(w.open)
-	w.b.WriteString(" AND sf.key_id = " + keyIDOf)
-	w.args = append(w.args, strings.ToLower(f.Key))
+	w.b.WriteString(" AND sf.key_id = " + w.keys.literal(f.Key))
 	switch f.Op {
 	case catalog.OpExists:
 	case catalog.OpIn:
@@ -163,9 +170,102 @@ func (w *filterWriter) field(f catalog.Field) error {
 	return nil
 }
 
-// keyIDOf is the interned id of the search key bound to its placeholder;
-// NULL (matching nothing) for a key no entity has.
-const keyIDOf = "(SELECT id FROM search_keys WHERE key = ?)"
+// keyIDs maps lowercased search keys to their interned ids.
+type keyIDs map[string]int64
+
+// literal is the id of key as SQL: 0, which no key has (ids start at 1),
+// for a key no entity has, so that it matches nothing.
+func (k keyIDs) literal(key string) string {
+	return strconv.FormatInt(k[strings.ToLower(key)], 10)
+}
+
+// filterKeys appends the lowercased keys f reads to dst.
+func filterKeys(dst []string, f catalog.Filter) []string {
+	switch f := f.(type) {
+	case catalog.AllOf:
+		return filterKeysList(dst, f.Filters)
+	case *catalog.AllOf:
+		return filterKeysList(dst, f.Filters)
+	case catalog.AnyOf:
+		return filterKeysList(dst, f.Filters)
+	case *catalog.AnyOf:
+		return filterKeysList(dst, f.Filters)
+	case catalog.Not:
+		return filterKeys(dst, f.Filter)
+	case *catalog.Not:
+		return filterKeys(dst, f.Filter)
+	case catalog.Field:
+		return append(dst, strings.ToLower(f.Key))
+	case *catalog.Field:
+		return append(dst, strings.ToLower(f.Key))
+	}
+	return dst
+}
+
+func filterKeysList(dst []string, fs []catalog.Filter) []string {
+	for _, f := range fs {
+		dst = filterKeys(dst, f)
+	}
+	return dst
+}
+
+// keyIDs resolves the keys of f and the extra keys to their ids. Ids are
+// never reassigned (search_keys rows are only ever added), so found ones
+// are kept for the life of the store; a key not found is asked again next
+// time, since another replica may intern it meanwhile.
+func (s *Store) keyIDs(ctx context.Context, f catalog.Filter, extra ...string) (keyIDs, error) {
+	keys := filterKeys(nil, f)
+	for _, k := range extra {
+		keys = append(keys, strings.ToLower(k))
+	}
+	out := make(keyIDs, len(keys))
+	var missing []string
+	s.keyMu.Lock()
+	for _, k := range keys {
+		if id, ok := s.keyCache[k]; ok {
+			out[k] = id
+		} else if _, dup := out[k]; !dup {
+			out[k] = 0
+			missing = append(missing, k)
+		}
+	}
+	s.keyMu.Unlock()
+	for _, chunk := range chunks(missing, s.chunk()) {
+		in, args := s.in(chunk)
+		rows, err := s.query(ctx, s.r, "SELECT id, key FROM search_keys WHERE key IN "+in, args...)
+		if err != nil {
+			return nil, fmt.Errorf("search keys: %w", err)
+		}
+		found := map[string]int64{}
+		for rows.Next() {
+			var id int64
+			var k string
+			if err := rows.Scan(&id, &k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search keys: %w", err)
+			}
+			found[k] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("search keys: %w", err)
+		}
+		s.keyMu.Lock()
+		for k, id := range found {
+			out[k] = id
+			if len(s.keyCache) < maxCachedKeys {
+				s.keyCache[k] = id
+			}
+		}
+		s.keyMu.Unlock()
+	}
+	return out, nil
+}
+
+// maxCachedKeys bounds the key cache: keys come from catalog files
+// (array values and annotations make keys of their own), so their number
+// is the catalog's to decide.
+const maxCachedKeys = 100000
 
 // escapeLike makes s match literally inside a LIKE pattern (ESCAPE '\').
 func escapeLike(s string) string {

@@ -478,6 +478,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		return nil
 	}
 	now := time.Now().UnixMilli()
+	stitched := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Skip results whose hash matches what is stored: nothing changed.
 		stored := make(map[string]string, len(results))
@@ -693,6 +694,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 		if err != nil {
 			return err
 		}
+		stitched = written
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
 			return err
 		}
@@ -704,6 +706,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 	if err != nil {
 		return fmt.Errorf("complete processing: %w", err)
 	}
+	s.noteWritten(ctx, stitched)
 	return nil
 }
 

@@ -18,7 +18,15 @@ import (
 // go by eid (uid order, see the migration) in the same direction. Without an order, pages are sorted by
 // entity ref and the unpaginated listing by uid.
 func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (catalog.EntitiesResult, error) {
-	where, args, err := whereFilter(s.d, req.Filter, "fe.eid")
+	var orderKey []string
+	if len(req.Order) > 0 {
+		orderKey = []string{req.Order[0].Field}
+	}
+	keys, err := s.keyIDs(ctx, req.Filter, orderKey...)
+	if err != nil {
+		return catalog.EntitiesResult{}, err
+	}
+	where, args, err := whereFilter(s.d, keys, req.Filter, "fe.eid")
 	if err != nil {
 		return catalog.EntitiesResult{}, err
 	}
@@ -26,8 +34,7 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 	if len(req.Order) > 0 {
 		o := req.Order[0]
 		dir := sqlDir(o.Desc)
-		q.WriteString("SELECT fe.final_entity FROM search o JOIN final_entities fe ON fe.eid = o.eid WHERE o.key_id = " + keyIDOf + " AND o.value IS NOT NULL AND ")
-		args = append([]any{strings.ToLower(o.Field)}, args...)
+		q.WriteString("SELECT fe.final_entity FROM search o JOIN final_entities fe ON fe.eid = o.eid WHERE o.key_id = " + keys.literal(o.Field) + " AND o.value IS NOT NULL AND ")
 		q.WriteString(where)
 		q.WriteString(" ORDER BY o.value " + dir + ", o.eid " + dir)
 	} else {
@@ -92,18 +99,17 @@ func (s *Store) scanEntities(ctx context.Context, query string, args []any) ([]c
 // expressions: the value column (NULL when unsorted) and the tie-breaking
 // id column, o.eid when sorted (the search index ends in it; eid order is
 // uid order) and the uid itself when not.
-func queryParts(d dialect, req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
+func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
 	var b strings.Builder
 	eidCol := "fe.eid"
 	if req.OrderField != nil {
-		b.WriteString(" FROM search o JOIN final_entities fe ON fe.eid = o.eid WHERE o.key_id = " + keyIDOf + " AND o.value IS NOT NULL AND ")
-		args = append(args, strings.ToLower(req.OrderField.Field))
+		b.WriteString(" FROM search o" + joinEntities + " WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
 		valCol, idCol, eidCol = "o.value", "o.eid", "o.eid"
 	} else {
 		b.WriteString(" FROM final_entities fe WHERE ")
 		valCol, idCol = "NULL", "fe.entity_id"
 	}
-	where, wargs, err := whereFilter(d, req.Filter, eidCol)
+	where, wargs, err := whereFilter(d, keys, req.Filter, eidCol)
 	if err != nil {
 		return "", "", "", nil, err
 	}
@@ -118,19 +124,42 @@ func queryParts(d dialect, req catalog.QueryRequest) (from, valCol, idCol string
 				fields = []string{"metadata.uid"}
 			}
 		}
-		b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.eid = " + eidCol + " AND ft.key_id IN (SELECT id FROM search_keys WHERE key IN " + inList(len(fields)) + `) AND ft.value LIKE ? ESCAPE '\')`)
-		for _, f := range fields {
-			args = append(args, strings.ToLower(f))
+		ids := make([]string, len(fields))
+		for i, f := range fields {
+			ids[i] = keys.literal(f)
 		}
+		b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.eid = " + eidCol + " AND ft.key_id IN (" + strings.Join(ids, ",") + `) AND ft.value LIKE ? ESCAPE '\')`)
 		args = append(args, "%"+escapeLike(strings.ToLower(term))+"%")
 	}
 	return b.String(), valCol, idCol, args, nil
 }
 
+// joinEntities joins the sort key's search rows o to their entities.
+const joinEntities = " JOIN final_entities fe ON fe.eid = o.eid"
+
+// queryKeys are the search keys a by-query request reads besides its filter's.
+func queryKeys(req catalog.QueryRequest) []string {
+	var keys []string
+	if req.OrderField != nil {
+		keys = append(keys, req.OrderField.Field)
+	}
+	if strings.TrimSpace(req.FullText.Term) != "" {
+		keys = append(keys, req.FullText.Fields...)
+		if len(req.FullText.Fields) == 0 {
+			keys = append(keys, "metadata.uid")
+		}
+	}
+	return keys
+}
+
 // QueryEntities serves /entities/by-query with keyset paging on
 // (sort value, uid).
 func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (catalog.QueryResult, error) {
-	from, valCol, idCol, args, err := queryParts(s.d, req)
+	keys, err := s.keyIDs(ctx, req.Filter, queryKeys(req)...)
+	if err != nil {
+		return catalog.QueryResult{}, err
+	}
+	from, valCol, idCol, args, err := queryParts(s.d, keys, req)
 	if err != nil {
 		return catalog.QueryResult{}, err
 	}
@@ -138,9 +167,16 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	if req.CountTotal {
 		// Distinct entities: a multi-valued sort field joins once per value.
 		countQ := "SELECT count(DISTINCT fe.eid)" + from
+		if req.OrderField != nil {
+			// Sorted, everything but the entity itself is in search, whose
+			// rows exist exactly while their entity does (both are written
+			// and deleted together): counting there reads the index
+			// alone, not every matching entity's wide row.
+			countQ = "SELECT count(DISTINCT o.eid)" + strings.Replace(from, joinEntities, "", 1)
+		}
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
 			var n int
-			if err := s.r.QueryRowContext(ctx, s.d.rebind(countQ), args...).Scan(&n); err != nil {
+			if err := s.queryRow(ctx, countQ, args...).Scan(&n); err != nil {
 				return nil, fmt.Errorf("count: %w", err)
 			}
 			return n, nil
@@ -242,7 +278,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		}
 		fq += " LIMIT 1"
 		var id string
-		if err := s.r.QueryRowContext(ctx, s.d.rebind(fq), args...).Scan(&id); err != nil && err != sql.ErrNoRows {
+		if err := s.queryRow(ctx, fq, args...).Scan(&id); err != nil && err != sql.ErrNoRows {
 			return catalog.QueryResult{}, fmt.Errorf("query entities: first row: %w", err)
 		}
 		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || firstValueMatches(ctx, s, from, valCol, idCol, desc, args, first))
@@ -265,7 +301,7 @@ func cursorEID(desc bool) string {
 func firstValueMatches(ctx context.Context, s *Store, from, valCol, idCol string, desc bool, args []any, first catalog.CursorPosition) bool {
 	fq := "SELECT " + valCol + from + " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc) + " LIMIT 1"
 	var v sql.NullString
-	if err := s.r.QueryRowContext(ctx, s.d.rebind(fq), args...).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, fq, args...).Scan(&v); err != nil {
 		return false
 	}
 	return first.Value != nil && v.Valid && v.String == *first.Value
@@ -277,7 +313,11 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	if len(refs) == 0 {
 		return out, nil
 	}
-	where, wargs, err := whereFilter(s.d, filter, "fe.eid")
+	keys, err := s.keyIDs(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	where, wargs, err := whereFilter(s.d, keys, filter, "fe.eid")
 	if err != nil {
 		return nil, err
 	}
@@ -287,9 +327,10 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	}
 	uniq := slices.Compact(slices.Sorted(slices.Values(lower)))
 	found := make(map[string][]byte, len(uniq))
-	for _, chunk := range chunks(uniq, 500) {
-		args := append(anySlice(chunk), wargs...)
-		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+inList(len(chunk))+" AND "+where, args...)
+	for _, chunk := range chunks(uniq, s.chunk()) {
+		in, args := s.in(chunk)
+		args = append(args, wargs...)
+		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+in+" AND "+where, args...)
 		if err != nil {
 			return nil, fmt.Errorf("entities by refs: %w", err)
 		}
@@ -345,12 +386,16 @@ func (s *Store) EntityByUID(ctx context.Context, uid string, filter catalog.Filt
 }
 
 func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter catalog.Filter) (catalog.RawEntity, error) {
-	where, wargs, err := whereFilter(s.d, filter, "fe.eid")
+	keys, err := s.keyIDs(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	where, wargs, err := whereFilter(s.d, keys, filter, "fe.eid")
 	if err != nil {
 		return nil, err
 	}
 	var raw []byte
-	err = s.r.QueryRowContext(ctx, s.d.rebind("SELECT fe.final_entity FROM final_entities fe WHERE "+cond+" AND "+where), append([]any{key}, wargs...)...).Scan(&raw)
+	err = s.queryRow(ctx, "SELECT fe.final_entity FROM final_entities fe WHERE "+cond+" AND "+where, append([]any{key}, wargs...)...).Scan(&raw)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -362,17 +407,20 @@ func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter c
 
 // Facets counts entities per original value of each facet key.
 func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filter) (map[string][]catalog.FacetCount, error) {
-	where, wargs, err := whereFilter(s.d, filter, "s.eid")
+	keys, err := s.keyIDs(ctx, filter, facets...)
+	if err != nil {
+		return nil, err
+	}
+	where, args, err := whereFilter(s.d, keys, filter, "s.eid")
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string][]catalog.FacetCount, len(facets))
-	// original_value is NULL where it equals value (and both are NULL for
-	// values too long to index).
-	q := "SELECT COALESCE(s.original_value, s.value) AS v, count(*) FROM search s WHERE s.key_id = " + keyIDOf + " AND s.value IS NOT NULL AND " + where +
-		" GROUP BY v ORDER BY v"
 	for _, facet := range facets {
-		args := append([]any{strings.ToLower(facet)}, wargs...)
+		// original_value is NULL where it equals value (and both are NULL for
+		// values too long to index).
+		q := "SELECT COALESCE(s.original_value, s.value) AS v, count(*) FROM search s WHERE s.key_id = " + keys.literal(facet) + " AND s.value IS NOT NULL AND " + where +
+			" GROUP BY v ORDER BY v"
 		v, err := s.cached(ctx, cacheKey("facet", q, args), func() (any, error) {
 			rows, err := s.query(ctx, s.r, q, args...)
 			if err != nil {

@@ -40,7 +40,7 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
-	n := 0
+	n, stitched := 0, 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := time.Now()
 		ticket := uuid.NewString()
@@ -56,6 +56,7 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return err
 		}
+		stitched = written
 		// Rows requeued meanwhile got a new ticket and stay.
 		for _, chunk := range chunks(refs, s.chunk()) {
 			in, args := s.in(chunk)
@@ -71,6 +72,7 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stitch: %w", err)
 	}
+	s.noteWritten(ctx, stitched)
 	return n, nil
 }
 

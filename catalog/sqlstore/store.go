@@ -33,6 +33,18 @@ type Store struct {
 	cacheMu  sync.Mutex
 	cacheGen int64
 	cache    map[string]any
+
+	keyMu    sync.Mutex
+	keyCache map[string]int64 // search key → interned id (see keyIDs)
+
+	statsMu      sync.Mutex // see noteWritten
+	sinceAnalyze int64
+	analyzedRows int64
+	analyzing    bool
+
+	// onRead, set only by tests, sees each read query (as sent) and its
+	// arguments before it runs.
+	onRead func(query string, args []any)
 }
 
 // New migrates the catalog tables and returns a store over db. The caller
@@ -50,7 +62,7 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	default:
 		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
 	}
-	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}}
 	if err := migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -91,11 +103,22 @@ func (s *Store) exec(ctx context.Context, q queryer, query string, args ...any) 
 }
 
 func (s *Store) query(ctx context.Context, q queryer, query string, args ...any) (*sql.Rows, error) {
+	if s.onRead != nil && q == s.r {
+		s.onRead(s.d.rebind(query), args)
+	}
 	rows, err := q.QueryContext(ctx, s.d.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("%w [%s]", err, firstLine(query))
 	}
 	return rows, nil
+}
+
+// queryRow runs a one-row read on the read pool.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s.onRead != nil {
+		s.onRead(s.d.rebind(query), args)
+	}
+	return s.r.QueryRowContext(ctx, s.d.rebind(query), args...)
 }
 
 func firstLine(q string) string {
@@ -291,9 +314,10 @@ func inList(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
 }
 
-// in renders an IN list for vals with its arguments. On SQLite the values
-// travel as one JSON array: modernc binds each placeholder in time linear
-// in the argument count, so long lists of placeholders cost their square.
+// in renders an IN list for vals with its arguments. The values travel as
+// one argument: on SQLite a JSON array, since modernc binds each
+// placeholder in time linear in the argument count, so long lists of
+// placeholders cost their square; on PostgreSQL an array.
 func (s *Store) in(vals []string) (string, []any) {
 	if s.d.name() == "sqlite" {
 		b := make([]byte, 0, 40*len(vals)+2)
@@ -307,7 +331,9 @@ func (s *Store) in(vals []string) (string, []any) {
 		b = append(b, ']')
 		return "(SELECT value FROM json_each(?))", []any{string(b)}
 	}
-	return inList(len(vals)), anySlice(vals)
+	// One array argument: the statement text, and so its parse and plan,
+	// is the same for every number of values.
+	return "(SELECT unnest(?::text[]))", []any{vals}
 }
 
 // inInts is in for integer values (eids).
@@ -324,15 +350,12 @@ func (s *Store) inInts(vals []int64) (string, []any) {
 		b = append(b, ']')
 		return "(SELECT value FROM json_each(?))", []any{string(b)}
 	}
-	return inList(len(vals)), anySlice(vals)
+	return "(SELECT unnest(?::bigint[]))", []any{vals}
 }
 
 // chunk is how many values one IN list (from in) takes.
 func (s *Store) chunk() int {
-	if s.d.name() == "sqlite" {
-		return 10000
-	}
-	return 500
+	return 10000
 }
 
 // chunks splits values so that each IN list stays well under the argument limit.

@@ -1,8 +1,9 @@
 // Command benchcmp measures understage against the real Backstage backend
 // (the oracle in ../shared/oracle) in the same run, on the same machine and
-// the same generated catalog, and prints the figures with their ratios:
-// ingest time of N generated Components, by-query and entity-facets
-// latency, and resident memory; with -tasks N, also the time and
+// the same generated organisation (catalog/orggen), and prints a markdown table:
+// full ingest, registration, by-query first and deep pages, GET /entities,
+// by-refs, facets, resident memory and database size, on each database and
+// size asked for, with ratios and growth; with -tasks N, also the time and
 // throughput of N scaffolder tasks of a ten-file template (tasks.go).
 //
 //	go run ./cmd/benchcmp -n 10000 -tasks 100 -understage bin/understage -oracle ../shared/oracle
@@ -11,8 +12,9 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -23,49 +25,142 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/understage/understage/catalog/orggen"
 )
 
-type result struct {
-	Register    time.Duration // POST /locations of a new file until its entity is served
-	Ingest      time.Duration
-	ByQuery     time.Duration
+// figures are one run's measurements; zero means not measured.
+type figures struct {
+	Ingest      time.Duration // start (or POST of the location) until every entity is served
+	Register    time.Duration // POST /locations of a new one-entity file until it is served (median of 5)
+	ByQuery     time.Duration // first filtered, ordered page, median
 	ByQueryP90  time.Duration
-	Facets      time.Duration
-	EntitiesGet time.Duration
-	RSSAfter    int64 // KiB
-	RSSPeak     int64 // KiB
-	RSSIdle     int64 // KiB
+	DeepPage    time.Duration // the same listing's page half-way down, through its cursor, median
+	EntitiesGet time.Duration // GET /entities with a filter, median
+	ByRefs      time.Duration // POST /entities/by-refs of 100 refs, median
+	Facets      map[string]time.Duration
+	FacetsFirst map[string]time.Duration // the first request of each facet after ingest (no cache)
+	RSSPeak     int64                    // KiB, VmHWM
+	RSSAfter    int64                    // KiB, right after ingest
+	RSSSteady   int64                    // KiB, after the reads and a pause
+	DBSize      int64                    // bytes; 0 when in memory
 }
 
+// run is one measured configuration.
+type run struct {
+	Who string // "understage" or "backstage"
+	DB  string // memory, file, pg
+	N   int
+	F   *figures
+}
+
+var facetFields = []string{"kind", "spec.type", "metadata.tags", "relations.ownedBy"}
+
+const byQueryFirst = "/api/catalog/entities/by-query?filter=kind=component,spec.type=service&orderField=metadata.name,asc&limit=20"
+
 func main() {
-	n := flag.Int("n", 10000, "number of generated components")
+	sizes := flag.String("n", "10000", "entities of the generated organisation; a comma-separated list runs each size")
 	bin := flag.String("understage", "bin/understage", "understage binary")
 	oracleSrc := flag.String("oracle", "", "oracle harness folder (../shared/oracle); empty = skip")
+	oracleMax := flag.Int("oracle-max", 10000, "largest size the oracle is measured at (it takes minutes per 10,000)")
 	runs := flag.Int("runs", 50, "requests per latency figure")
-	dbMode := flag.String("db", "file", "understage's database: file (a SQLite file, the default setup) or memory (':memory:', as the oracle runs)")
+	dbModes := flag.String("db", "file", "understage's databases, comma-separated: file (a SQLite file, the default setup), memory (':memory:', as the oracle runs; only at sizes the oracle is measured at), pg (PostgreSQL at -pg)")
+	pgURL := flag.String("pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server for -db pg")
+	out := flag.String("out", "", "also write the results as markdown to this file")
 	tasks := flag.Int("tasks", 0, "scaffolder tasks of a ten-file template to run; 0 = skip the figure")
 	catalogFigures := flag.Bool("catalog", true, "measure the catalog figures (false: only -tasks)")
+	genDir := flag.String("gen", "", "only write the organisation of -n entities into this folder (its root is org.yaml) and exit")
 	flag.Parse()
 	log.SetFlags(0)
+	if *genDir != "" {
+		n, err := strconv.Atoi(*sizes)
+		if err != nil {
+			log.Fatalf("-gen takes one size: %v", err)
+		}
+		if err := os.MkdirAll(*genDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		root, _, o, err := orggen.Write(*genDir, n)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("benchcmp: %s: %d entities (%+v)", root, o.Total(), o)
+		return
+	}
 
 	work, err := os.MkdirTemp("", "understage-bench-*")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
+	var md strings.Builder
 	if *catalogFigures {
-		benchCatalog(work, *n, *bin, *oracleSrc, *runs, *dbMode)
+		var results []run
+		for _, s := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 100 {
+				log.Fatalf("-n: %q is not a size of at least 100", s)
+			}
+			results = append(results, benchCatalog(work, n, *bin, *pgURL, strings.Split(*dbModes, ","), *runs, *oracleSrc, n <= *oracleMax)...)
+		}
+		md.WriteString(reportMarkdown(results))
+	}
+	fmt.Print(md.String())
+	if *out != "" && md.Len() > 0 {
+		if err := os.WriteFile(*out, []byte(md.String()), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("benchcmp: results written to %s", *out)
 	}
 	if *tasks > 0 {
 		benchTasks(work, *tasks, *bin, *oracleSrc)
 	}
 }
 
+// benchCatalog generates an organisation of n entities and measures
+// understage on each database, then the oracle.
+func benchCatalog(work string, n int, bin, pgURL string, dbModes []string, runs int, oracleSrc string, withOracle bool) []run {
+	dir := filepath.Join(work, fmt.Sprintf("org-%d", n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	_, parts, o, err := orggen.Write(dir, n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("benchcmp: organisation of %d entities (%+v)", o.Total(), o)
+	var out []run
+	for _, db := range dbModes {
+		db = strings.TrimSpace(db)
+		if db == "memory" && !withOracle {
+			continue // in-memory SQLite is measured as the oracle runs, beside it
+		}
+		log.Printf("benchcmp: understage, %d entities, %s", n, db)
+		f, err := benchUnderstage(bin, work, parts, o.Total(), runs, db, pgURL)
+		if err != nil {
+			log.Fatalf("understage (%s, %d): %v", db, n, err)
+		}
+		out = append(out, run{Who: "understage", DB: db, N: n, F: f})
+	}
+	if oracleSrc != "" && withOracle {
+		log.Printf("benchcmp: backstage, %d entities, memory", n)
+		f, err := benchOracle(oracleSrc, parts, o.Total(), runs)
+		if err != nil {
+			log.Printf("oracle: %v (reporting understage alone)", err)
+		} else {
+			out = append(out, run{Who: "backstage", DB: "memory", N: n, F: f})
+		}
+	}
+	return out
+}
 func benchTasks(work string, n int, bin, oracleSrc string) {
 	us, err := benchTasksUnderstage(bin, work, n)
 	if err != nil {
@@ -83,58 +178,6 @@ func benchTasks(work string, n int, bin, oracleSrc string) {
 	reportTasks(us, or)
 }
 
-func benchCatalog(work string, n int, bin, oracleSrc string, runs int, dbMode string) {
-	file := filepath.Join(work, fmt.Sprintf("components-%d.yaml", n))
-	if err := writeComponents(file, n); err != nil {
-		log.Fatal(err)
-	}
-
-	us, err := benchUnderstage(bin, work, file, n, runs, dbMode)
-	if err != nil {
-		log.Fatalf("understage: %v", err)
-	}
-	var or *result
-	if oracleSrc != "" {
-		r, err := benchOracle(oracleSrc, file, n, runs)
-		if err != nil {
-			log.Printf("oracle: %v (reporting understage alone)", err)
-		} else {
-			or = r
-		}
-	}
-	report(n, dbMode, us, or)
-}
-
-// writeComponents writes n Components spread over owners, types and tags,
-// like the oracle's gen.sh.
-func writeComponents(path string, n int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	types := []string{"service", "website", "library"}
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(w, `---
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata:
-  name: gen-component-%05d
-  description: Generated component number %d
-  tags: [gen, t%d]
-spec:
-  type: %s
-  lifecycle: production
-  owner: team-%d
-  system: system-%d
-`, i, i, i%10, types[i%3], i%20, i%50)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
 func freePort() int {
 	for p := 7301; p < 7400; p++ {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), 200*time.Millisecond)
@@ -146,11 +189,24 @@ func freePort() int {
 	return 7399
 }
 
-func benchUnderstage(bin, work, file string, n, runs int, dbMode string) (*result, error) {
+// benchUnderstage starts understage with each part file of the
+// organisation as a configured location and measures it.
+func benchUnderstage(bin, work string, parts []string, n, runs int, dbMode, pgURL string) (*figures, error) {
 	port := freePort()
-	db := "{client: better-sqlite3, connection: ':memory:'}"
-	if dbMode == "file" {
-		db = fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(work, "catalog.sqlite"))
+	var db string
+	sqliteFile := filepath.Join(work, fmt.Sprintf("catalog-%d.sqlite", n))
+	prefix := fmt.Sprintf("benchcmp_%d_%d_", os.Getpid(), n)
+	switch dbMode {
+	case "memory":
+		db = "{client: better-sqlite3, connection: ':memory:'}"
+	case "file":
+		_ = os.Remove(sqliteFile)
+		db = fmt.Sprintf("{client: better-sqlite3, connection: %q}", sqliteFile)
+	case "pg":
+		db = fmt.Sprintf("{client: pg, connection: %q, prefix: %s}", pgURL, prefix)
+		defer dropPG(pgURL, prefix)
+	default:
+		return nil, fmt.Errorf("unknown -db %q", dbMode)
 	}
 	cfg := filepath.Join(work, "bench-config.yaml")
 	conf := fmt.Sprintf(`backend:
@@ -163,9 +219,7 @@ catalog:
   allowedLocationTypes: [url, file]
   rules: [{allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]}]
   locations:
-    - type: file
-      target: %s
-`, port, port, db, file)
+%s`, port, port, db, locationsYAML(parts))
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -177,15 +231,76 @@ catalog:
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _, _ = cmd.Process.Wait() }()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	r, err := measure(base, cmd.Process.Pid, start, n, runs)
-	return r, err
+	f, err := measure(base, cmd.Process.Pid, start, n, runs)
+	if err != nil {
+		return nil, err
+	}
+	switch dbMode {
+	case "file":
+		for _, suffix := range []string{"", "-wal"} {
+			if st, err := os.Stat(sqliteFile + suffix); err == nil {
+				f.DBSize += st.Size()
+			}
+		}
+	case "pg":
+		f.DBSize = pgSize(pgURL, prefix+"catalog")
+	}
+	return f, nil
 }
 
-func benchOracle(src, file string, n, runs int) (*result, error) {
+func locationsYAML(parts []string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "    - {type: file, target: %q}\n", p)
+	}
+	return b.String()
+}
+
+func pgSize(url, dbName string) int64 {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var n int64
+	_ = db.QueryRow("SELECT pg_database_size($1)", dbName).Scan(&n)
+	return n
+}
+
+// dropPG drops the databases a PostgreSQL run created (one per plugin).
+func dropPG(url, prefix string) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix)
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var s string
+		if rows.Scan(&s) == nil {
+			names = append(names, s)
+		}
+	}
+	rows.Close()
+	for _, s := range names {
+		if _, err := db.Exec(`DROP DATABASE "` + s + `" WITH (FORCE)`); err != nil {
+			log.Printf("benchcmp: drop %s: %v", s, err)
+		}
+	}
+}
+
+// benchOracle starts the oracle, registers each part file of the
+// organisation as a location and measures it.
+func benchOracle(src string, parts []string, n, runs int) (*figures, error) {
 	home, err := os.MkdirTemp("", "oracle-bench-*")
 	if err != nil {
 		return nil, err
 	}
+	defer os.RemoveAll(home)
 	// Reuse an installed oracle copy's node_modules when there is one.
 	cache := filepath.Join(os.Getenv("HOME"), ".cache", "understage-harness", "oracle")
 	if _, err := os.Stat(filepath.Join(cache, "node_modules")); err == nil {
@@ -211,47 +326,102 @@ func benchOracle(src, file string, n, runs int) (*result, error) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(pidb)))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	// The oracle's fixtures are already in; register the generated file.
+	// The oracle's fixtures are already in; register the generated organisation.
 	t0 := time.Now()
-	body := fmt.Sprintf(`{"type":"file","target":%q}`, file)
-	resp, err := http.Post(base+"/api/catalog/locations", "application/json", strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		return nil, fmt.Errorf("register location: %s", resp.Status)
+	for _, part := range parts {
+		body := fmt.Sprintf(`{"type":"file","target":%q}`, part)
+		resp, err := http.Post(base+"/api/catalog/locations", "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			return nil, fmt.Errorf("register location %s: %s", part, resp.Status)
+		}
 	}
 	return measure(base, pid, t0, n, runs)
 }
 
-func measure(base string, pid int, start time.Time, n, runs int) (*result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+func measure(base string, pid int, start time.Time, n, runs int) (*figures, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	countURL := base + "/api/catalog/entities/by-query?filter=kind=component,metadata.tags=gen&limit=0"
-	r := &result{}
+	countURL := base + "/api/catalog/entities/by-query?filter=metadata.tags=gen&limit=0"
+	f := &figures{Facets: map[string]time.Duration{}, FacetsFirst: map[string]time.Duration{}}
+	last, lastLog := -1, time.Now()
 	for {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("ingest did not finish: %w", ctx.Err())
+			return nil, fmt.Errorf("ingest did not finish (%d of %d): %w", last, n, ctx.Err())
 		}
 		var page struct {
 			TotalItems int `json:"totalItems"`
 		}
-		if err := getJSON(countURL, &page); err == nil && page.TotalItems >= n {
-			r.Ingest = time.Since(start)
-			break
+		if err := getJSON(countURL, &page); err == nil {
+			if page.TotalItems >= n {
+				f.Ingest = time.Since(start)
+				break
+			}
+			last = page.TotalItems
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Since(lastLog) > 30*time.Second {
+			log.Printf("benchcmp: %d of %d entities after %s", last, n, time.Since(start).Round(time.Second))
+			lastLog = time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	r.RSSAfter, r.RSSPeak = rss(pid)
-	time.Sleep(3 * time.Second)
-	q := base + "/api/catalog/entities/by-query?filter=kind=component,spec.type=service&orderField=metadata.name,asc&limit=20"
-	r.ByQuery, r.ByQueryP90 = latency(q, runs)
-	r.Facets, _ = latency(base+"/api/catalog/entity-facets?facet=spec.type&filter=kind=component", runs)
-	r.EntitiesGet, _ = latency(base+"/api/catalog/entities?filter=kind=component&limit=20", runs)
-	r.RSSIdle, _ = rss(pid)
-	r.Register, _ = registerLatency(base)
-	return r, nil
+	f.RSSAfter, _ = rss(pid)
+	// Let the last relations stitch before reading.
+	time.Sleep(5 * time.Second)
+	for _, facet := range facetFields {
+		t := time.Now()
+		if err := getJSON(base+"/api/catalog/entity-facets?facet="+facet, new(json.RawMessage)); err != nil {
+			return nil, err
+		}
+		f.FacetsFirst[facet] = time.Since(t)
+	}
+	f.ByQuery, f.ByQueryP90 = latency(base+byQueryFirst, runs)
+	deep, err := deepCursor(base)
+	if err != nil {
+		return nil, err
+	}
+	f.DeepPage, _ = latency(base+"/api/catalog/entities/by-query?limit=20&cursor="+deep, runs)
+	f.EntitiesGet, _ = latency(base+"/api/catalog/entities?filter=kind=component,spec.type=service&limit=20", runs)
+	refs := make([]string, 100)
+	o := orggen.New(n)
+	for i := range refs {
+		refs[i] = "component:default/" + orggen.ComponentName((i*7919)%o.Components)
+	}
+	body, _ := json.Marshal(map[string]any{"entityRefs": refs})
+	f.ByRefs, _ = latencyPost(base+"/api/catalog/entities/by-refs", body, runs)
+	for _, facet := range facetFields {
+		f.Facets[facet], _ = latency(base+"/api/catalog/entity-facets?facet="+facet, runs)
+	}
+	f.Register, _ = registerLatency(base)
+	time.Sleep(5 * time.Second)
+	f.RSSSteady, f.RSSPeak = rss(pid)
+	return f, nil
+}
+
+// deepCursor returns the cursor of the first filtered, ordered listing's
+// page half-way down.
+func deepCursor(base string) (string, error) {
+	var first struct {
+		TotalItems int `json:"totalItems"`
+	}
+	if err := getJSON(base+byQueryFirst, &first); err != nil {
+		return "", err
+	}
+	var page struct {
+		PageInfo struct {
+			NextCursor string `json:"nextCursor"`
+		} `json:"pageInfo"`
+	}
+	if err := getJSON(fmt.Sprintf("%s%s&offset=%d", base, byQueryFirst, first.TotalItems/2), &page); err != nil {
+		return "", err
+	}
+	if page.PageInfo.NextCursor == "" {
+		return "", fmt.Errorf("no cursor half-way down %d items", first.TotalItems)
+	}
+	return page.PageInfo.NextCursor, nil
 }
 
 // registerLatency registers a new one-component file location and times
@@ -309,14 +479,28 @@ func getJSON(url string, v any) error {
 
 // latency returns the median and 90th percentile of runs GETs after one warm-up.
 func latency(url string, runs int) (time.Duration, time.Duration) {
+	return timed(runs, func() (*http.Response, error) { return http.Get(url) })
+}
+
+// latencyPost is latency for a POST of a JSON body.
+func latencyPost(url string, body []byte, runs int) (time.Duration, time.Duration) {
+	return timed(runs, func() (*http.Response, error) {
+		return http.Post(url, "application/json", bytes.NewReader(body))
+	})
+}
+
+func timed(runs int, do func() (*http.Response, error)) (time.Duration, time.Duration) {
 	fetch := func() time.Duration {
 		t := time.Now()
-		resp, err := http.Get(url)
+		resp, err := do()
 		if err != nil {
 			return 0
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			log.Printf("benchcmp: %s %s: %s", resp.Request.Method, resp.Request.URL, resp.Status)
+		}
 		return time.Since(t)
 	}
 	fetch()
@@ -350,36 +534,176 @@ func rss(pid int) (cur, peak int64) {
 	return cur, peak
 }
 
-func report(n int, dbMode string, us, or *result) {
-	fmt.Printf("benchcmp: %d generated components (understage on %s SQLite, the oracle on in-memory SQLite)\n", n, dbMode)
-	fmt.Printf("%-34s %14s %14s %10s\n", "figure", "understage", "oracle", "ratio")
-	row := func(name string, u, o float64, unit string, higherIsBetter bool) {
-		ostr := "-"
-		ratio := "-"
-		if or != nil && o > 0 && u > 0 {
-			ostr = fmt.Sprintf("%.2f %s", o, unit)
-			if higherIsBetter {
-				ratio = fmt.Sprintf("%.1fx", u/o)
-			} else {
-				ratio = fmt.Sprintf("%.1fx", o/u)
+// machine describes the host: CPU model, cores, memory, kernel.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
 			}
 		}
-		fmt.Printf("%-34s %14s %14s %10s\n", name, fmt.Sprintf("%.2f %s", u, unit), ostr, ratio)
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	o := or
-	if o == nil {
-		o = &result{}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]); len(f) >= 2 {
+			kib, _ := strconv.ParseInt(f[1], 10, 64)
+			mem = fmt.Sprintf(", %.0f GiB", float64(kib)/(1<<20))
+		}
 	}
-	row("ingest (s)", us.Ingest.Seconds(), o.Ingest.Seconds(), "s", false)
-	row("by-query limit 20 median (ms)", ms(us.ByQuery), ms(o.ByQuery), "ms", false)
-	row("by-query limit 20 p90 (ms)", ms(us.ByQueryP90), ms(o.ByQueryP90), "ms", false)
-	row("entity-facets spec.type median", ms(us.Facets), ms(o.Facets), "ms", false)
-	row("GET /entities limit 20 median", ms(us.EntitiesGet), ms(o.EntitiesGet), "ms", false)
-	mib := func(k int64) float64 { return float64(k) / 1024 }
-	row("POST /locations to served (ms)", ms(us.Register), ms(o.Register), "ms", false)
-	row("RSS after ingest (MiB)", mib(us.RSSAfter), mib(o.RSSAfter), "MiB", false)
-	row("RSS peak (MiB)", mib(us.RSSPeak), mib(o.RSSPeak), "MiB", false)
-	row("RSS idle (MiB)", mib(us.RSSIdle), mib(o.RSSIdle), "MiB", false)
-	fmt.Println("ratio = how many times better understage is (oracle/understage)")
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%s, %d cores%s%s", cpu, runtime.NumCPU(), mem, kernel)
+}
+
+// reportMarkdown writes every run as a column, then the ratios against
+// the oracle at the same size (understage on the oracle's in-memory
+// SQLite where measured) and the growth of each database from the smallest
+// to each larger size.
+func reportMarkdown(runs []run) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Catalog benchmark\n\n- machine: %s\n- command: `%s`\n- date: %s\n- catalog: a generated organisation (groups in a hierarchy, users, domains, systems, components, APIs, resources; owners, members, dependencies, provided and consumed APIs)\n\n",
+		machine(), strings.Join(os.Args, " "), time.Now().UTC().Format(time.RFC3339))
+	type col struct {
+		name string
+		val  func(r int) string
+	}
+	ms := func(d time.Duration) string {
+		if d <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+	}
+	rows := []struct {
+		name string
+		get  func(f *figures) float64
+		fmt  func(v float64) string
+	}{
+		{"full ingest", func(f *figures) float64 { return f.Ingest.Seconds() }, func(v float64) string { return fmt.Sprintf("%.1f s", v) }},
+		{"POST /locations to queryable", func(f *figures) float64 { return float64(f.Register) }, func(v float64) string { return ms(time.Duration(v)) }},
+		{"by-query first page, median", func(f *figures) float64 { return float64(f.ByQuery) }, func(v float64) string { return ms(time.Duration(v)) }},
+		{"by-query first page, p90", func(f *figures) float64 { return float64(f.ByQueryP90) }, func(v float64) string { return ms(time.Duration(v)) }},
+		{"by-query deep cursor page, median", func(f *figures) float64 { return float64(f.DeepPage) }, func(v float64) string { return ms(time.Duration(v)) }},
+		{"GET /entities with a filter, median", func(f *figures) float64 { return float64(f.EntitiesGet) }, func(v float64) string { return ms(time.Duration(v)) }},
+		{"by-refs of 100, median", func(f *figures) float64 { return float64(f.ByRefs) }, func(v float64) string { return ms(time.Duration(v)) }},
+	}
+	for _, facet := range facetFields {
+		facet := facet
+		rows = append(rows,
+			struct {
+				name string
+				get  func(f *figures) float64
+				fmt  func(v float64) string
+			}{"facet " + facet + ", first", func(f *figures) float64 { return float64(f.FacetsFirst[facet]) }, func(v float64) string { return ms(time.Duration(v)) }},
+			struct {
+				name string
+				get  func(f *figures) float64
+				fmt  func(v float64) string
+			}{"facet " + facet + ", median", func(f *figures) float64 { return float64(f.Facets[facet]) }, func(v float64) string { return ms(time.Duration(v)) }})
+	}
+	mib := func(v float64) string {
+		if v <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f MiB", v/1024)
+	}
+	rows = append(rows,
+		struct {
+			name string
+			get  func(f *figures) float64
+			fmt  func(v float64) string
+		}{"resident memory, peak", func(f *figures) float64 { return float64(f.RSSPeak) }, mib},
+		struct {
+			name string
+			get  func(f *figures) float64
+			fmt  func(v float64) string
+		}{"resident memory, after ingest", func(f *figures) float64 { return float64(f.RSSAfter) }, mib},
+		struct {
+			name string
+			get  func(f *figures) float64
+			fmt  func(v float64) string
+		}{"resident memory, steady", func(f *figures) float64 { return float64(f.RSSSteady) }, mib},
+		struct {
+			name string
+			get  func(f *figures) float64
+			fmt  func(v float64) string
+		}{"database size", func(f *figures) float64 { return float64(f.DBSize) }, func(v float64) string {
+			if v <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f MiB", v/(1<<20))
+		}})
+
+	// Columns: each run, then oracle ratios, then growth ratios.
+	type derived struct {
+		name string
+		val  func(get func(*figures) float64) string
+	}
+	var ders []derived
+	find := func(who, db string, n int) *figures {
+		for _, r := range runs {
+			if r.Who == who && r.DB == db && r.N == n {
+				return r.F
+			}
+		}
+		return nil
+	}
+	ratio := func(a, b float64) string {
+		if a <= 0 || b <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fx", a/b)
+	}
+	for _, r := range runs {
+		if r.Who != "backstage" {
+			continue
+		}
+		o := r.F
+		for _, db := range []string{"memory", "file", "pg"} {
+			u := find("understage", db, r.N)
+			if u == nil {
+				continue
+			}
+			ders = append(ders, derived{fmt.Sprintf("backstage ÷ understage %s, %d", db, r.N), func(get func(*figures) float64) string { return ratio(get(o), get(u)) }})
+		}
+	}
+	for _, db := range []string{"memory", "file", "pg"} {
+		var ns []int
+		for _, r := range runs {
+			if r.Who == "understage" && r.DB == db {
+				ns = append(ns, r.N)
+			}
+		}
+		for _, n := range ns[min(1, len(ns)):] {
+			small, big := find("understage", db, ns[0]), find("understage", db, n)
+			ders = append(ders, derived{fmt.Sprintf("growth %s %d→%d", db, ns[0], n), func(get func(*figures) float64) string { return ratio(get(big), get(small)) }})
+		}
+	}
+	b.WriteString("| figure |")
+	for _, r := range runs {
+		fmt.Fprintf(&b, " %s %s %d |", r.Who, r.DB, r.N)
+	}
+	for _, d := range ders {
+		fmt.Fprintf(&b, " %s |", d.name)
+	}
+	b.WriteString("\n|---|")
+	for range len(runs) + len(ders) {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, row := range rows {
+		fmt.Fprintf(&b, "| %s |", row.name)
+		for _, r := range runs {
+			fmt.Fprintf(&b, " %s |", row.fmt(row.get(r.F)))
+		}
+		for _, d := range ders {
+			fmt.Fprintf(&b, " %s |", d.val(row.get))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. Facet \"first\" is the first request after ingest; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
+	return b.String()
 }

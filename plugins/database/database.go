@@ -263,6 +263,14 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	if _, set := cc.RuntimeParams["jit"]; !set {
 		cc.RuntimeParams["jit"] = "off"
 	}
+	// pgx prepares and caches statements, and after five runs PostgreSQL
+	// may keep one generic plan for every argument: a catalog filter on a
+	// common value and one on a rare value then share one plan, which is
+	// wrong for one of them by orders of magnitude. Planning each run costs
+	// well under a millisecond for these queries.
+	if _, set := cc.RuntimeParams["plan_cache_mode"]; !set {
+		cc.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	sqldb := stdlib.OpenDB(*cc)
 	n := max(8, 4*runtime.NumCPU())
 	if o.MaxConns > 0 {
