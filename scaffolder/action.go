@@ -1,13 +1,14 @@
 // Package scaffolder runs Backstage software templates
-// (scaffolder.backstage.io/v1beta3): the action contract, the registry of
-// actions, and the workflow runner that renders step inputs with
-// scaffolder/render and executes steps in a task's workspace.
+// (scaffolder.backstage.io/v1beta3): the action contract, the registry
+// plugins and modules extend (Registry: actions, template filters and
+// globals, autocomplete providers), and the workflow runner that renders
+// step inputs with scaffolder/render and executes steps in a task's
+// workspace.
 package scaffolder
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -15,14 +16,16 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 )
 
-// Action is one template action. It is a value, so that GET /v2/actions can
-// list it without running anything.
+// Action is one template action, declared once beside its code: what GET
+// /v2/actions lists (id, description, examples, schemas) and what runs. It
+// is a value, so that the listing needs nothing to run.
 type Action struct {
 	ID          string // Backstage's id, e.g. "fetch:template"; never renamed
 	Description string
 	Examples    []ActionExample
 	// Input and Output are JSON Schemas (as Backstage publishes them on
-	// /v2/actions); nil when the action declares none.
+	// /v2/actions). Input is required (the registry refuses an action
+	// without it); Output is nil when the action declares none.
 	Input, Output json.RawMessage
 	// SupportsDryRun actions run for real in dry runs (in the dry-run
 	// workspace); the others are skipped with a log line.
@@ -94,48 +97,4 @@ type CatalogClient interface {
 	// AddLocation registers a location (POST /locations); dryRun only checks it.
 	// It returns the entities the location produced (for dry runs) or none.
 	AddLocation(ctx context.Context, typ, target string, dryRun bool) ([]*ojson.Object, error)
-}
-
-// ActionImpl is the code of an action whose metadata comes from a listing.
-type ActionImpl struct {
-	SupportsDryRun bool
-	Run            func(ctx context.Context, ac *ActionContext) error
-}
-
-// ActionsFromListing builds actions from a GET /v2/actions body (the
-// metadata Backstage publishes: ids, descriptions, examples, schemas) for
-// the ids impls implements, in the listing's order. Ids of the listing
-// without an implementation are left out.
-func ActionsFromListing(listing []byte, impls map[string]ActionImpl) ([]Action, error) {
-	var metas []struct {
-		ID          string          `json:"id"`
-		Description string          `json:"description"`
-		Examples    []ActionExample `json:"examples"`
-		Schema      struct {
-			Input  json.RawMessage `json:"input"`
-			Output json.RawMessage `json:"output"`
-		} `json:"schema"`
-	}
-	if err := json.Unmarshal(listing, &metas); err != nil {
-		return nil, fmt.Errorf("action listing: %w", err)
-	}
-	nonEmpty := func(r json.RawMessage) json.RawMessage {
-		if len(r) == 0 || string(r) == "null" {
-			return nil
-		}
-		return r
-	}
-	out := make([]Action, 0, len(impls))
-	for _, m := range metas {
-		im, ok := impls[m.ID]
-		if !ok {
-			continue
-		}
-		out = append(out, Action{
-			ID: m.ID, Description: m.Description, Examples: m.Examples,
-			Input: nonEmpty(m.Schema.Input), Output: nonEmpty(m.Schema.Output),
-			SupportsDryRun: im.SupportsDryRun, Run: im.Run,
-		})
-	}
-	return out, nil
 }

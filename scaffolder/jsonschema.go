@@ -24,7 +24,7 @@ import (
 // matched as JavaScript regular expressions).
 
 // ValidateJSON validates an instance (an ojson value; nil is null, and
-// render.Undefined or ojson.Undefined is undefined) against a JSON Schema
+// ojson.Undefined is undefined) against a JSON Schema
 // and returns the errors in the order the jsonschema package reports them.
 func ValidateJSON(instance any, schema *ojson.Object) []*ojson.Object {
 	root := jsOrder(schema).(*ojson.Object)
@@ -43,19 +43,7 @@ const (
 	regexpBudget = 250 * time.Millisecond
 )
 
-type undefinedT struct{}
-
-var undef any = undefinedT{}
-
-func isUndef(v any) bool {
-	if v == nil {
-		return false
-	}
-	if _, ok := v.(undefinedT); ok {
-		return true
-	}
-	return v == ojson.Undefined
-}
+func isUndef(v any) bool { return ojson.IsUndefined(v) }
 
 type validator struct {
 	root       *ojson.Object
@@ -209,7 +197,7 @@ func sget(o *ojson.Object, key string) any {
 	}
 	v, ok := o.Get(key)
 	if !ok {
-		return undef
+		return ojson.Undefined
 	}
 	return v
 }
@@ -474,7 +462,7 @@ func (v *validator) keyword(key string, instance any, s *ojson.Object, path []an
 				continue
 			}
 			if items == false {
-				r.add("items", "additionalItems not permitted", undef)
+				r.add("items", "additionalItems not permitted", ojson.Undefined)
 				break
 			}
 			r.merge(v.validate(e, items, with(path, i), depth+1))
@@ -546,7 +534,7 @@ func (v *validator) keyword(key string, instance any, s *ojson.Object, path []an
 		}
 	case "required":
 		if b, ok := val.(bool); ok && b && isUndef(instance) {
-			r.add("required", "is required", undef)
+			r.add("required", "is required", ojson.Undefined)
 		} else if obj, ok := instance.(*ojson.Object); ok {
 			if arr, ok := val.([]any); ok {
 				for _, n := range arr {
@@ -615,7 +603,7 @@ func (v *validator) keyword(key string, instance any, s *ojson.Object, path []an
 		for i := range arr {
 			for j := i + 1; j < len(arr); j++ {
 				if deepEqual(arr[i], arr[j]) {
-					r.add("uniqueItems", "contains duplicate item", undef)
+					r.add("uniqueItems", "contains duplicate item", ojson.Undefined)
 					return r
 				}
 			}

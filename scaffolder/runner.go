@@ -244,7 +244,7 @@ func (r *Runner) execute(ctx context.Context, run *Run, beforeCleanup func(ws st
 
 func orUndefined(v any) any {
 	if v == nil {
-		return render.Undefined
+		return ojson.Undefined
 	}
 	return v
 }
@@ -260,7 +260,7 @@ func (s *runState) emit(ctx context.Context, body *ojson.Object) error {
 // and a string that fails to render is kept as it was.
 func (s *runState) render(ctx context.Context, v any, vars map[string]any) (any, error) {
 	if v == nil {
-		return render.Undefined, nil
+		return ojson.Undefined, nil
 	}
 	return render.RenderValue(ctx, v, vars, s.opts)
 }
@@ -310,7 +310,7 @@ func IsTruthy(v any) bool {
 	case *ojson.Object:
 		return true
 	}
-	return v != render.Undefined && v != ojson.Undefined
+	return !ojson.IsUndefined(v)
 }
 
 func filterConditionalItems(items []any) []any {
@@ -385,7 +385,7 @@ func (s *runState) executeStep(ctx context.Context, step *ojson.Object) (err err
 			"secrets", secretsObject(s.run.Secrets, true))
 		debug := any(ojson.NewObject())
 		if hasInput {
-			if v, _ := s.render(ctx, rawInput, dryVars); v != render.Undefined && v != nil {
+			if v, _ := s.render(ctx, rawInput, dryVars); v != ojson.Undefined && v != nil {
 				debug = v
 			}
 		}
@@ -429,7 +429,7 @@ func (s *runState) executeStep(ctx context.Context, step *ojson.Object) (err err
 		case *ojson.Object:
 			entries = e.Members
 		default:
-			if each == render.Undefined {
+			if each == ojson.Undefined {
 				return backend.Input("Invalid value on action %s.each parameter, \"%s\" cannot be resolved to a value", action.ID, jsString(rawEach))
 			}
 			return backend.Input("Invalid value on action %s.each parameter, must resolve to an array or object", action.ID)

@@ -168,14 +168,11 @@ func TestParseTemplateRejectsOtherVersions(t *testing.T) {
 func TestActionsRegistry(t *testing.T) {
 	a := NewActions()
 	run := func(context.Context, *ActionContext) error { return nil }
+	in := json.RawMessage(`{"type":"object","properties":{"x":{"type":"string"}}}`)
 	for _, id := range []string{"z:last", "a:first", "m:mid"} {
-		if err := a.Add(Action{ID: id, Run: run}); err != nil {
+		if err := a.Add(Action{ID: id, Input: in, Run: run}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	err := a.Add(Action{ID: "m:mid", Run: run})
-	if backend.KindOf(err) != backend.ErrConflict {
-		t.Errorf("duplicate: %v", err)
 	}
 	var ids []string
 	for _, act := range a.List() {
@@ -186,6 +183,56 @@ func TestActionsRegistry(t *testing.T) {
 	}
 	if _, ok := a.Get("nope"); ok {
 		t.Error("unknown action found")
+	}
+}
+
+// TestActionsRegistryRefuses: the registry refuses, naming the action,
+// what would otherwise be found only when a template runs (or never).
+func TestActionsRegistryRefuses(t *testing.T) {
+	run := func(context.Context, *ActionContext) error { return nil }
+	in := json.RawMessage(`{"type":"object"}`)
+	cases := []struct {
+		name string
+		add  []Action
+		kind error
+		msg  string
+	}{
+		{"duplicate of a registered id", []Action{{ID: "m:mid", Input: in, Run: run}}, backend.ErrConflict,
+			"Template action with ID 'm:mid' has already been registered"},
+		{"duplicate within one call", []Action{{ID: "n:new", Input: in, Run: run}, {ID: "n:new", Input: in, Run: run}}, backend.ErrConflict,
+			"Template action with ID 'n:new' has already been registered"},
+		{"no input schema", []Action{{ID: "x:noschema", Run: run}}, backend.ErrInput,
+			"scaffolder action x:noschema: no input schema"},
+		{"blank input schema", []Action{{ID: "x:blank", Input: json.RawMessage(" \n"), Run: run}}, backend.ErrInput,
+			"scaffolder action x:blank: no input schema"},
+		{"input schema not JSON", []Action{{ID: "x:broken", Input: json.RawMessage(`{"type":`), Run: run}}, backend.ErrInput,
+			"scaffolder action x:broken: input schema is not JSON"},
+		{"input schema not an object", []Action{{ID: "x:array", Input: json.RawMessage(`[]`), Run: run}}, backend.ErrInput,
+			"scaffolder action x:array: input schema is not a JSON object"},
+		{"input schema does not compile", []Action{{ID: "x:bad", Input: json.RawMessage(`{"type":"nope"}`), Run: run}}, backend.ErrInput,
+			"scaffolder action x:bad: input schema does not compile"},
+		{"output schema does not compile", []Action{{ID: "x:out", Input: in, Output: json.RawMessage(`{"required":"a"}`), Run: run}}, backend.ErrInput,
+			"scaffolder action x:out: output schema does not compile"},
+		{"no run", []Action{{ID: "x:norun", Input: in}}, backend.ErrInput,
+			"scaffolder action x:norun: no Run function"},
+		{"no id", []Action{{Description: "Anonymous", Input: in, Run: run}}, backend.ErrInput,
+			`scaffolder action without an id (description "Anonymous")`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := NewActions()
+			if err := a.Add(Action{ID: "m:mid", Input: in, Run: run}); err != nil {
+				t.Fatal(err)
+			}
+			err := a.AddActions(c.add...)
+			if backend.KindOf(err) != c.kind || !strings.HasPrefix(backend.MessageOf(err), c.msg) {
+				t.Errorf("got %v (%v), want %v %q", err, backend.KindOf(err), c.kind, c.msg)
+			}
+			// A refused call registers nothing.
+			if got := len(a.List()); got != 1 {
+				t.Errorf("%d actions registered after a refusal", got)
+			}
+		})
 	}
 }
 
@@ -242,9 +289,22 @@ func TestParseTemplateRef(t *testing.T) {
 		"template:ns/x":           "template ns x",
 		"component:default/thing": "component default thing",
 		"ns/x":                    "template ns x",
+		// As catalog-model: a slash before the colon puts it in the name.
+		"a/b:c": "template a b:c",
+		// Malformed: catalog-model's TypeError.
+		":":           "error",
+		"template:/x": "error",
+		"x/":          "error",
 	} {
-		k, n, name := ParseTemplateRef(ref)
-		if got := k + " " + n + " " + name; got != want {
+		k, n, name, err := ParseTemplateRef(ref)
+		got := k + " " + n + " " + name
+		if err != nil {
+			got = "error"
+			if !strings.Contains(err.Error(), "was not on the form") {
+				t.Errorf("%s: %v", ref, err)
+			}
+		}
+		if got != want {
 			t.Errorf("%s → %s, want %s", ref, got, want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder/tasks"
@@ -29,19 +30,21 @@ type Service struct {
 	// scaffolder.template.parameter.read and .step.read decisions (see
 	// Template.Filter and PermissionTags) to every template it reads.
 	FilterTemplate func(ctx context.Context, t *Template) error
+	// OnStepStatus, when set, is told of each step status a task's log
+	// reports (processing, completed, failed, skipped), with the task's
+	// template ref (metrics).
+	OnStepStatus func(taskID, template, stepID, status string)
 }
 
 // ParseTemplateRef parses a template reference with default kind
-// "template" and namespace "default", lowercased.
-func ParseTemplateRef(ref string) (kind, namespace, name string) {
-	kind, namespace, name = "template", "default", ref
-	if k, rest, ok := strings.Cut(name, ":"); ok {
-		kind, name = k, rest
+// "template" and namespace "default", lowercased. A malformed ref is
+// catalog-model's TypeError, which Backstage answers with a 500.
+func ParseTemplateRef(ref string) (kind, namespace, name string, err error) {
+	r, err := model.ParseRef(ref, model.RefDefaults{Kind: "template"})
+	if err != nil {
+		return "", "", "", err
 	}
-	if ns, rest, ok := strings.Cut(name, "/"); ok {
-		namespace, name = ns, rest
-	}
-	return strings.ToLower(kind), strings.ToLower(namespace), strings.ToLower(name)
+	return strings.ToLower(r.Kind), strings.ToLower(r.Namespace), strings.ToLower(r.Name), nil
 }
 
 // FindTemplate reads and parses a template: a kind other than Template is
@@ -88,7 +91,10 @@ func (e *ValidationError) Error() string { return "parameter validation failed" 
 
 // CreateTask validates the values against the template and queues a task.
 func (s *Service) CreateTask(ctx context.Context, req CreateRequest) (string, error) {
-	kind, ns, name := ParseTemplateRef(req.TemplateRef)
+	kind, ns, name, err := ParseTemplateRef(req.TemplateRef)
+	if err != nil {
+		return "", err
+	}
 	t, ref, err := s.FindTemplate(ctx, kind, ns, name)
 	if err != nil {
 		return "", err
@@ -132,7 +138,10 @@ func (s *Service) Retry(ctx context.Context, id string, secrets map[string]strin
 	}
 	_ = json.Unmarshal(t.Spec, &spec)
 	if spec.TemplateInfo.EntityRef != "" && s.Templates != nil {
-		kind, ns, name := ParseTemplateRef(spec.TemplateInfo.EntityRef)
+		kind, ns, name, err := ParseTemplateRef(spec.TemplateInfo.EntityRef)
+		if err != nil {
+			return err
+		}
 		tpl, _, err := s.FindTemplate(ctx, kind, ns, name)
 		if err != nil {
 			return err
@@ -180,6 +189,10 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 	}
 	// An earlier attempt's events count against this task's log budget;
 	// the budget itself bounds how many there can be.
+	template := ""
+	if ti := spec.Object("templateInfo"); ti != nil {
+		template = ti.String("entityRef")
+	}
 	budget := newLogBudget(s.Runner.LogLimit)
 	prior, err := s.Queue.Store.ListEvents(ctx, t.ID, nil)
 	if err != nil {
@@ -195,6 +208,11 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 		Completed: completed,
 		User:      user,
 		Emit: func(ctx context.Context, body *ojson.Object) error {
+			if s.OnStepStatus != nil {
+				if step, status := body.String("stepId"), body.String("status"); step != "" && status != "" {
+					s.OnStepStatus(t.ID, template, step, status)
+				}
+			}
 			mu.Lock()
 			keep, note := budget.admit(body)
 			mu.Unlock()

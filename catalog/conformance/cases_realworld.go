@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"github.com/understage/understage/catalog/model"
 	"net/url"
 	"strings"
 )
@@ -34,8 +35,8 @@ func RealWorldCases() []Case {
 func realWorldEntityCases() []Case {
 	const byName = "/api/catalog/entities/by-name/"
 	one := func(ref string) Case {
-		kind, rest, _ := strings.Cut(ref, ":")
-		ns, name, _ := strings.Cut(rest, "/")
+		r, _ := model.ParseRef(ref, model.RefDefaults{})
+		kind, ns, name := r.Kind, r.Namespace, r.Name
 		return get("by-name/"+kind+"/"+ns+"/"+name, byName+kind+"/"+ns+"/"+url.PathEscape(name), Exact)
 	}
 	var cs []Case

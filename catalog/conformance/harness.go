@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/understage/understage/catalog/model"
 	"io"
 	"net/http"
 	"net/url"
@@ -327,11 +328,11 @@ func (s *side) uid(ctx context.Context, ref string) (string, error) {
 	if uid, ok := s.uids[ref]; ok {
 		return uid, nil
 	}
-	kind, rest, ok1 := strings.Cut(ref, ":")
-	ns, name, ok2 := strings.Cut(rest, "/")
-	if !ok1 || !ok2 {
-		return "", fmt.Errorf("uid placeholder needs a full ref, got %q", ref)
+	r, err := model.ParseRef(ref, model.RefDefaults{})
+	if err != nil {
+		return "", fmt.Errorf("uid placeholder needs a full ref: %w", err)
 	}
+	kind, ns, name := r.Kind, r.Namespace, r.Name
 	resp, err := s.do(ctx, http.MethodGet, "/api/catalog/entities/by-name/"+url.PathEscape(kind)+"/"+url.PathEscape(ns)+"/"+url.PathEscape(name), nil, nil)
 	if err != nil {
 		return "", err

@@ -220,7 +220,7 @@ func malformedCursor(detail string) error {
 func getOr(o *ojson.Object, key string) any {
 	v, ok := o.Get(key)
 	if !ok {
-		return undefinedValue{}
+		return ojson.Undefined
 	}
 	return v
 }
@@ -339,7 +339,7 @@ func zodPath(p []any) []any {
 }
 
 func zodTypeMessage(expected string, v any) string {
-	if _, ok := v.(undefinedValue); ok {
+	if _, ok := v.(ojson.UndefinedType); ok {
 		return "Required"
 	}
 	return "Expected " + expected + ", received " + jsType(v)

@@ -716,11 +716,7 @@ func (a *api) ancestry(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("decode root entity: %w", err)
 	}
-	ns := root.Object("metadata").String("namespace")
-	if ns == "" {
-		ns = "default"
-	}
-	rootRef := strings.ToLower(root.String("kind") + ":" + ns + "/" + root.Object("metadata").String("name"))
+	rootRef := model.EntityRef(root)
 	var b bytes.Buffer
 	b.WriteString(`{"rootEntityRef":`)
 	b.Write(ojson.MustMarshal(rootRef))

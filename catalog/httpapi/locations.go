@@ -277,7 +277,7 @@ func parseLocationsCursor(v any) (locations.Query, error) {
 	var q locations.Query
 	var problems []string
 	switch lv := getOr(o, "limit").(type) {
-	case undefinedValue:
+	case ojson.UndefinedType:
 		problems = append(problems, `Required at "limit"`)
 	case ojson.Number:
 		f := lv.Float()

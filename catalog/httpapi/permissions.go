@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/permission"
 )
@@ -29,13 +30,23 @@ func (a *api) readFilter(ctx context.Context) (f catalog.Filter, deny bool, err 
 	case permission.Deny:
 		return nil, true, nil
 	case permission.Conditional:
-		f, err := permission.CatalogFilter(d.Conditions)
+		f, err := a.conditionsFilter(d.Conditions)
 		if err != nil {
 			return nil, false, fmt.Errorf("catalog.entity.read conditions: %w", err)
 		}
 		return f, false, nil
 	}
 	return nil, false, nil
+}
+
+// conditionsFilter compiles catalog.entity.* conditions with the rules of
+// the registered catalog integration (so rules modules added apply), or
+// Backstage's catalog rules when none is registered.
+func (a *api) conditionsFilter(c *permission.Criteria) (catalog.Filter, error) {
+	if rt := a.Permissions.Rules(permission.CatalogEntity); rt != nil {
+		return rt.Filter(c)
+	}
+	return permission.CatalogFilter(c)
 }
 
 // and narrows a request's filter by a permission filter.
@@ -82,7 +93,7 @@ func (a *api) authorizeEntity(ctx context.Context, perm permission.Permission, r
 	case permission.Deny:
 		return backend.NotAllowed("")
 	}
-	f, err := permission.CatalogFilter(d.Conditions)
+	f, err := a.conditionsFilter(d.Conditions)
 	if err != nil {
 		return err
 	}
@@ -123,11 +134,7 @@ func (a *api) allowedAncestry(ctx context.Context, ref string, items []catalog.A
 		if err := json.Unmarshal(it.Entity, &head); err != nil {
 			return nil, fmt.Errorf("decode ancestry entity: %w", err)
 		}
-		ns := head.Metadata.Namespace
-		if ns == "" {
-			ns = "default"
-		}
-		refs[i] = strings.ToLower(head.Kind + ":" + ns + "/" + head.Metadata.Name)
+		refs[i] = model.NewRef(head.Kind, head.Metadata.Namespace, head.Metadata.Name).String()
 	}
 	ok, err := a.Reader.EntitiesByRefs(ctx, refs, perm)
 	if err != nil {

@@ -64,14 +64,11 @@ func jsType(v any) string {
 		return "array"
 	case *ojson.Object:
 		return "object"
-	case undefinedValue:
+	case ojson.UndefinedType:
 		return "undefined"
 	}
 	return "unknown"
 }
-
-// undefinedValue stands for a missing object property.
-type undefinedValue struct{}
 
 func invalidType(c *zctx, path []any, expected string, v any) zstatus {
 	got := jsType(v)
@@ -154,7 +151,7 @@ func zObject(strict bool, shape ...zfield) zschema {
 		for _, f := range shape {
 			fv, present := o.Get(f.key)
 			if !present {
-				fv = undefinedValue{}
+				fv = ojson.Undefined
 			}
 			s, fo := f.schema(c, fv, withPath(path, f.key))
 			st = max(st, s)
@@ -631,7 +628,7 @@ func primitiveString(v any) (string, bool) {
 }
 
 func jsonString(v any) string {
-	if _, ok := v.(undefinedValue); ok {
+	if _, ok := v.(ojson.UndefinedType); ok {
 		return "undefined"
 	}
 	b, err := ojson.Marshal(v)

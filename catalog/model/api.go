@@ -23,6 +23,15 @@ func (r Ref) String() string {
 	return strings.ToLower(r.Kind) + ":" + strings.ToLower(r.Namespace) + "/" + strings.ToLower(r.Name)
 }
 
+// NewRef is the ref of kind, namespace and name, an empty namespace being
+// "default" as in Backstage's stringifyEntityRef.
+func NewRef(kind, namespace, name string) Ref {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return Ref{Kind: kind, Namespace: namespace, Name: name}
+}
+
 // RefDefaults are used for missing parts when parsing a ref.
 type RefDefaults struct{ Kind, Namespace string }
 

@@ -39,6 +39,17 @@ func TestParseRef(t *testing.T) {
 		{"empty name", "group:", RefDefaults{}, Ref{}, `Entity reference "group:" was not on the form [<kind>:][<namespace>/]<name>`},
 		{"empty namespace", "group:/x", RefDefaults{}, Ref{}, `Entity reference "group:/x" was not on the form [<kind>:][<namespace>/]<name>`},
 		{"empty", "", RefDefaults{Kind: "X"}, Ref{}, "Entity reference must not be empty"},
+		{"case kept", "Template:Default/My-Tpl", RefDefaults{}, Ref{"Template", "Default", "My-Tpl"}, ""},
+		{"explicit parts beat defaults", "api:ns/x", RefDefaults{Kind: "Component", Namespace: "other"}, Ref{"api", "ns", "x"}, ""},
+		{"default namespace only", "x", RefDefaults{Kind: "template"}, Ref{"template", "default", "x"}, ""},
+		{"second colon is in the name", "a:b:c", RefDefaults{}, Ref{"a", "default", "b:c"}, ""},
+		{"second slash is in the name", "a:b/c/d", RefDefaults{}, Ref{"a", "b", "c/d"}, ""},
+		{"no kind, slashes", "a/b/c", RefDefaults{Kind: "K"}, Ref{"K", "a", "b/c"}, ""},
+		{"slash before colon without default kind", "ns/a:b", RefDefaults{}, Ref{}, `Entity reference "ns/a:b" had missing or empty kind (e.g. did not start with "component:" or similar)`},
+		{"leading slash", "/x", RefDefaults{Kind: "K"}, Ref{}, `Entity reference "/x" was not on the form [<kind>:][<namespace>/]<name>`},
+		{"trailing slash", "x/", RefDefaults{Kind: "K"}, Ref{}, `Entity reference "x/" was not on the form [<kind>:][<namespace>/]<name>`},
+		{"colon only", ":", RefDefaults{Kind: "K"}, Ref{}, `Entity reference ":" was not on the form [<kind>:][<namespace>/]<name>`},
+		{"kind and slash only", "k:/", RefDefaults{}, Ref{}, `Entity reference "k:/" was not on the form [<kind>:][<namespace>/]<name>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +64,9 @@ func TestParseRef(t *testing.T) {
 				t.Fatalf("ParseRef = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+	if s := NewRef("Component", "", "Name").String(); s != "component:default/name" {
+		t.Fatalf("NewRef.String = %q", s)
 	}
 	if s := (Ref{"Component", "NS", "Name"}).String(); s != "component:ns/name" {
 		t.Fatalf("String = %q", s)

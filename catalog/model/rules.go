@@ -1,13 +1,12 @@
 package model
 
 import (
-	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 )
 
 // RuleKind is one entry of a rule's allow list.
@@ -124,7 +123,7 @@ func matchLocation(ms []RuleLocation, typ, target string) bool {
 		if m.Exact != "" && m.Exact != target {
 			continue
 		}
-		if m.Pattern != "" && !globMatch(m.Pattern, target) {
+		if m.Pattern != "" && !glob.Match(m.Pattern, target, ruleGlob) {
 			continue
 		}
 		return true
@@ -132,37 +131,9 @@ func matchLocation(ms []RuleLocation, typ, target string) bool {
 	return false
 }
 
-// globMatch approximates minimatch(target, pattern, {nocase, dot}): "*"
-// within a segment, "**" across segments, "?" one character.
-func globMatch(pattern, target string) bool {
-	var b strings.Builder
-	b.WriteString("(?is)^")
-	for i := 0; i < len(pattern); i++ {
-		c := pattern[i]
-		switch {
-		case c == '*' && i+1 < len(pattern) && pattern[i+1] == '*':
-			b.WriteString(".*")
-			i++
-			if i+1 < len(pattern) && pattern[i+1] == '/' {
-				b.WriteString("/?")
-				i++
-			}
-		case c == '*':
-			b.WriteString("[^/]*")
-		case c == '?':
-			b.WriteString("[^/]")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		ok, _ := path.Match(pattern, target)
-		return ok
-	}
-	return re.MatchString(target)
-}
+// ruleGlob is minimatch(target, pattern, {nocase: true, dot: true}), the
+// options Backstage's catalog rules match location targets with.
+var ruleGlob = glob.Options{NoCase: true, Dot: true}
 
 // NotAllowedError is the processing error for a child entity whose kind
 // the rules do not allow from its origin location. Location refs are

@@ -302,7 +302,7 @@ func write(b *bytes.Buffer, v any, sorted bool) error {
 		}
 		first := true
 		for _, m := range members {
-			if _, undef := m.Value.(undefined); undef {
+			if _, undef := m.Value.(UndefinedType); undef {
 				continue
 			}
 			if !first {
@@ -322,7 +322,7 @@ func write(b *bytes.Buffer, v any, sorted bool) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			if _, undef := e.(undefined); undef {
+			if _, undef := e.(UndefinedType); undef {
 				b.WriteString("null")
 				continue
 			}
@@ -367,10 +367,20 @@ func write(b *bytes.Buffer, v any, sorted bool) error {
 	return nil
 }
 
-type undefined struct{}
+// UndefinedType is the type of Undefined, for type switches.
+type UndefinedType struct{}
 
-// Undefined is a value that Marshal leaves out of objects, like JavaScript's undefined.
-var Undefined any = undefined{}
+// Undefined is JavaScript's undefined, the one sentinel of the tree: a
+// missing property, a template that renders to nothing, a schema value
+// that is absent. Marshal leaves it out of objects and writes null for it
+// in arrays, as JSON.stringify does.
+var Undefined any = UndefinedType{}
+
+// IsUndefined reports whether v is Undefined.
+func IsUndefined(v any) bool {
+	_, ok := v.(UndefinedType)
+	return ok
+}
 
 // Decode parses JSON into ojson values.
 func Decode(data []byte) (any, error) {
@@ -509,7 +519,7 @@ func ToGo(v any) any {
 		}
 		m := make(map[string]any, len(t.Members))
 		for _, mem := range t.Members {
-			if _, undef := mem.Value.(undefined); undef {
+			if _, undef := mem.Value.(UndefinedType); undef {
 				continue
 			}
 			m[mem.Key] = ToGo(mem.Value)

@@ -106,3 +106,19 @@ func TestDecodeYAMLDocuments(t *testing.T) {
 		t.Error("want a syntax error")
 	}
 }
+
+func TestUndefinedIsOneSentinel(t *testing.T) {
+	tests := []struct {
+		v    any
+		want bool
+	}{{Undefined, true}, {UndefinedType{}, true}, {nil, false}, {"", false}, {NewObject(), false}}
+	for _, tc := range tests {
+		if got := IsUndefined(tc.v); got != tc.want {
+			t.Errorf("IsUndefined(%#v) = %v", tc.v, got)
+		}
+	}
+	o := NewObject("a", Undefined, "b", []any{Undefined, 1.0})
+	if got := string(MustMarshal(o)); got != `{"b":[null,1]}` {
+		t.Errorf("Marshal = %s", got)
+	}
+}

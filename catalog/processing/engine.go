@@ -52,6 +52,9 @@ type Options struct {
 	// PollInterval is how long an idle engine waits before looking for due
 	// work again, unless woken. Default 1 s.
 	PollInterval time.Duration
+	// Observe, when set, is told of every processed entity and how long its
+	// processing took (metrics). It runs on the processing goroutines.
+	Observe func(item catalog.ProcessingItem, res catalog.ProcessingResult, took time.Duration)
 }
 
 // Engine runs the processing loop.
@@ -300,7 +303,11 @@ func (e *Engine) processAll(ctx context.Context, items []catalog.ProcessingItem)
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(items); i += workers {
+				start := time.Now()
 				results[i] = e.Process(ctx, items[i])
+				if e.o.Observe != nil {
+					e.o.Observe(items[i], results[i], time.Since(start))
+				}
 				results[i].NextUpdateAt = e.nextUpdate()
 			}
 		}()

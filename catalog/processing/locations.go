@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 )
 
 // LocationFile is one file read from a location target.
@@ -54,7 +54,7 @@ func (r FileReader) ReadLocation(ctx context.Context, target string) ([]Location
 
 // Read reads the file, or every file matching a glob pattern.
 func (FileReader) Read(ctx context.Context, target string, maxBytes int64) ([]LocationFile, error) {
-	if !hasGlob(target) {
+	if !glob.HasMeta(target) {
 		data, err := readFileMax(target, maxBytes)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -64,7 +64,7 @@ func (FileReader) Read(ctx context.Context, target string, maxBytes int64) ([]Lo
 		}
 		return []LocationFile{{Type: "file", Target: target, Data: data}}, nil
 	}
-	matches, err := globFiles(target)
+	matches, err := globFiles(ctx, target)
 	if err != nil {
 		return nil, err
 	}
@@ -173,78 +173,55 @@ func (FileReader) Resolve(base, target string) (string, error) {
 // directory of its file, or of a glob pattern's fixed part.
 func locationFolder(target string) string {
 	dir := filepath.Dir(target)
-	for hasGlob(dir) {
+	for glob.HasMeta(dir) {
 		dir = filepath.Dir(dir)
 	}
 	return dir
 }
 
-func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[{") }
+// fileGlob matches file location targets: segment globs with "**" for any
+// depth, and "*" taking dotfiles as Go's filepath.Match does.
+var fileGlob = glob.Options{Dot: true}
 
-// globFiles supports `*`, `?`, `[..]` per segment and `**` for any depth.
-func globFiles(pattern string) ([]string, error) {
-	if !strings.Contains(pattern, "**") {
-		m, err := filepath.Glob(pattern)
-		if err != nil {
-			return nil, fmt.Errorf("bad glob %q: %w", pattern, err)
-		}
-		return onlyFiles(m), nil
+// globFiles lists the files (symbolic links to files included, folders
+// never) matching an absolute pattern, sorted. The walk starts at the
+// pattern's fixed prefix and skips folders nothing under which can match.
+func globFiles(ctx context.Context, pattern string) ([]string, error) {
+	pattern = filepath.ToSlash(pattern)
+	pat, err := glob.Compile(pattern, fileGlob)
+	if err != nil {
+		return nil, backend.Input("bad glob %q: %v", pattern, err)
 	}
-	i := strings.Index(pattern, "**")
-	root := filepath.Dir(pattern[:i] + "x")
+	root := locationFolder(pattern)
 	var out []string
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			// An unreadable folder is skipped, as a glob skips it.
 			return nil
 		}
-		if globMatch(pattern, p) {
-			out = append(out, p)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		slash := filepath.ToSlash(p)
+		if d.IsDir() {
+			if p != root && !pat.CouldContain(slash) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !pat.Match(slash) {
+			return nil
+		}
+		if d.Type()&os.ModeSymlink != 0 {
+			if st, err := os.Stat(p); err != nil || st.IsDir() {
+				return nil
+			}
+		}
+		out = append(out, p)
 		return nil
 	})
 	sort.Strings(out)
 	return out, err
-}
-
-func onlyFiles(paths []string) []string {
-	var out []string
-	for _, p := range paths {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// globMatch matches path segments, with ** matching zero or more segments.
-func globMatch(pattern, path string) bool {
-	ps := strings.Split(filepath.ToSlash(pattern), "/")
-	ss := strings.Split(filepath.ToSlash(path), "/")
-	var match func(i, j int) bool
-	match = func(i, j int) bool {
-		for i < len(ps) {
-			if ps[i] == "**" {
-				for k := j; k <= len(ss); k++ {
-					if match(i+1, k) {
-						return true
-					}
-				}
-				return false
-			}
-			if j >= len(ss) {
-				return false
-			}
-			ok, err := filepath.Match(ps[i], ss[j])
-			if err != nil || !ok {
-				return false
-			}
-			i++
-			j++
-		}
-		return j == len(ss)
-	}
-	return match(0, 0)
 }
 
 // readLocationEntity reads every target of a Location entity and returns

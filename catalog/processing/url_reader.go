@@ -7,6 +7,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/glob"
 )
 
 // URLLocationReader reads `url` locations through the catalog's URL
@@ -32,7 +33,7 @@ func (r URLLocationReader) Read(ctx context.Context, target string, maxBytes int
 	if err != nil {
 		return nil, err
 	}
-	if len(res.Files) == 0 && !hasGlob(target) {
+	if len(res.Files) == 0 && !glob.HasMeta(target) {
 		return nil, backend.NotFound("Unable to read url, no matching files found for %s", target)
 	}
 	out := make([]LocationFile, 0, len(res.Files))

@@ -16,23 +16,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 )
-
-// entityRef is the lowercased "kind:namespace/name" of an unprocessed entity.
-func entityRef(e *ojson.Object) string {
-	ns := "default"
-	md := e.Object("metadata")
-	name := ""
-	if md != nil {
-		if v := md.String("namespace"); v != "" {
-			ns = v
-		}
-		name = md.String("name")
-	}
-	return strings.ToLower(e.String("kind") + ":" + ns + "/" + name)
-}
 
 func hashBytes(b []byte) string {
 	h := sha1.Sum(b)
@@ -63,7 +50,7 @@ func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 		if e.Entity == nil {
 			return
 		}
-		ref := entityRef(e.Entity)
+		ref := model.EntityRef(e.Entity)
 		body, err := ojson.Marshal(e.Entity)
 		if err != nil {
 			errs[i] = fmt.Errorf("marshal %s: %w", ref, err)

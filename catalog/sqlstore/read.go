@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/plugins/backend"
 )
 
@@ -363,8 +364,11 @@ func (s *Store) EntityByRef(ctx context.Context, ref string, filter catalog.Filt
 		return nil, err
 	}
 	if raw == nil {
-		kind, ns, name := splitRef(ref)
-		return nil, backend.NotFound("No entity named '%s' found, with kind '%s' in namespace '%s'", name, kind, ns)
+		r, err := model.ParseRef(ref, model.RefDefaults{})
+		if err != nil {
+			return nil, backend.NotFound("No entity %s found", ref)
+		}
+		return nil, backend.NotFound("No entity named '%s' found, with kind '%s' in namespace '%s'", r.Name, r.Kind, r.Namespace)
 	}
 	return raw, nil
 }
@@ -399,19 +403,6 @@ func (s *Store) oneEntity(ctx context.Context, cond string, key string, filter c
 		return nil, fmt.Errorf("get entity: %w", err)
 	}
 	return catalog.RawEntity(raw), nil
-}
-
-// splitRef splits a full "kind:namespace/name" ref.
-func splitRef(ref string) (kind, ns, name string) {
-	kind, rest, ok := strings.Cut(ref, ":")
-	if !ok {
-		rest, kind = kind, ""
-	}
-	ns, name, ok = strings.Cut(rest, "/")
-	if !ok {
-		name, ns = ns, "default"
-	}
-	return kind, ns, name
 }
 
 // Facets counts entities per original value of each facet key.

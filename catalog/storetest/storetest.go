@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 )
@@ -37,12 +38,7 @@ func Entity(kind, name string, spec *ojson.Object, kv ...any) *ojson.Object {
 
 // Ref is the lowercased ref of e.
 func Ref(e *ojson.Object) string {
-	md := e.Object("metadata")
-	ns := md.String("namespace")
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.ToLower(e.String("kind") + ":" + ns + "/" + md.String("name"))
+	return model.EntityRef(e)
 }
 
 // RelationsFunc emits the relations of a processed entity.

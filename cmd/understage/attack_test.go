@@ -528,9 +528,11 @@ scaffolder:
 			if n := goodCount(r); n != goodComponents {
 				t.Errorf("%s serves %d good entities, want %d", r.name, n, goodComponents)
 			}
-			if hwm := peakRSS(t, r.cmd.Process.Pid); hwm > 512<<20 {
+			hwm := peakRSS(t, r.cmd.Process.Pid)
+			if hwm > 512<<20 {
 				t.Errorf("%s peaked at %d MiB", r.name, hwm>>20)
 			}
+			t.Logf("%s: peak resident memory %d MiB after every attack", r.name, hwm>>20)
 		}
 		if e := etag(alice); e != goodEtag {
 			t.Errorf("a good entity changed under the attacks: etag %s → %s", goodEtag, e)

@@ -1,6 +1,7 @@
 // Command understage is a Backstage-compatible backend in one binary.
 //
 //	understage serve [--config FILE]... [--log-format json|text] [--log-level LEVEL]
+//	understage migrate [--config FILE]...  apply every plugin's database migrations and exit
 //	understage config [--config FILE]...   print the merged config as JSON
 //	understage validate PATH...            check catalog files as the catalog would
 //	understage template dry-run TEMPLATE.yaml [--values FILE] [--output DIR]
@@ -25,11 +26,16 @@ import (
 	"syscall"
 
 	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/cmd/understage/wire"
 	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/httpserver"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful shutdown; a second one kills the
+	// process at once (Go's default), for an operator who will not wait.
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -37,6 +43,7 @@ func main() {
 
 const usage = `usage:
   understage serve [--config FILE]... [--log-format json|text] [--log-level debug|info|warn|error]
+  understage migrate [--config FILE]... [--log-format json|text] [--log-level LEVEL]
   understage config [--config FILE]...
   understage validate PATH...   check catalog-info files as the catalog would
   understage template dry-run TEMPLATE.yaml [--values FILE] [--secrets FILE] [--output DIR] [--json]
@@ -53,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
+	case "migrate":
+		err = migrate(ctx, args[1:], stderr)
 	case "config":
 		err = printConfig(ctx, args[1:], stdout, stderr)
 	case "validate":
@@ -134,9 +143,9 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	o := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, o)), nil
+		return slog.New(httpserver.LogHandler(slog.NewJSONHandler(w, o))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, o)), nil
+		return slog.New(httpserver.LogHandler(slog.NewTextHandler(w, o))), nil
 	}
 	return nil, fmt.Errorf("--log-format must be json or text, not %q", format)
 }
@@ -166,6 +175,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// migrate applies every plugin's database migrations and exits, for
+// deployments that start replicas with backend.database.skipMigrations.
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	f, err := parseFlags("migrate", args, stderr, true)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logFormat, f.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(ctx, f.configs, nil)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	return wire.Migrate(ctx, cfg, log)
 }
 
 // printConfig shows the merged config, for checking what serve would read.

@@ -334,7 +334,11 @@ func newStoredKey(k *signingKey, s *sealer, now time.Time) (storedKey, error) {
 
 // migrate applies the dialect's pending migrations, recording them in
 // auth_migrations.
-func migrate(ctx context.Context, db *database.DB) error {
+func migrate(ctx context.Context, db *database.DB) error { return Migrate(ctx, db) }
+
+// Migrate applies the plugin's pending schema migrations (`understage
+// migrate`); opening the store does the same.
+func Migrate(ctx context.Context, db *database.DB) error {
 	dirs, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return err

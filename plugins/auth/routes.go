@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/httpserver"
@@ -109,8 +110,8 @@ func (s *Service) guestRefresh(c echo.Context) error {
 func (s *Service) signInGuest(ctx context.Context) (IssuedToken, error) {
 	g := s.guest
 	if s.catalog != nil {
-		if kind, ns, name, err := parseRef(g.userRef, "user", "default"); err == nil {
-			ref := strings.ToLower(kind + ":" + ns + "/" + name)
+		if r, err := model.ParseRef(g.userRef, model.RefDefaults{Kind: "user"}); err == nil {
+			ref := r.String()
 			entity, owners, found, err := s.catalog.UserEntity(ctx, ref)
 			switch {
 			case err != nil:
@@ -164,11 +165,7 @@ func EntityRef(entity []byte) string {
 	if json.Unmarshal(entity, &e) != nil || e.Kind == "" || e.Metadata.Name == "" {
 		return ""
 	}
-	ns := e.Metadata.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.ToLower(e.Kind + ":" + ns + "/" + e.Metadata.Name)
+	return model.NewRef(e.Kind, e.Metadata.Namespace, e.Metadata.Name).String()
 }
 
 // MembershipRefs are the group refs of an entity's memberOf relations, the

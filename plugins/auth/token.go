@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 )
@@ -36,7 +37,7 @@ type IssuedToken struct {
 // ent is left out of the token unless auth.omitIdentityTokenOwnershipClaim
 // is false.
 func (s *Service) IssueToken(ctx context.Context, sub string, ent []string) (IssuedToken, error) {
-	if _, _, _, err := parseRef(sub, "", ""); err != nil {
+	if _, err := model.ParseRef(sub, model.RefDefaults{}); err != nil {
 		return IssuedToken{}, errors.New(`"sub" claim provided by the auth resolver is not a valid EntityRef.`)
 	}
 	if ent == nil {
@@ -207,38 +208,4 @@ func audienceIncludes(aud any, want string) bool {
 		return slices.Contains(a, any(want))
 	}
 	return false
-}
-
-// parseRef parses an entity ref "[kind:][namespace/]name" like catalog-model's
-// parseEntityRef: kind and namespace fall back to the defaults, and a missing
-// kind without a default is an error.
-func parseRef(ref, defaultKind, defaultNamespace string) (kind, namespace, name string, err error) {
-	rest := ref
-	if i := strings.IndexByte(rest, ':'); i >= 0 {
-		kind, rest = rest[:i], rest[i+1:]
-		if kind == "" {
-			return "", "", "", fmt.Errorf("entity reference %q has an empty kind", ref)
-		}
-	} else {
-		kind = defaultKind
-	}
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		namespace, rest = rest[:i], rest[i+1:]
-		if namespace == "" {
-			return "", "", "", fmt.Errorf("entity reference %q has an empty namespace", ref)
-		}
-	} else {
-		namespace = defaultNamespace
-		if namespace == "" {
-			namespace = "default"
-		}
-	}
-	name = rest
-	if kind == "" {
-		return "", "", "", fmt.Errorf("entity reference %q had missing or empty kind (e.g. did not start with \"component:\" or similar)", ref)
-	}
-	if name == "" {
-		return "", "", "", fmt.Errorf("entity reference %q had missing or empty name", ref)
-	}
-	return kind, namespace, name, nil
 }

@@ -352,3 +352,28 @@ func quoteAll(l []string) []string {
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// Known tells whether the table covers key (dotted, list items as "[]"):
+// a row names it, a Whole row lies above it, rows lie below it, or its
+// top-level section belongs to a plugin understage does not implement. A
+// key the backend reads must be known, or Check would call it unknown in
+// an operator's config.
+func Known(key string, keys []Key, sections []Section) bool {
+	path := strings.Split(key, ".")
+	if sec := sectionOf(sections, strings.TrimSuffix(path[0], "[]")); sec != nil && !sec.Implemented {
+		return true
+	}
+	c := checker{keys: keys}
+	for i := 1; i < len(path); i++ {
+		// A list read as a whole covers its items: "rules" covers "rules[]".
+		prefix := slices.Clone(path[:i])
+		prefix[i-1] = strings.TrimSuffix(prefix[i-1], "[]")
+		if k := c.match(prefix); k != nil && k.Whole {
+			return true
+		}
+	}
+	return c.match(path) != nil || c.listed(path)
+}
+
+// KeyKnown is Known over understage's key table.
+func KeyKnown(key string) bool { return Known(key, keyTable, keySections) }

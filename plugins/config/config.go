@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/understage/understage/catalog/ojson"
 )
@@ -29,6 +30,40 @@ type Config struct {
 	root   *node
 	prefix string // full dotted key of root, for error messages
 	file   string // file of root, kept for empty subtrees
+	reads  *readLog
+}
+
+// readLog records the full keys read through a config and its subtrees
+// (TrackReads), so a test can hold every key the backend reads against the
+// key table.
+type readLog struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+// TrackReads starts recording the keys read through c and the subtrees
+// taken from it from now on; the returned function lists them, sorted, with
+// list indexes written "[]" (catalog.locations[].target).
+func (c *Config) TrackReads() func() []string {
+	l := &readLog{keys: map[string]struct{}{}}
+	c.reads = l
+	return func() []string {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return slices.Sorted(maps.Keys(l.keys))
+	}
+}
+
+var listIndex = regexp.MustCompile(`\[\d+\]`)
+
+func (c *Config) recordRead(key string) {
+	if c.reads == nil || key == "" {
+		return
+	}
+	k := listIndex.ReplaceAllString(c.fullKey(key), "[]")
+	c.reads.mu.Lock()
+	c.reads.keys[k] = struct{}{}
+	c.reads.mu.Unlock()
 }
 
 // keyPart is the shape Backstage allows for each dotted key segment.
@@ -48,7 +83,11 @@ func FromValue(v any, file string) *Config {
 // lookup walks key from c's root. A segment that is not an object ends the
 // walk with an error, like ConfigReader.readValue.
 func (c *Config) lookup(key string) (*node, error) {
-	if c == nil || c.root == nil {
+	if c == nil {
+		return nil, nil
+	}
+	c.recordRead(key)
+	if c.root == nil {
 		return nil, nil
 	}
 	if key == "" {
@@ -74,6 +113,13 @@ func (c *Config) lookup(key string) (*node, error) {
 		return nil, nil
 	}
 	return n, nil
+}
+
+func (c *Config) readsOf() *readLog {
+	if c == nil {
+		return nil
+	}
+	return c.reads
 }
 
 func (c *Config) fullKey(key string) string {
@@ -133,7 +179,7 @@ func (c *Config) Sub(key string) *Config {
 // the value is not an object.
 func (c *Config) ReadSub(key string) (sub *Config, ok bool, err error) {
 	n, err := c.lookup(key)
-	empty := &Config{prefix: c.fullKey(key), file: c.File()}
+	empty := &Config{prefix: c.fullKey(key), file: c.File(), reads: c.readsOf()}
 	if err != nil {
 		return empty, false, err
 	}
@@ -143,7 +189,7 @@ func (c *Config) ReadSub(key string) (sub *Config, ok bool, err error) {
 	if n.kind != kindObject {
 		return empty, false, c.typeError(key, n, "object")
 	}
-	return &Config{root: n, prefix: c.fullKey(key), file: n.file}, true, nil
+	return &Config{root: n, prefix: c.fullKey(key), file: n.file, reads: c.reads}, true, nil
 }
 
 // List returns the array of objects at key, or nil when absent or malformed;
@@ -169,7 +215,7 @@ func (c *Config) ReadList(key string) ([]*Config, bool, error) {
 		if it.kind != kindObject {
 			return nil, false, c.typeError(k, it, "object-array")
 		}
-		out = append(out, &Config{root: it, prefix: c.fullKey(k), file: it.file})
+		out = append(out, &Config{root: it, prefix: c.fullKey(k), file: it.file, reads: c.reads})
 	}
 	return out, true, nil
 }

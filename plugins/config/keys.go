@@ -14,7 +14,6 @@ const (
 	reasonNoTLS       = "understage serves plain HTTP; terminate TLS in front of it"
 	reasonSingleProc  = "understage runs every plugin in one process and calls none of them over HTTP"
 	reasonOneDBEach   = "understage keeps each plugin in its own database (pluginDivisionMode: database)"
-	reasonNoOTel      = "understage exports no OpenTelemetry metrics or traces"
 	reasonNoCache     = "none of understage's plugins keeps anything in Backstage's cache service, so no cache store is used"
 	reasonGitHubToken = "understage authenticates to GitHub with integrations.github[].token; GitHub App authentication is not implemented"
 	reasonNoProviders = "understage signs in with the guest provider only; this sign-in provider is not implemented"
@@ -90,8 +89,8 @@ var keyTable = []Key{
 		Reason: "knex pool timing (acquire, create, idle, reap): understage's pool waits for a connection as long as the request lasts and closes none while idle"},
 	{Pattern: "backend.database.knexConfig.useNullAsDefault", Decision: Accepted, Reason: "a knex SQLite insert flag with no meaning outside knex"},
 	{Pattern: "backend.database.knexConfig.*", Decision: Refused, Reason: "this knex option has no equivalent in understage"},
-	{Pattern: "backend.database.skipMigrations", Decision: Accepted, Only: []string{"false"},
-		Reason: "understage applies its own schema migrations at start-up and cannot run without them"},
+	{Pattern: "backend.database.skipMigrations", Decision: Supported,
+		Reason: "true: start-up checks that every migration is applied (by `understage migrate`) and fails naming the first missing one, rather than running without it", Test: "cmd/understage TestMigrateCommand"},
 	{Pattern: "backend.database.plugin.*", Decision: Accepted,
 		Reason: "database settings of a plugin understage does not have"},
 	{Pattern: "backend.database.plugin.catalog", Decision: Supported, Test: "plugins/database TestConfigOptions"},
@@ -108,8 +107,7 @@ var keyTable = []Key{
 		Reason: "knex pool timing (acquire, create, idle, reap): understage's pool waits for a connection as long as the request lasts and closes none while idle"},
 	{Pattern: "backend.database.plugin.*.knexConfig.*", Decision: Refused, Reason: "this knex option has no equivalent in understage"},
 	{Pattern: "backend.database.plugin.*.role", Decision: Refused, Reason: "understage does not switch roles (SET ROLE) after connecting"},
-	{Pattern: "backend.database.plugin.*.skipMigrations", Decision: Accepted, Only: []string{"false"},
-		Reason: "understage applies its own schema migrations at start-up and cannot run without them"},
+	{Pattern: "backend.database.plugin.*.skipMigrations", Decision: Supported, Test: "plugins/database TestSkipMigrations"},
 	{Pattern: "backend.database.plugin.*.ensureSchemaExists", Decision: Accepted, Reason: "only read with pluginDivisionMode: schema, which understage refuses"},
 	{Pattern: "backend.cache", Decision: Accepted, Whole: true, Reason: reasonNoCache},
 	{Pattern: "backend.cors.origin", Decision: Supported, Whole: true, Test: "plugins/httpserver TestCORS"},
@@ -123,8 +121,12 @@ var keyTable = []Key{
 	{Pattern: "backend.csp", Decision: Supported, Whole: true, Test: "plugins/httpserver TestSecurityHeaders"},
 	{Pattern: "backend.referrer.policy", Decision: Supported, Test: "plugins/httpserver TestSecurityHeaders"},
 	{Pattern: "backend.health.headers", Decision: Supported, Whole: true, Test: "plugins/httpserver TestHealth"},
-	{Pattern: "backend.metrics", Decision: Accepted, Whole: true, Reason: reasonNoOTel},
-	{Pattern: "backend.tracing", Decision: Accepted, Whole: true, Reason: reasonNoOTel},
+	{Pattern: "backend.metrics.plugin", Decision: Accepted, Whole: true,
+		Reason: "meter names are not shown: understage's Prometheus output has no otel_scope labels"},
+	{Pattern: "backend.metrics.enabled", Decision: Supported, Reason: reasonOwn + ": false serves no /metrics and records nothing", Test: "cmd/understage/wire TestMetricsConfig"},
+	{Pattern: "backend.metrics.listen", Decision: Supported, Reason: reasonOwn + ": host:port of a listener serving only /metrics, instead of the backend's", Test: "cmd/understage/wire TestMetricsConfig"},
+	{Pattern: "backend.metrics.token", Decision: Supported, Reason: reasonOwn + ": bearer token a scrape must send", Test: "cmd/understage/wire TestMetricsConfig"},
+	{Pattern: "backend.tracing", Decision: Accepted, Whole: true, Reason: "understage exports no OpenTelemetry traces"},
 	{Pattern: "backend.logger.level", Decision: Accepted,
 		Reason: "understage's log level is its --log-level flag; log volume is not part of what it serves"},
 	{Pattern: "backend.logger.meta", Decision: Accepted, Whole: true,
@@ -166,6 +168,8 @@ var keyTable = []Key{
 		Reason: "understage stitches each entity as part of processing it, so the deferred strategy and its timings do not apply"},
 	{Pattern: "catalog.defaultLocationConflictStrategy", Decision: Accepted, Only: []string{"reject"},
 		Reason: "understage's default is reject; 'refresh' is available per request (POST /locations?onConflict=refresh) but not as the default"},
+	{Pattern: "catalog.processingProgressInterval", Decision: Supported, Whole: true,
+		Reason: reasonOwn + ": how often a progress line is logged while entities wait to be processed or stitched (default 10 s, 0 turns it off)", Test: "cmd/understage/wire TestMetricsAfterIngestAndTask"},
 	{Pattern: "catalog.processingInterval", Decision: Supported, Whole: true, Never: []string{"false"},
 		Reason: "understage always processes its entities; processing cannot be switched off", Test: "cmd/understage/wire TestCatalogProcessingInterval"},
 	{Pattern: "catalog.providerOptions.*.disabled", Decision: Accepted, Only: []string{"false"},
@@ -238,6 +242,13 @@ var keyTable = []Key{
 	{Pattern: "scaffolder.defaultEnvironment.parameters", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestScaffolderConfig"},
 	{Pattern: "scaffolder.defaultEnvironment.secrets", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestScaffolderConfig"},
 	{Pattern: "scaffolder.secretsKey", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/sqlstore TestSecretsAreSealed"},
+	{Pattern: "scaffolder.taskLogMaxEvents", Decision: Supported, Reason: reasonOwn, Test: "cmd/understage/wire TestScaffolderConfig"},
+	{Pattern: "scaffolder.taskLogMaxBytes", Decision: Supported, Reason: reasonOwn, Test: "cmd/understage/wire TestScaffolderConfig"},
+	{Pattern: "scaffolder.templating.maxOutputSize", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxSourceSize", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxWorkUnits", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxNestingDepth", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
+	{Pattern: "scaffolder.templating.maxNodes", Decision: Supported, Reason: reasonOwn, Test: "scaffolder/render TestLimitsFromConfig"},
 	{Pattern: "scaffolder.taskLease", Decision: Supported, Reason: reasonOwn, Whole: true, Test: "cmd/understage TestKillDuringTask"},
 
 	// auth: plugin-auth-backend and the guest provider.

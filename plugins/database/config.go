@@ -107,6 +107,14 @@ func ConfigOptions(cfg *config.Config, pluginID string, log *slog.Logger) (Optio
 		}
 	}
 	o.NoCreate = !ensure
+	// skipMigrations: the plugin's own setting wins over the base one.
+	for _, c := range []*config.Config{db, plugin} {
+		if v, ok, err := c.ReadBool("skipMigrations"); err != nil {
+			return o, err
+		} else if ok {
+			o.SkipMigrations = v
+		}
+	}
 	for _, c := range []*config.Config{db, plugin} {
 		if n, ok, err := c.ReadInt("knexConfig.pool.max"); err != nil {
 			return o, err

@@ -60,6 +60,9 @@ type Options struct {
 	// MaxConns bounds the connections of a pool (knexConfig.pool.max);
 	// 0 keeps the default.
 	MaxConns int
+	// SkipMigrations (backend.database.skipMigrations): Migrate only checks
+	// that every migration was applied, by `understage migrate`.
+	SkipMigrations bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -75,7 +78,8 @@ type DB struct {
 	// is the same handle as Write.
 	Read *bun.DB
 
-	dialect string
+	dialect        string
+	skipMigrations bool
 }
 
 // Dialect is "sqlite" or "pg".
@@ -95,14 +99,21 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	var db *DB
+	var err error
 	switch o.Client {
 	case "better-sqlite3", "sqlite3", "sqlite":
-		return openSQLite(ctx, o)
+		db, err = openSQLite(ctx, o)
 	case "pg", "postgres", "postgresql":
-		return openPostgres(ctx, o)
+		db, err = openPostgres(ctx, o)
 	default:
 		return nil, fmt.Errorf("database: unsupported client %q", o.Client)
 	}
+	if err != nil {
+		return nil, err
+	}
+	db.skipMigrations = o.SkipMigrations
+	return db, nil
 }
 
 // sqlitePragmas are applied to every connection. busy_timeout comes first:

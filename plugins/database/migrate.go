@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -15,15 +16,20 @@ import (
 // in name order; each runs in its own transaction and is recorded (version =
 // file name without .sql) in table, which is created when missing and names
 // the plugin's own migration history. Already recorded versions are skipped,
-// so running it again is a no-op. On PostgreSQL a transaction-scoped advisory
+// so running it again is a no-op. When the database was opened with
+// SkipMigrations, nothing is applied: Migrate fails unless every migration
+// is already recorded, so that a replica never runs on a schema it does
+// not know. On PostgreSQL a transaction-scoped advisory
 // lock keyed by table keeps replicas starting together from running the same
 // migration twice; SQLite needs none, its write transactions are exclusive.
 func Migrate(ctx context.Context, db *DB, table string, migrations fs.FS) error {
 	if !plainIdent(table) {
 		return fmt.Errorf("database: migrations table %q is not a plain identifier", table)
 	}
-	if err := createMigrationsTable(ctx, db, table); err != nil {
-		return fmt.Errorf("create %s: %w", table, err)
+	if !db.skipMigrations {
+		if err := createMigrationsTable(ctx, db, table); err != nil {
+			return fmt.Errorf("create %s: %w", table, err)
+		}
 	}
 	dir := "sqlite"
 	if db.Dialect() == DialectPostgres {
@@ -40,6 +46,9 @@ func Migrate(ctx context.Context, db *DB, table string, migrations fs.FS) error 
 		}
 	}
 	sort.Strings(names)
+	if db.skipMigrations {
+		return checkMigrated(ctx, db, table, names)
+	}
 	for _, name := range names {
 		body, err := fs.ReadFile(migrations, dir+"/"+name)
 		if err == nil {
@@ -80,6 +89,37 @@ func lockedTx(ctx context.Context, db *DB, table string) (*sql.Tx, error) {
 		}
 	}
 	return tx, nil
+}
+
+// ErrNotMigrated is the error of a database opened with SkipMigrations
+// whose schema lacks a migration.
+var ErrNotMigrated = errors.New("database schema is not migrated")
+
+// checkMigrated fails unless every migration in names is recorded in table.
+func checkMigrated(ctx context.Context, db *DB, table string, names []string) error {
+	applied := map[string]bool{}
+	rows, err := db.Read.DB.QueryContext(ctx, `SELECT version FROM `+table)
+	if err == nil {
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return fmt.Errorf("read %s: %w", table, err)
+			}
+			applied[v] = true
+		}
+		err = rows.Err()
+	}
+	if err != nil && len(applied) == 0 {
+		// Most likely no such table: nothing was ever migrated.
+		return fmt.Errorf("%w: %s cannot be read (%v); skipMigrations is set, run `understage migrate` first", ErrNotMigrated, table, err)
+	}
+	for _, name := range names {
+		if v := strings.TrimSuffix(name, ".sql"); !applied[v] {
+			return fmt.Errorf("%w: migration %s is not applied (%s) and skipMigrations is set; run `understage migrate` first", ErrNotMigrated, v, table)
+		}
+	}
+	return nil
 }
 
 func applyMigration(ctx context.Context, db *DB, table, version, body string) error {

@@ -19,7 +19,6 @@ import (
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	"github.com/understage/understage/scaffolder/render"
-	ghschemas "github.com/understage/understage/schemas/actions/github"
 )
 
 // ActionOptions configure the GitHub scaffolder actions (publish:github,
@@ -68,24 +67,31 @@ func ActionOptionsFromConfig(cfg *config.Config) (ActionOptions, error) {
 	return o, nil
 }
 
+// RegisterScaffolder adds what the GitHub module gives the scaffolder to
+// its extension points: the GitHub actions and the "github" autocomplete
+// provider.
+func RegisterScaffolder(actions scaffolder.ActionRegistry, autocomplete scaffolder.AutocompleteRegistry, o ActionOptions) error {
+	if err := actions.AddActions(Actions(o)...); err != nil {
+		return fmt.Errorf("github scaffolder module: %w", err)
+	}
+	if err := autocomplete.AddAutocompleteProvider(scaffolder.AutocompleteProvider{ID: "github", Handler: Autocomplete(o)}); err != nil {
+		return fmt.Errorf("github scaffolder module: %w", err)
+	}
+	return nil
+}
+
 // Actions returns the implemented GitHub actions with Backstage's metadata.
 // Dry runs run publish:github:pull-request and github:webhook (which stop
 // before changing anything) and skip the others, as Backstage declares.
 func Actions(o ActionOptions) []scaffolder.Action {
-	impls := map[string]scaffolder.ActionImpl{
-		"publish:github":              {SupportsDryRun: false, Run: o.publishGithub},
-		"github:repo:create":          {SupportsDryRun: false, Run: o.repoCreate},
-		"github:repo:push":            {SupportsDryRun: false, Run: o.repoPush},
-		"publish:github:pull-request": {SupportsDryRun: true, Run: o.pullRequest},
-		"github:actions:dispatch":     {SupportsDryRun: false, Run: o.actionsDispatch},
-		"github:webhook":              {SupportsDryRun: true, Run: o.webhook},
+	return []scaffolder.Action{
+		o.githubActionsDispatchAction(),
+		o.githubRepoCreateAction(),
+		o.githubRepoPushAction(),
+		o.githubWebhookAction(),
+		o.publishGithubAction(),
+		o.publishGithubPullRequestAction(),
 	}
-	out, err := scaffolder.ActionsFromListing(ghschemas.JSON, impls)
-	if err != nil {
-		// Embedded and covered by tests: a failure is a build defect.
-		panic(fmt.Sprintf("github: schemas/actions/github/actions.json: %v", err))
-	}
-	return out
 }
 
 // ---- repository target and client ----

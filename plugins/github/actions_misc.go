@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	_ "embed"
 	"net/http"
 	"net/url"
 
@@ -10,6 +11,68 @@ import (
 )
 
 // ---- github:actions:dispatch ----
+
+//go:embed schemas/github_actions_dispatch.input.json
+var githubActionsDispatchInput []byte
+
+//go:embed schemas/github_actions_dispatch.output.json
+var githubActionsDispatchOutput []byte
+
+// githubActionsDispatchAction declares github:actions:dispatch: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o ActionOptions) githubActionsDispatchAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "github:actions:dispatch",
+		Description: "Dispatches a GitHub Action workflow for a given branch or tag",
+		Examples: []scaffolder.ActionExample{
+			{Description: "GitHub Action Workflow Without Inputs.",
+				Example: `steps:
+  - action: github:actions:dispatch
+    name: Dispatch Github Action Workflow
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      workflowId: WORKFLOW_ID
+      branchOrTagName: main
+`},
+			{Description: "GitHub Action Workflow With Inputs",
+				Example: `steps:
+  - action: github:actions:dispatch
+    name: Dispatch Github Action Workflow with inputs
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      workflowId: WORKFLOW_ID
+      branchOrTagName: main
+      workflowInputs:
+        input1: value1
+        input2: value2
+`},
+			{Description: "GitHub Action Workflow With Custom Token",
+				Example: `steps:
+  - action: github:actions:dispatch
+    name: Dispatch GitHub Action Workflow (custom token)
+    input:
+      repoUrl: github.com?repo=reponame&owner=owner
+      workflowId: WORKFLOW_ID
+      branchOrTagName: release-1.0
+      token: ${{ secrets.MY_CUSTOM_TOKEN }}
+`},
+			{Description: "GitHub Action Workflow returning run details",
+				Example: `steps:
+  - action: github:actions:dispatch
+    name: Dispatch GitHub Action Workflow and get run ID
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      workflowId: WORKFLOW_ID
+      branchOrTagName: main
+      returnWorkflowRunDetails: true
+`},
+		},
+		Input:          githubActionsDispatchInput,
+		Output:         githubActionsDispatchOutput,
+		SupportsDryRun: false,
+		Run:            o.actionsDispatch,
+	}
+}
 
 func (o ActionOptions) actionsDispatch(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := builtin.Input(ac)
@@ -52,6 +115,84 @@ func (o ActionOptions) actionsDispatch(ctx context.Context, ac *scaffolder.Actio
 }
 
 // ---- github:webhook ----
+
+//go:embed schemas/github_webhook.input.json
+var githubWebhookInput []byte
+
+// githubWebhookAction declares github:webhook: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o ActionOptions) githubWebhookAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "github:webhook",
+		Description: "Creates webhook for a repository on GitHub.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Create a GitHub webhook for a repository",
+				Example: `steps:
+  - action: github:webhook
+    name: Create GitHub Webhook
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      webhookUrl: https://example.com/my-webhook
+      webhookSecret: mysecret
+      events:
+        - push
+      active: true
+      contentType: json
+      insecureSsl: false
+      token: my-github-token
+`},
+			{Description: "Create a GitHub webhook with minimal configuration",
+				Example: `steps:
+  - action: github:webhook
+    name: Create GitHub Webhook
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      webhookUrl: https://example.com/my-webhook
+`},
+			{Description: "Create a GitHub webhook with custom events",
+				Example: `steps:
+  - action: github:webhook
+    name: Create GitHub Webhook
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      webhookUrl: https://example.com/my-webhook
+      events:
+        - push
+        - pull_request
+`},
+			{Description: "Create a GitHub webhook with JSON content type",
+				Example: `steps:
+  - action: github:webhook
+    name: Create GitHub Webhook
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      webhookUrl: https://example.com/my-webhook
+      contentType: json
+`},
+			{Description: "Create a GitHub webhook with insecure SSL",
+				Example: `steps:
+  - action: github:webhook
+    name: Create GitHub Webhook
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      webhookUrl: https://example.com/my-webhook
+      insecureSsl: true
+`},
+			{Description: "Create an inactive GitHub webhook",
+				Example: `steps:
+  - action: github:webhook
+    name: Create GitHub Webhook
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      webhookUrl: https://example.com/my-webhook
+      active: false
+`},
+		},
+		Input:          githubWebhookInput,
+		SupportsDryRun: true,
+		Run:            o.webhook,
+	}
+}
 
 func (o ActionOptions) webhook(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := builtin.Input(ac)

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -34,6 +35,206 @@ type prFile struct {
 }
 
 // ---- publish:github:pull-request ----
+
+//go:embed schemas/publish_github_pull_request.input.json
+var publishGithubPullRequestInput []byte
+
+//go:embed schemas/publish_github_pull_request.output.json
+var publishGithubPullRequestOutput []byte
+
+// publishGithubPullRequestAction declares publish:github:pull-request: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o ActionOptions) publishGithubPullRequestAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID: "publish:github:pull-request",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Create a pull request",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+`},
+			{Description: "Create a pull request with target branch name",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request with target branch name
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      targetBranchName: test
+`},
+			{Description: "Create a pull request as draft",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request as draft
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      draft: true
+`},
+			{Description: "Create a pull request with target path",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request with target path
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      targetPath: targetPath
+`},
+			{Description: "Create a pull request with source path",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request with source path
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      sourcePath: source
+`},
+			{Description: "Create a pull request with token",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      token: gph_YourGitHubToken
+`},
+			{Description: "Create a pull request with reviewers",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request with reviewers
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      reviewers:
+        - foobar
+`},
+			{Description: "Create a pull request with team reviewers",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request with team reviewers
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      teamReviewers:
+        - team-foo
+`},
+			{Description: "Create a pull request with commit message",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      commitMessage: Custom commit message
+`},
+			{Description: "Create a pull request with a git author name and email",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      gitAuthorName: Foo Bar
+      gitAuthorEmail: foo@bar.example
+`},
+			{Description: "Create a pull request with a git author name",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      gitAuthorName: Foo Bar
+`},
+			{Description: "Create a pull request with a git author email",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      gitAuthorEmail: foo@bar.example
+`},
+			{Description: "Do not create empty pull request",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      createWhenEmpty: false
+`},
+			{Description: "Create a pull request with all parameters",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      targetBranchName: test
+      draft: true
+      targetPath: targetPath
+      sourcePath: source
+      token: gph_YourGitHubToken
+      reviewers:
+        - foobar
+      teamReviewers:
+        - team-foo
+      commitMessage: Commit for foo changes
+      gitAuthorName: Foo Bar
+      gitAuthorEmail: foo@bar.example
+      createWhenEmpty: true
+`},
+			{Description: "Create a pull request with assignees",
+				Example: `steps:
+  - action: publish:github:pull-request
+    name: Create a pull request with reviewers
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      branchName: new-app
+      title: Create my new app
+      description: This PR is really good
+      assignees:
+        - foobar
+`},
+		},
+		Input:          publishGithubPullRequestInput,
+		Output:         publishGithubPullRequestOutput,
+		SupportsDryRun: true,
+		Run:            o.pullRequest,
+	}
+}
 
 func (o ActionOptions) pullRequest(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := builtin.Input(ac)

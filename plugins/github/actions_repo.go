@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -28,6 +29,53 @@ import (
 
 // ---- publish:github ----
 
+//go:embed schemas/publish_github.input.json
+var publishGithubInput []byte
+
+//go:embed schemas/publish_github.output.json
+var publishGithubOutput []byte
+
+// publishGithubAction declares publish:github: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o ActionOptions) publishGithubAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "publish:github",
+		Description: "Initializes a git repository of contents in workspace and publishes it to GitHub.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Initializes a git repository with the content in the workspace, and publishes it to GitHub with the default configuration.",
+				Example: `steps:
+  - id: publish
+    action: publish:github
+    name: Publish to GitHub
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+`},
+			{Description: "Initializes a GitHub repository with a description.",
+				Example: `steps:
+  - id: publish
+    action: publish:github
+    name: Publish to GitHub
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      description: Initialize a git repository
+`},
+			{Description: "Initializes a GitHub repository with public repo visibility, if not set defaults to private",
+				Example: `steps:
+  - id: publish
+    action: publish:github
+    name: Publish to GitHub
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: public
+`},
+		},
+		Input:          publishGithubInput,
+		Output:         publishGithubOutput,
+		SupportsDryRun: false,
+		Run:            o.publishGithub,
+	}
+}
+
 func (o ActionOptions) publishGithub(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := builtin.Input(ac)
 	t, err := o.target(in)
@@ -52,6 +100,650 @@ func (o ActionOptions) publishGithub(ctx context.Context, ac *scaffolder.ActionC
 
 // ---- github:repo:create ----
 
+//go:embed schemas/github_repo_create.input.json
+var githubRepoCreateInput []byte
+
+//go:embed schemas/github_repo_create.output.json
+var githubRepoCreateOutput []byte
+
+// githubRepoCreateAction declares github:repo:create: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o ActionOptions) githubRepoCreateAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "github:repo:create",
+		Description: "Creates a GitHub repository.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Creates a GitHub repository with default configuration.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+`},
+			{Description: "Add a description.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with a description
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      description: My new repository
+`},
+			{Description: "Disable wiki and issues.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository without wiki and issues
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      hasIssues: false
+      hasWiki: false
+`},
+			{Description: "Set repository homepage.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with homepage
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      homepage: https://example.com
+`},
+			{Description: "Create a private repository.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new private GitHub repository
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: private
+`},
+			{Description: "Enable required code owner reviews.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with required code owner reviews
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requireCodeOwnerReviews: true
+`},
+			{Description: "Set required approving review count to 2.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with required approving review count
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredApprovingReviewCount: 2
+`},
+			{Description: "Allow squash merge only.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository allowing only squash merge
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowMergeCommit: false
+      allowSquashMerge: true
+      allowRebaseMerge: false
+`},
+			{Description: "Set squash merge commit title to pull request title.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with squash merge commit title set to pull
+      request title
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      squashMergeCommitTitle: pull_request_title
+`},
+			{Description: "Set squash merge commit message to blank.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with squash merge commit message set to
+      blank
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      squashMergeCommitMessage: blank
+`},
+			{Description: "Allow auto-merge.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository allowing auto-merge
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowAutoMerge: true
+`},
+			{Description: "Set collaborators with push access.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with collaborators having push access
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      collaborators:
+        - username: user1
+          permission: push
+        - username: user2
+          permission: push
+`},
+			{Description: "Add topics to repository.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with topics
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      topics:
+        - devops
+        - kubernetes
+        - ci-cd
+`},
+			{Description: "Add secret variables to repository.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with secret variables
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      secrets:
+        - name: SECRET_KEY
+          value: supersecretkey
+        - name: API_TOKEN
+          value: tokenvalue
+`},
+			{Description: "Enable branch protection requiring status checks.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch protection requiring status
+      checks
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredStatusCheckContexts:
+        - "ci/circleci: build"
+`},
+			{Description: "Require branches to be up-to-date before merging.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository requiring branches to be up-to-date before
+      merging
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requireBranchesToBeUpToDate: true
+`},
+			{Description: "Require conversation resolution before merging.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository requiring conversation resolution before
+      merging
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredConversationResolution: true
+`},
+			{Description: "Delete branch on merge.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch deletion on merge
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      deleteBranchOnMerge: true
+`},
+			{Description: "Customize OIDC token.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with OIDC token customization
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      oidcCustomization:
+        sub: repo:owner/repo
+        aud: https://github.com
+`},
+			{Description: "Require commit signing.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository requiring commit signing
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredCommitSigning: true
+`},
+			{Description: "Set multiple properties including description, homepage, and visibility.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with multiple properties
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      description: A repository for project XYZ
+      homepage: https://project-xyz.com
+      repoVisibility: internal
+`},
+			{Description: "Configure branch protection with multiple settings.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch protection settings
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredStatusCheckContexts:
+        - "ci/circleci: build"
+        - "ci/circleci: test"
+      requireBranchesToBeUpToDate: true
+      requiredConversationResolution: true
+      requiredApprovingReviewCount: 2
+`},
+			{Description: "Set repository access to private and add collaborators with admin access.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new private GitHub repository with collaborators
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: private
+      collaborators:
+        - username: admin1
+          permission: admin
+        - username: admin2
+          permission: admin
+`},
+			{Description: "Enable GitHub Projects for the repository.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with GitHub Projects enabled
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      hasProjects: true
+`},
+			{Description: "Disable merge commits and allow only rebase and squash merges.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository allowing only rebase and squash merges
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowMergeCommit: false
+      allowRebaseMerge: true
+      allowSquashMerge: true
+`},
+			{Description: "Set repository access to internal with no projects and issues.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new internal GitHub repository without projects and issues
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: internal
+      hasProjects: false
+      hasIssues: false
+`},
+			{Description: "Create repository with OIDC customization for specific audience.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with OIDC customization for specific
+      audience
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      oidcCustomization:
+        sub: repo:owner/repo
+        aud: https://specific-audience.com
+`},
+			{Description: "Require all branches to be up-to-date before merging.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository requiring all branches to be up-to-date
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requireBranchesToBeUpToDate: true
+`},
+			{Description: "Set description and topics for the repository.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with description and topics
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      description: Repository for project ABC
+      topics:
+        - python
+        - machine-learning
+        - data-science
+`},
+			{Description: "Set repository visibility to public and enable commit signing.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new public GitHub repository with commit signing required
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: public
+      requiredCommitSigning: true
+`},
+			{Description: "Create a repository with collaborators and default branch protection.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with collaborators and branch protection
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      collaborators:
+        - username: contributor1
+          permission: write
+        - username: contributor2
+          permission: write
+      requiredStatusCheckContexts:
+        - "ci/travis: build"
+`},
+			{Description: "Add multiple secret variables.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with multiple secret variables
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      secrets:
+        - name: SECRET_KEY_1
+          value: value1
+        - name: SECRET_KEY_2
+          value: value2
+`},
+			{Description: "Require a minimum of 2 approving reviews for merging.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with 2 required approving reviews
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredApprovingReviewCount: 2
+`},
+			{Description: "Enable branch protection with conversation resolution required.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch protection and conversation
+      resolution required
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredConversationResolution: true
+`},
+			{Description: "Set repository visibility to internal with description and homepage.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new internal GitHub repository with description and homepage
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: internal
+      description: Internal repository for team collaboration
+      homepage: https://internal.example.com
+`},
+			{Description: "Disable auto-merge.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with auto-merge disabled
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowAutoMerge: false
+`},
+			{Description: "Set repository topics and enable GitHub Projects.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with topics and GitHub Projects enabled
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      topics:
+        - opensource
+        - nodejs
+        - api
+      hasProjects: true
+`},
+			{Description: "Create a private repository with collaborators having admin and write access.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new private GitHub repository with multiple collaborators
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: private
+      collaborators:
+        - username: admin1
+          permission: admin
+        - username: writer1
+          permission: write
+`},
+			{Description: "Disable branch deletion on merge.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch deletion on merge disabled
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      deleteBranchOnMerge: false
+`},
+			{Description: "Set repository visibility to internal and enable commit signing.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new internal GitHub repository with commit signing required
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: internal
+      requiredCommitSigning: true
+`},
+			{Description: "Create repository with description, homepage, and required status checks.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with description, homepage, and status
+      checks
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      description: Repository for web application project
+      homepage: https://webapp.example.com
+      requiredStatusCheckContexts:
+        - "ci/travis: build"
+        - "ci/travis: lint"
+`},
+			{Description: "Enable squash merges only and set commit message to pull request description.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository allowing only squash merges with commit
+      message set to pull request description
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowMergeCommit: false
+      allowSquashMerge: true
+      allowRebaseMerge: false
+      squashMergeCommitMessage: pull_request_description
+`},
+			{Description: "Enable rebase merges only and require commit signing.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository allowing only rebase merges with commit
+      signing required
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowMergeCommit: false
+      allowRebaseMerge: true
+      allowSquashMerge: false
+      requiredCommitSigning: true
+`},
+			{Description: "Create repository with OIDC customization for multiple audiences.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with OIDC customization for multiple
+      audiences
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      oidcCustomization:
+        sub: repo:owner/repo
+        aud:
+          - https://audience1.com
+          - https://audience2.com
+`},
+			{Description: "Enable branch protection with required approving reviews and status checks.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch protection requiring approving
+      reviews and status checks
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredApprovingReviewCount: 2
+      requiredStatusCheckContexts:
+        - "ci/circleci: build"
+        - "ci/circleci: test"
+`},
+			{Description: "Create a public repository with topics and secret variables.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new public GitHub repository with topics and secret variables
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: public
+      topics:
+        - javascript
+        - react
+        - frontend
+      secrets:
+        - name: API_KEY
+          value: apikeyvalue
+        - name: DB_PASSWORD
+          value: dbpasswordvalue
+`},
+			{Description: "Set repository description and disable issues and wiki.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with description, and disable issues and
+      wiki
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      description: Repository for backend service
+      hasIssues: false
+      hasWiki: false
+`},
+			{Description: "Enable required conversation resolution and commit signing.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with required conversation resolution and
+      commit signing
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredConversationResolution: true
+      requiredCommitSigning: true
+`},
+			{Description: "Set repository visibility to private and require branches to be up-to-date.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new private GitHub repository requiring branches to be up-to-date
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      repoVisibility: private
+      requireBranchesToBeUpToDate: true
+`},
+			{Description: "Create a repository with default settings and add multiple topics.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with default settings and topics
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      topics:
+        - devops
+        - ci-cd
+        - automation
+`},
+			{Description: "Disable merge commits, enable auto-merge, and require commit signing.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository disabling merge commits, enabling
+      auto-merge, and requiring commit signing
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowMergeCommit: false
+      allowAutoMerge: true
+      requiredCommitSigning: true
+`},
+			{Description: "Create a repository with homepage, collaborators, and topics.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with homepage, collaborators, and topics
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      homepage: https://example.com
+      collaborators:
+        - username: user1
+          permission: push
+        - username: user2
+          permission: admin
+      topics:
+        - opensource
+        - contribution
+`},
+			{Description: "Create a repository with branch protection and description.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch protection and description
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredStatusCheckContexts:
+        - "ci/travis: build"
+      requiredApprovingReviewCount: 1
+      description: Repository for microservice development
+`},
+			{Description: "Create a repository with OIDC customization and topics.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with OIDC customization and topics
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      oidcCustomization:
+        sub: repo:owner/repo
+        aud: https://api.example.com
+      topics:
+        - api
+        - security
+`},
+			{Description: "Enable required code owner reviews and branch deletion on merge.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with required code owner reviews and branch
+      deletion on merge
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requireCodeOwnerReviews: true
+      deleteBranchOnMerge: true
+`},
+			{Description: "Create a repository with multiple secret variables and collaborators.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with multiple secret variables and
+      collaborators
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      secrets:
+        - name: API_SECRET
+          value: secretvalue
+        - name: DB_USER
+          value: dbuser
+      collaborators:
+        - username: dev1
+          permission: write
+        - username: dev2
+          permission: push
+`},
+			{Description: "Enable branch protection requiring status checks and conversation resolution.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with branch protection requiring status
+      checks and conversation resolution
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      requiredStatusCheckContexts:
+        - ci/build
+      requiredConversationResolution: true
+`},
+			{Description: "Allow branch updates.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository allowing branch updates
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      allowUpdateBranch: true
+`},
+			{Description: "Create a repository with an initial commit.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository with an initial (signed) commit containing
+      a README
+    input:
+      repoUrl: github.com?repo=repo&owner=owner
+      autoInit: true
+`},
+			{Description: "Allow workflow access for organization.",
+				Example: `steps:
+  - action: github:repo:create
+    name: Create a new GitHub repository that allows org-wide access to its workflows
+    input:
+      repoUrl: github.com?owner=owner&repo=repo
+      workflowAccess: organization
+`},
+		},
+		Input:          githubRepoCreateInput,
+		Output:         githubRepoCreateOutput,
+		SupportsDryRun: false,
+		Run:            o.repoCreate,
+	}
+}
+
 func (o ActionOptions) repoCreate(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := builtin.Input(ac)
 	t, err := o.target(in)
@@ -69,6 +761,50 @@ func (o ActionOptions) repoCreate(ctx context.Context, ac *scaffolder.ActionCont
 }
 
 // ---- github:repo:push ----
+
+//go:embed schemas/github_repo_push.input.json
+var githubRepoPushInput []byte
+
+//go:embed schemas/github_repo_push.output.json
+var githubRepoPushOutput []byte
+
+// githubRepoPushAction declares github:repo:push: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o ActionOptions) githubRepoPushAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "github:repo:push",
+		Description: "Initializes a git repository of contents in workspace and publishes it to GitHub.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Setup repo with no modifications to branch protection rules",
+				Example: `steps:
+  - action: github:repo:push
+    name: Create test repo with testuser as owner.
+    input:
+      repoUrl: github.com?repo=test&owner=testuser
+`},
+			{Description: "Setup repo with required codeowners check",
+				Example: `steps:
+  - action: github:repo:push
+    name: Require codeowner branch protection rule
+    input:
+      repoUrl: github.com?repo=reponame&owner=owner
+      requireCodeOwnerReviews: true
+`},
+			{Description: "Change the default required number of approvals",
+				Example: `steps:
+  - action: github:repo:push
+    name: Require two approvals before merging
+    input:
+      repoUrl: github.com?repo=reponame&owner=owner
+      requiredApprovingReviewCount: 2
+`},
+		},
+		Input:          githubRepoPushInput,
+		Output:         githubRepoPushOutput,
+		SupportsDryRun: false,
+		Run:            o.repoPush,
+	}
+}
 
 func (o ActionOptions) repoPush(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := builtin.Input(ac)

@@ -158,15 +158,15 @@ func (r *Reader) ReadTree(ctx context.Context, raw string, o catalog.ReadOptions
 	return out, nil
 }
 
-// Search reads every file matching the URL's glob (`*`, `?`, `[...]` within
-// a segment, `**` across segments). Without glob characters it reads the
+// Search reads every file matching the URL's glob (see searchGlob).
+// Without glob characters it reads the
 // one file, and a missing file is an empty result.
 func (r *Reader) Search(ctx context.Context, raw string, o catalog.ReadOptions) (catalog.SearchResult, error) {
 	loc, err := r.parse(ctx, raw)
 	if err != nil {
 		return catalog.SearchResult{}, err
 	}
-	if !hasGlob(loc.Path) {
+	if !glob.HasMeta(loc.Path) {
 		res, err := r.ReadURL(ctx, raw, o)
 		if backend.KindOf(err) == backend.ErrNotFound {
 			return catalog.SearchResult{Files: []catalog.SearchFile{}}, nil
@@ -180,9 +180,13 @@ func (r *Reader) Search(ctx context.Context, raw string, o catalog.ReadOptions) 
 	if err != nil {
 		return catalog.SearchResult{}, err
 	}
+	pat, err := glob.Compile(loc.Path, searchGlob)
+	if err != nil {
+		return catalog.SearchResult{}, backend.Input("%v", err)
+	}
 	out := catalog.SearchResult{Files: []catalog.SearchFile{}, ETag: etag}
 	for _, e := range entries {
-		if !glob.Match(loc.Path, e.GetPath()) {
+		if !pat.Match(e.GetPath()) {
 			continue
 		}
 		data, err := r.c.blob(ctx, loc.Owner, loc.Repo, e.GetSHA())
@@ -203,6 +207,8 @@ func under(dir, p string) (string, bool) {
 	return rel, ok
 }
 
-func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
+// searchGlob matches repository paths of a search and of catalogPath:
+// segment globs with "**" across segments, "*" taking dotfiles.
+var searchGlob = glob.Options{Dot: true}
 
 var _ catalog.URLReader = (*Reader)(nil)

@@ -278,8 +278,8 @@ func (h *webhook) push(ctx context.Context, body []byte) (int, string) {
 			continue
 		}
 		pattern := strings.TrimPrefix(p.cfg.CatalogPath, "/")
-		match := func(f string) bool { return glob.Match(pattern, f) }
-		if hasGlob(pattern) && slices.ContainsFunc(changed, match) {
+		match := func(f string) bool { return glob.Match(pattern, f, searchGlob) }
+		if glob.HasMeta(pattern) && slices.ContainsFunc(changed, match) {
 			urls = append(urls, p.TargetURL(rp.Owner, rp.Name, rp.DefaultBranch))
 		}
 		if slices.ContainsFunc(added, match) && h.o.Trigger != nil {

@@ -396,8 +396,13 @@ func (r *Reader) Search(ctx context.Context, raw string, o catalog.ReadOptions) 
 	}
 	out := catalog.SearchResult{Files: []catalog.SearchFile{}, ETag: tree.Hash.String()}
 	base, _, _ := strings.Cut(raw, "#")
+	// Segment globs, "*" taking dotfiles, as the other readers match.
+	pat, err := glob.Compile(t.path, glob.Options{Dot: true})
+	if err != nil {
+		return catalog.SearchResult{}, backend.Input("%v", err)
+	}
 	err = tree.Files().ForEach(func(f *object.File) error {
-		if !glob.Match(t.path, f.Name) {
+		if !pat.Match(f.Name) {
 			return nil
 		}
 		data, err := fileBytes(f)

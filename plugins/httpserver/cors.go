@@ -1,8 +1,8 @@
 package httpserver
 
 import (
+	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -14,7 +14,7 @@ import (
 
 // corsSettings mirrors the options Backstage hands to the cors package.
 type corsSettings struct {
-	origins        []*regexp.Regexp
+	origins        []*glob.Pattern
 	methods        string // "" means the cors default
 	allowedHeaders *string
 	exposedHeaders string
@@ -23,6 +23,10 @@ type corsSettings struct {
 	preflightNext  bool
 	successStatus  int
 }
+
+// corsGlob is minimatch(origin, pattern, {nocase: true, noglobstar: true}),
+// as Backstage matches backend.cors.origin.
+var corsGlob = glob.Options{NoCase: true, NoGlobstar: true}
 
 const defaultCORSMethods = "GET,HEAD,PUT,PATCH,POST,DELETE"
 
@@ -38,9 +42,11 @@ func readCORS(b *config.Config) (*corsSettings, error) {
 		return nil, err
 	}
 	for _, o := range origins {
-		for _, p := range glob.ExpandBraces(o) {
-			s.origins = append(s.origins, globRegexp(p))
+		p, err := glob.Compile(o, corsGlob)
+		if err != nil {
+			return nil, fmt.Errorf("backend.cors.origin: %w", err)
 		}
+		s.origins = append(s.origins, p)
 	}
 	if l, err := stringOrList(cc, "methods"); err != nil {
 		return nil, err
@@ -92,8 +98,8 @@ func stringOrList(c *config.Config, key string) ([]string, error) {
 }
 
 func (s *corsSettings) allowed(origin string) bool {
-	for _, re := range s.origins {
-		if re.MatchString(origin) {
+	for _, p := range s.origins {
+		if p.Match(origin) {
 			return true
 		}
 	}
@@ -165,52 +171,4 @@ func addVary(h http.Header, field string) {
 		return
 	}
 	h.Set(echo.HeaderVary, field)
-}
-
-// globRegexp compiles a minimatch pattern (nocase, no globstar) to a regexp:
-// * and ? never cross a slash, [...] is a class, \ escapes.
-func globRegexp(p string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("(?i)^")
-	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		switch ch {
-		case '*':
-			for i+1 < len(p) && p[i+1] == '*' {
-				i++
-			}
-			b.WriteString("[^/]*")
-		case '?':
-			b.WriteString("[^/]")
-		case '\\':
-			if i+1 < len(p) {
-				i++
-				b.WriteString(regexp.QuoteMeta(p[i : i+1]))
-			} else {
-				b.WriteString(`\\`)
-			}
-		case '[':
-			end := strings.IndexByte(p[i+1:], ']')
-			if end < 0 {
-				b.WriteString(`\[`)
-				continue
-			}
-			class := p[i+1 : i+1+end]
-			if strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
-			}
-			class = strings.ReplaceAll(class, `\`, `\\`)
-			b.WriteString("[" + class + "]")
-			i += end + 1
-		default:
-			b.WriteString(regexp.QuoteMeta(string(ch)))
-		}
-	}
-	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		// A malformed class: match the pattern literally instead.
-		return regexp.MustCompile("(?i)^" + regexp.QuoteMeta(p) + "$")
-	}
-	return re
 }

@@ -60,11 +60,15 @@ func requestMethod(c echo.Context) string {
 func (s *Server) logging() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			start := time.Now()
+			id := RequestID(c)
 			req := c.Request()
 			method, uri := req.Method, req.RequestURI
-			id := RequestID(c)
 			if err := next(c); err != nil {
 				c.Error(err)
+			}
+			if s.metrics != nil {
+				s.metrics.record(c, method, time.Since(start))
 			}
 			if !s.log.Enabled(req.Context(), slog.LevelInfo) {
 				return nil

@@ -25,8 +25,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/metric"
 
+	"github.com/understage/understage/plugins/backend/lifecycle"
 	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/metrics"
 )
 
 // Options configures New.
@@ -38,8 +41,11 @@ type Options struct {
 	// DeferReady keeps readiness at 503 after Serve starts, until SetReady.
 	// Default: ready as soon as the listener serves.
 	DeferReady bool
-	// ShutdownTimeout bounds graceful shutdown; default 10s.
+	// ShutdownTimeout is the grace in-flight requests get at shutdown
+	// before they are cancelled; default 10s.
 	ShutdownTimeout time.Duration
+	// Meter, when set, records http.server.request.duration by route.
+	Meter metric.Meter
 }
 
 // maxHeaderBytes bounds a request's line and headers to Node's default
@@ -68,6 +74,7 @@ type Server struct {
 	mu       sync.RWMutex
 	mounts   []string // "/api/<id>" prefixes, for request URLs in errors
 	listener net.Listener
+	metrics  *httpMetrics
 }
 
 // New builds the server. Config errors (a malformed backend.listen or
@@ -82,6 +89,9 @@ func New(o Options) *Server {
 	}
 	s := &Server{e: echo.New(), log: log, opts: o}
 	s.set, s.setErr = readSettings(o.Config)
+	if o.Meter != nil && s.setErr == nil {
+		s.metrics, s.setErr = newHTTPMetrics(o.Meter, metrics.FastBuckets)
+	}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 
@@ -93,7 +103,9 @@ func New(o Options) *Server {
 		s.e.Pre(s.set.cors.middleware())
 	}
 	s.e.Pre(compress, trimSlash, s.caseInsensitive, renderErrors)
-	s.e.Use(expressOptions)
+	// After routing, as echo routes the request it was given: the request
+	// may only be replaced from here on.
+	s.e.Use(requestContext, expressOptions)
 
 	health := func(ready bool) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -171,20 +183,29 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx is cancelled, then shuts down gracefully:
-// readiness turns to 503, backend.lifecycle.serverShutdownDelay is waited,
-// and in-flight requests get up to ShutdownTimeout to finish.
+// Serve serves on ln until ctx is cancelled, then shuts down: readiness
+// turns to 503, backend.lifecycle.serverShutdownDelay is waited, the
+// listener closes, and in-flight requests get up to ShutdownTimeout to
+// finish. Requests still running then are cancelled (their contexts end, so
+// a slow query stops) and their connections closed (so a handler reading a
+// huge or trickling body gets an error); Serve waits for their handlers to
+// return, at most ShutdownTimeout again. A request that outlives both
+// bounds makes Serve return an error wrapping lifecycle.ErrStillRunning.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.setErr != nil {
 		ln.Close()
 		return s.setErr
 	}
+	// Requests do not end with ctx: they get the grace period first.
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	var inflight handlers
 	srv := &http.Server{
-		Handler:           s.e,
+		Handler:           inflight.wrap(s.e),
 		ReadHeaderTimeout: 30 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	// The listener is already open, so readiness may turn green before
 	// Serve's goroutine runs: early connections wait in the backlog.
@@ -207,12 +228,72 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		n := inflight.count()
+		s.log.Warn("cancelling requests still running after the shutdown grace period",
+			"requests", n, "grace", s.opts.ShutdownTimeout.String())
+		cancelRequests()
+		_ = srv.Close()
+		wctx, wcancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		defer wcancel()
+		if !inflight.wait(wctx) {
+			return fmt.Errorf("http: %d requests: %w", inflight.count(), lifecycle.ErrStillRunning)
+		}
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// handlers counts the handlers running, so that shutdown can wait for the
+// ones it cancelled (http.Server.Close does not).
+type handlers struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (h *handlers) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		if h.n == 0 {
+			h.idle = make(chan struct{})
+		}
+		h.n++
+		h.mu.Unlock()
+		defer func() {
+			h.mu.Lock()
+			h.n--
+			if h.n == 0 {
+				close(h.idle)
+				h.idle = nil
+			}
+			h.mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handlers) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// wait reports whether every handler returned before ctx ended.
+func (h *handlers) wait(ctx context.Context) bool {
+	h.mu.Lock()
+	idle := h.idle
+	h.mu.Unlock()
+	if idle == nil {
+		return true
+	}
+	select {
+	case <-idle:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // mountOf finds the plugin mount that path falls under.

@@ -18,10 +18,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/lifecycle"
 	"github.com/understage/understage/plugins/config"
 )
 
@@ -762,5 +764,73 @@ func BenchmarkRequest(b *testing.B) {
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d", w.Code)
 		}
+	}
+}
+
+// TestShutdownCancelsStuckRequests: requests still running after the grace
+// period are cancelled (a handler waiting on its context returns) and
+// connections closed (a handler reading a body that never ends gets an
+// error), and Serve returns nil; a handler that ignores both makes Serve
+// report it is still running.
+func TestShutdownCancelsStuckRequests(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		handler func(c echo.Context, release <-chan struct{}) error
+		body    bool // send a body that never ends
+		wantErr error
+	}{
+		{name: "slow query", handler: func(c echo.Context, _ <-chan struct{}) error {
+			<-c.Request().Context().Done()
+			return c.Request().Context().Err()
+		}},
+		{name: "endless body", body: true, handler: func(c echo.Context, _ <-chan struct{}) error {
+			_, err := io.Copy(io.Discard, c.Request().Body)
+			return err
+		}},
+		{name: "ignores everything", handler: func(c echo.Context, release <-chan struct{}) error {
+			<-release
+			return nil
+		}, wantErr: lifecycle.ErrStillRunning},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.LoadBytes([]byte("backend:\n  listen: {host: 127.0.0.1, port: 0}\n"), "app-config.yaml", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := New(Options{Config: cfg, ShutdownTimeout: 100 * time.Millisecond})
+			started, release := make(chan struct{}), make(chan struct{})
+			defer close(release)
+			s.Plugin("stuck").POST("/x", func(c echo.Context) error {
+				close(started)
+				return tt.handler(c, release)
+			})
+			ln, err := s.Listen()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(ctx, ln) }()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := "POST /api/stuck/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+			if tt.body {
+				head = "POST /api/stuck/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{"
+			}
+			if _, err := io.WriteString(conn, head); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			cancel()
+			if err := <-done; !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Errorf("Serve = %v, want %v", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -20,11 +20,8 @@
 // {"anyOf": [...]}, {"not": {...}} or a rule
 // {"rule": "IS_ENTITY_OWNER", "resourceType": "catalog-entity", "params": {"claims": [...]}}.
 // Conditional decisions are only valid for resource permissions and must use
-// rules of the permission's resource type (catalog-entity: IS_ENTITY_OWNER,
-// IS_ENTITY_KIND, HAS_ANNOTATION, HAS_LABEL, HAS_METADATA, HAS_SPEC;
-// scaffolder-template: HAS_TAG; scaffolder-action: HAS_ACTION_ID,
-// HAS_BOOLEAN_PROPERTY, HAS_NUMBER_PROPERTY, HAS_STRING_PROPERTY;
-// scaffolder-task: IS_TASK_OWNER). An undefined decision is DENY.
+// rules of the permission's resource type (plugins/permission/RULES.md,
+// generated from the rules' declarations). An undefined decision is DENY.
 //
 // The input document is:
 //

@@ -32,43 +32,66 @@ func CatalogPermissions() []Permission {
 		CatalogLocationAnalyze, CatalogIngestionRead, CatalogIngestionManage}
 }
 
-// CatalogRules are the catalog's rules. They have no Apply: catalog
-// conditions are always evaluated as filters by the store.
+// CatalogRules are the catalog's rules (@backstage/plugin-catalog-backend's
+// permission rules), each declared once: its metadata, params and how it
+// becomes a store filter (its toQuery). They have no Apply: catalog
+// conditions are always evaluated as filters by the store, so paging,
+// totals and facets agree with what the caller may see. Keys and values
+// are lowercased like the search table.
 func CatalogRules() []Rule {
+	// keyed is the rule's key present, or equal to params.value when given.
+	keyed := func(key string, params map[string]any) catalog.Filter {
+		key = strings.ToLower(key)
+		if v, ok := params["value"].(string); ok {
+			return catalog.Field{Key: key, Op: catalog.OpIn, Values: []string{strings.ToLower(v)}}
+		}
+		return catalog.Field{Key: key, Op: catalog.OpExists}
+	}
+	str := func(params map[string]any, k string) string {
+		s, _ := params[k].(string)
+		return s
+	}
 	prop := func(name, what string) Rule {
 		return Rule{Name: name, Description: "Allow entities with the specified " + what + " subfield", ResourceType: CatalogEntity,
 			Params: []Param{
 				{Name: "key", Type: ParamString, Description: "Property within the entities " + what + " to match on", Required: true},
 				{Name: "value", Type: ParamString, Description: "Value of the given property to match on"},
-			}}
+			},
+			Filter: func(p map[string]any) catalog.Filter { return keyed(what+"."+str(p, "key"), p) }}
 	}
 	return []Rule{
 		{Name: "HAS_ANNOTATION", Description: "Allow entities with the specified annotation", ResourceType: CatalogEntity,
 			Params: []Param{
 				{Name: "annotation", Type: ParamString, Description: "Name of the annotation to match on", Required: true},
 				{Name: "value", Type: ParamString, Description: "Value of the annotation to match on"},
-			}},
+			},
+			Filter: func(p map[string]any) catalog.Filter { return keyed("metadata.annotations."+str(p, "annotation"), p) }},
 		{Name: "HAS_LABEL", Description: "Allow entities with the specified label", ResourceType: CatalogEntity,
 			Params: []Param{
 				{Name: "label", Type: ParamString, Description: "Name of the label to match on", Required: true},
 				{Name: "value", Type: ParamString, Description: "Value of the label to match on"},
-			}},
+			},
+			Filter: func(p map[string]any) catalog.Filter { return keyed("metadata.labels."+str(p, "label"), p) }},
 		prop("HAS_METADATA", "metadata"),
 		prop("HAS_SPEC", "spec"),
 		{Name: "IS_ENTITY_KIND", Description: "Allow entities matching a specified kind", ResourceType: CatalogEntity,
-			Params: []Param{{Name: "kinds", Type: ParamStringArray, Description: "List of kinds to match at least one of", Required: true}}},
+			Params: []Param{{Name: "kinds", Type: ParamStringArray, Description: "List of kinds to match at least one of", Required: true}},
+			Filter: func(p map[string]any) catalog.Filter { return inOrNothing("kind", lowerStrings(p["kinds"])) }},
 		{Name: "IS_ENTITY_OWNER", Description: "Allow entities owned by a specified claim", ResourceType: CatalogEntity,
-			Params: []Param{{Name: "claims", Type: ParamStringArray, Description: "List of claims to match at least one on within ownedBy", Required: true}}},
+			Params: []Param{{Name: "claims", Type: ParamStringArray, Description: "List of claims to match at least one on within ownedBy", Required: true}},
+			Filter: func(p map[string]any) catalog.Filter {
+				return inOrNothing("relations.ownedby", lowerStrings(p["claims"]))
+			}},
 	}
 }
 
 // CatalogIntegration is the catalog's integration; apply-conditions reads
 // entities through reader with the conditions as a filter.
 func CatalogIntegration(reader catalog.Reader) *Integration {
-	rt := &ResourceType{Type: CatalogEntity, Rules: CatalogRules()}
+	rt := &ResourceType{Type: CatalogEntity, Rules: CatalogRules(), FilterOnly: true}
 	if reader != nil {
 		rt.Check = func(ctx context.Context, refs []string, c *Criteria) ([]bool, error) {
-			f, err := CatalogFilter(c)
+			f, err := rt.Filter(c)
 			if err != nil {
 				return nil, err
 			}
@@ -90,79 +113,23 @@ func CatalogIntegration(reader catalog.Reader) *Integration {
 	return &Integration{PluginID: "catalog", Permissions: CatalogPermissions(), Resources: []*ResourceType{rt}}
 }
 
-// CatalogFilter compiles catalog conditions to a store filter, as each
-// rule's toQuery does in Backstage: IS_ENTITY_OWNER → relations.ownedby in
-// claims, IS_ENTITY_KIND → kind in kinds, HAS_ANNOTATION/HAS_LABEL/
-// HAS_METADATA/HAS_SPEC → the key exists (or equals value). Keys and values
-// are lowercased like the search table.
+// CatalogFilter compiles catalog conditions to a store filter with the
+// catalog's rules (CatalogRules).
 func CatalogFilter(c *Criteria) (catalog.Filter, error) {
-	switch {
-	case c == nil:
-		return nil, fmt.Errorf("missing conditions")
-	case c.AllOf != nil || c.AnyOf != nil:
-		list := c.AllOf
-		if list == nil {
-			list = c.AnyOf
+	rt := ResourceType{Type: CatalogEntity, Rules: CatalogRules()}
+	return rt.Filter(c)
+}
+
+// lowerStrings is the strings of an array param, lowercased.
+func lowerStrings(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, x := range arr {
+		if s, ok := x.(string); ok {
+			out = append(out, strings.ToLower(s))
 		}
-		fs := make([]catalog.Filter, len(list))
-		for i, x := range list {
-			f, err := CatalogFilter(x)
-			if err != nil {
-				return nil, err
-			}
-			fs[i] = f
-		}
-		if c.AllOf != nil {
-			return catalog.AllOf{Filters: fs}, nil
-		}
-		return catalog.AnyOf{Filters: fs}, nil
-	case c.Not != nil:
-		f, err := CatalogFilter(c.Not)
-		if err != nil {
-			return nil, err
-		}
-		return catalog.Not{Filter: f}, nil
 	}
-	str := func(k string) (string, bool) {
-		s, ok := c.Params[k].(string)
-		return s, ok
-	}
-	list := func(k string) []string {
-		arr, _ := c.Params[k].([]any)
-		out := make([]string, 0, len(arr))
-		for _, x := range arr {
-			if s, ok := x.(string); ok {
-				out = append(out, strings.ToLower(s))
-			}
-		}
-		return out
-	}
-	keyed := func(key string) catalog.Filter {
-		key = strings.ToLower(key)
-		if v, ok := str("value"); ok {
-			return catalog.Field{Key: key, Op: catalog.OpIn, Values: []string{strings.ToLower(v)}}
-		}
-		return catalog.Field{Key: key, Op: catalog.OpExists}
-	}
-	switch c.Rule {
-	case "IS_ENTITY_OWNER":
-		return inOrNothing("relations.ownedby", list("claims")), nil
-	case "IS_ENTITY_KIND":
-		return inOrNothing("kind", list("kinds")), nil
-	case "HAS_ANNOTATION":
-		a, _ := str("annotation")
-		return keyed("metadata.annotations." + a), nil
-	case "HAS_LABEL":
-		l, _ := str("label")
-		return keyed("metadata.labels." + l), nil
-	case "HAS_METADATA":
-		k, _ := str("key")
-		return keyed("metadata." + k), nil
-	case "HAS_SPEC":
-		k, _ := str("key")
-		return keyed("spec." + k), nil
-	}
-	return nil, fmt.Errorf("permission rule '%s' does not exist for resource type '%s'", c.Rule, CatalogEntity)
+	return out
 }
 
 // inOrNothing is key IN values; no values matches nothing (an empty AnyOf).

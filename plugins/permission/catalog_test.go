@@ -82,8 +82,9 @@ func readPolicy(decision string) string {
 }
 
 // serveCatalog serves the catalog read API over st with permissions
-// decided by a Rego policy file (rewritten by setPolicy).
-func serveCatalog(t testing.TB, st *sqlstore.Store, policy string) *catalogServer {
+// decided by a Rego policy file (rewritten by setPolicy); rules are added
+// to the catalog's integration, as a module would.
+func serveCatalog(t testing.TB, st *sqlstore.Store, policy string, rules ...permission.Rule) *catalogServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -116,7 +117,11 @@ func serveCatalog(t testing.TB, st *sqlstore.Store, policy string) *catalogServe
 	srv := httpserver.New(httpserver.Options{Config: cfg})
 	g := srv.Plugin("catalog")
 	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))
-	perms.RegisterIntegration(g, permission.CatalogIntegration(st))
+	in := permission.CatalogIntegration(st)
+	if err := in.AddPermissionRules(rules...); err != nil {
+		t.Fatal(err)
+	}
+	perms.RegisterIntegration(g, in)
 	httpapi.Register(g, httpapi.Options{Reader: st, Writer: st, Logger: slog.New(slog.DiscardHandler), Permissions: perms})
 	srv.SetReady()
 	ts := httptest.NewServer(srv.Handler())

@@ -9,8 +9,11 @@
 //   - Integration: a plugin's permissions, resource types and rules, served
 //     at /.well-known/backstage/permissions/{metadata,apply-conditions}
 //     (RegisterIntegration). CatalogIntegration and ScaffolderIntegration
-//     build the two this backend has; catalog conditions compile to a
-//     catalog.Filter (CatalogFilter), so they become SQL.
+//     build the two this backend has. Each Rule is declared once (metadata,
+//     params, Apply and/or Filter); catalog conditions compile to a
+//     catalog.Filter (ResourceType.Filter), so they become SQL. Modules add
+//     rules through the integration (RuleRegistry); RULES.md is generated
+//     from the declarations.
 //
 // A policy's input is {permission: {name, type, attributes, resourceType},
 // user: {ref, ownershipRefs, claims} | null, resource: <entity, template

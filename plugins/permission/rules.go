@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
 )
 
@@ -24,15 +25,20 @@ type Param struct {
 	Required    bool
 }
 
-// Rule is a permission rule a conditional decision may use.
+// Rule is a permission rule a conditional decision may use, declared
+// once: the metadata route (Integration.Metadata), the parameter checks,
+// the evaluation and RULES.md all come from this value.
 type Rule struct {
 	Name         string
 	Description  string
 	ResourceType string
 	Params       []Param
 	// Apply tests one loaded resource; nil for rules evaluated only as
-	// filters (the catalog's, see CatalogFilter).
+	// filters (the catalog's).
 	Apply func(resource any, params map[string]any) bool
+	// Filter turns the rule, with validated params, into a store filter
+	// (Backstage's toQuery); nil for rules evaluated only in memory.
+	Filter func(params map[string]any) catalog.Filter
 }
 
 // ParamsSchema is the rule's JSON schema as Backstage serialises it
@@ -106,6 +112,9 @@ func (r Rule) validate(params map[string]any) error {
 type ResourceType struct {
 	Type  string
 	Rules []Rule
+	// FilterOnly types evaluate conditions as store filters only (the
+	// catalog's): each of their rules needs Filter.
+	FilterOnly bool
 	// Check tells, for each ref, whether the resource exists and matches c
 	// (already validated against Rules). Nil means apply-conditions is not
 	// available for the type.
@@ -185,6 +194,110 @@ func (t *ResourceType) Apply(c *Criteria, res any) bool {
 		params = map[string]any{}
 	}
 	return r.Apply(res, params)
+}
+
+// Filter compiles c (validated) to a store filter with the rules' Filter
+// functions: allOf, anyOf and not map to the store's.
+func (t *ResourceType) Filter(c *Criteria) (catalog.Filter, error) {
+	switch {
+	case c == nil:
+		return nil, fmt.Errorf("missing conditions")
+	case c.AllOf != nil || c.AnyOf != nil:
+		list := c.AllOf
+		if list == nil {
+			list = c.AnyOf
+		}
+		fs := make([]catalog.Filter, len(list))
+		for i, x := range list {
+			f, err := t.Filter(x)
+			if err != nil {
+				return nil, err
+			}
+			fs[i] = f
+		}
+		if c.AllOf != nil {
+			return catalog.AllOf{Filters: fs}, nil
+		}
+		return catalog.AnyOf{Filters: fs}, nil
+	case c.Not != nil:
+		f, err := t.Filter(c.Not)
+		if err != nil {
+			return nil, err
+		}
+		return catalog.Not{Filter: f}, nil
+	}
+	r, ok := t.Rule(c.Rule)
+	if !ok || r.Filter == nil {
+		return nil, fmt.Errorf("permission rule '%s' does not exist for resource type '%s'", c.Rule, t.Type)
+	}
+	params := c.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	return r.Filter(params), nil
+}
+
+// RuleRegistry is the permission-rules extension point of a plugin
+// (Backstage's catalogPermissionExtensionPoint and
+// scaffolderPermissionsExtensionPoint addPermissionRules).
+type RuleRegistry interface {
+	AddPermissionRules(rules ...Rule) error
+}
+
+var _ RuleRegistry = (*Integration)(nil)
+
+// AddPermissionRules adds rules to the integration's resource types, all or
+// none. It refuses, naming the rule, a rule of a resource type the plugin
+// does not own, a name already used for that type, a parameter of an
+// unknown type, and a rule the type cannot evaluate (no Apply, or no
+// Filter for a FilterOnly type). Rules are added while the backend starts,
+// before Service.RegisterIntegration serves the integration.
+func (in *Integration) AddPermissionRules(rules ...Rule) error {
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if err := in.checkRule(r, seen); err != nil {
+			return err
+		}
+	}
+	for _, r := range rules {
+		rt := in.Resource(r.ResourceType)
+		rt.Rules = append(rt.Rules, r)
+	}
+	return nil
+}
+
+func (in *Integration) checkRule(r Rule, seen map[string]bool) error {
+	if r.Name == "" {
+		return backend.Input("permission rule without a name (resource type %q)", r.ResourceType)
+	}
+	rt := in.Resource(r.ResourceType)
+	if rt == nil {
+		return backend.Input("permission rule %s: plugin %s has no resource type %q", r.Name, in.PluginID, r.ResourceType)
+	}
+	key := r.ResourceType + "/" + r.Name
+	if _, dup := rt.Rule(r.Name); dup || seen[key] {
+		return backend.Conflict("permission rule %s is already registered for resource type %s", r.Name, r.ResourceType)
+	}
+	seen[key] = true
+	names := map[string]bool{}
+	for _, p := range r.Params {
+		switch p.Type {
+		case ParamString, ParamStringArray, ParamBoolean, ParamNumber:
+		default:
+			return backend.Input("permission rule %s: param %q has unknown type %q", r.Name, p.Name, p.Type)
+		}
+		if p.Name == "" || names[p.Name] {
+			return backend.Input("permission rule %s: param names must be present and distinct (%q)", r.Name, p.Name)
+		}
+		names[p.Name] = true
+	}
+	switch {
+	case rt.FilterOnly && r.Filter == nil:
+		return backend.Input("permission rule %s: resource type %s is evaluated as a filter, the rule has no Filter", r.Name, r.ResourceType)
+	case !rt.FilterOnly && r.Apply == nil:
+		return backend.Input("permission rule %s: no Apply function", r.Name)
+	}
+	return nil
 }
 
 // Integration is what one plugin contributes to the permission framework.

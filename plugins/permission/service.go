@@ -111,6 +111,17 @@ func (s *Service) AddIntegration(in *Integration) {
 	}
 }
 
+// Rules is the registered resource type (with its rules, including those
+// added through AddPermissionRules), to evaluate the conditions a policy
+// returned; nil when no integration registered the type.
+func (s *Service) Rules(resourceType string) *ResourceType {
+	if s == nil {
+		return nil
+	}
+	_, rt := s.integrationFor(resourceType)
+	return rt
+}
+
 func (s *Service) integrationFor(resourceType string) (*Integration, *ResourceType) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -3,8 +3,10 @@
 // fetch:template, fetch:template:file, fs:delete, fs:rename, fs:readdir,
 // debug:log, debug:wait, catalog:register, catalog:write and catalog:fetch.
 //
-// Ids, descriptions, examples and input/output schemas are Backstage's
-// published metadata (schemas/actions); behaviour follows Backstage's
+// Each action is declared once, beside its code (the <name>Action methods):
+// id, description, examples and input/output JSON Schemas (embedded from
+// schemas/, as Backstage 1.55 publishes them on GET /v2/actions), dry-run
+// support and the function that runs it. Behaviour follows Backstage's
 // handlers. Every path an action touches is confined to the task workspace
 // with ResolveSafeChildPath, which resolves symlinks, so neither `..`,
 // absolute paths nor symlinks (planted in the workspace or shipped in a
@@ -21,7 +23,6 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/render"
-	"github.com/understage/understage/schemas/actions"
 )
 
 // Options configure the built-in actions.
@@ -50,26 +51,20 @@ func Actions(o Options) []scaffolder.Action {
 	if o.MaxWait <= 0 {
 		o.MaxWait = 10 * time.Minute
 	}
-	impls := map[string]scaffolder.ActionImpl{
-		"catalog:fetch":       {SupportsDryRun: true, Run: o.catalogFetch},
-		"catalog:register":    {SupportsDryRun: false, Run: o.catalogRegister},
-		"catalog:write":       {SupportsDryRun: true, Run: o.catalogWrite},
-		"debug:log":           {SupportsDryRun: true, Run: o.debugLog},
-		"debug:wait":          {SupportsDryRun: false, Run: o.debugWait},
-		"fetch:plain":         {SupportsDryRun: true, Run: o.fetchPlain},
-		"fetch:plain:file":    {SupportsDryRun: true, Run: o.fetchPlainFile},
-		"fetch:template":      {SupportsDryRun: true, Run: o.fetchTemplate},
-		"fetch:template:file": {SupportsDryRun: true, Run: o.fetchTemplateFile},
-		"fs:delete":           {SupportsDryRun: true, Run: o.fsDelete},
-		"fs:readdir":          {SupportsDryRun: true, Run: o.fsReaddir},
-		"fs:rename":           {SupportsDryRun: true, Run: o.fsRename},
+	return []scaffolder.Action{
+		o.catalogFetchAction(),
+		o.catalogRegisterAction(),
+		o.catalogWriteAction(),
+		o.debugLogAction(),
+		o.debugWaitAction(),
+		o.fetchPlainAction(),
+		o.fetchPlainFileAction(),
+		o.fetchTemplateAction(),
+		o.fetchTemplateFileAction(),
+		o.fsDeleteAction(),
+		o.fsReaddirAction(),
+		o.fsRenameAction(),
 	}
-	out, err := scaffolder.ActionsFromListing(actions.JSON, impls)
-	if err != nil {
-		// The file is embedded and covered by tests; a failure here is a build defect.
-		panic(fmt.Sprintf("builtin: schemas/actions/actions.json: %v", err))
-	}
-	return out
 }
 
 // ---- small helpers over the action context ----

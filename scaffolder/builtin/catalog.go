@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"strings"
 
@@ -12,6 +13,40 @@ import (
 )
 
 // ---- catalog:write ----
+
+//go:embed schemas/catalog_write.input.json
+var catalogWriteInput []byte
+
+// catalogWriteAction declares catalog:write: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) catalogWriteAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "catalog:write",
+		Description: "Writes the catalog-info.yaml for your template",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Write a catalog yaml file",
+				Example: `steps:
+  - action: catalog:write
+    id: create-catalog-info-file
+    name: Create catalog file
+    input:
+      entity:
+        apiVersion: backstage.io/v1alpha1
+        kind: Component
+        metadata:
+          name: test
+          annotations: {}
+        spec:
+          type: service
+          lifecycle: production
+          owner: default/owner
+`},
+		},
+		Input:          catalogWriteInput,
+		SupportsDryRun: true,
+		Run:            o.catalogWrite,
+	}
+}
 
 func (o Options) catalogWrite(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)
@@ -60,6 +95,44 @@ func (o Options) catalogWrite(ctx context.Context, ac *scaffolder.ActionContext)
 }
 
 // ---- catalog:fetch ----
+
+//go:embed schemas/catalog_fetch.input.json
+var catalogFetchInput []byte
+
+//go:embed schemas/catalog_fetch.output.json
+var catalogFetchOutput []byte
+
+// catalogFetchAction declares catalog:fetch: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) catalogFetchAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "catalog:fetch",
+		Description: "Returns entity or entities from the catalog by entity reference(s)",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Fetch entity by reference",
+				Example: `steps:
+  - action: catalog:fetch
+    id: fetch
+    name: Fetch catalog entity
+    input:
+      entityRef: component:default/name
+`},
+			{Description: "Fetch multiple entities by reference",
+				Example: `steps:
+  - action: catalog:fetch
+    id: fetchMultiple
+    name: Fetch catalog entities
+    input:
+      entityRefs:
+        - component:default/name
+`},
+		},
+		Input:          catalogFetchInput,
+		Output:         catalogFetchOutput,
+		SupportsDryRun: true,
+		Run:            o.catalogFetch,
+	}
+}
 
 func (o Options) catalogFetch(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)
@@ -132,6 +205,31 @@ func (o Options) catalogFetch(ctx context.Context, ac *scaffolder.ActionContext)
 }
 
 // ---- catalog:register ----
+
+//go:embed schemas/catalog_register.input.json
+var catalogRegisterInput []byte
+
+// catalogRegisterAction declares catalog:register: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) catalogRegisterAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "catalog:register",
+		Description: "Registers entities from a catalog descriptor file in the workspace into the software catalog.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Register with the catalog",
+				Example: `steps:
+  - action: catalog:register
+    id: register-with-catalog
+    name: Register with the catalog
+    input:
+      catalogInfoUrl: http://github.com/backstage/backstage/blob/master/catalog-info.yaml
+`},
+		},
+		Input:          catalogRegisterInput,
+		SupportsDryRun: false,
+		Run:            o.catalogRegister,
+	}
+}
 
 func (o Options) catalogRegister(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)

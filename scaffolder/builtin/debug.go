@@ -3,6 +3,7 @@ package builtin
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +18,47 @@ import (
 )
 
 // ---- debug:log ----
+
+//go:embed schemas/debug_log.input.json
+var debugLogInput []byte
+
+// debugLogAction declares debug:log: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) debugLogAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "debug:log",
+		Description: "Writes a message into the log and/or lists all files in the workspace.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Write a debug message",
+				Example: `steps:
+  - action: debug:log
+    id: write-debug-line
+    name: Write "Hello Backstage!" log line
+    input:
+      message: Hello Backstage!
+`},
+			{Description: "List the workspace directory",
+				Example: `steps:
+  - action: debug:log
+    id: write-workspace-directory
+    name: List the workspace directory
+    input:
+      listWorkspace: true
+`},
+			{Description: "List the workspace directory with file contents",
+				Example: `steps:
+  - action: debug:log
+    id: write-workspace-directory
+    name: List the workspace directory with file contents
+    input:
+      listWorkspace: with-contents
+`},
+		},
+		Input:          debugLogInput,
+		SupportsDryRun: true,
+		Run:            o.debugLog,
+	}
+}
 
 func (o Options) debugLog(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)
@@ -111,6 +153,47 @@ func jsString(v any) string {
 }
 
 // ---- debug:wait ----
+
+//go:embed schemas/debug_wait.input.json
+var debugWaitInput []byte
+
+// debugWaitAction declares debug:wait: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) debugWaitAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "debug:wait",
+		Description: "Waits for a certain period of time.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Waiting for 50 milliseconds",
+				Example: `steps:
+  - action: debug:wait
+    id: wait-milliseconds
+    name: Waiting for 50 milliseconds
+    input:
+      milliseconds: 50
+`},
+			{Description: "Waiting for 5 seconds",
+				Example: `steps:
+  - action: debug:wait
+    id: wait-5sec
+    name: Waiting for 5 seconds
+    input:
+      seconds: 5
+`},
+			{Description: "Waiting for 1 minutes",
+				Example: `steps:
+  - action: debug:wait
+    id: wait-1min
+    name: Waiting for 1 minutes
+    input:
+      minutes: 1
+`},
+		},
+		Input:          debugWaitInput,
+		SupportsDryRun: false,
+		Run:            o.debugWait,
+	}
+}
 
 func (o Options) debugWait(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)

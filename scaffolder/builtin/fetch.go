@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -366,6 +367,40 @@ func exists(p string) bool {
 
 // ---- fetch:plain, fetch:plain:file ----
 
+//go:embed schemas/fetch_plain.input.json
+var fetchPlainInput []byte
+
+// fetchPlainAction declares fetch:plain: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fetchPlainAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fetch:plain",
+		Description: "Downloads content and places it in the workspace, or optionally in a subdirectory specified by the `targetPath` input option.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Downloads content and places it in the workspace.",
+				Example: `steps:
+  - action: fetch:plain
+    id: fetch-plain
+    name: Fetch plain
+    input:
+      url: https://github.com/backstage/community/tree/main/backstage-community-sessions/assets
+`},
+			{Description: "Optionally, if you would prefer the data to be downloaded to a subdirectory in the workspace you may specify the ‘targetPath’ input option.",
+				Example: `steps:
+  - action: fetch:plain
+    id: fetch-plain
+    name: Fetch plain
+    input:
+      url: https://github.com/backstage/community/tree/main/backstage-community-sessions/assets
+      targetPath: fetched-data
+`},
+		},
+		Input:          fetchPlainInput,
+		SupportsDryRun: true,
+		Run:            o.fetchPlain,
+	}
+}
+
 func (o Options) fetchPlain(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)
 	logf(ac, "Fetching plain content from remote URL")
@@ -389,6 +424,32 @@ func (o Options) fetchPlain(ctx context.Context, ac *scaffolder.ActionContext) e
 		return err
 	}
 	return writeEntries(ac.Workspace, out, entries)
+}
+
+//go:embed schemas/fetch_plain_file.input.json
+var fetchPlainFileInput []byte
+
+// fetchPlainFileAction declares fetch:plain:file: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fetchPlainFileAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fetch:plain:file",
+		Description: "Downloads single file and places it in the workspace.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Downloads a file and places it in the workspace.",
+				Example: `steps:
+  - action: fetch:plain:file
+    id: fetch-plain-file
+    name: Fetch plain file
+    input:
+      url: https://github.com/backstage/community/tree/main/backstage-community-sessions/assets/Backstage%20Community%20Sessions.png
+      targetPath: target-path
+`},
+		},
+		Input:          fetchPlainFileInput,
+		SupportsDryRun: true,
+		Run:            o.fetchPlainFile,
+	}
 }
 
 func (o Options) fetchPlainFile(ctx context.Context, ac *scaffolder.ActionContext) error {

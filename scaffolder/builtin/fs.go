@@ -2,12 +2,12 @@ package builtin
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -18,6 +18,51 @@ import (
 )
 
 // ---- fs:delete ----
+
+//go:embed schemas/fs_delete.input.json
+var fsDeleteInput []byte
+
+// fsDeleteAction declares fs:delete: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fsDeleteAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fs:delete",
+		Description: "Deletes files and directories from the workspace",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Delete specified files",
+				Example: `steps:
+  - action: fs:delete
+    id: deleteFiles
+    name: Delete files
+    input:
+      files:
+        - file1.txt
+        - file2.txt
+`},
+			{Description: "Delete files with wildcard",
+				Example: `steps:
+  - action: fs:delete
+    id: deleteFiles
+    name: Delete files
+    input:
+      files:
+        - "*.txt"
+`},
+			{Description: "Delete all files in workspace",
+				Example: `steps:
+  - action: fs:delete
+    id: deleteFiles
+    name: Delete files
+    input:
+      files:
+        - "**"
+`},
+		},
+		Input:          fsDeleteInput,
+		SupportsDryRun: true,
+		Run:            o.fsDelete,
+	}
+}
 
 func (o Options) fsDelete(ctx context.Context, ac *scaffolder.ActionContext) error {
 	files, ok, err := strList(Input(ac), "files")
@@ -66,12 +111,9 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 			rel += "/**"
 		}
 	}
-	var res []*regexp.Regexp
-	for _, alt := range glob.ExpandBraces(rel) {
-		re, err := regexp.Compile("^" + globRegexp(alt) + "$")
-		if err == nil {
-			res = append(res, re)
-		}
+	pat, err := glob.Compile(rel, templateGlob)
+	if err != nil {
+		return nil, backend.Input("%v", err)
 	}
 	var out []string
 	err = filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
@@ -81,19 +123,19 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
 		r, err := filepath.Rel(ws, p)
 		if err != nil {
 			return err
 		}
 		r = filepath.ToSlash(r)
-		for _, re := range res {
-			if re.MatchString(r) {
-				out = append(out, p)
-				break
+		if d.IsDir() {
+			if r != "." && !pat.CouldContain(r) {
+				return filepath.SkipDir
 			}
+			return nil
+		}
+		if pat.Match(r) {
+			out = append(out, p)
 		}
 		return nil
 	})
@@ -101,6 +143,38 @@ func globWorkspace(ctx context.Context, ws, pattern string) ([]string, error) {
 }
 
 // ---- fs:rename ----
+
+//go:embed schemas/fs_rename.input.json
+var fsRenameInput []byte
+
+// fsRenameAction declares fs:rename: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fsRenameAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fs:rename",
+		Description: "Renames files and directories within the workspace",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Rename specified files ",
+				Example: `steps:
+  - action: fs:rename
+    id: renameFiles
+    name: Rename files
+    input:
+      files:
+        - from: file1.txt
+          to: file1Renamed.txt
+        - from: file2.txt
+          to: file2Renamed.txt
+        - from: file3.txt
+          to: file3Renamed.txt
+          overwrite: true
+`},
+		},
+		Input:          fsRenameInput,
+		SupportsDryRun: true,
+		Run:            o.fsRename,
+	}
+}
 
 func (o Options) fsRename(ctx context.Context, ac *scaffolder.ActionContext) error {
 	v, _ := Input(ac).Get("files")
@@ -167,6 +241,57 @@ func move(ws, src, dst string, overwrite bool) error {
 }
 
 // ---- fs:readdir ----
+
+//go:embed schemas/fs_readdir.input.json
+var fsReaddirInput []byte
+
+//go:embed schemas/fs_readdir.output.json
+var fsReaddirOutput []byte
+
+// fsReaddirAction declares fs:readdir: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fsReaddirAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fs:readdir",
+		Description: "Reads files and directories from the workspace",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Read complete content of workspace",
+				Example: `steps:
+  - action: fs:readdir
+    id: read-workdir
+    name: Read workspace directory
+    input:
+      paths:
+        - .
+`},
+			{Description: "Get content of the docs folder",
+				Example: `steps:
+  - action: fs:readdir
+    id: read-workdir
+    name: Read workspace directory
+    input:
+      paths:
+        - docs
+      recursive: true
+`},
+			{Description: "Get content of multiple folders",
+				Example: `steps:
+  - action: fs:readdir
+    id: read-workdir
+    name: Read workspace directory
+    input:
+      paths:
+        - foo
+        - bar
+      recursive: true
+`},
+		},
+		Input:          fsReaddirInput,
+		Output:         fsReaddirOutput,
+		SupportsDryRun: true,
+		Run:            o.fsReaddir,
+	}
+}
 
 func (o Options) fsReaddir(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)

@@ -2,9 +2,9 @@ package builtin
 
 import (
 	"context"
+	_ "embed"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -105,6 +105,40 @@ func truthy(v any) bool {
 	return true
 }
 
+//go:embed schemas/fetch_template.input.json
+var fetchTemplateInput []byte
+
+// fetchTemplateAction declares fetch:template: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fetchTemplateAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fetch:template",
+		Description: "Downloads a skeleton, templates variables into file and directory names and content, and places the result in the workspace, or optionally in a subdirectory specified by the `targetPath` input option.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Downloads a skeleton directory that lives alongside the template file and fill it out with values.",
+				Example: `steps:
+  - action: fetch:template
+    id: fetch-template
+    name: Fetch template
+    input:
+      url: ./skeleton
+      targetPath: ./target
+      values:
+        name: test-project
+        count: 1234
+        itemList:
+          - first
+          - second
+          - third
+        showDummyFile: false
+`},
+		},
+		Input:          fetchTemplateInput,
+		SupportsDryRun: true,
+		Run:            o.fetchTemplate,
+	}
+}
+
 func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext) error {
 	s, err := o.templateSettings(ac)
 	if err != nil {
@@ -194,6 +228,39 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	return nil
 }
 
+//go:embed schemas/fetch_template_file.input.json
+var fetchTemplateFileInput []byte
+
+// fetchTemplateFileAction declares fetch:template:file: its metadata as Backstage lists it on
+// GET /v2/actions, and its code.
+func (o Options) fetchTemplateFileAction() scaffolder.Action {
+	return scaffolder.Action{
+		ID:          "fetch:template:file",
+		Description: "Downloads single file and places it in the workspace.",
+		Examples: []scaffolder.ActionExample{
+			{Description: "Downloads a template file and fill it out with values.",
+				Example: `steps:
+  - action: fetch:template:file
+    id: fetch-template-file
+    name: Fetch template file
+    input:
+      url: ./skeleton.txt
+      targetPath: ./target/skeleton.txt
+      values:
+        name: test-project
+        count: 1234
+        itemList:
+          - first
+          - second
+          - third
+`},
+		},
+		Input:          fetchTemplateFileInput,
+		SupportsDryRun: true,
+		Run:            o.fetchTemplateFile,
+	}
+}
+
 func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionContext) error {
 	in := Input(ac)
 	fetchURL, err := RequiredStringInput(in, "url")
@@ -273,12 +340,17 @@ func decodeUTF8(b []byte) string {
 	return sb.String()
 }
 
-// ---- globs (fast-glob semantics with dot: true) ----
+// ---- globs ----
+
+// templateGlob is globby's {dot: true}, which copyWithoutTemplating and
+// fs:delete use: segment globs, "**" across segments, case-sensitive, and
+// "dir/**" covering what is under dir but not dir itself.
+var templateGlob = glob.Options{Dot: true, ChildrenGlobstar: true}
 
 // globSet matches copyWithoutTemplating patterns against tree paths. As
 // with globby, a pattern naming a directory of the tree covers everything
 // under it, and "!pattern" excludes.
-type globSet struct{ include, exclude []*regexp.Regexp }
+type globSet struct{ include, exclude []*glob.Pattern }
 
 func newGlobSet(patterns []string, entries []entry) globSet {
 	dirs := map[string]bool{}
@@ -296,16 +368,14 @@ func newGlobSet(patterns []string, entries []entry) globSet {
 		if d := strings.TrimSuffix(p, "/"); dirs[d] {
 			p = d + "/**"
 		}
-		for _, alt := range glob.ExpandBraces(p) {
-			re, err := regexp.Compile("^" + globRegexp(alt) + "$")
-			if err != nil {
-				continue
-			}
-			if neg {
-				g.exclude = append(g.exclude, re)
-			} else {
-				g.include = append(g.include, re)
-			}
+		pat, err := glob.Compile(p, templateGlob)
+		if err != nil {
+			continue
+		}
+		if neg {
+			g.exclude = append(g.exclude, pat)
+		} else {
+			g.include = append(g.include, pat)
 		}
 	}
 	return g
@@ -313,8 +383,8 @@ func newGlobSet(patterns []string, entries []entry) globSet {
 
 func (g globSet) match(p string) bool {
 	in := false
-	for _, re := range g.include {
-		if re.MatchString(p) {
+	for _, pat := range g.include {
+		if pat.Match(p) {
 			in = true
 			break
 		}
@@ -322,61 +392,12 @@ func (g globSet) match(p string) bool {
 	if !in {
 		return false
 	}
-	for _, re := range g.exclude {
-		if re.MatchString(p) {
+	for _, pat := range g.exclude {
+		if pat.Match(p) {
 			return false
 		}
 	}
 	return true
-}
-
-// globRegexp translates one glob (without braces) to a regular expression.
-func globRegexp(p string) string {
-	var sb strings.Builder
-	segs := strings.Split(p, "/")
-	for i, seg := range segs {
-		last := i == len(segs)-1
-		if seg == "**" {
-			if last {
-				sb.WriteString(".*")
-			} else {
-				sb.WriteString("(?:[^/]*/)*")
-			}
-			continue
-		}
-		for j := 0; j < len(seg); j++ {
-			c := seg[j]
-			switch c {
-			case '*':
-				sb.WriteString("[^/]*")
-			case '?':
-				sb.WriteString("[^/]")
-			case '[':
-				k := strings.IndexByte(seg[j+1:], ']')
-				if k < 0 {
-					sb.WriteString(`\[`)
-					continue
-				}
-				class := seg[j+1 : j+1+k]
-				if strings.HasPrefix(class, "!") {
-					class = "^" + class[1:]
-				}
-				sb.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
-				j += k + 1
-			case '\\':
-				if j+1 < len(seg) {
-					j++
-					sb.WriteString(regexp.QuoteMeta(string(seg[j])))
-				}
-			default:
-				sb.WriteString(regexp.QuoteMeta(string(c)))
-			}
-		}
-		if !last {
-			sb.WriteString("/")
-		}
-	}
-	return sb.String()
 }
 
 // ---- binary detection (the isbinaryfile package's heuristic) ----

@@ -41,7 +41,7 @@ type Caller struct {
 }
 
 // AutocompleteFunc answers POST /v2/autocomplete/<provider>/<resource>.
-type AutocompleteFunc func(ctx context.Context, resource, token string, context map[string]string) ([]any, error)
+type AutocompleteFunc = scaffolder.AutocompleteFunc
 
 // Options configures Register.
 type Options struct {
@@ -52,7 +52,12 @@ type Options struct {
 	// nil allows everything. Template read decisions are applied by
 	// Service.FilterTemplate, action decisions by Runner.AuthorizeAction.
 	Permissions *permission.Service
-	// Autocomplete maps providers ("github") to handlers; others answer 400.
+	// Registry, when set, supplies the autocomplete providers and the
+	// template filters and globals GET /v2/templating-extensions lists
+	// after Backstage's own.
+	Registry *scaffolder.Registry
+	// Autocomplete maps providers ("github") to handlers, besides those of
+	// Registry; others answer 400.
 	Autocomplete map[string]AutocompleteFunc
 	// TemplatingExtensions overrides the templating-extensions body.
 	TemplatingExtensions json.RawMessage
@@ -652,6 +657,9 @@ func (a *api) autocomplete(c echo.Context) error {
 		return backend.Input("Missing token query parameter")
 	}
 	h := a.o.Autocomplete[c.Param("provider")]
+	if h == nil && a.o.Registry != nil {
+		h = a.o.Registry.AutocompleteProviders()[c.Param("provider")]
+	}
 	if h == nil {
 		return backend.Input("Unsupported provider: %s", c.Param("provider"))
 	}
@@ -678,5 +686,56 @@ func (a *api) templatingExtensions(c echo.Context) error {
 	if b == nil {
 		b = defaultExtensions
 	}
+	if a.o.Registry != nil {
+		var err error
+		if b, err = withRegistered(b, a.o.Registry); err != nil {
+			return err
+		}
+	}
 	return httpserver.WriteJSON(c, http.StatusOK, []byte(strings.TrimSpace(string(b))))
+}
+
+// withRegistered adds the registry's filters and globals to a
+// templating-extensions body, as Backstage lists additional ones: filters
+// by name, globals under functions or values ({description?, value}).
+// Without any, the body is returned as it is.
+func withRegistered(body []byte, reg *scaffolder.Registry) ([]byte, error) {
+	filters, globals := reg.TemplateFilterList(), reg.TemplateGlobalList()
+	if len(filters) == 0 && len(globals) == 0 {
+		return body, nil
+	}
+	doc, err := ojson.DecodeObject(body)
+	if err != nil {
+		return nil, fmt.Errorf("templating extensions: %w", err)
+	}
+	sub := func(o *ojson.Object, key string) *ojson.Object {
+		x := o.Object(key)
+		if x == nil {
+			x = ojson.NewObject()
+			o.Set(key, x)
+		}
+		return x
+	}
+	meta := func(desc string) *ojson.Object {
+		m := ojson.NewObject()
+		if desc != "" {
+			m.Set("description", desc)
+		}
+		return m
+	}
+	fs := sub(doc, "filters")
+	for _, f := range filters {
+		fs.Set(f.Name, meta(f.Description))
+	}
+	gs := sub(doc, "globals")
+	for _, g := range globals {
+		if g.Fn != nil {
+			sub(gs, "functions").Set(g.Name, meta(g.Description))
+			continue
+		}
+		m := meta(g.Description)
+		m.Set("value", g.Value)
+		sub(gs, "values").Set(g.Name, m)
+	}
+	return ojson.Marshal(doc)
 }

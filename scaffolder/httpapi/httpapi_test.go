@@ -252,6 +252,8 @@ func setup(t *testing.T, open dbFactory, noWorker bool) *bundle {
 		b.counts[ac.TaskID+"/"+step]++
 		return b.counts[ac.TaskID+"/"+step]
 	}
+	// The test actions accept any input (the registry requires a schema).
+	anyInput := json.RawMessage(`{}`)
 	// A stand-in for debug:log that logs like it: the input as indented JSON, then the message.
 	mustAdd(scaffolder.Action{ID: "debug:log", Description: "Logs a message.", SupportsDryRun: true,
 		Input: json.RawMessage(`{"type":"object","properties":{"message":{"type":"string"}}}`),
@@ -263,10 +265,10 @@ func setup(t *testing.T, open dbFactory, noWorker bool) *bundle {
 			ac.Logger.Info(ac.Input.String("message"))
 			return nil
 		}})
-	mustAdd(scaffolder.Action{ID: "test:fail", Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
+	mustAdd(scaffolder.Action{ID: "test:fail", Input: anyInput, Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
 		return errors.New(ac.Input.String("message"))
 	}})
-	mustAdd(scaffolder.Action{ID: "test:count", Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
+	mustAdd(scaffolder.Action{ID: "test:count", Input: anyInput, Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
 		bump(ac, ac.Input.String("message"))
 		b.mu.Lock()
 		b.counts[ac.TaskID]++
@@ -277,7 +279,7 @@ func setup(t *testing.T, open dbFactory, noWorker bool) *bundle {
 		}
 		return nil
 	}})
-	mustAdd(scaffolder.Action{ID: "test:block", Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
+	mustAdd(scaffolder.Action{ID: "test:block", Input: anyInput, Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
 		b.mu.Lock()
 		b.blockCh[ac.TaskID]++
 		n := b.blockCh[ac.TaskID]
@@ -288,7 +290,7 @@ func setup(t *testing.T, open dbFactory, noWorker bool) *bundle {
 		<-ctx.Done()
 		return ctx.Err()
 	}})
-	mustAdd(scaffolder.Action{ID: "test:flaky", Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
+	mustAdd(scaffolder.Action{ID: "test:flaky", Input: anyInput, Run: func(ctx context.Context, ac *scaffolder.ActionContext) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.flaky++
@@ -819,7 +821,7 @@ func TestDryRun(t *testing.T) {
 func TestActionsAndExtensions(t *testing.T) {
 	b := setup(t, sqliteDB, true)
 	_, out := b.do(t, "GET", "/v2/actions", "")
-	want := `[{"id":"debug:log","description":"Logs a message.","schema":{"input":{"type":"object","properties":{"message":{"type":"string"}}}}},{"id":"test:block","schema":{}},{"id":"test:count","schema":{}},{"id":"test:fail","schema":{}},{"id":"test:flaky","schema":{}}]`
+	want := `[{"id":"debug:log","description":"Logs a message.","schema":{"input":{"type":"object","properties":{"message":{"type":"string"}}}}},{"id":"test:block","schema":{"input":{}}},{"id":"test:count","schema":{"input":{}}},{"id":"test:fail","schema":{"input":{}}},{"id":"test:flaky","schema":{"input":{}}}]`
 	if string(out) != want {
 		t.Errorf("actions\n got %s\nwant %s", out, want)
 	}

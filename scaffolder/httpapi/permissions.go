@@ -49,8 +49,11 @@ func (a *api) taskReadDecision(ctx context.Context) (keep func(*tasks.Task) bool
 	case permission.Deny:
 		return nil, backend.NotAllowed("")
 	}
-	_, _, taskRules := permission.ScaffolderRules()
-	rt := &permission.ResourceType{Type: permission.ScaffolderTask, Rules: taskRules}
+	rt := a.o.Permissions.Rules(permission.ScaffolderTask)
+	if rt == nil {
+		_, _, taskRules := permission.ScaffolderRules()
+		rt = &permission.ResourceType{Type: permission.ScaffolderTask, Rules: taskRules}
+	}
 	return func(t *tasks.Task) bool { return rt.Apply(d.Conditions, permission.TaskResource(t.CreatedBy)) }, nil
 }
 

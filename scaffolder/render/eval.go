@@ -79,7 +79,7 @@ func (in *interp) evalUnchecked(e expr, f *frame) (any, error) {
 		if m := in.method(obj, ks); m != nil {
 			return m, nil
 		}
-		return Undefined, nil
+		return ojson.Undefined, nil
 	case *sliceExpr:
 		return in.evalSlice(t, f)
 	case *callExpr:
@@ -150,7 +150,7 @@ func (in *interp) evalUnchecked(e expr, f *frame) (any, error) {
 	case *binExpr:
 		return in.evalBin(t, f)
 	}
-	return Undefined, nil
+	return ojson.Undefined, nil
 }
 
 // sizeError reports an intermediate string larger than the output limit.
@@ -225,7 +225,7 @@ func (in *interp) evalSlice(t *sliceExpr, f *frame) (any, error) {
 	}
 	var parts [3]any
 	for i, e := range []expr{t.start, t.stop, t.step} {
-		parts[i] = Undefined
+		parts[i] = ojson.Undefined
 		if e != nil {
 			if parts[i], err = in.eval(e, f); err != nil {
 				return nil, err
@@ -329,7 +329,7 @@ func callablePath(e expr) (string, bool) {
 // valueKind names a value's kind in messages, as nunjitsu does.
 func valueKind(v any) string {
 	switch v.(type) {
-	case undefT:
+	case ojson.UndefinedType:
 		return "undefined"
 	case nil:
 		return "null"
@@ -615,7 +615,7 @@ func (in *interp) evalBin(t *binExpr, f *frame) (any, error) {
 	case "**":
 		return math.Pow(a, b), nil
 	}
-	return Undefined, nil
+	return ojson.Undefined, nil
 }
 
 func (in *interp) contains(container, needle any) (any, error) {
@@ -718,7 +718,7 @@ func applyTest(name string, x any, args []any) (bool, error) {
 		if len(args) > 0 {
 			return args[0]
 		}
-		return Undefined
+		return ojson.Undefined
 	}
 	caseTest := func(conv func(string) string) (bool, error) {
 		if _, ok := x.(safeString); ok {
@@ -773,7 +773,7 @@ func applyTest(name string, x any, args []any) (bool, error) {
 		return o == -1, nil
 	case "iterable":
 		switch x.(type) {
-		case undefT, nil:
+		case ojson.UndefinedType, nil:
 			return false, errorf("iterable test requires a value")
 		case *array, string, safeString:
 			return true, nil

@@ -105,7 +105,7 @@ func projectAttr(input any, key string) ([]any, error) {
 		}
 	case safeString:
 		if t != "" {
-			_, err := attr(Undefined, key)
+			_, err := attr(ojson.Undefined, key)
 			return nil, err
 		}
 	}
@@ -126,7 +126,7 @@ func attr(v any, key string) (any, error) {
 	}
 	r, ok := member(v, key)
 	if !ok {
-		return Undefined, nil
+		return ojson.Undefined, nil
 	}
 	return r, nil
 }
@@ -139,7 +139,7 @@ func attrPath(v any, path []string) (any, error) {
 		}
 		r, ok := member(cur, seg)
 		if !ok {
-			return Undefined, nil
+			return ojson.Undefined, nil
 		}
 		cur = r
 	}
@@ -216,7 +216,7 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		case *array:
 			length = float64(len(t.items))
 		default:
-			length = Undefined
+			length = ojson.Undefined
 		}
 		if o, _ := order(length, width); o == 0 || o == 1 {
 			return nv, found, nil
@@ -306,7 +306,7 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		switch t := input.(type) {
 		case *array:
 			if len(t.items) == 0 {
-				return Undefined, found, nil
+				return ojson.Undefined, found, nil
 			}
 			if name == "last" {
 				return t.items[len(t.items)-1], found, nil
@@ -315,14 +315,14 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		case string, safeString:
 			u := units(text(t))
 			if len(u) == 0 {
-				return Undefined, found, nil
+				return ojson.Undefined, found, nil
 			}
 			if name == "last" {
 				return fromUnits(u[len(u)-1:]), found, nil
 			}
 			return fromUnits(u[:1]), found, nil
 		}
-		return Undefined, found, nil
+		return ojson.Undefined, found, nil
 	case "float":
 		s, err := toStr(input)
 		if err != nil {
@@ -541,14 +541,14 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 			return float64(len(t.Members)), found, nil
 		case string, safeString:
 			return float64(utf16Len(text(t))), found, nil
-		case nil, undefT:
+		case nil, ojson.UndefinedType:
 			return 0.0, found, nil
 		case bool:
 			if !t {
 				return 0.0, found, nil
 			}
 		}
-		return Undefined, found, nil
+		return ojson.Undefined, found, nil
 	case "list":
 		switch t := input.(type) {
 		case *array:
@@ -590,7 +590,7 @@ func (in *interp) builtinFilter(name string, input any, args []any, kw *ojson.Ob
 		}
 		vals, _ := seqValues(input)
 		if len(vals) == 0 {
-			return Undefined, found, nil
+			return ojson.Undefined, found, nil
 		}
 		return vals[rand.IntN(len(vals))], found, nil
 	case "replace":
@@ -753,7 +753,7 @@ func dump(input, indent any) (any, bool, error) {
 		return nil, true, errorf("Callable values cannot be serialized")
 	}
 	if isUndef(j) {
-		return Undefined, true, nil
+		return ojson.Undefined, true, nil
 	}
 	b, err := ojson.Marshal(j)
 	if err != nil {
@@ -961,7 +961,7 @@ func truncateFilter(input, lengthV, killwords, end any) (any, bool, error) {
 	if !truthy(lengthV) {
 		lengthV = 255.0
 	}
-	var l any = Undefined
+	var l any = ojson.Undefined
 	switch t := nv.(type) {
 	case string, safeString:
 		l = float64(utf16Len(text(t)))
@@ -1036,7 +1036,7 @@ func urlencode(input any) (any, bool, error) {
 			if isNullish(it) {
 				return nil, true, errorf("urlencode sequence entries cannot be nullish")
 			}
-			var k, v any = Undefined, Undefined
+			var k, v any = ojson.Undefined, ojson.Undefined
 			switch e := it.(type) {
 			case *array:
 				k, v = argAt(e.items, 0), argAt(e.items, 1)
@@ -1177,7 +1177,7 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 		"parseEntityRef": parseEntityRefFilter,
 		"pick": func(input any, args ...any) (any, error) {
 			if len(args) == 0 {
-				return Undefined, nil
+				return ojson.Undefined, nil
 			}
 			return pick(input, args[0]), nil
 		},
@@ -1186,7 +1186,7 @@ func BackstageFilters(integrations IntegrationType) map[string]Filter {
 
 func orUndefined(v any, ok bool) any {
 	if !ok {
-		return Undefined
+		return ojson.Undefined
 	}
 	return v
 }
@@ -1198,7 +1198,7 @@ func jsTemplateString(v any) (string, error) {
 	switch t := v.(type) {
 	case nil:
 		return "null", nil
-	case undefT:
+	case ojson.UndefinedType:
 		return "undefined", nil
 	case *ojson.Object, map[string]any:
 		return "", errors.New("Cannot convert object to primitive value")
@@ -1242,7 +1242,7 @@ func ParseRepoURL(repoURL string, integrations IntegrationType) (*ojson.Object, 
 	q := u.Query()
 	get := func(k string) any {
 		if !q.Has(k) {
-			return Undefined
+			return ojson.Undefined
 		}
 		return strings.Trim(q.Get(k), "/")
 	}
@@ -1429,17 +1429,17 @@ func pick(obj any, path any) any {
 		case *ojson.Object:
 			v, ok := t.Get(s)
 			if !ok {
-				return Undefined
+				return ojson.Undefined
 			}
 			cur = v
 		case []any:
 			i, ok := arrayIndex(s, len(t))
 			if !ok {
-				return Undefined
+				return ojson.Undefined
 			}
 			cur = t[i]
 		default:
-			return Undefined
+			return ojson.Undefined
 		}
 	}
 	return cur

@@ -21,6 +21,11 @@ func TestLimitsFromConfig(t *testing.T) {
 			l.Output, l.Steps = 1000, 50
 			return l
 		}(), ""},
+		{"source, depth and nodes", "scaffolder:\n  templating:\n    maxSourceSize: 2048\n    maxNestingDepth: 8\n    maxNodes: 300\n", func() Limits {
+			l := DefaultLimits()
+			l.Source, l.Depth, l.Nodes = 2048, 8, 300
+			return l
+		}(), ""},
 		{"zero", "scaffolder:\n  templating:\n    maxOutputSize: 0\n", Limits{}, "scaffolder.templating.maxOutputSize must be a positive whole number, got 0"},
 		{"text", "scaffolder:\n  templating:\n    maxNestingDepth: deep\n", Limits{}, "scaffolder.templating.maxNestingDepth"},
 		{"fraction", "scaffolder:\n  templating:\n    maxNodes: 1.5\n", Limits{}, "scaffolder.templating.maxNodes"},

@@ -141,7 +141,7 @@ func argAt(args []any, i int) any {
 	if i < len(args) {
 		return args[i]
 	}
-	return Undefined
+	return ojson.Undefined
 }
 
 // toInt is JavaScript ToIntegerOrInfinity clamped to int.
@@ -434,7 +434,7 @@ func (in *interp) arrayMethod(a *array, name string, args []any) (any, error) {
 			i += n
 		}
 		if i < 0 || i >= n {
-			return Undefined, nil
+			return ojson.Undefined, nil
 		}
 		return items[i], nil
 	case "concat":
@@ -524,21 +524,21 @@ func (in *interp) arrayMethod(a *array, name string, args []any) (any, error) {
 				i += n
 			}
 			if i < 0 || i >= n {
-				return Undefined, nil
+				return ojson.Undefined, nil
 			}
 			v := items[i]
 			a.items = append(append([]any(nil), items[:i]...), items[i+1:]...)
 			return v, nil
 		}
 		if n == 0 {
-			return Undefined, nil
+			return ojson.Undefined, nil
 		}
 		v := items[n-1]
 		a.items = items[: n-1 : n-1]
 		return v, nil
 	case "shift":
 		if n == 0 {
-			return Undefined, nil
+			return ojson.Undefined, nil
 		}
 		v := items[0]
 		a.items = append([]any(nil), items[1:]...)
@@ -726,7 +726,7 @@ func (in *interp) builtinGlobal(name string) any {
 			o := &ojson.Object{}
 			o.Set("next", &callable{name: "next", fn: func(in *interp, _ []any, _ *ojson.Object) (any, error) {
 				if len(vals) == 0 {
-					return Undefined, nil
+					return ojson.Undefined, nil
 				}
 				idx = (idx + 1) % len(vals)
 				o.Set("current", vals[idx])
@@ -735,7 +735,7 @@ func (in *interp) builtinGlobal(name string) any {
 			o.Set("reset", &callable{name: "reset", fn: func(in *interp, _ []any, _ *ojson.Object) (any, error) {
 				idx = -1
 				o.Set("current", nil)
-				return Undefined, nil
+				return ojson.Undefined, nil
 			}})
 			o.Set("current", nil)
 			return o, nil

@@ -10,7 +10,7 @@
 // ojson.Number, []any and *ojson.Object (key order is kept, which `dump` and
 // object outputs need). Plain encoding/json values (float64,
 // map[string]any) are accepted on input too; maps have no order, so their
-// keys are sorted. Undefined (JavaScript undefined) is returned by
+// keys are sorted. ojson.Undefined (JavaScript undefined) is returned by
 // RenderValue for a sole expression that is undefined.
 package render
 
@@ -124,7 +124,7 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Filter is a trusted filter; input and arguments are ojson values (Undefined
+// Filter is a trusted filter; input and arguments are ojson values (ojson.Undefined
 // for undefined) and the result is an ojson value.
 type Filter func(input any, args ...any) (any, error)
 
@@ -145,7 +145,7 @@ func RenderString(ctx context.Context, tmpl string, vars map[string]any, opts Op
 // expression keeps the expression's JSON type, other strings render to text
 // (no JSON coercion: "{% if x %}true{% endif %}" stays the string "true");
 // a string that fails to render is kept unchanged. Object members whose
-// value renders to Undefined are dropped; in arrays they become null.
+// value renders to ojson.Undefined are dropped; in arrays they become null.
 func RenderValue(ctx context.Context, input any, vars map[string]any, opts Options) (any, error) {
 	return renderDeep(ctx, ojson.FromGo(input), vars, opts)
 }
@@ -533,7 +533,7 @@ func (in *interp) makeMacro(name string, sig signature, body []node, def *frame)
 			}
 		}
 		for i, name := range sig.positional {
-			var v any = Undefined
+			var v any = ojson.Undefined
 			if i < len(args) {
 				v = args[i]
 			} else if kv, ok := kws[name]; ok {
@@ -602,13 +602,13 @@ func loopEntries(v any, targets int) (entries [][]any, length any) {
 		case *ojson.Object:
 			l, ok := t.Get("length")
 			if !ok {
-				return nil, Undefined
+				return nil, ojson.Undefined
 			}
 			n := num(l)
 			for i := 0; float64(i) < n && i <= len(t.Members); i++ {
 				x, ok := t.Get(strconv.Itoa(i))
 				if !ok {
-					x = Undefined
+					x = ojson.Undefined
 				}
 				entries = append(entries, one(x))
 			}
@@ -619,7 +619,7 @@ func loopEntries(v any, targets int) (entries [][]any, length any) {
 			}
 			return entries, float64(utf16Len(text(t)))
 		}
-		return nil, Undefined
+		return nil, ojson.Undefined
 	}
 	switch t := v.(type) {
 	case *array:
@@ -665,7 +665,7 @@ func destructure(item any, k int) any {
 			return fromUnits(u[k : k+1])
 		}
 	}
-	return Undefined
+	return ojson.Undefined
 }
 
 func (in *interp) renderFor(t *forNode, f *frame) error {
@@ -686,7 +686,7 @@ func (in *interp) renderFor(t *forNode, f *frame) error {
 	}
 	entries, length := loopEntries(iter, len(t.vars))
 	if !truthy(iter) {
-		length = Undefined
+		length = ojson.Undefined
 	}
 	n := num(length)
 	for i, e := range entries {
@@ -736,7 +736,7 @@ func (in *interp) lookupName(name string, f *frame) any {
 	if g := in.builtinGlobal(name); g != nil {
 		return g
 	}
-	return Undefined
+	return ojson.Undefined
 }
 
 func (in *interp) wrapGlobal(name string, g any) any {

@@ -15,7 +15,7 @@ import (
 // Runtime values. The interpreter works on a closed set of JavaScript-like
 // values so that every operator can follow JavaScript semantics exactly:
 //
-//	undefT      JavaScript undefined
+//	ojson.UndefinedType  JavaScript undefined (ojson.Undefined)
 //	nil         null
 //	bool, float64, string
 //	safeString  output of escape/safe (never escaped again)
@@ -23,11 +23,6 @@ import (
 //	*ojson.Object records whose member values are runtime values
 //	*regex      r/.../flags literals
 //	callable    macros, globals, bound methods, cycler/joiner
-type undefT struct{}
-
-// Undefined is JavaScript's undefined. RenderValue returns it for templates
-// whose sole expression is undefined; such object keys are dropped.
-var Undefined any = undefT{}
 
 type safeString string
 
@@ -50,7 +45,7 @@ type callable struct {
 	fn      func(in *interp, args []any, kw *ojson.Object) (any, error)
 }
 
-func isUndef(v any) bool { _, ok := v.(undefT); return ok }
+func isUndef(v any) bool { _, ok := v.(ojson.UndefinedType); return ok }
 
 func isNullish(v any) bool { return v == nil || isUndef(v) }
 
@@ -59,7 +54,7 @@ func fromJSON(v any) any {
 	switch t := v.(type) {
 	case nil, bool, string, float64:
 		return t
-	case undefT:
+	case ojson.UndefinedType:
 		return t
 	case ojson.Number:
 		return t.Float()
@@ -95,19 +90,19 @@ func fromJSON(v any) any {
 		if n, ok := ojson.FromGo(v).(ojson.Number); ok {
 			return n.Float()
 		}
-		return Undefined
+		return ojson.Undefined
 	}
 }
 
 // toJSON converts a runtime value into an ojson value (numbers as
-// ojson.Number, objects as *ojson.Object). Undefined members of records are
+// ojson.Number, objects as *ojson.Object). ojson.Undefined members of records are
 // dropped and undefined array items become null, as JSON.stringify does.
 func toJSON(v any) (any, error) {
 	switch t := v.(type) {
 	case nil, bool, string:
 		return t, nil
-	case undefT:
-		return Undefined, nil
+	case ojson.UndefinedType:
+		return ojson.Undefined, nil
 	case float64:
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return nil, nil
@@ -187,7 +182,7 @@ func jsKeyOrder(ms []ojson.Member) {
 
 func truthy(v any) bool {
 	switch t := v.(type) {
-	case nil, undefT:
+	case nil, ojson.UndefinedType:
 		return false
 	case bool:
 		return t
@@ -217,7 +212,7 @@ func numberString(f float64) string {
 // toPrimitive mirrors JavaScript ToPrimitive for the closed value set.
 func toPrimitive(v any) (any, error) {
 	switch t := v.(type) {
-	case nil, undefT, bool, float64, string:
+	case nil, ojson.UndefinedType, bool, float64, string:
 		return t, nil
 	case safeString:
 		return string(t), nil
@@ -246,7 +241,7 @@ func toPrimitive(v any) (any, error) {
 
 func primString(p any) string {
 	switch t := p.(type) {
-	case undefT:
+	case ojson.UndefinedType:
 		return "undefined"
 	case nil:
 		return "null"
@@ -332,7 +327,7 @@ func toNumber(v any) (float64, error) {
 		return 0, err
 	}
 	switch t := p.(type) {
-	case undefT:
+	case ojson.UndefinedType:
 		return math.NaN(), nil
 	case nil:
 		return 0, nil
@@ -353,7 +348,7 @@ func num(v any) float64 { f, _ := toNumber(v); return f }
 
 func isPrimitive(v any) bool {
 	switch v.(type) {
-	case nil, undefT, bool, float64, string:
+	case nil, ojson.UndefinedType, bool, float64, string:
 		return true
 	}
 	return false

@@ -15,7 +15,11 @@ var migrationFS embed.FS
 
 // migrate applies the dialect's pending migrations, recording them in
 // scaffolder_migrations.
-func migrate(ctx context.Context, db *database.DB) error {
+func migrate(ctx context.Context, db *database.DB) error { return Migrate(ctx, db) }
+
+// Migrate applies the plugin's pending schema migrations (`understage
+// migrate`); opening the store does the same.
+func Migrate(ctx context.Context, db *database.DB) error {
 	dirs, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return err

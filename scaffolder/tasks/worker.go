@@ -83,9 +83,10 @@ func (w *Worker) defaults() {
 	}
 }
 
-// Run claims and runs tasks until ctx ends. Running tasks are abandoned
-// (not completed) when ctx ends: their leases expire and another worker
-// resumes them.
+// Run claims and runs tasks until ctx ends, and returns once every task it
+// runs has stopped. Running tasks are not completed when ctx ends: their
+// leases are ended, so the next worker to look resumes them from their last
+// completed step.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
 	var wg sync.WaitGroup
@@ -178,6 +179,16 @@ func (w *Worker) runOne(ctx context.Context, t *Task) {
 		h.dead.Store(true)
 		cancel(nil)
 		<-hbDone
+		if ctx.Err() != nil && !errors.Is(context.Cause(runCtx), ErrLeaseLost) {
+			// Shutting down: hand the task back by ending the lease now, so
+			// that the next worker (this process restarted, or another
+			// replica) resumes it at once rather than after the lease.
+			if _, err := w.Queue.Store.Heartbeat(context.WithoutCancel(ctx), t.ID, w.ID, 0); err != nil {
+				w.Logger.Warn("release task at shutdown", "task", t.ID, "err", err)
+			} else {
+				w.Logger.Info("released task at shutdown; it resumes on the next start", "task", t.ID)
+			}
+		}
 		return
 	}
 	cancel(nil)

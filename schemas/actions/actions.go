@@ -1,14 +1,14 @@
-// Package actions holds the metadata of the scaffolder's built-in actions
-// (id, description, examples and input/output JSON Schemas) exactly as
-// Backstage 1.55 publishes it on GET /api/scaffolder/v2/actions: the stock
-// frontend's template editor shows these schemas, so they are reproduced as
-// data rather than rebuilt from code.
+// Package actions is the record of what Backstage 1.55 answers on GET
+// /api/scaffolder/v2/actions for its 12 built-in actions, byte for byte.
+// It is the golden the tests hold the scaffolder's own declarations to
+// (each action declares its metadata beside its code, in
+// scaffolder/builtin); nothing reads it at run time.
 package actions
 
 import _ "embed"
 
-// JSON is the body Backstage's GET /v2/actions returns for the 12 built-in
-// actions, byte for byte (an array of {id, description, examples, schema}).
+// JSON is Backstage's GET /v2/actions body for the built-in actions (an
+// array of {id, description, examples, schema}).
 //
 //go:embed actions.json
 var JSON []byte

@@ -371,7 +371,7 @@ var envOracleMessages = []string{
 func TestScaffolderConfig(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "template.yaml"), envTemplate)
-	conf := func(limit string) string {
+	conf := func(limit string, extra ...string) string {
 		return `backend:
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
   workingDirectory: ` + filepath.Join(dir, "work") + `
@@ -383,7 +383,7 @@ scaffolder:
   defaultEnvironment:
     parameters: {region: eu-west-1, replicas: "3"}
     secrets: {deployToken: s3cret-token}
-`
+` + strings.Join(extra, "")
 	}
 	t.Run("defaultEnvironment", func(t *testing.T) {
 		b, base := newBackend(t, dir, conf("2"))
@@ -407,6 +407,34 @@ scaffolder:
 		r := ask(t, "GET", base+"/api/scaffolder/v2/tasks/"+id, "")
 		if !strings.Contains(r.body, `"status":"open"`) {
 			t.Errorf("task %s", r.body)
+		}
+	})
+	t.Run("taskLogMaxEvents", func(t *testing.T) {
+		b, base := newBackend(t, dir, conf("2", "  taskLogMaxEvents: 2\n"))
+		b.RunScaffolderWorker(t.Context())
+		id := createTask(t, base)
+		var truncated bool
+		for _, e := range waitTask(t, base, id, "completed") {
+			if m, _ := e.Body["message"].(string); strings.Contains(m, "the log reached its limit of 2 lines") {
+				truncated = true
+			}
+		}
+		if !truncated {
+			t.Error("no truncation line with scaffolder.taskLogMaxEvents: 2")
+		}
+	})
+	t.Run("taskLogMaxBytes", func(t *testing.T) {
+		b, base := newBackend(t, dir, conf("2", "  taskLogMaxBytes: 300\n"))
+		b.RunScaffolderWorker(t.Context())
+		id := createTask(t, base)
+		var truncated bool
+		for _, e := range waitTask(t, base, id, "completed") {
+			if m, _ := e.Body["message"].(string); strings.Contains(m, "or 300 bytes") {
+				truncated = true
+			}
+		}
+		if !truncated {
+			t.Error("no truncation line with scaffolder.taskLogMaxBytes: 300")
 		}
 	})
 	t.Run("parameters are strings", func(t *testing.T) {

@@ -101,9 +101,7 @@ func scaffolderPermissions(g *echo.Group, perms *permission.Service, authSvc *au
 		}
 		ok := d.Result == permission.Allow
 		if d.Result == permission.Conditional {
-			_, actionRules, _ := permission.ScaffolderRules()
-			rt := &permission.ResourceType{Type: permission.ScaffolderAction, Rules: actionRules}
-			ok = rt.Apply(d.Conditions, res)
+			ok = perms.Rules(permission.ScaffolderAction).Apply(d.Conditions, res)
 		}
 		if !ok {
 			actor := "anonymous"
@@ -130,8 +128,7 @@ func templatePartFilter(ctx context.Context, perms *permission.Service, perm per
 	case permission.Deny:
 		return func(*ojson.Object) bool { return false }, nil
 	}
-	tr, _, _ := permission.ScaffolderRules()
-	rt := &permission.ResourceType{Type: permission.ScaffolderTemplate, Rules: tr}
+	rt := perms.Rules(permission.ScaffolderTemplate)
 	return func(o *ojson.Object) bool { return rt.Apply(d.Conditions, toMap(o)) }, nil
 }
 

@@ -41,7 +41,7 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, fmt.Errorf("open scaffolder database: %w", err)
 	}
-	b.closers = append(b.closers, func() { _ = db.Close() })
+	b.lifecycle.AddCloser("scaffolder database", db.Close)
 	taskStore, err := scsql.New(ctx, db, scsql.WithSecretsKey(cfg.OptionalString("scaffolder.secretsKey")))
 	if err != nil {
 		return nil, fmt.Errorf("scaffolder store: %w", err)
@@ -50,17 +50,20 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	if err != nil {
 		return nil, err
 	}
-	actions := scaffolder.NewActions()
-	if err := actions.Add(builtin.Actions(builtin.Options{TemplateLimits: templateLimits})...); err != nil {
-		return nil, fmt.Errorf("scaffolder actions: %w", err)
-	}
+	// The scaffolder's extension points: modules register first, then the
+	// built-in actions, which take the registered filters and globals.
+	reg := scaffolder.NewRegistry()
 	ghOpts, err := github.ActionOptionsFromConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scaffolder github actions: %w", err)
 	}
 	ghOpts.Client.Logger = log.With("plugin", "scaffolder")
-	if err := actions.Add(github.Actions(ghOpts)...); err != nil {
-		return nil, fmt.Errorf("scaffolder github actions: %w", err)
+	if err := github.RegisterScaffolder(reg, reg, ghOpts); err != nil {
+		return nil, err
+	}
+	if err := reg.AddActions(builtin.Actions(builtin.Options{TemplateLimits: templateLimits,
+		Filters: reg.Filters(), Globals: reg.Globals()})...); err != nil {
+		return nil, fmt.Errorf("scaffolder actions: %w", err)
 	}
 	workDir := cfg.OptionalString("backend.workingDirectory")
 	if workDir == "" {
@@ -95,7 +98,9 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	svc := &scaffolder.Service{
 		Runner: &scaffolder.Runner{
 			LogLimit:         logLimit,
-			Actions:          actions,
+			Actions:          reg.Actions(),
+			Filters:          reg.Filters(),
+			Globals:          reg.Globals(),
 			WorkingDirectory: workDir,
 			Environment:      env,
 			Reader:           readers,
@@ -114,9 +119,9 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 	group.Use(perms.AuditWrites("scaffolder"))
 	scaffolderPermissions(group, perms, authSvc, svc, taskStore)
 	schttp.Register(group, schttp.Options{
-		Autocomplete: map[string]schttp.AutocompleteFunc{"github": github.Autocomplete(ghOpts)},
-		Service:      svc,
-		Permissions:  perms,
+		Registry:    reg,
+		Service:     svc,
+		Permissions: perms,
 		Caller: func(c echo.Context) (schttp.Caller, error) {
 			cred, err := auth.CredentialsOf(c)
 			if err != nil || !cred.IsUser() {
@@ -138,6 +143,10 @@ func (b *Backend) scaffolderPlugin(ctx context.Context, cfg *config.Config, log 
 		return nil, nil
 	}
 	w := svc.NewWorker(limit)
+	if b.obs.scaffolder != nil {
+		svc.OnStepStatus = b.obs.scaffolder.StepStatus
+		w.Exec = b.obs.scaffolder.Exec(w.Exec)
+	}
 	// scaffolder.taskLease (Understage's own key): how long a replica's claim
 	// on a task lasts without a heartbeat, so how soon a task of a crashed
 	// replica resumes elsewhere. Default 30 s.

@@ -56,17 +56,7 @@ func TestWildConfigs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.files, "+"), func(t *testing.T) {
 			dir := t.TempDir()
-			env := map[string]string{
-				"GITHUB_TOKEN": "ghp_example", "GITLAB_TOKEN": "glpat", "AZURE_TOKEN": "az", "CI_TOKEN": "ci", "METRICS_TOKEN": "m",
-				"GOOGLE_CLIENT_ID": "g", "GOOGLE_CLIENT_SECRET": "gs", "GITHUB_CLIENT_ID": "h", "GITHUB_CLIENT_SECRET": "hs",
-				"CI_STATIC_TOKEN": "ci-static-token-0123", "BACKEND_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0",
-				"GH_APP_CLIENT_ID": "Iv1", "GH_APP_CLIENT_SECRET": "s", "GH_APP_PRIVATE_KEY": "k", "GH_APP_WEBHOOK_SECRET": "w",
-				"AUTH_SESSION_SECRET": "sess", "AUTH0_CLIENT_ID": "a", "AUTH0_CLIENT_SECRET": "as",
-				"DATA_DIR": filepath.Join(dir, "data"), "WORK_DIR": filepath.Join(dir, "work"), "CATALOG_DIR": filepath.Join(dir, "catalog"),
-			}
-			writeFile(t, filepath.Join(dir, "catalog", "all.yaml"), componentsYAML)
-			writeFile(t, filepath.Join(dir, "catalog", "org.yaml"), "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n")
-			writeFile(t, filepath.Join(dir, "overlay-no-timeout.yaml"), "scaffolder:\n  taskTimeout: null\n")
+			env := wildEnv(t, dir)
 			if tt.pg {
 				pgEnv(t, env)
 			}
@@ -127,6 +117,64 @@ func TestWildConfigs(t *testing.T) {
 			}{{"accepted", accepted, tt.accepted}, {"unknown", unknown, tt.unknown}, {"sections", sections, tt.sections}} {
 				if strings.Join(c.got, ",") != strings.Join(c.want, ",") {
 					t.Errorf("%s %q, want %q", c.what, c.got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// wildEnv is the environment the wild configs read, with their catalog
+// files written under dir.
+func wildEnv(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	env := map[string]string{
+		"GITHUB_TOKEN": "ghp_example", "GITLAB_TOKEN": "glpat", "AZURE_TOKEN": "az", "CI_TOKEN": "ci", "METRICS_TOKEN": "m",
+		"GOOGLE_CLIENT_ID": "g", "GOOGLE_CLIENT_SECRET": "gs", "GITHUB_CLIENT_ID": "h", "GITHUB_CLIENT_SECRET": "hs",
+		"CI_STATIC_TOKEN": "ci-static-token-0123", "BACKEND_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0",
+		"GH_APP_CLIENT_ID": "Iv1", "GH_APP_CLIENT_SECRET": "s", "GH_APP_PRIVATE_KEY": "k", "GH_APP_WEBHOOK_SECRET": "w",
+		"AUTH_SESSION_SECRET": "sess", "AUTH0_CLIENT_ID": "a", "AUTH0_CLIENT_SECRET": "as",
+		"DATA_DIR": filepath.Join(dir, "data"), "WORK_DIR": filepath.Join(dir, "work"), "CATALOG_DIR": filepath.Join(dir, "catalog"),
+	}
+	writeFile(t, filepath.Join(dir, "catalog", "all.yaml"), componentsYAML)
+	writeFile(t, filepath.Join(dir, "catalog", "org.yaml"), "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n")
+	writeFile(t, filepath.Join(dir, "overlay-no-timeout.yaml"), "scaffolder:\n  taskTimeout: null\n")
+	return env
+}
+
+// TestEveryKeyReadIsInTheTable builds the backend from the wild configs
+// while recording every config key it reads, present or not: each must be in
+// the key table, or an operator who sets it would be told it is unknown.
+func TestEveryKeyReadIsInTheTable(t *testing.T) {
+	for _, files := range [][]string{{"local-dev.yaml"}, {"github-discovery.yaml"}, {"misindented.yaml"}} {
+		t.Run(strings.Join(files, "+"), func(t *testing.T) {
+			dir := t.TempDir()
+			env := wildEnv(t, dir)
+			var paths []string
+			for _, f := range files {
+				paths = append(paths, filepath.Join("testdata", "wild", f))
+			}
+			cfg, err := config.Load(t.Context(), paths, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads := cfg.TrackReads()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b, err := wire.New(ctx, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if err := b.Engine.Drain(ctx); err != nil {
+				t.Fatal(err)
+			}
+			keys := reads()
+			if len(keys) < 50 {
+				t.Fatalf("only %d keys recorded: %q", len(keys), keys)
+			}
+			for _, k := range keys {
+				if !config.KeyKnown(k) {
+					t.Errorf("the backend reads %s, which plugins/config/keys.go does not list", k)
 				}
 			}
 		})

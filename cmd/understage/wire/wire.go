@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -26,10 +27,13 @@ import (
 	"github.com/understage/understage/plugins/app"
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/lifecycle"
+	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/plugins/urlreaders"
 	"github.com/understage/understage/scaffolder/tasks"
@@ -42,9 +46,11 @@ type Backend struct {
 	Engine  *processing.Engine
 
 	providers        *github.Runner
+	catalogScheduler *scheduler.Scheduler
 	scaffolderWorker *tasks.Worker
+	obs              *observability
 	log              *slog.Logger
-	closers          []func()
+	lifecycle        *lifecycle.Service
 }
 
 // New builds the backend; nothing runs until Run.
@@ -52,7 +58,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Backend{log: log}
+	b := &Backend{log: log, lifecycle: lifecycle.New(lifecycle.Options{Logger: log.With("service", "lifecycle")})}
 	if err := checkConfig(cfg, log); err != nil {
 		return nil, err
 	}
@@ -61,9 +67,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 			b.Close()
 		}
 	}()
-	b.Server = httpserver.New(httpserver.Options{Config: cfg, Logger: log, DeferReady: true})
+	opsCfg, err := readOpsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if b.obs, err = newObservability(opsCfg); err != nil {
+		return nil, err
+	}
+	srvOpts := httpserver.Options{Config: cfg, Logger: log, DeferReady: true}
+	if b.obs.service != nil {
+		srvOpts.Meter = b.obs.service.Meter("http")
+		b.lifecycle.AddCloser("metrics", func() error { return b.obs.service.Shutdown(context.Background()) })
+	}
+	b.Server = httpserver.New(srvOpts)
 	if err := b.Server.Err(); err != nil {
 		return nil, err
+	}
+	if b.obs.service != nil && opsCfg.metricsListen == "" {
+		// Outside /api, so no plugin's auth applies: scrapers send no
+		// Backstage token (backend.metrics.token, when set, is checked).
+		b.Server.Echo().GET("/metrics", echo.WrapHandler(b.obs.handler()))
 	}
 
 	dbOpts, err := databaseOptions(cfg, "catalog", log)
@@ -74,12 +97,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("open catalog database: %w", err)
 	}
-	b.closers = append(b.closers, func() { _ = db.Close() })
+	b.lifecycle.AddCloser("catalog database", db.Close)
 	store, err := sqlstore.New(ctx, db, log.With("plugin", "catalog"))
 	if err != nil {
 		return nil, fmt.Errorf("catalog store: %w", err)
 	}
 	b.Catalog = store
+	var procStore catalog.ProcessingStore = store
+	var observe func(catalog.ProcessingItem, catalog.ProcessingResult, time.Duration)
+	if b.obs.service != nil {
+		if b.obs.catalog, err = metrics.NewCatalog(b.obs.service.Meter("catalog"), store.Stats, 0); err != nil {
+			return nil, fmt.Errorf("catalog metrics: %w", err)
+		}
+		procStore, observe = b.obs.catalog.Store(store), b.obs.catalog.ObserveProcessing
+	}
 
 	urlReaders, err := urlreaders.Build(ctx, cfg, urlreaders.Options{Logger: log.With("service", "urlReader")})
 	if err != nil {
@@ -90,7 +121,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 		return nil, err
 	}
 	b.Engine = processing.New(processing.Options{
-		Store: store,
+		Store:   procStore,
+		Observe: observe,
 		Readers: map[string]processing.LocationReader{
 			"file": processing.FileReader{},
 			"url":  processing.URLLocationReader{Readers: urlReaders},
@@ -114,7 +146,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("github providers: %w", err)
 	}
-	b.providers = github.NewRunner(store, ghProviders, github.RunnerOptions{Logger: log.With("plugin", "catalog")})
+	// The catalog's scheduler: on PostgreSQL a provider runs on one
+	// replica at a time, coordinated through the catalog's database.
+	b.catalogScheduler, err = scheduler.New(ctx, scheduler.Options{DB: db, Logger: log.With("plugin", "catalog", "service", "scheduler")})
+	if err != nil {
+		return nil, fmt.Errorf("catalog scheduler: %w", err)
+	}
+	b.providers = github.NewRunner(store, b.obs.providers(ghProviders), github.RunnerOptions{Logger: log.With("plugin", "catalog"), Scheduler: b.catalogScheduler})
 	webhookSecrets, err := github.WebhookSecrets(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("github webhook: %w", err)
@@ -138,7 +176,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Backend,
 	if err != nil {
 		return nil, fmt.Errorf("open auth database: %w", err)
 	}
-	b.closers = append(b.closers, func() { _ = authDB.Close() })
+	b.lifecycle.AddCloser("auth database", authDB.Close)
 	authSvc, err := auth.New(ctx, auth.Options{
 		Config:  cfg,
 		DB:      authDB,
@@ -375,40 +413,52 @@ func (r refreshWaker) RequestRefresh(ctx context.Context, ref string) error {
 	return nil
 }
 
-// Run starts the processing engine and serves HTTP until ctx ends.
+// Run starts the backend's loops (the processing engine, the entity
+// providers, the scaffolder worker, the HTTP server) and runs until ctx
+// ends or one of them fails. It then stops them in reverse order, the HTTP
+// server first and the engine last, waits for each, and closes the
+// databases.
 func (b *Backend) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- b.Engine.Run(ctx) }()
+	lc := b.lifecycle
+	lc.Go("catalog processing", b.Engine.Run)
+	lc.Go("catalog scheduler", b.catalogScheduler.Run)
+	lc.Go("entity providers", b.providers.Run)
 	if b.scaffolderWorker != nil {
-		go func() {
-			if err := b.scaffolderWorker.Run(ctx); err != nil && ctx.Err() == nil {
-				b.log.Error("scaffolder worker stopped", "err", err)
-			}
-		}()
+		lc.Go("scaffolder worker", b.scaffolderWorker.Run)
 	}
-	go func() {
-		if err := b.providers.Run(ctx); err != nil && ctx.Err() == nil {
-			b.log.Error("entity providers stopped", "err", err)
+	var ln net.Listener
+	lc.AddStartupHook("http listen", func(context.Context) error {
+		var err error
+		ln, err = b.Server.Listen()
+		return err
+	})
+	lc.Go("http server", func(ctx context.Context) error { return b.Server.Serve(ctx, ln) })
+	// Ready once migrations are done (New ran them) and the first load of
+	// the configured locations has been processed and stitched.
+	lc.Go("readiness", func(ctx context.Context) error {
+		if err := b.Engine.WaitIdle(ctx); err == nil {
+			b.log.Info("initial catalog load done; ready")
+			b.Server.SetReady()
 		}
-	}()
-	b.Server.SetReady()
-	err := b.Server.Run(ctx)
-	cancel()
-	if eerr := <-engineDone; eerr != nil && !errors.Is(eerr, context.Canceled) {
-		err = errors.Join(err, eerr)
+		return nil
+	})
+	stats := b.Catalog.Stats
+	if b.obs.catalog != nil {
+		stats = b.obs.catalog.Stats
 	}
-	return err
+	lc.Go("catalog progress", func(ctx context.Context) error {
+		metrics.Progress(ctx, b.log.With("plugin", "catalog"), stats, b.obs.cfg.progressInterval)
+		return nil
+	})
+	if b.obs.service != nil && b.obs.cfg.metricsListen != "" {
+		lc.Go("metrics server", func(ctx context.Context) error { return b.obs.serveMetrics(ctx, b.log) })
+	}
+	return lc.Run(ctx)
 }
 
-// Close releases databases.
-func (b *Backend) Close() {
-	for i := len(b.closers) - 1; i >= 0; i-- {
-		b.closers[i]()
-	}
-	b.closers = nil
-}
+// Close releases the databases of a backend that was not Run (Run closes
+// them itself).
+func (b *Backend) Close() { b.lifecycle.Close() }
 
 func databaseOptions(cfg *config.Config, pluginID string, log *slog.Logger) (database.Options, error) {
 	o, err := database.ConfigOptions(cfg, pluginID, log)

@@ -1,0 +1,53 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/understage/understage/catalog/sqlstore"
+	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/database"
+	scsql "github.com/understage/understage/scaffolder/sqlstore"
+)
+
+// pluginMigrations lists every plugin with a database and its migrations.
+var pluginMigrations = []struct {
+	id      string
+	migrate func(context.Context, *database.DB) error
+}{
+	{"catalog", sqlstore.Migrate},
+	{"auth", auth.Migrate},
+	{"scaffolder", scsql.Migrate},
+}
+
+// Migrate applies every plugin's pending migrations to the databases cfg
+// names and returns; backend.database.skipMigrations does not apply to it.
+// Replicas started with skipMigrations then find their schemas ready.
+func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := checkConfig(cfg, log); err != nil {
+		return err
+	}
+	for _, p := range pluginMigrations {
+		o, err := databaseOptions(cfg, p.id, log)
+		if err != nil {
+			return err
+		}
+		o.SkipMigrations = false
+		db, err := database.Open(ctx, o)
+		if err != nil {
+			return fmt.Errorf("open %s database: %w", p.id, err)
+		}
+		err = p.migrate(ctx, db)
+		_ = db.Close()
+		if err != nil {
+			return fmt.Errorf("migrate %s database: %w", p.id, err)
+		}
+		log.Info("database migrated", "plugin", p.id)
+	}
+	return nil
+}
