@@ -75,7 +75,11 @@ func sqliteYAML(t *testing.T) string {
 func postgresYAML(t *testing.T) string {
 	o := databasetest.PG(t)
 	c := o.Connection.(map[string]any)
-	return fmt.Sprintf("{client: pg, connection: {host: %v, port: %v, user: %v, database: %v}}", c["host"], c["port"], c["user"], c["database"])
+	// Each plugin gets a database of its own (backstage_plugin_<id>)
+	// unless it names one: all of them use the test's, dropped after it.
+	db := c["database"]
+	return fmt.Sprintf("{client: pg, connection: {host: %v, port: %v, user: %v}, plugin: {catalog: {connection: {database: %v}}, auth: {connection: {database: %v}}, scaffolder: {connection: {database: %v}}}}",
+		c["host"], c["port"], c["user"], db, db, db)
 }
 
 type answer struct {
