@@ -46,7 +46,7 @@ type ActionContext struct {
 	// Input is the step's rendered input (ojson values).
 	Input *ojson.Object
 	// Workspace is the task's working directory; actions must not read or
-	// write outside it (use ResolveSafeChildPath).
+	// write outside it (use package workspace).
 	Workspace string
 	// Log receives the step's log lines; secrets are redacted by the runner.
 	Log    io.Writer

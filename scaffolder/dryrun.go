@@ -13,6 +13,7 @@ import (
 
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // DryRunInput is a POST /v2/dry-run request, parsed.
@@ -49,14 +50,13 @@ func (r *Runner) DryRun(ctx context.Context, in DryRunInput) (*DryRunResult, err
 	contents := filepath.Join(r.workingDir(), "dry-run-content-"+id)
 	defer os.RemoveAll(contents)
 	for _, f := range in.Files {
-		p, err := SafeChildPath(contents, f.Path)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := os.MkdirAll(contents, 0o755); err != nil {
 			return nil, fmt.Errorf("dry run: %w", err)
 		}
-		if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+		if err := workspace.WriteFile(contents, f.Path, f.Content, 0o644, false); err != nil {
+			if backend.KindOf(err) != nil {
+				return nil, err
+			}
 			return nil, fmt.Errorf("dry run: %w", err)
 		}
 	}
@@ -182,14 +182,4 @@ func WalkLess(a, b string) bool {
 		}
 	}
 	return false
-}
-
-// SafeChildPath joins a relative path onto base and refuses results outside
-// base (Backstage's resolveSafeChildPath, without following symlinks).
-func SafeChildPath(base, rel string) (string, error) {
-	p := filepath.Join(base, rel)
-	if p != base && !strings.HasPrefix(p, base+string(filepath.Separator)) {
-		return "", backend.NotAllowed("Relative path is not allowed to refer to a directory outside its parent")
-	}
-	return p, nil
 }

@@ -77,15 +77,6 @@ type Run struct {
 	extra map[string]Action // run-private actions (the dry run's extractor)
 }
 
-// ErrTemplateRender is the kind of a template that fails to parse or
-// render: Backstage's TemplateRenderError, which its error middleware does
-// not map to a status, so it answers 500 under that name.
-var ErrTemplateRender = &backend.Kind{Name: "TemplateRenderError", Status: 500}
-
-// ErrTemplateLimit is nunjitsu's TemplateLimitError (a render over one of
-// its limits), likewise unmapped and so a 500 under its own name.
-var ErrTemplateLimit = &backend.Kind{Name: "TemplateLimitError", Status: 500}
-
 // errorKind is the Backstage kind of a step error: the backend kind the
 // action gave it, TemplateRenderError for render failures, nil for an
 // unclassified error (Backstage's plain Error, 500).
@@ -95,11 +86,11 @@ func errorKind(err error) *backend.Kind {
 	}
 	var tre *render.TemplateRenderError
 	if errors.As(err, &tre) {
-		return ErrTemplateRender
+		return backend.ErrTemplateRender
 	}
 	var tle *render.TemplateLimitError
 	if errors.As(err, &tle) {
-		return ErrTemplateLimit
+		return backend.ErrTemplateLimit
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -75,7 +74,7 @@ func (s *Service) Analyze(ctx context.Context, typ, target, catalogFilename stri
 		}
 		existing, err := s.existingFiles(ctx, h, ho, hr, catalogFilename)
 		if err != nil {
-			s.o.Logger.Warn("analyze-location could not read the repository, proposing a component", "target", target, "err", err)
+			s.o.Logger.WarnContext(ctx, "analyze-location could not read the repository, proposing a component", "target", target, "err", err)
 		}
 		if len(existing) > 0 {
 			return AnalyzeResult{Existing: existing, Generated: []GeneratedEntity{}}, nil
@@ -297,7 +296,7 @@ func decodeURIComponent(s string) (string, error) {
 }
 
 func uriMalformed() error {
-	return &backend.Error{Kind: &backend.Kind{Name: "URIError", Status: http.StatusInternalServerError}, Message: "URI malformed"}
+	return &backend.Error{Kind: backend.ErrURI, Message: "URI malformed"}
 }
 
 func isHex(c byte) bool {

@@ -25,6 +25,9 @@ func (e *ValidationError) Error() string {
 	return e.Message + "; caused by " + e.Cause.Name + ": " + e.Cause.Error()
 }
 
+// ErrorName is the class name (backend.Named).
+func (e *ValidationError) ErrorName() string { return e.Name }
+
 // Unwrap exposes the cause.
 func (e *ValidationError) Unwrap() error {
 	if e.Cause == nil {
@@ -36,7 +39,7 @@ func (e *ValidationError) Unwrap() error {
 // Is maps the class name onto the backend error kinds, so that
 // errors.Is(err, backend.ErrInput) works and backend.KindOf finds a status.
 func (e *ValidationError) Is(target error) bool {
-	k := kindOfName(e.Name)
+	k := backend.KindNamed(e.Name)
 	return k != nil && target == k
 }
 
@@ -46,26 +49,12 @@ func (e *ValidationError) As(target any) bool {
 	if !ok {
 		return false
 	}
-	k := kindOfName(e.Name)
+	k := backend.KindNamed(e.Name)
 	if k == nil {
 		return false
 	}
 	*p = &backend.Error{Kind: k, Message: e.Error()}
 	return true
-}
-
-func kindOfName(name string) *backend.Kind {
-	switch name {
-	case "InputError":
-		return backend.ErrInput
-	case "ConflictError":
-		return backend.ErrConflict
-	case "NotAllowedError":
-		return backend.ErrNotAllowed
-	case "NotFoundError":
-		return backend.ErrNotFound
-	}
-	return nil
 }
 
 // Serialize is the JSON shape Backstage stores in refresh_state.errors and

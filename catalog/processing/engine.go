@@ -24,6 +24,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
 )
 
 // Options configure an Engine. Zero values get the documented defaults.
@@ -474,34 +475,18 @@ type namedError struct {
 	cause     error
 }
 
-func (e *namedError) Error() string { return e.msg }
-func (e *namedError) Unwrap() error { return e.cause }
+func (e *namedError) Error() string     { return e.msg }
+func (e *namedError) ErrorName() string { return e.name }
+func (e *namedError) Unwrap() error     { return e.cause }
 
-func newInputError(msg string) error    { return &namedError{name: "InputError", msg: msg} }
-func newNotFoundError(msg string) error { return &namedError{name: "NotFoundError", msg: msg} }
+func newInputError(msg string) error    { return &namedError{name: backend.ErrInput.Name, msg: msg} }
+func newNotFoundError(msg string) error { return &namedError{name: backend.ErrNotFound.Name, msg: msg} }
 func newNotAllowedError(msg string) error {
-	return &namedError{name: "NotAllowedError", msg: msg}
+	return &namedError{name: backend.ErrNotAllowed.Name, msg: msg}
 }
 
 // errorName finds the Backstage error class of err.
-func errorName(err error) string {
-	var ne *namedError
-	if errors.As(err, &ne) {
-		return ne.name
-	}
-	var n interface{ ErrorName() string }
-	if errors.As(err, &n) {
-		return n.ErrorName()
-	}
-	var k interface{ BackstageName() string }
-	if errors.As(err, &k) {
-		return k.BackstageName()
-	}
-	if name := backendName(err); name != "" {
-		return name
-	}
-	return "Error"
-}
+func errorName(err error) string { return backend.NameOf(err) }
 
 func serializeErrors(errs []error) []catalog.SerializedError {
 	out := make([]catalog.SerializedError, 0, len(errs))

@@ -451,13 +451,6 @@ func jsType(v any) string {
 	return "object"
 }
 
-func backendName(err error) string {
-	if k := backend.KindOf(err); k != nil {
-		return k.Name
-	}
-	return ""
-}
-
 func messageOf(err error) string {
 	var ne *namedError
 	if errors.As(err, &ne) {

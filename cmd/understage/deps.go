@@ -13,6 +13,5 @@ import (
 	_ "github.com/uptrace/bun/dialect/pgdialect"
 	_ "github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "github.com/uptrace/bun/driver/sqliteshim"
-	_ "github.com/uptrace/bun/migrate"
 	_ "gopkg.in/yaml.v3"
 )

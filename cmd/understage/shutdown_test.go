@@ -34,7 +34,9 @@ spec:
     - id: wait
       name: Wait
       action: debug:wait
-      input: {seconds: 15}
+      # Long enough to be running at SIGTERM on a loaded machine; the
+      # resumed run waits again.
+      input: {seconds: 45}
     - id: two
       name: Step two
       action: debug:log
@@ -236,10 +238,11 @@ scaffolder:
 	}()
 	// The server has the request once its handler reads: a byte of the
 	// trickle has gone through. Reading the first line of an answer would
-	// block; instead, ask for the readiness of the same server, which is
-	// served after the trickling request was accepted.
+	// block; instead, ask for the liveness of the same server, which is
+	// served after the trickling request was accepted (not readiness: it
+	// stays 503 until the whole first load is in).
 	poll("the server to answer beside the stuck request", func() bool {
-		resp, err := http.Get(root + "/.backstage/health/v1/readiness")
+		resp, err := http.Get(root + "/.backstage/health/v1/liveness")
 		if err != nil {
 			return false
 		}
@@ -249,6 +252,10 @@ scaffolder:
 	poll("ingestion to begin", func() bool { return count() > 0 })
 	t.Logf("entities ingested when SIGTERM is sent: %d of %d", count(), n)
 
+	var running struct{ Status string }
+	if err := getJSON("/api/scaffolder/v2/tasks/"+id, &running); err != nil || running.Status != "processing" {
+		t.Fatalf("the task is %q before SIGTERM (%v): the wait step must still be running", running.Status, err)
+	}
 	sent := time.Now()
 	if err := first.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -15,9 +15,11 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 const templateUsage = `usage:
@@ -375,10 +377,9 @@ func printDryRunJSON(w io.Writer, res *scaffolder.DryRunResult) error {
 	return err
 }
 
-// writeWorkspace writes the dry run's files under dir. Paths come from the
-// workspace listing, but the output folder may hold symlinks already, so
-// every target is checked after resolving its parent: nothing is written
-// outside dir.
+// writeWorkspace writes the dry run's files under dir through the
+// workspace layer: the output folder may hold symlinks already, and nothing
+// is written outside dir (a symlink at a file's place is replaced).
 func writeWorkspace(dir string, files []scaffolder.File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output: %w", err)
@@ -391,31 +392,15 @@ func writeWorkspace(dir string, files []scaffolder.File) error {
 		return fmt.Errorf("output: %w", err)
 	}
 	for _, f := range files {
-		p, err := scaffolder.SafeChildPath(root, filepath.FromSlash(f.Path))
-		if err != nil {
-			return fmt.Errorf("output %s: %s", f.Path, scaffolder.ErrorMessage(err))
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-		parent, err := filepath.EvalSymlinks(filepath.Dir(p))
-		if err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-		if parent != root && !strings.HasPrefix(parent, root+string(filepath.Separator)) {
-			return fmt.Errorf("output %s: refusing to write outside %s", f.Path, dir)
-		}
-		if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("output %s: refusing to write through a symlink", f.Path)
-		}
 		mode := os.FileMode(0o644)
 		if f.Executable {
 			mode = 0o755
 		}
-		if err := os.WriteFile(filepath.Join(parent, filepath.Base(p)), f.Content, mode); err != nil {
-			return fmt.Errorf("output: %w", err)
+		err := workspace.WriteFile(root, filepath.FromSlash(f.Path), f.Content, mode, true)
+		if errors.Is(err, backend.ErrNotAllowed) {
+			return fmt.Errorf("output %s: refusing to write outside %s", f.Path, dir)
 		}
-		if err := os.Chmod(filepath.Join(parent, filepath.Base(p)), mode); err != nil {
+		if err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
 	}

@@ -15,17 +15,86 @@ type Kind struct {
 
 func (k *Kind) Error() string { return k.Name }
 
-// The error kinds Backstage's error middleware knows, with their statuses.
+// The error kinds, with their statuses: the one table of error names and
+// HTTP statuses in understage. The first group is what Backstage's error
+// middleware maps to a status.
 var (
-	ErrInput          = &Kind{"InputError", 400}
-	ErrAuthentication = &Kind{"AuthenticationError", 401}
-	ErrNotAllowed     = &Kind{"NotAllowedError", 403}
-	ErrNotFound       = &Kind{"NotFoundError", 404}
-	ErrConflict       = &Kind{"ConflictError", 409}
-	ErrNotModified    = &Kind{"NotModifiedError", 304}
-	ErrNotImplemented = &Kind{"NotImplementedError", 501}
-	ErrUnavailable    = &Kind{"ServiceUnavailableError", 503}
+	ErrInput           = &Kind{"InputError", 400}
+	ErrAuthentication  = &Kind{"AuthenticationError", 401}
+	ErrNotAllowed      = &Kind{"NotAllowedError", 403}
+	ErrNotFound        = &Kind{"NotFoundError", 404}
+	ErrConflict        = &Kind{"ConflictError", 409}
+	ErrPayloadTooLarge = &Kind{"PayloadTooLargeError", 413}
+	ErrNotModified     = &Kind{"NotModifiedError", 304}
+	ErrNotImplemented  = &Kind{"NotImplementedError", 501}
+	ErrUnavailable     = &Kind{"ServiceUnavailableError", 503}
 )
+
+// Errors Backstage raises under a name of their own that its middleware
+// does not map: a 500 that still shows the name.
+var (
+	// ErrTemplateRender is a template that fails to parse or render.
+	ErrTemplateRender = &Kind{"TemplateRenderError", 500}
+	// ErrTemplateLimit is a render over one of the template limits.
+	ErrTemplateLimit = &Kind{"TemplateLimitError", 500}
+	// ErrURI is JavaScript's URIError ("URI malformed").
+	ErrURI = &Kind{"URIError", 500}
+	// ErrRange is JavaScript's RangeError.
+	ErrRange = &Kind{"RangeError", 500}
+)
+
+// kinds lists every kind, status-mapped first.
+func kinds() []*Kind {
+	return []*Kind{ErrInput, ErrAuthentication, ErrNotAllowed, ErrNotFound, ErrConflict, ErrPayloadTooLarge,
+		ErrNotModified, ErrNotImplemented, ErrUnavailable, ErrTemplateRender, ErrTemplateLimit, ErrURI, ErrRange}
+}
+
+// KindNamed is the kind called name, or nil (a plain Error, a TypeError).
+func KindNamed(name string) *Kind {
+	for _, k := range kinds() {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// KindForStatus is the status-mapped kind of an HTTP status, or nil (500
+// and statuses Backstage does not name).
+func KindForStatus(status int) *Kind {
+	if status == 500 {
+		return nil
+	}
+	for _, k := range kinds() {
+		if k.Status == status {
+			return k
+		}
+	}
+	return nil
+}
+
+// Named is an error that carries a Backstage error class name of its own
+// (model's TypeError, the catalog's processing errors).
+type Named interface{ ErrorName() string }
+
+// NameOf is the Backstage class name of err: that of the outermost error
+// in its chain with a kind or a name of its own, else "Error".
+func NameOf(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch t := e.(type) {
+		case *Error:
+			return t.Kind.Name
+		case *Kind:
+			return t.Name
+		case Named:
+			return t.ErrorName()
+		}
+	}
+	if k := KindOf(err); k != nil {
+		return k.Name
+	}
+	return "Error"
+}
 
 // Error is an error of a kind with the exact message Backstage would show.
 type Error struct {

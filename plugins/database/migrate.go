@@ -11,6 +11,16 @@ import (
 	"time"
 )
 
+// Migrations: understage has one runner, Migrate below, and every store
+// (catalog, scaffolder, auth) uses it; bun's migrate package is not used.
+// Decided because this runner does what bun/migrate does not: a folder of
+// SQL per dialect, a check-only mode for replicas opened with
+// SkipMigrations (fail rather than run on an unknown schema), a
+// transaction-scoped PostgreSQL advisory lock so replicas starting
+// together never apply one migration twice, and a history table per plugin
+// (catalog_migrations, ...) that existing databases already hold. Moving to
+// bun/migrate would mean converting those histories for no gain.
+
 // Migrate applies a plugin's pending schema migrations. migrations holds one
 // folder per dialect, "sqlite" and "postgres", of NNNN_name.sql files applied
 // in name order; each runs in its own transaction and is recorded (version =

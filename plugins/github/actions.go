@@ -19,6 +19,7 @@ import (
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	"github.com/understage/understage/scaffolder/render"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // ActionOptions configure the GitHub scaffolder actions (publish:github,
@@ -40,8 +41,20 @@ type ActionOptions struct {
 	// RequireSCMUserCredentials is scaffolder.requireScmUserCredentials:
 	// the integration's token is never used, the input token is required.
 	RequireSCMUserCredentials bool
-	// Client tunes the API clients (tests point HTTPClient anywhere).
+	// Client tunes the API clients (tests point HTTPClient anywhere) when
+	// Clients is nil.
 	Client ClientOptions
+	// Clients is the module's shared client per host (and token); nil
+	// builds a Clients for each call from Integrations and Client.
+	Clients *Clients
+}
+
+// clients is o.Clients, or a fresh one for unconfigured options.
+func (o ActionOptions) clients() *Clients {
+	if o.Clients != nil {
+		return o.Clients
+	}
+	return NewClients(o.Integrations, o.Client)
 }
 
 // ActionOptionsFromConfig reads integrations.github and the scaffolder keys
@@ -154,8 +167,7 @@ func (o ActionOptions) clientFor(host, owner, repo, token string) (*Client, stri
 			return nil, "", backend.Input("No token available for host: %s, with owner %s, and repo %s. Make sure GitHub auth is configured correctly. See https://backstage.io/docs/auth/github/provider for more details.", host, owner, repo)
 		}
 	}
-	integ.Token = token
-	c, err := NewClient(integ, o.Client)
+	c, err := o.clients().WithToken(integ, token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -348,7 +360,7 @@ func repoSourceDir(ws, sourcePath string) (string, error) {
 	if filepath.IsAbs(safe) {
 		safe = strings.TrimLeft(safe, "/")
 	}
-	p, err := builtin.ResolveSafeChildPath(ws, safe)
+	p, err := workspace.ResolveSafeChildPath(ws, safe)
 	if err != nil {
 		return "", errors.New("Invalid source path")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // dryRunPullRequestNumber is what Backstage's dry run reports.
@@ -260,7 +261,7 @@ func (o ActionOptions) pullRequest(ctx context.Context, ac *scaffolder.ActionCon
 	t := &target{host: host, owner: owner, repo: repo, token: tok, client: client}
 	root := ac.Workspace
 	if sp := strOr(in, "sourcePath", ""); sp != "" {
-		if root, err = builtin.ResolveSafeChildPath(ac.Workspace, sp); err != nil {
+		if root, err = workspace.ResolveSafeChildPath(ac.Workspace, sp); err != nil {
 			return err
 		}
 	}

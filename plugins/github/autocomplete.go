@@ -25,8 +25,7 @@ func Autocomplete(o ActionOptions) func(ctx context.Context, resource, token str
 		if !ok {
 			return nil, backend.Input("No integration for host %s", host)
 		}
-		integ.Token = token
-		c, err := NewClient(integ, o.Client)
+		c, err := o.clients().WithToken(integ, token)
 		if err != nil {
 			return nil, err
 		}

@@ -13,10 +13,12 @@ import (
 // ProviderOptions tune the providers built from config.
 type ProviderOptions struct {
 	Logger *slog.Logger
-	// Client is passed to NewClient for each integration the providers
-	// use (one client per host, shared by its providers, so they share the
-	// conditional cache and the rate-limit state).
-	Client ClientOptions
+	// Clients is the module's shared client per host, which the providers
+	// share with the URL readers and actions (one conditional cache and
+	// one rate-limit state per host). Nil builds one from config with
+	// Client.
+	Clients *Clients
+	Client  ClientOptions
 }
 
 // Providers builds every provider configured under catalog.providers.github
@@ -34,24 +36,10 @@ func Providers(ctx context.Context, cfg *config.Config, o ProviderOptions) ([]Pr
 	if err != nil {
 		return nil, err
 	}
-	clients := map[string]*Client{}
-	clientFor := func(host string) (*Client, bool, error) {
-		for _, in := range integs {
-			if !strings.EqualFold(in.Host, host) {
-				continue
-			}
-			if c := clients[in.Host]; c != nil {
-				return c, true, nil
-			}
-			c, err := NewClient(in, o.Client)
-			if err != nil {
-				return nil, false, err
-			}
-			clients[in.Host] = c
-			return c, true, nil
-		}
-		return nil, false, nil
+	if o.Clients == nil {
+		o.Clients = NewClients(integs, o.Client)
 	}
+	clientFor := o.Clients.For
 	var out []Provider
 	discovery, err := ReadDiscoveryConfigs(cfg)
 	if err != nil {

@@ -15,19 +15,6 @@ import (
 	"github.com/understage/understage/plugins/backend"
 )
 
-// statusNames maps statuses without a backend kind to the names Backstage
-// errors carry for them, for echo.HTTPErrors raised inside handlers.
-var statusNames = map[int]string{
-	http.StatusBadRequest:            "InputError",
-	http.StatusUnauthorized:          "AuthenticationError",
-	http.StatusForbidden:             "NotAllowedError",
-	http.StatusNotFound:              "NotFoundError",
-	http.StatusConflict:              "ConflictError",
-	http.StatusRequestEntityTooLarge: "PayloadTooLargeError",
-	http.StatusNotImplemented:        "NotImplementedError",
-	http.StatusServiceUnavailable:    "ServiceUnavailableError",
-}
-
 // handleError renders err as Backstage's error envelope. A request that
 // matched no route (or no method) gets an empty 404, like Backstage's
 // notFound middleware.
@@ -54,8 +41,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		status, name, message = k.Status, k.Name, backend.MessageOf(err)
 	} else if errors.As(err, &he) {
 		status = he.Code
-		if n, ok := statusNames[status]; ok {
-			name = n
+		if k := backend.KindForStatus(status); k != nil {
+			name = k.Name
 		}
 		message = fmt.Sprint(he.Message)
 	} else {
@@ -82,11 +69,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 // causeObject serialises a forwarded error's cause as Backstage's
 // serializeError does (name, message, and its own shown cause).
 func causeObject(err error) *ojson.Object {
-	name := "Error"
-	if k := backend.KindOf(err); k != nil {
-		name = k.Name
-	}
-	o := ojson.NewObject("name", name, "message", backend.MessageOf(err))
+	o := ojson.NewObject("name", backend.NameOf(err), "message", backend.MessageOf(err))
 	if c := backend.ShownCause(err); c != nil {
 		o.Set("cause", causeObject(c))
 	}

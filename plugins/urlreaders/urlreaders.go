@@ -28,6 +28,9 @@ import (
 
 // Options tune Build.
 type Options struct {
+	// GitHubClients is the GitHub module's shared client per host; nil
+	// builds one from config with GitHub.
+	GitHubClients *github.Clients
 	// GitHub options for every GitHub integration's client.
 	GitHub github.ClientOptions
 	// GitCacheDir is where remote git repositories are cloned (default: a
@@ -44,14 +47,19 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*catalog.URLRead
 		o.Logger = slog.Default()
 	}
 	readers := catalog.NewURLReaders()
-	integs, err := github.ReadIntegrations(cfg)
-	if err != nil {
-		return nil, err
-	}
-	for _, in := range integs {
+	clients := o.GitHubClients
+	if clients == nil {
 		co := o.GitHub
-		co.Logger = o.Logger.With("integration", "github", "host", in.Host)
-		c, err := github.NewClient(in, co)
+		if co.Logger == nil {
+			co.Logger = o.Logger
+		}
+		var err error
+		if clients, err = github.ClientsFromConfig(cfg, co); err != nil {
+			return nil, err
+		}
+	}
+	for _, in := range clients.Integrations() {
+		c, _, err := clients.For(in.Host)
 		if err != nil {
 			return nil, fmt.Errorf("github integration %s: %w", in.Host, err)
 		}

@@ -8,9 +8,9 @@
 // schemas/, as Backstage 1.55 publishes them on GET /v2/actions), dry-run
 // support and the function that runs it. Behaviour follows Backstage's
 // handlers. Every path an action touches is confined to the task workspace
-// with ResolveSafeChildPath, which resolves symlinks, so neither `..`,
-// absolute paths nor symlinks (planted in the workspace or shipped in a
-// skeleton) let an action read or write outside it.
+// by package workspace (paths resolved through symlinks, writes through
+// os.Root), so neither `..`, absolute paths nor symlinks (planted in the
+// workspace or shipped in a skeleton) let an action read or write outside it.
 package builtin
 
 import (

@@ -10,6 +10,7 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // ---- catalog:write ----
@@ -87,11 +88,11 @@ func (o Options) catalogWrite(ctx context.Context, ac *scaffolder.ActionContext)
 		md.Set("annotations", ann)
 	}
 	out.Set("metadata", md)
-	dst, err := ResolveSafeChildPath(ac.Workspace, filePath)
+	dst, err := workspace.ResolveSafeChildPath(ac.Workspace, filePath)
 	if err != nil {
 		return err
 	}
-	return writeFile(ac.Workspace, dst, []byte(toYAML(out)), 0o644, false)
+	return workspace.WriteFile(ac.Workspace, dst, []byte(toYAML(out)), 0o644, false)
 }
 
 // ---- catalog:fetch ----

@@ -15,6 +15,7 @@ import (
 
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // ---- debug:log ----
@@ -90,7 +91,7 @@ func (o Options) debugLog(ctx context.Context, ac *scaffolder.ActionContext) err
 		}
 		if lw == "with-contents" {
 			content := "[skipped]"
-			if safe, err := ResolveSafeChildPath(ac.Workspace, rel); err == nil {
+			if safe, err := workspace.ResolveSafeChildPath(ac.Workspace, rel); err == nil {
 				if b, err := os.ReadFile(safe); err == nil {
 					lines = append(lines, " - "+rel+":\n  "+decodeUTF8(b))
 					continue

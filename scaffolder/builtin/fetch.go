@@ -16,6 +16,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // entry is one file, directory or symlink of a fetched tree.
@@ -105,7 +106,7 @@ func repoRoot(p string) string {
 // fetchTree reads the directory a fetch URL names.
 func (o Options) fetchTree(ctx context.Context, ac *scaffolder.ActionContext, fetchURL string) ([]entry, error) {
 	if base, ok := localBase(ac, fetchURL); ok {
-		src, err := ResolveSafeChildPath(base, fetchURL)
+		src, err := workspace.ResolveSafeChildPath(base, fetchURL)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +129,7 @@ func (o Options) fetchTree(ctx context.Context, ac *scaffolder.ActionContext, fe
 // fetchFile reads the single file a fetch URL names.
 func (o Options) fetchFile(ctx context.Context, ac *scaffolder.ActionContext, fetchURL string) ([]byte, fs.FileMode, error) {
 	if base, ok := localBase(ac, fetchURL); ok {
-		src, err := ResolveSafeChildPath(base, fetchURL)
+		src, err := workspace.ResolveSafeChildPath(base, fetchURL)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -183,7 +184,7 @@ func readLocalTree(ctx context.Context, root string) ([]entry, error) {
 		case d.IsDir():
 			out = append(out, entry{Path: rel, Dir: true})
 		case d.Type()&fs.ModeSymlink != 0:
-			inside, err := isChildPath(root, p)
+			inside, err := workspace.IsChildPath(root, p)
 			if err != nil || !inside {
 				return nil
 			}
@@ -244,7 +245,7 @@ func treeEntries(t catalog.Tree) ([]entry, error) {
 func cleanRel(p string) (string, error) {
 	c := path.Clean(strings.ReplaceAll(p, "\\", "/"))
 	if c == "." || path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
-		return "", backend.NotAllowed(escapeMessage)
+		return "", backend.NotAllowed(workspace.EscapeMessage)
 	}
 	return c, nil
 }
@@ -255,107 +256,31 @@ func cleanRel(p string) (string, error) {
 // workspace at the moment it is written, so a symlink written earlier
 // cannot redirect a later write.
 func writeEntries(ws, dir string, entries []entry) error {
-	if err := mkdirSafe(ws, dir); err != nil {
+	if err := workspace.MkdirAll(ws, dir); err != nil {
 		return err
 	}
 	for _, e := range entries {
-		dst, err := ResolveSafeChildPath(dir, filepath.FromSlash(e.Path))
+		dst, err := workspace.ResolveSafeChildPath(dir, filepath.FromSlash(e.Path))
 		if err != nil {
 			return err
 		}
-		if _, err := ResolveSafeChildPath(ws, dst); err != nil {
+		if _, err := workspace.ResolveSafeChildPath(ws, dst); err != nil {
 			return err
 		}
 		switch {
 		case e.Dir:
-			if err := mkdirSafe(ws, dst); err != nil {
+			if err := workspace.MkdirAll(ws, dst); err != nil {
 				return err
 			}
 		case e.Link != "":
-			if err := writeLink(ws, dst, e.Link, true); err != nil {
+			if err := workspace.Symlink(ws, dst, e.Link, true); err != nil {
 				return err
 			}
 		default:
-			if err := writeFile(ws, dst, e.Data, e.Mode, true); err != nil {
+			if err := workspace.WriteFile(ws, dst, e.Data, e.Mode, true); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-// mkdirSafe creates dir and its parents, each checked against ws.
-func mkdirSafe(ws, dir string) error {
-	if _, err := ResolveSafeChildPath(ws, dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create directory: %w", err)
-	}
-	return nil
-}
-
-// writeFile writes data at dst (checked against ws). A new file gets mode
-// (subject to the umask, as Node's writeFile); chmod makes it exact when
-// exactMode (fs-extra's copy sets the source's mode).
-func writeFile(ws, dst string, data []byte, mode fs.FileMode, exactMode bool) error {
-	if _, err := ResolveSafeChildPath(ws, dst); err != nil {
-		return err
-	}
-	if err := mkdirSafe(ws, filepath.Dir(dst)); err != nil {
-		return err
-	}
-	if mode == 0 {
-		mode = 0o644
-	}
-	// A symlink at dst is replaced, never written through.
-	if fi, err := os.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if err := os.Remove(dst); err != nil {
-			return fmt.Errorf("replace symlink: %w", err)
-		}
-	}
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode.Perm())
-	if err != nil {
-		return fmt.Errorf("write file: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write file: %w", err)
-	}
-	if exactMode {
-		if err := os.Chmod(dst, mode.Perm()); err != nil {
-			return fmt.Errorf("chmod: %w", err)
-		}
-	}
-	return nil
-}
-
-// writeLink creates a symlink at dst with the given text, refusing links
-// whose target would resolve outside the workspace.
-func writeLink(ws, dst, link string, overwrite bool) error {
-	target := link
-	if !filepath.IsAbs(target) {
-		target = filepath.Join(filepath.Dir(dst), link)
-	}
-	if _, err := ResolveSafeChildPath(ws, target); err != nil {
-		return err
-	}
-	if err := mkdirSafe(ws, filepath.Dir(dst)); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(dst); err == nil {
-		if !overwrite {
-			return nil
-		}
-		if err := os.RemoveAll(dst); err != nil {
-			return fmt.Errorf("replace: %w", err)
-		}
-	}
-	if err := os.Symlink(link, dst); err != nil {
-		return fmt.Errorf("symlink: %w", err)
 	}
 	return nil
 }
@@ -415,7 +340,7 @@ func (o Options) fetchPlain(ctx context.Context, ac *scaffolder.ActionContext) e
 	if !ok {
 		target = "./"
 	}
-	out, err := ResolveSafeChildPath(ac.Workspace, target)
+	out, err := workspace.ResolveSafeChildPath(ac.Workspace, target)
 	if err != nil {
 		return err
 	}
@@ -463,7 +388,7 @@ func (o Options) fetchPlainFile(ctx context.Context, ac *scaffolder.ActionContex
 	if err != nil {
 		return err
 	}
-	out, err := ResolveSafeChildPath(ac.Workspace, target)
+	out, err := workspace.ResolveSafeChildPath(ac.Workspace, target)
 	if err != nil {
 		return err
 	}
@@ -472,5 +397,5 @@ func (o Options) fetchPlainFile(ctx context.Context, ac *scaffolder.ActionContex
 		return err
 	}
 	// Node's copyFile keeps the source mode; a read URL gives a fresh file.
-	return writeFile(ac.Workspace, out, data, mode, true)
+	return workspace.WriteFile(ac.Workspace, out, data, mode, true)
 }

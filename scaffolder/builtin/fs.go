@@ -15,6 +15,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // ---- fs:delete ----
@@ -70,7 +71,7 @@ func (o Options) fsDelete(ctx context.Context, ac *scaffolder.ActionContext) err
 		return backend.Input("files must be an Array")
 	}
 	for _, file := range files {
-		safe, err := ResolveSafeChildPath(ac.Workspace, file)
+		safe, err := workspace.ResolveSafeChildPath(ac.Workspace, file)
 		if err != nil {
 			return err
 		}
@@ -79,16 +80,14 @@ func (o Options) fsDelete(ctx context.Context, ac *scaffolder.ActionContext) err
 			return err
 		}
 		for _, m := range matches {
-			p, err := ResolveSafeChildPath(ac.Workspace, m)
-			if err != nil {
+			if err := workspace.RemoveAll(ac.Workspace, m); err != nil {
 				logf(ac, "Failed to delete file")
-				return err
+				if backend.KindOf(err) != nil {
+					return err
+				}
+				return fmt.Errorf("delete %s: %w", m, err)
 			}
-			if err := os.RemoveAll(p); err != nil {
-				logf(ac, "Failed to delete file")
-				return fmt.Errorf("delete %s: %w", p, err)
-			}
-			logf(ac, "File %s deleted successfully", p)
+			logf(ac, "File %s deleted successfully", m)
 		}
 	}
 	return nil
@@ -191,11 +190,11 @@ func (o Options) fsRename(ctx context.Context, ac *scaffolder.ActionContext) err
 		if from == "" || to == "" {
 			return backend.Input("each file must have a from and to property")
 		}
-		src, err := ResolveSafeChildPath(ac.Workspace, from)
+		src, err := workspace.ResolveSafeChildPath(ac.Workspace, from)
 		if err != nil {
 			return err
 		}
-		dst, err := ResolveSafeChildPath(ac.Workspace, to)
+		dst, err := workspace.ResolveSafeChildPath(ac.Workspace, to)
 		if err != nil {
 			return err
 		}
@@ -227,15 +226,12 @@ func move(ws, src, dst string, overwrite bool) error {
 		if !overwrite {
 			return errors.New("dest already exists.")
 		}
-		if err := os.RemoveAll(dst); err != nil {
+		if err := workspace.RemoveAll(ws, dst); err != nil {
 			return fmt.Errorf("remove %s: %w", dst, err)
 		}
 	}
-	if err := mkdirSafe(ws, filepath.Dir(dst)); err != nil {
+	if err := workspace.Rename(ws, src, dst); err != nil {
 		return err
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return fmt.Errorf("rename: %w", err)
 	}
 	return nil
 }
@@ -305,7 +301,7 @@ func (o Options) fsReaddir(ctx context.Context, ac *scaffolder.ActionContext) er
 	recursive := boolean(in, "recursive")
 	files, folders := []any{}, []any{}
 	for _, p := range paths {
-		full, err := ResolveSafeChildPath(ac.Workspace, p)
+		full, err := workspace.ResolveSafeChildPath(ac.Workspace, p)
 		if err != nil {
 			return err
 		}
@@ -319,10 +315,10 @@ func (o Options) fsReaddir(ctx context.Context, ac *scaffolder.ActionContext) er
 			}
 			cur := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if _, err := ResolveSafeChildPath(ac.Workspace, cur.dir); err != nil {
+			if _, err := workspace.ResolveSafeChildPath(ac.Workspace, cur.dir); err != nil {
 				return err
 			}
-			des, err := os.ReadDir(cur.dir)
+			des, err := workspace.ReadDir(ac.Workspace, cur.dir)
 			if err != nil {
 				return fmt.Errorf("readdir: %w", err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // dirReader serves a folder through file:// URLs, as a URL reader would:
@@ -29,7 +30,7 @@ func (r *dirReader) local(raw string) (string, error) {
 		return "", backend.NotAllowed("Reading from '%s' is not allowed", raw)
 	}
 	p := filepath.Clean(filepath.FromSlash(u.Path))
-	if !within(r.root, p) {
+	if !workspace.Within(r.root, p) {
 		return "", backend.NotAllowed("Reading from '%s' is not allowed", raw)
 	}
 	return p, nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 func TestResolveSafeChildPath(t *testing.T) {
@@ -47,11 +48,11 @@ func TestResolveSafeChildPath(t *testing.T) {
 		{"loop1", false},
 	}
 	for _, tc := range tests {
-		got, err := ResolveSafeChildPath(base, tc.p)
+		got, err := workspace.ResolveSafeChildPath(base, tc.p)
 		if tc.ok {
 			if err != nil {
 				t.Errorf("%q: %v", tc.p, err)
-			} else if !within(base, got) {
+			} else if !workspace.Within(base, got) {
 				t.Errorf("%q → %s outside", tc.p, got)
 			}
 			continue
@@ -60,7 +61,7 @@ func TestResolveSafeChildPath(t *testing.T) {
 			t.Errorf("%q: resolved to %s, want an error", tc.p, got)
 			continue
 		}
-		if tc.p != "loop1" && (!errors.Is(err, backend.ErrNotAllowed) || err.Error() != escapeMessage) {
+		if tc.p != "loop1" && (!errors.Is(err, backend.ErrNotAllowed) || err.Error() != workspace.EscapeMessage) {
 			t.Errorf("%q: err = %v", tc.p, err)
 		}
 	}
@@ -154,7 +155,7 @@ func TestWriteFileReplacesSymlink(t *testing.T) {
 	root := t.TempDir()
 	ws := filepath.Join(root, "ws")
 	writeTree(t, root, map[string]string{"ws/target.txt": "t", "ws/l": "->target.txt"})
-	if err := writeFile(ws, filepath.Join(ws, "l"), []byte("new"), 0o644, false); err != nil {
+	if err := workspace.WriteFile(ws, filepath.Join(ws, "l"), []byte("new"), 0o644, false); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(ws, "target.txt"))

@@ -13,6 +13,7 @@ import (
 	"github.com/understage/understage/plugins/backend/glob"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/render"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 // templateSettings are fetch:template's validated inputs.
@@ -63,7 +64,7 @@ func (o Options) templateSettings(ac *scaffolder.ActionContext) (templateSetting
 	if !ok {
 		target = "./"
 	}
-	if s.outputDir, err = ResolveSafeChildPath(ac.Workspace, target); err != nil {
+	if s.outputDir, err = workspace.ResolveSafeChildPath(ac.Workspace, target); err != nil {
 		return s, err
 	}
 	// copyWithoutRender is still accepted by the schema but, as in
@@ -156,7 +157,7 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 	logf(ac, "Listing files and directories in template")
 	copyOnly := newGlobSet(s.copyOnly, entries)
 	logf(ac, "Processing %d template files/directories with input values%s", len(entries), valuesMeta(ac))
-	if err := mkdirSafe(ac.Workspace, s.outputDir); err != nil {
+	if err := workspace.MkdirAll(ac.Workspace, s.outputDir); err != nil {
 		return err
 	}
 	for _, e := range entries {
@@ -185,7 +186,7 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 		if outPath == "" || strings.HasPrefix(outPath, "/") || strings.Contains(outPath, "//") {
 			continue
 		}
-		dst, err := ResolveSafeChildPath(s.outputDir, filepath.FromSlash(outPath))
+		dst, err := workspace.ResolveSafeChildPath(s.outputDir, filepath.FromSlash(outPath))
 		if err != nil {
 			return err
 		}
@@ -198,15 +199,15 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 		switch {
 		case e.Dir:
 			logf(ac, "Writing directory %s to template output path.", location)
-			if err := mkdirSafe(ac.Workspace, dst); err != nil {
+			if err := workspace.MkdirAll(ac.Workspace, dst); err != nil {
 				return err
 			}
 		case e.Link != "" || isBinary(e.Data):
 			logf(ac, "Copying file binary or symbolic link at %s, to template output path.", location)
 			if e.Link != "" {
-				err = writeLink(ac.Workspace, dst, e.Link, true)
+				err = workspace.Symlink(ac.Workspace, dst, e.Link, true)
 			} else {
-				err = writeFile(ac.Workspace, dst, e.Data, e.Mode, true)
+				err = workspace.WriteFile(ac.Workspace, dst, e.Data, e.Mode, true)
 			}
 			if err != nil {
 				return err
@@ -219,7 +220,7 @@ func (o Options) fetchTemplate(ctx context.Context, ac *scaffolder.ActionContext
 					return err
 				}
 			}
-			if err := writeFile(ac.Workspace, dst, []byte(contents), e.Mode, false); err != nil {
+			if err := workspace.WriteFile(ac.Workspace, dst, []byte(contents), e.Mode, false); err != nil {
 				return err
 			}
 		}
@@ -271,7 +272,7 @@ func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionCon
 	if err != nil {
 		return err
 	}
-	dst, err := ResolveSafeChildPath(ac.Workspace, target)
+	dst, err := workspace.ResolveSafeChildPath(ac.Workspace, target)
 	if err != nil {
 		return err
 	}
@@ -290,7 +291,7 @@ func (o Options) fetchTemplateFile(ctx context.Context, ac *scaffolder.ActionCon
 	if err != nil {
 		return err
 	}
-	if err := writeFile(ac.Workspace, dst, []byte(out), 0o644, false); err != nil {
+	if err := workspace.WriteFile(ac.Workspace, dst, []byte(out), 0o644, false); err != nil {
 		return err
 	}
 	logf(ac, "Template file has been written to %s", dst)

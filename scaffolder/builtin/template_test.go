@@ -12,6 +12,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/render"
+	"github.com/understage/understage/scaffolder/workspace"
 )
 
 func TestFetchTemplate(t *testing.T) {
@@ -80,10 +81,10 @@ func TestFetchTemplate(t *testing.T) {
 			input:   `{"url":"./sk","templateFileExtension":".j2","cookiecutterCompat":true}`,
 			wantErr: "Fetch action input extension incompatible with copyWithoutTemplating and cookiecutterCompat",
 		},
-		{name: "targetPath escape", input: `{"url":"./sk","targetPath":"../x"}`, wantErr: escapeMessage},
-		{name: "absolute targetPath", input: `{"url":"./sk","targetPath":"/etc"}`, wantErr: escapeMessage},
-		{name: "url escaping the template dir", input: `{"url":"../"}`, wantErr: escapeMessage},
-		{name: "rendered name escapes", input: `{"url":"./sk","values":{"name":"../../evil"}}`, wantErr: escapeMessage},
+		{name: "targetPath escape", input: `{"url":"./sk","targetPath":"../x"}`, wantErr: workspace.EscapeMessage},
+		{name: "absolute targetPath", input: `{"url":"./sk","targetPath":"/etc"}`, wantErr: workspace.EscapeMessage},
+		{name: "url escaping the template dir", input: `{"url":"../"}`, wantErr: workspace.EscapeMessage},
+		{name: "rendered name escapes", input: `{"url":"./sk","values":{"name":"../../evil"}}`, wantErr: workspace.EscapeMessage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/httpserver"
 	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/plugins/urlreaders"
@@ -115,6 +116,7 @@ type Backend struct {
 	log       *slog.Logger
 	server    *httpserver.Server
 	urls      catalog.URLReader
+	github    *github.Clients
 	lifecycle *lifecycle.Service
 	obs       *observability
 	gates     []func(context.Context) error // readiness waits for them
@@ -209,8 +211,14 @@ func (b *Backend) Init(ctx context.Context) (err error) {
 		// Backstage token (backend.metrics.token, when set, is checked).
 		b.server.Echo().GET("/metrics", echo.WrapHandler(b.obs.handler()))
 	}
+	// One GitHub client per integration host, shared by the URL readers and
+	// the GitHub module (providers, analyze-location, actions, autocomplete),
+	// so they share one request cache and one view of the rate limit.
+	if b.github, err = github.ClientsFromConfig(b.cfg, github.ClientOptions{Logger: b.log.With("module", "github")}); err != nil {
+		return fmt.Errorf("github integrations: %w", err)
+	}
 	if b.urls == nil {
-		if b.urls, err = urlreaders.Build(ctx, b.cfg, urlreaders.Options{Logger: b.log.With("service", "urlReader")}); err != nil {
+		if b.urls, err = urlreaders.Build(ctx, b.cfg, urlreaders.Options{Logger: b.log.With("service", "urlReader"), GitHubClients: b.github}); err != nil {
 			return fmt.Errorf("url readers: %w", err)
 		}
 	}
@@ -420,6 +428,10 @@ func (e *Env) Router() *echo.Group { return e.b.server.Plugin(e.PluginID) }
 // RouterFor is another mount point's router (as the events plugin's routes
 // for a module that receives webhooks).
 func (e *Env) RouterFor(id string) *echo.Group { return e.b.server.Plugin(id) }
+
+// GitHubClients is the client per GitHub integration host that the URL
+// readers use too; modules take theirs from here.
+func (e *Env) GitHubClients() *github.Clients { return e.b.github }
 
 // RootServer is the root HTTP router, for a plugin served outside /api
 // (the frontend).

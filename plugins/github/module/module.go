@@ -29,18 +29,15 @@ func initCatalog(ctx context.Context, env *system.Env) error {
 		return err
 	}
 	cfg := env.Config
-	integs, err := github.ReadIntegrations(cfg)
-	if err != nil {
-		return err
-	}
-	for _, in := range integs {
-		c, err := github.NewClient(in, github.ClientOptions{Logger: env.Logger.With("integration", "github", "host", in.Host)})
+	clients := env.GitHubClients()
+	for _, in := range clients.Integrations() {
+		c, _, err := clients.For(in.Host)
 		if err != nil {
 			return fmt.Errorf("github integration %s: %w", in.Host, err)
 		}
 		x.AddLocationAnalyzer(repoHost{c})
 	}
-	providers, err := github.Providers(ctx, cfg, github.ProviderOptions{Logger: env.Logger})
+	providers, err := github.Providers(ctx, cfg, github.ProviderOptions{Logger: env.Logger, Clients: clients})
 	if err != nil {
 		return fmt.Errorf("github providers: %w", err)
 	}
@@ -102,6 +99,6 @@ func initScaffolder(_ context.Context, env *system.Env) error {
 	if err != nil {
 		return fmt.Errorf("scaffolder github actions: %w", err)
 	}
-	opts.Client.Logger = env.Logger
+	opts.Clients = env.GitHubClients()
 	return github.RegisterScaffolder(x, x, opts)
 }
