@@ -97,11 +97,11 @@ func sqliteYAML(t *testing.T) string {
 func postgresYAML(t *testing.T) string {
 	o := databasetest.PG(t)
 	c := o.Connection.(map[string]any)
-	// Each plugin gets a database of its own (backstage_plugin_<id>)
-	// unless it names one: all of them use the test's, dropped after it.
-	db := c["database"]
-	return fmt.Sprintf("{client: pg, connection: {host: %v, port: %v, user: %v}, plugin: {catalog: {connection: {database: %v}}, auth: {connection: {database: %v}}, scaffolder: {connection: {database: %v}}}}",
-		c["host"], c["port"], c["user"], db, db, db)
+	// As in Backstage, the base connection's database is not used: each
+	// plugin gets <prefix><plugin>. Every plugin goes to the test's own
+	// database instead, so concurrent tests do not share one.
+	dsn := fmt.Sprintf("postgres://%v@%v:%v/%v?sslmode=disable", c["user"], c["host"], c["port"], c["database"])
+	return fmt.Sprintf("{client: pg, connection: %[1]q, plugin: {catalog: {connection: %[1]q}, auth: {connection: %[1]q}, scaffolder: {connection: %[1]q}}}", dsn)
 }
 
 type answer struct {
