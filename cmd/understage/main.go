@@ -152,17 +152,9 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 
 // serve runs the backend until ctx is cancelled (SIGINT/SIGTERM).
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	f, err := parseFlags("serve", args, stderr, true)
+	cfg, log, f, err := loadForCommand(ctx, "serve", args, stderr)
 	if err != nil {
 		return err
-	}
-	log, err := newLogger(f.logFormat, f.logLevel, stderr)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(ctx, f.configs, nil)
-	if err != nil {
-		return fmt.Errorf("load config: %w", err)
 	}
 	log.Info("starting understage", "version", version(), "config", f.configs)
 	srv, cleanup, err := wireBackend(ctx, cfg, log)
@@ -180,19 +172,29 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // migrate applies every plugin's database migrations and exits, for
 // deployments that start replicas with backend.database.skipMigrations.
 func migrate(ctx context.Context, args []string, stderr io.Writer) error {
-	f, err := parseFlags("migrate", args, stderr, true)
+	cfg, log, _, err := loadForCommand(ctx, "migrate", args, stderr)
 	if err != nil {
 		return err
+	}
+	return wire.Migrate(ctx, cfg, log)
+}
+
+// loadForCommand parses a backend command's flags, builds its logger and
+// loads its config.
+func loadForCommand(ctx context.Context, name string, args []string, stderr io.Writer) (*config.Config, *slog.Logger, *common, error) {
+	f, err := parseFlags(name, args, stderr, true)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	log, err := newLogger(f.logFormat, f.logLevel, stderr)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	cfg, err := config.Load(ctx, f.configs, nil)
 	if err != nil {
-		return fmt.Errorf("load config: %w", err)
+		return nil, nil, nil, fmt.Errorf("load config: %w", err)
 	}
-	return wire.Migrate(ctx, cfg, log)
+	return cfg, log, f, nil
 }
 
 // printConfig shows the merged config, for checking what serve would read.

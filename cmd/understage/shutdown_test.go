@@ -141,28 +141,8 @@ scaffolder:
 		}
 		return cmd
 	}
-	getJSON := func(path string, v any) error {
-		resp, err := http.Get(root + path)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
-		}
-		return json.NewDecoder(resp.Body).Decode(v)
-	}
-	// poll retries cond until it holds; the deadline only stops a hung test.
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	getJSON := func(path string, v any) error { return getJSONAt(root, path, v) }
+	poll := func(what string, cond func() bool) { t.Helper(); pollFor(t, what, cond) }
 	count := func() int {
 		var r struct{ TotalItems int }
 		if getJSON("/api/catalog/entities/by-query?limit=0&filter=kind=component,metadata.tags=stop", &r) != nil {

@@ -107,28 +107,8 @@ scaffolder:
 		}
 		return cmd
 	}
-	getJSON := func(path string, v any) error {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
-		}
-		return json.NewDecoder(resp.Body).Decode(v)
-	}
-	// poll retries cond until it holds; the deadline only stops a hung test.
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	getJSON := func(path string, v any) error { return getJSONAt(base, path, v) }
+	poll := func(what string, cond func() bool) { t.Helper(); pollFor(t, what, cond) }
 
 	first := start()
 	var id string
@@ -228,5 +208,30 @@ scaffolder:
 	last := evs[len(evs)-1]
 	if last.Type != "completion" || !bytes.Contains(last.Body.Output, []byte("written-before-the-crash.yaml")) {
 		t.Errorf("completion %s %s lacks the file written before the crash", last.Type, last.Body.Output)
+	}
+}
+
+// getJSONAt decodes the 200 answer of GET base+path into v.
+func getJSONAt(base, path string, v any) error {
+	resp, err := http.Get(base + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// pollFor retries cond until it holds; the deadline only stops a hung test.
+func pollFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
