@@ -50,16 +50,13 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 		q.WriteString(" LIMIT ?")
 		args = append(args, req.Limit+1)
 	} else if req.Offset > 0 {
-		q.WriteString(" LIMIT -1") // SQLite needs a LIMIT before OFFSET; rewritten below for pg
+		q.WriteString(" LIMIT " + s.d.noLimit()) // SQLite needs a LIMIT before OFFSET
 	}
 	if req.Offset > 0 {
 		q.WriteString(" OFFSET ?")
 		args = append(args, req.Offset)
 	}
 	query := q.String()
-	if s.d.name() == "pg" {
-		query = strings.Replace(query, " LIMIT -1", " LIMIT ALL", 1)
-	}
 	ents, err := s.scanEntities(ctx, query, args)
 	if err != nil {
 		return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
