@@ -27,8 +27,8 @@ run: build app
 # trust auth); .ci/run starts one. The acceptance journeys run once more on
 # PostgreSQL (the store, conformance and engine tests cover both in one run).
 test:
-	$(GO) test $(PKGS)
-	UNDERSTAGE_FEATURES_DB=pg $(GO) test -count=1 ./features
+	$(GO) test -timeout 30m $(PKGS)
+	UNDERSTAGE_FEATURES_DB=pg $(GO) test -timeout 30m -count=1 ./features
 	$(MAKE) fuzz
 	$(MAKE) e2e
 

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,9 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +54,17 @@ app: {disabled: true}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 1}))
+	// Warnings and errors are shown only when the test fails.
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("backend log:\n%s", logs.String())
+			logMu.Unlock()
+		}
+	})
 	b, err := wire.New(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("wire.New: %v", err)
@@ -66,6 +77,17 @@ app: {disabled: true}
 	srv := httptest.NewServer(b.Server.Handler())
 	t.Cleanup(srv.Close)
 	return &catalogServer{url: srv.URL + "/api/catalog", backend: b}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func sqliteYAML(t *testing.T) string {
@@ -167,7 +189,8 @@ func TestRequestLimits(t *testing.T) {
 			s := startCatalog(t, db.yaml(t))
 			components := totalItems(t, s.do(t, "GET", "/entities/by-query?limit=0&filter=kind=component", ""))
 			if components == 0 {
-				t.Fatal("the corpus has no components")
+				t.Fatalf("the corpus has no components; entities: %.2000s; failed: %.2000s",
+					s.do(t, "GET", "/entities/by-query?limit=20", "").body, s.do(t, "GET", "/entities/unprocessed/failed", "").body)
 			}
 			// filters ORs n-1 filters that match nothing with kind=component.
 			filters := func(n int, item func(i int) string) string {

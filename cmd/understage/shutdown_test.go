@@ -34,7 +34,9 @@ spec:
     - id: wait
       name: Wait
       action: debug:wait
-      input: {seconds: 15}
+      # Long enough to be running at SIGTERM on a loaded machine; the
+      # resumed run waits again.
+      input: {seconds: 45}
     - id: two
       name: Step two
       action: debug:log
@@ -70,7 +72,7 @@ func TestSIGTERMDuringWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level test")
 	}
-	const n = 20000
+	const n = 10000
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "understage")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -249,6 +251,10 @@ scaffolder:
 	poll("ingestion to begin", func() bool { return count() > 0 })
 	t.Logf("entities ingested when SIGTERM is sent: %d of %d", count(), n)
 
+	var running struct{ Status string }
+	if err := getJSON("/api/scaffolder/v2/tasks/"+id, &running); err != nil || running.Status != "processing" {
+		t.Fatalf("the task is %q before SIGTERM (%v): the wait step must still be running", running.Status, err)
+	}
 	sent := time.Now()
 	if err := first.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

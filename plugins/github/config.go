@@ -11,7 +11,7 @@
 // request's context.
 //
 // Entity providers (Providers builds them from catalog.providers.github and
-// catalog.providers.githubOrg; Runner runs them on their schedules) emit
+// catalog.providers.githubOrg; the catalog's scheduler runs them) emit
 // Backstage's entities under Backstage's provider names and location keys.
 // NewWebhook serves GitHub push and repository deliveries (meant for
 // POST /api/events/http/github, Backstage's events ingress path, which takes

@@ -24,7 +24,7 @@ type ProviderOptions struct {
 // Providers builds every provider configured under catalog.providers.github
 // (discovery) and catalog.providers.githubOrg (users and teams), with
 // Backstage's config shapes and errors. The providers do nothing until run
-// (Runner or RunProviders).
+// (the catalog plugin schedules them).
 func Providers(ctx context.Context, cfg *config.Config, o ProviderOptions) ([]Provider, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()

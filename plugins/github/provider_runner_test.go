@@ -2,145 +2,17 @@ package github_test
 
 import (
 	"context"
-	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/github"
 )
 
-// countingProvider reports each run on a channel and checks that runs of
-// one provider never overlap.
-type countingProvider struct {
-	name    string
-	sched   github.Schedule
-	runs    chan context.Context
-	active  atomic.Int32
-	overlap atomic.Bool
-	// block makes a run wait for its context to end.
-	block bool
-	fail  bool
-}
-
-func (p *countingProvider) Name() string              { return p.name }
-func (p *countingProvider) Schedule() github.Schedule { return p.sched }
-func (p *countingProvider) Run(ctx context.Context, _ catalog.ProcessingStore) error {
-	if p.active.Add(1) > 1 {
-		p.overlap.Store(true)
-	}
-	defer p.active.Add(-1)
-	select {
-	case p.runs <- ctx:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if p.block {
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	if p.fail {
-		return errors.New("listing failed")
-	}
-	return nil
-}
-
-func startRunner(t *testing.T, ps ...github.Provider) *github.Runner {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := github.NewRunner(&fakeStore{}, ps, github.RunnerOptions{Logger: quiet})
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("runner returned %v", err)
-		}
-	})
-	return r
-}
-
-func awaitRun(t *testing.T, p *countingProvider) context.Context {
-	t.Helper()
-	select {
-	case ctx := <-p.runs:
-		return ctx
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not run", p.name)
-		return nil
-	}
-}
-
-func TestRunnerRepeatsRunsWithoutOverlap(t *testing.T) {
-	t.Parallel()
-	fast := &countingProvider{name: "fast", sched: github.Schedule{Frequency: time.Millisecond, Timeout: time.Minute},
-		runs: make(chan context.Context), fail: true}
-	other := &countingProvider{name: "other", sched: github.Schedule{Frequency: time.Millisecond, Timeout: time.Minute},
-		runs: make(chan context.Context)}
-	startRunner(t, fast, other)
-	// Failing runs are retried; each provider runs in its own loop.
-	for range 5 {
-		awaitRun(t, fast)
-		awaitRun(t, other)
-	}
-	if fast.overlap.Load() || other.overlap.Load() {
-		t.Fatal("runs of one provider overlapped")
-	}
-}
-
-func TestRunnerTimeoutEndsARun(t *testing.T) {
-	t.Parallel()
-	p := &countingProvider{name: "slow", sched: github.Schedule{Frequency: time.Millisecond, Timeout: 20 * time.Millisecond},
-		runs: make(chan context.Context), block: true}
-	startRunner(t, p)
-	ctx := awaitRun(t, p)
-	if _, ok := ctx.Deadline(); !ok {
-		t.Fatal("run has no deadline")
-	}
-	// The blocked run is cut off by its timeout and the next one starts.
-	awaitRun(t, p)
-	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatalf("first run's context: %v", ctx.Err())
-	}
-}
-
-func TestRunnerManualAndTrigger(t *testing.T) {
-	t.Parallel()
-	p := &countingProvider{name: "manual", sched: github.Schedule{Manual: true, Timeout: time.Minute},
-		runs: make(chan context.Context)}
-	r := startRunner(t, p)
-	awaitRun(t, p) // the first run happens after the initial delay
-	select {
-	case <-p.runs:
-		t.Fatal("manual provider ran again untriggered")
-	case <-time.After(50 * time.Millisecond):
-	}
-	if !r.Trigger("manual") {
-		t.Fatal("trigger refused")
-	}
-	awaitRun(t, p)
-	if r.Trigger("nope") {
-		t.Fatal("unknown provider triggered")
-	}
-}
-
-func TestRunnerStopsDuringInitialDelay(t *testing.T) {
-	t.Parallel()
-	p := &countingProvider{name: "late", sched: github.Schedule{Frequency: time.Hour, Timeout: time.Minute, InitialDelay: time.Hour},
-		runs: make(chan context.Context, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = github.RunProviders(ctx, &fakeStore{}, []github.Provider{p}) })
-	cancel()
-	wg.Wait()
-	if len(p.runs) != 0 {
-		t.Fatal("ran before its initial delay")
-	}
-}
+// The schedule behaviours (repeats without overlap, timeouts, manual
+// triggers, initial delays, one replica at a time) are the scheduler's:
+// plugins/backend/scheduler tests them.
 
 func TestProviderConfigErrors(t *testing.T) {
 	t.Parallel()

@@ -39,7 +39,7 @@ type WebhookOptions struct {
 	// Refresher refreshes the affected locations (nil: pushes only trigger
 	// provider runs).
 	Refresher Refresher
-	// Trigger starts a run of the named provider (Runner.Trigger). When a
+	// Trigger starts a run of the named provider (catalogplugin.Extensions.TriggerProvider). When a
 	// push adds a catalog file, or a repository is created, archived,
 	// renamed or transferred, the provider's next run picks it up. Optional.
 	Trigger func(provider string) bool

@@ -7,6 +7,7 @@ import (
 
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend/system"
 	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/plugins/database"
 	scsql "github.com/understage/understage/scaffolder/sqlstore"
@@ -29,11 +30,11 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := checkConfig(cfg, log); err != nil {
+	if err := system.CheckConfig(cfg, log); err != nil {
 		return err
 	}
 	for _, p := range pluginMigrations {
-		o, err := databaseOptions(cfg, p.id, log)
+		o, err := system.DatabaseOptions(cfg, p.id, log)
 		if err != nil {
 			return err
 		}

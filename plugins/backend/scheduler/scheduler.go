@@ -219,17 +219,36 @@ func New(ctx context.Context, o Options) (*Scheduler, error) {
 		triggers: map[string]chan struct{}{}}
 	if o.DB != nil && o.DB.Dialect() == database.DialectPostgres {
 		s.db = o.DB
-		if _, err := s.db.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
-  id TEXT PRIMARY KEY,
-  next_run_at BIGINT NOT NULL,
-  locked_by TEXT,
-  locked_until BIGINT
-)`); err != nil {
+		if err := createTable(ctx, s.db); err != nil {
 			return nil, fmt.Errorf("scheduler table: %w", err)
 		}
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// createTable creates the lease table once per database. Replicas that
+// start together would race in CREATE TABLE IF NOT EXISTS (PostgreSQL can
+// fail one of them on its catalog's unique index), so the creation holds a
+// transaction-scoped advisory lock.
+func createTable(ctx context.Context, db *database.DB) error {
+	tx, err := db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('`+table+`'))`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+  id TEXT PRIMARY KEY,
+  next_run_at BIGINT NOT NULL,
+  locked_by TEXT,
+  locked_until BIGINT
+)`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // ScheduleTask starts t. It runs until ctx ends or the scheduler shuts

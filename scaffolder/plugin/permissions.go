@@ -1,72 +1,23 @@
-package wire
+package scaffolderplugin
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/opa"
+	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/tasks"
 )
 
-// permissionService builds the permission framework from permission.*:
-// enabled (default false, as in Backstage) and opa.policies (Rego files,
-// reloaded when they change; none = allow-all), and mounts /api/permission.
-func (b *Backend) permissionService(ctx context.Context, cfg *config.Config, log *slog.Logger, authSvc *auth.Service) (*permission.Service, error) {
-	enabled, _, err := cfg.ReadBool("permission.enabled")
-	if err != nil {
-		return nil, err
-	}
-	policies, _, err := cfg.ReadStringList("permission.opa.policies")
-	if err != nil {
-		return nil, err
-	}
-	var policy permission.Policy = permission.AllowAll{}
-	if len(policies) > 0 {
-		poll, _, err := cfg.Duration("permission.opa.pollInterval")
-		if err != nil {
-			return nil, err
-		}
-		eng, err := opa.New(ctx, opa.Options{Policies: policies, PollInterval: poll, Logger: log.With("plugin", "permission")})
-		if err != nil {
-			return nil, err
-		}
-		policy = eng
-	}
-	if !enabled {
-		log.Warn("Permission backend started with permissions disabled. Enable permissions by setting permission.enabled=true.")
-	}
-	svc := permission.New(permission.Options{
-		Enabled: enabled,
-		Policy:  policy,
-		User: func(ctx context.Context, cred auth.Credentials) (*permission.User, error) {
-			refs, err := authSvc.OwnershipRefs(ctx, cred)
-			if err != nil {
-				return nil, fmt.Errorf("ownership refs: %w", err)
-			}
-			return &permission.User{Ref: cred.Principal.UserEntityRef, OwnershipRefs: refs, Claims: cred.Claims}, nil
-		},
-		Audit:                     log.With("logger", "audit"),
-		DisabledDefaultAuthPolicy: authSvc.DefaultPolicyDisabled(),
-	})
-	g := b.Server.Plugin("permission")
-	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "permission", Unauthenticated: []string{"/health"}}))
-	svc.Register(g)
-	return svc, nil
-}
-
-// scaffolderPermissions hooks the scaffolder's permission checks into its
+// registerPermissions hooks the scaffolder's permission checks into its
 // service and runner: template parameter/step read decisions filter every
 // template read, and each step's action is decided for the task's user.
-func scaffolderPermissions(g *echo.Group, perms *permission.Service, authSvc *auth.Service, svc *scaffolder.Service, store tasks.Store) {
+func registerPermissions(g *echo.Group, perms *permission.Service, authSvc services.HTTPAuth, svc *scaffolder.Service, store tasks.Store) {
 	perms.RegisterIntegration(g, permission.ScaffolderIntegration(func(ctx context.Context, id string) (string, bool, error) {
 		t, err := store.GetTask(ctx, id)
 		if backend.KindOf(err) == backend.ErrNotFound {
@@ -135,7 +86,7 @@ func templatePartFilter(ctx context.Context, perms *permission.Service, perm per
 // taskUser is the policy user of a running task: its creator, with the
 // ownership of the token it was created with when that still verifies,
 // else the user and the groups of its catalog entity (sign-in's rule).
-func taskUser(ctx context.Context, authSvc *auth.Service, run *scaffolder.Run) *permission.User {
+func taskUser(ctx context.Context, authSvc services.HTTPAuth, run *scaffolder.Run) *permission.User {
 	if run.User.Ref == "" {
 		return nil
 	}
@@ -163,18 +114,4 @@ func toMap(o *ojson.Object) map[string]any {
 		m = map[string]any{}
 	}
 	return m
-}
-
-// RunScaffolderWorker runs this replica's scaffolder worker until ctx ends
-// (Run does so); for callers that serve Server.Handler() themselves, such
-// as the acceptance scenarios. It does nothing when the worker is off.
-func (b *Backend) RunScaffolderWorker(ctx context.Context) {
-	if b.scaffolderWorker == nil {
-		return
-	}
-	go func() {
-		if err := b.scaffolderWorker.Run(ctx); err != nil && ctx.Err() == nil {
-			b.log.Error("scaffolder worker stopped", "err", err)
-		}
-	}()
 }

@@ -1,4 +1,4 @@
-package wire
+package system
 
 import (
 	"context"
@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/metrics"
 )
 
 // opsConfig is the operations part of the config: understage's own keys
-// under backend.metrics and catalog.processingProgressInterval.
+// under backend.metrics.
 type opsConfig struct {
 	metricsEnabled bool
 	// metricsListen, when set, serves /metrics on a listener of its own
@@ -25,12 +23,11 @@ type opsConfig struct {
 	// backend's.
 	metricsListen string
 	// metricsToken, when set, is the bearer token a scrape must send.
-	metricsToken     string
-	progressInterval time.Duration
+	metricsToken string
 }
 
 func readOpsConfig(cfg *config.Config) (opsConfig, error) {
-	o := opsConfig{metricsEnabled: true, progressInterval: 10 * time.Second}
+	o := opsConfig{metricsEnabled: true}
 	if v, ok, err := cfg.ReadBool("backend.metrics.enabled"); err != nil {
 		return o, err
 	} else if ok {
@@ -48,25 +45,14 @@ func readOpsConfig(cfg *config.Config) (opsConfig, error) {
 	if o.metricsToken, _, err = cfg.ReadString("backend.metrics.token"); err != nil {
 		return o, err
 	}
-	if d, ok, err := cfg.Duration("catalog.processingProgressInterval"); err != nil {
-		return o, err
-	} else if ok {
-		if d < 0 {
-			return o, fmt.Errorf("catalog.processingProgressInterval must not be negative")
-		}
-		o.progressInterval = d
-	}
 	return o, nil
 }
 
-// observability is what the backend measures with, nil fields when
-// metrics are off.
+// observability is the metrics service (nil when backend.metrics.enabled
+// is false) and how /metrics is served.
 type observability struct {
-	cfg        opsConfig
-	service    *metrics.Service
-	catalog    *metrics.Catalog
-	scaffolder *metrics.Scaffolder
-	taskRuns   *metrics.TaskRuns
+	cfg     opsConfig
+	service *metrics.Service
 }
 
 func newObservability(cfg opsConfig) (*observability, error) {
@@ -77,12 +63,6 @@ func newObservability(cfg opsConfig) (*observability, error) {
 	var err error
 	if o.service, err = metrics.New(); err != nil {
 		return nil, err
-	}
-	if o.scaffolder, err = metrics.NewScaffolder(o.service.Meter("scaffolder")); err != nil {
-		return nil, fmt.Errorf("scaffolder metrics: %w", err)
-	}
-	if o.taskRuns, err = metrics.NewTaskRuns(o.service.Meter("scheduler")); err != nil {
-		return nil, fmt.Errorf("scheduler metrics: %w", err)
 	}
 	return o, nil
 }
@@ -129,29 +109,4 @@ func (o *observability) serveMetrics(ctx context.Context, log *slog.Logger) erro
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
-}
-
-// timedProvider records each run of an entity provider as a scheduled
-// task run, as Backstage's scheduler does for its provider tasks.
-type timedProvider struct {
-	github.Provider
-	runs *metrics.TaskRuns
-}
-
-func (p timedProvider) Run(ctx context.Context, store catalog.ProcessingStore) error {
-	start := time.Now()
-	err := p.Provider.Run(ctx, store)
-	p.runs.Record(ctx, p.Name(), time.Since(start), err)
-	return err
-}
-
-func (o *observability) providers(ps []github.Provider) []github.Provider {
-	if o.taskRuns == nil {
-		return ps
-	}
-	out := make([]github.Provider, len(ps))
-	for i, p := range ps {
-		out[i] = timedProvider{p, o.taskRuns}
-	}
-	return out
 }
