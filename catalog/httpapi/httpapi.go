@@ -554,7 +554,7 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		filter = f
 	}
 	if len(cur.OrderFields) > 1 {
-		a.Logger.Warn("Only one sort field is supported, ignoring the rest")
+		a.Logger.WarnContext(c.Request().Context(), "Only one sort field is supported, ignoring the rest")
 	}
 	// The permission filter is the caller's, applied afresh on every page;
 	// it never goes into the cursor.

@@ -97,7 +97,11 @@ func sqliteYAML(t *testing.T) string {
 func postgresYAML(t *testing.T) string {
 	o := databasetest.PG(t)
 	c := o.Connection.(map[string]any)
-	return fmt.Sprintf("{client: pg, connection: {host: %v, port: %v, user: %v, database: %v}}", c["host"], c["port"], c["user"], c["database"])
+	// As in Backstage, the base connection's database is not used: each
+	// plugin gets <prefix><plugin>. Every plugin goes to the test's own
+	// database instead, so concurrent tests do not share one.
+	dsn := fmt.Sprintf("postgres://%v@%v:%v/%v?sslmode=disable", c["user"], c["host"], c["port"], c["database"])
+	return fmt.Sprintf("{client: pg, connection: %[1]q, plugin: {catalog: {connection: %[1]q}, auth: {connection: %[1]q}, scaffolder: {connection: %[1]q}}}", dsn)
 }
 
 type answer struct {

@@ -74,7 +74,7 @@ func (s *Service) Analyze(ctx context.Context, typ, target, catalogFilename stri
 		}
 		existing, err := s.existingFiles(ctx, h, ho, hr, catalogFilename)
 		if err != nil {
-			s.o.Logger.Warn("analyze-location could not read the repository, proposing a component", "target", target, "err", err)
+			s.o.Logger.WarnContext(ctx, "analyze-location could not read the repository, proposing a component", "target", target, "err", err)
 		}
 		if len(existing) > 0 {
 			return AnalyzeResult{Existing: existing, Generated: []GeneratedEntity{}}, nil

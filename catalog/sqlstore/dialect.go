@@ -19,6 +19,10 @@ type dialect interface {
 	inList(vals []string) (string, []any)
 	// inInts is inList for integer values (eids).
 	inInts(vals []int64) (string, []any)
+	// indexedInList is inList for a lookup that must use an index (the
+	// entity_ref one), in chunks of indexedChunk values.
+	indexedInList(vals []string) (string, []any)
+	indexedChunk() int
 	// jsonBatches tells bulk inserts and updates to send their rows as one
 	// JSON argument unpacked by jsonb_each instead of multi-row VALUES.
 	jsonBatches() bool
@@ -72,6 +76,13 @@ func (sqliteDialect) inList(vals []string) (string, []any) {
 	return "(SELECT value FROM json_each(?))", []any{string(b)}
 }
 
+// SQLite looks refs up in the entity_ref index for a list of
+// placeholders; for json_each it scans the entities.
+func (sqliteDialect) indexedInList(vals []string) (string, []any) {
+	return inList(len(vals)), anySlice(vals)
+}
+func (sqliteDialect) indexedChunk() int { return 500 }
+
 func (sqliteDialect) inInts(vals []int64) (string, []any) {
 	b := make([]byte, 0, 8*len(vals)+2)
 	b = append(b, '[')
@@ -116,11 +127,14 @@ func (sqliteDialect) analyzeSQL() []string { return nil }
 
 type postgresDialect struct{}
 
-// VACUUM also marks the freshly written pages of search and final_entities
-// all-visible, which the ordered index-only walks of the search index need
-// to skip the table; it reads only pages changed since its last run.
+// Only the tables the reads plan over: VACUUM also marks their freshly
+// written pages all-visible, which the index-only walks of the search
+// index need to skip the table, and reads only pages changed since its
+// last run. final_entities is analysed on its keys alone: sampling its
+// entity documents costs seconds and informs no plan. refresh_state and
+// relations are read by key and left to autovacuum.
 func (postgresDialect) analyzeSQL() []string {
-	return []string{"VACUUM (ANALYZE) search, final_entities", "ANALYZE refresh_state, relations, search_keys"}
+	return []string{"VACUUM (ANALYZE) search", "VACUUM (ANALYZE) final_entities (eid, entity_id, entity_ref)"}
 }
 
 func (postgresDialect) noLimit() string   { return "ALL" }
@@ -130,6 +144,9 @@ func (postgresDialect) jsonBatches() bool { return false }
 func (postgresDialect) inList(vals []string) (string, []any) {
 	return "(SELECT unnest(?::text[]))", []any{vals}
 }
+
+func (d postgresDialect) indexedInList(vals []string) (string, []any) { return d.inList(vals) }
+func (postgresDialect) indexedChunk() int                             { return 10000 }
 
 func (postgresDialect) inInts(vals []int64) (string, []any) {
 	return "(SELECT unnest(?::bigint[]))", []any{vals}

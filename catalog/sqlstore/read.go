@@ -40,6 +40,13 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 	} else {
 		q.WriteString("SELECT fe.final_entity FROM final_entities fe WHERE ")
 		q.WriteString(where)
+		if kind, ok := singleKind(req.Filter); ok {
+			// Refs start with their kind: the walk in ref order starts
+			// at the kind's first ref instead of passing every entity of
+			// the kinds before it.
+			q.WriteString(" AND fe.entity_ref >= ? AND fe.entity_ref < ?")
+			args = append(args, kind+":", kind+";")
+		}
 		if req.Limit > 0 || req.Offset > 0 {
 			q.WriteString(" ORDER BY fe.entity_ref")
 		} else {
@@ -66,6 +73,35 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 		res.Entities, res.HasMore = ents[:req.Limit], true
 	}
 	return res, nil
+}
+
+// singleKind is the one kind (lowercased) a filter requires at its top
+// level (kind=X, alone or AND'ed), if it does.
+func singleKind(f catalog.Filter) (string, bool) {
+	var fs []catalog.Filter
+	switch f := f.(type) {
+	case catalog.AllOf:
+		fs = f.Filters
+	case *catalog.AllOf:
+		fs = f.Filters
+	default:
+		fs = []catalog.Filter{f}
+	}
+	for _, c := range fs {
+		var fd catalog.Field
+		switch c := c.(type) {
+		case catalog.Field:
+			fd = c
+		case *catalog.Field:
+			fd = *c
+		default:
+			continue
+		}
+		if strings.EqualFold(fd.Key, "kind") && fd.Op == catalog.OpIn && len(fd.Values) == 1 && !strings.ContainsAny(fd.Values[0], ":;") {
+			return strings.ToLower(fd.Values[0]), true
+		}
+	}
+	return "", false
 }
 
 func sqlDir(desc bool) string {
@@ -324,8 +360,8 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	}
 	uniq := slices.Compact(slices.Sorted(slices.Values(lower)))
 	found := make(map[string][]byte, len(uniq))
-	for _, chunk := range chunks(uniq, s.chunk()) {
-		in, args := s.in(chunk)
+	for _, chunk := range chunks(uniq, s.d.indexedChunk()) {
+		in, args := s.d.indexedInList(chunk)
 		args = append(args, wargs...)
 		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+in+" AND "+where, args...)
 		if err != nil {

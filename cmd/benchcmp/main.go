@@ -78,8 +78,22 @@ func main() {
 	tasks := flag.Int("tasks", 0, "scaffolder tasks of a ten-file template to run; 0 = skip the figure")
 	catalogFigures := flag.Bool("catalog", true, "measure the catalog figures (false: only -tasks)")
 	genDir := flag.String("gen", "", "only write the organisation of -n entities into this folder (its root is org.yaml) and exit")
+	attach := flag.String("attach", "", "measure the reads of an understage already serving a generated organisation of -n entities at this base URL (process -pid), and exit")
+	pid := flag.Int("pid", 0, "the process measured with -attach, for its memory")
 	flag.Parse()
 	log.SetFlags(0)
+	if *attach != "" {
+		n, err := strconv.Atoi(*sizes)
+		if err != nil {
+			log.Fatalf("-attach takes one size: %v", err)
+		}
+		f, err := measure(*attach, *pid, time.Now(), n, *runs)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(reportMarkdown([]run{{Who: "understage", DB: "attached", N: n, F: f}}))
+		return
+	}
 	if *genDir != "" {
 		n, err := strconv.Atoi(*sizes)
 		if err != nil {

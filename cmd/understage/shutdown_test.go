@@ -238,10 +238,11 @@ scaffolder:
 	}()
 	// The server has the request once its handler reads: a byte of the
 	// trickle has gone through. Reading the first line of an answer would
-	// block; instead, ask for the readiness of the same server, which is
-	// served after the trickling request was accepted.
+	// block; instead, ask for the liveness of the same server, which is
+	// served after the trickling request was accepted (not readiness: it
+	// stays 503 until the whole first load is in).
 	poll("the server to answer beside the stuck request", func() bool {
-		resp, err := http.Get(root + "/.backstage/health/v1/readiness")
+		resp, err := http.Get(root + "/.backstage/health/v1/liveness")
 		if err != nil {
 			return false
 		}

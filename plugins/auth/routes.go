@@ -115,7 +115,7 @@ func (s *Service) signInGuest(ctx context.Context) (IssuedToken, error) {
 			entity, owners, found, err := s.catalog.UserEntity(ctx, ref)
 			switch {
 			case err != nil:
-				s.log.Warn("guest sign-in: catalog lookup failed, using the configured identity", "ref", ref, "err", err)
+				s.log.WarnContext(ctx, "guest sign-in: catalog lookup failed, using the configured identity", "ref", ref, "err", err)
 			case found:
 				sub := EntityRef(entity)
 				if sub == "" {
@@ -134,7 +134,7 @@ func (s *Service) signInGuest(ctx context.Context) (IssuedToken, error) {
 				if err == nil {
 					return tok, nil
 				}
-				s.log.Warn("guest sign-in with catalog user failed, using the configured identity", "ref", ref, "err", err)
+				s.log.WarnContext(ctx, "guest sign-in with catalog user failed, using the configured identity", "ref", ref, "err", err)
 			}
 		}
 	}

@@ -50,7 +50,7 @@ func (s *Service) IssueToken(ctx context.Context, sub string, ent []string) (Iss
 	now := s.now()
 	iat := now.Unix()
 	exp := iat + int64(s.keyLife/time.Second)
-	s.log.Info(fmt.Sprintf("Issuing token for %s, with entities %s", sub, strings.Join(ent, ",")))
+	s.log.InfoContext(ctx, fmt.Sprintf("Issuing token for %s, with entities %s", sub, strings.Join(ent, ",")))
 
 	// uip is the signature of the limited-user token for the same user and
 	// lifetime: a backend can cut a cookie-safe token out of this one by

@@ -295,10 +295,10 @@ func (h *webhook) push(ctx context.Context, body []byte) (int, string) {
 	urls = slices.Compact(urls)
 	if err := h.o.Refresher.RefreshLocations(ctx, urls); err != nil {
 		// A failed answer lets GitHub (or an operator) redeliver.
-		h.o.Logger.Error("github push: refresh failed", "repository", ev.Repository.FullName, "error", err)
+		h.o.Logger.ErrorContext(ctx, "github push: refresh failed", "repository", ev.Repository.FullName, "error", err)
 		return http.StatusInternalServerError, fmt.Sprintf("refresh failed: %v", err)
 	}
-	h.o.Logger.Info(fmt.Sprintf("Processed Github push event for %s: %d files changed, %d location urls refreshed",
+	h.o.Logger.InfoContext(ctx, fmt.Sprintf("Processed Github push event for %s: %d files changed, %d location urls refreshed",
 		ev.Repository.FullName, len(changed), len(urls)))
 	return http.StatusAccepted, ""
 }

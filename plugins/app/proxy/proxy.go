@@ -169,7 +169,7 @@ func handler(ep Endpoint, log *slog.Logger) echo.HandlerFunc {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			log.Warn("proxy request failed", "endpoint", ep.Path, "err", err)
+			log.WarnContext(r.Context(), "proxy request failed", "endpoint", ep.Path, "err", err)
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}

@@ -211,9 +211,10 @@ func (b *Backend) Init(ctx context.Context) (err error) {
 		// Backstage token (backend.metrics.token, when set, is checked).
 		b.server.Echo().GET("/metrics", echo.WrapHandler(b.obs.handler()))
 	}
-	// One GitHub client per integration host, shared by the URL reader and
-	// the GitHub modules (one cache and one rate-limit state per host).
-	if b.github, err = github.ClientsFromConfig(b.cfg, github.ClientOptions{Logger: b.log.With("service", "github")}); err != nil {
+	// One GitHub client per integration host, shared by the URL readers and
+	// the GitHub module (providers, analyze-location, actions, autocomplete),
+	// so they share one request cache and one view of the rate limit.
+	if b.github, err = github.ClientsFromConfig(b.cfg, github.ClientOptions{Logger: b.log.With("module", "github")}); err != nil {
 		return fmt.Errorf("github integrations: %w", err)
 	}
 	if b.urls == nil {
@@ -403,9 +404,6 @@ type Env struct {
 	Lifecycle *lifecycle.Service
 	// URLReader reads the URLs the integrations allow.
 	URLReader catalog.URLReader
-	// GitHub is the client per GitHub integration host, shared by every
-	// plugin and module that talks to GitHub.
-	GitHub *github.Clients
 	// Metrics is the metrics service; nil when backend.metrics.enabled is
 	// false.
 	Metrics *metrics.Service
@@ -421,7 +419,7 @@ func (e *Env) AddReadinessGate(gate func(ctx context.Context) error) {
 
 func (b *Backend) env(plugin string) *Env {
 	return &Env{b: b, PluginID: plugin, Config: b.cfg, Logger: b.log.With("plugin", plugin),
-		Lifecycle: b.lifecycle, URLReader: b.urls, GitHub: b.github, Metrics: b.obs.service}
+		Lifecycle: b.lifecycle, URLReader: b.urls, Metrics: b.obs.service}
 }
 
 // Router is the plugin's HTTP router, mounted at /api/<plugin id>.
@@ -430,6 +428,10 @@ func (e *Env) Router() *echo.Group { return e.b.server.Plugin(e.PluginID) }
 // RouterFor is another mount point's router (as the events plugin's routes
 // for a module that receives webhooks).
 func (e *Env) RouterFor(id string) *echo.Group { return e.b.server.Plugin(id) }
+
+// GitHubClients is the client per GitHub integration host that the URL
+// readers use too; modules take theirs from here.
+func (e *Env) GitHubClients() *github.Clients { return e.b.github }
 
 // RootServer is the root HTTP router, for a plugin served outside /api
 // (the frontend).

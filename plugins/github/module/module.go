@@ -29,10 +29,7 @@ func initCatalog(ctx context.Context, env *system.Env) error {
 		return err
 	}
 	cfg := env.Config
-	clients, err := clientsOf(env)
-	if err != nil {
-		return err
-	}
+	clients := env.GitHubClients()
 	for _, in := range clients.Integrations() {
 		c, _, err := clients.For(in.Host)
 		if err != nil {
@@ -102,17 +99,6 @@ func initScaffolder(_ context.Context, env *system.Env) error {
 	if err != nil {
 		return fmt.Errorf("scaffolder github actions: %w", err)
 	}
-	if opts.Clients, err = clientsOf(env); err != nil {
-		return err
-	}
+	opts.Clients = env.GitHubClients()
 	return github.RegisterScaffolder(x, x, opts)
-}
-
-// clientsOf is the backend's shared GitHub clients (one per host), or ones
-// of this module's own when the backend has none.
-func clientsOf(env *system.Env) (*github.Clients, error) {
-	if env.GitHub != nil {
-		return env.GitHub, nil
-	}
-	return github.ClientsFromConfig(env.Config, github.ClientOptions{Logger: env.Logger})
 }

@@ -13,9 +13,11 @@ import (
 // and picks plans (hashing whole key sets, sorting them) that cost
 // seconds at 100,000 entities, and index-only scans of freshly written
 // pages still read the table. The store therefore vacuums and analyses the tables
-// itself whenever the entities it stitched since the last analysis reach a
-// fifth of those counted then (at least analyzeMin): a logarithmic number
-// of analyses over a load, each one sampling a bounded number of rows.
+// itself whenever the entities it stitched since the last analysis reach
+// those counted then (at least analyzeMin): a logarithmic number of
+// analyses over a load, each sampling a bounded number of rows. A catalog
+// that doubles keeps its proportions, and the planner scales the row
+// counts of the statistics to the tables' current size.
 
 // analyzeMin is the least number of stitched entities between analyses.
 const analyzeMin = 2000
@@ -42,7 +44,7 @@ func (s *Store) noteWritten(ctx context.Context, n int) {
 	}
 	s.statsMu.Lock()
 	s.sinceAnalyze += int64(n)
-	due := s.sinceAnalyze >= max(analyzeMin, s.analyzedRows/5) && !s.analyzing
+	due := s.sinceAnalyze >= max(analyzeMin, s.analyzedRows) && !s.analyzing
 	if due {
 		s.analyzing = true
 	}
