@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/understage/understage/plugins/database"
@@ -9,8 +10,22 @@ import (
 // dialect holds every SQL difference between the databases. New picks one
 // from the database handle; nothing else branches on the database kind.
 type dialect interface {
-	// name is "sqlite" or "pg".
-	name() string
+	// noLimit is the LIMIT that bounds nothing (SQLite needs one before
+	// OFFSET).
+	noLimit() string
+	// inList renders an IN list for vals with its arguments; the values
+	// travel as one argument, so the statement text (and its parse and
+	// plan) is the same for every number of values.
+	inList(vals []string) (string, []any)
+	// inInts is inList for integer values (eids).
+	inInts(vals []int64) (string, []any)
+	// indexedInList is inList for a lookup that must use an index (the
+	// entity_ref one), in chunks of indexedChunk values.
+	indexedInList(vals []string) (string, []any)
+	indexedChunk() int
+	// jsonBatches tells bulk inserts and updates to send their rows as one
+	// JSON argument unpacked by jsonb_each instead of multi-row VALUES.
+	jsonBatches() bool
 	// rebind turns the ? placeholders of a query into the dialect's form.
 	rebind(q string) string
 	// claimRefreshSQL claims due refresh_state rows by pushing next_update_at
@@ -38,8 +53,48 @@ type dialect interface {
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
+func (sqliteDialect) noLimit() string        { return "-1" }
+
+// jsonBatches: binding one argument is cheap on SQLite (modernc matches
+// each placeholder against the argument list linearly), and one statement
+// per batch journals each touched page once.
+func (sqliteDialect) jsonBatches() bool { return true }
+
+// inList: on SQLite a JSON array read by json_each, since long lists of
+// placeholders cost their square to bind.
+func (sqliteDialect) inList(vals []string) (string, []any) {
+	b := make([]byte, 0, 40*len(vals)+2)
+	b = append(b, '[')
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v)
+	}
+	b = append(b, ']')
+	return "(SELECT value FROM json_each(?))", []any{string(b)}
+}
+
+// SQLite looks refs up in the entity_ref index for a list of
+// placeholders; for json_each it scans the entities.
+func (sqliteDialect) indexedInList(vals []string) (string, []any) {
+	return inList(len(vals)), anySlice(vals)
+}
+func (sqliteDialect) indexedChunk() int { return 500 }
+
+func (sqliteDialect) inInts(vals []int64) (string, []any) {
+	b := make([]byte, 0, 8*len(vals)+2)
+	b = append(b, '[')
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	b = append(b, ']')
+	return "(SELECT value FROM json_each(?))", []any{string(b)}
+}
 
 // maxArgs is small on SQLite: the modernc driver matches each placeholder
 // against the argument list linearly, so binding grows with its square.
@@ -82,7 +137,20 @@ func (postgresDialect) analyzeSQL() []string {
 	return []string{"VACUUM (ANALYZE) search", "VACUUM (ANALYZE) final_entities (eid, entity_id, entity_ref)"}
 }
 
-func (postgresDialect) name() string { return "pg" }
+func (postgresDialect) noLimit() string   { return "ALL" }
+func (postgresDialect) jsonBatches() bool { return false }
+
+// inList: on PostgreSQL one array argument.
+func (postgresDialect) inList(vals []string) (string, []any) {
+	return "(SELECT unnest(?::text[]))", []any{vals}
+}
+
+func (d postgresDialect) indexedInList(vals []string) (string, []any) { return d.inList(vals) }
+func (postgresDialect) indexedChunk() int                             { return 10000 }
+
+func (postgresDialect) inInts(vals []int64) (string, []any) {
+	return "(SELECT unnest(?::bigint[]))", []any{vals}
+}
 func (postgresDialect) maxArgs() int { return 60000 }
 
 // The pg driver reads a timestamp column as a Date, which JSON writes in

@@ -743,7 +743,7 @@ func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, c
 		return nil
 	}
 	var set strings.Builder
-	if s.d.name() == "sqlite" {
+	if s.d.jsonBatches() {
 		for i, c := range cols {
 			if i > 0 {
 				set.WriteString(", ")

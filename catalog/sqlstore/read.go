@@ -57,16 +57,13 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 		q.WriteString(" LIMIT ?")
 		args = append(args, req.Limit+1)
 	} else if req.Offset > 0 {
-		q.WriteString(" LIMIT -1") // SQLite needs a LIMIT before OFFSET; rewritten below for pg
+		q.WriteString(" LIMIT " + s.d.noLimit()) // SQLite needs a LIMIT before OFFSET
 	}
 	if req.Offset > 0 {
 		q.WriteString(" OFFSET ?")
 		args = append(args, req.Offset)
 	}
 	query := q.String()
-	if s.d.name() == "pg" {
-		query = strings.Replace(query, " LIMIT -1", " LIMIT ALL", 1)
-	}
 	ents, err := s.scanEntities(ctx, query, args)
 	if err != nil {
 		return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
@@ -363,17 +360,8 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	}
 	uniq := slices.Compact(slices.Sorted(slices.Values(lower)))
 	found := make(map[string][]byte, len(uniq))
-	size := s.chunk()
-	if s.d.name() == "sqlite" {
-		// SQLite looks refs up in the entity_ref index for a list of
-		// placeholders; for json_each it scans the entities.
-		size = 500
-	}
-	for _, chunk := range chunks(uniq, size) {
-		in, args := s.in(chunk)
-		if s.d.name() == "sqlite" {
-			in, args = inList(len(chunk)), anySlice(chunk)
-		}
+	for _, chunk := range chunks(uniq, s.d.indexedChunk()) {
+		in, args := s.d.indexedInList(chunk)
 		args = append(args, wargs...)
 		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+in+" AND "+where, args...)
 		if err != nil {

@@ -139,7 +139,7 @@ func (s *Store) insertRows(ctx context.Context, q queryer, prefix, suffix string
 	if len(rows) == 0 {
 		return nil
 	}
-	if s.d.name() == "sqlite" {
+	if s.d.jsonBatches() {
 		return s.insertRowsJSON(ctx, q, prefix, suffix, rows, onReturn)
 	}
 	width := len(rows[0])
@@ -314,44 +314,11 @@ func inList(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
 }
 
-// in renders an IN list for vals with its arguments. The values travel as
-// one argument: on SQLite a JSON array, since modernc binds each
-// placeholder in time linear in the argument count, so long lists of
-// placeholders cost their square; on PostgreSQL an array.
-func (s *Store) in(vals []string) (string, []any) {
-	if s.d.name() == "sqlite" {
-		b := make([]byte, 0, 40*len(vals)+2)
-		b = append(b, '[')
-		for i, v := range vals {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, v)
-		}
-		b = append(b, ']')
-		return "(SELECT value FROM json_each(?))", []any{string(b)}
-	}
-	// One array argument: the statement text, and so its parse and plan,
-	// is the same for every number of values.
-	return "(SELECT unnest(?::text[]))", []any{vals}
-}
+// in renders an IN list for vals with its arguments (dialect.inList).
+func (s *Store) in(vals []string) (string, []any) { return s.d.inList(vals) }
 
 // inInts is in for integer values (eids).
-func (s *Store) inInts(vals []int64) (string, []any) {
-	if s.d.name() == "sqlite" {
-		b := make([]byte, 0, 8*len(vals)+2)
-		b = append(b, '[')
-		for i, v := range vals {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, v, 10)
-		}
-		b = append(b, ']')
-		return "(SELECT value FROM json_each(?))", []any{string(b)}
-	}
-	return "(SELECT unnest(?::bigint[]))", []any{vals}
-}
+func (s *Store) inInts(vals []int64) (string, []any) { return s.d.inInts(vals) }
 
 // chunk is how many values one IN list (from in) takes.
 func (s *Store) chunk() int {

@@ -8,21 +8,26 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/understage/understage/catalog/ojson"
 )
 
-// JWS compact serialisation with the standard library only. The formats
-// (RFC 7515 compact form, RFC 7518 ES* fixed-size r||s signatures, RFC 7517
-// EC keys) are what jose produces for Backstage, so tokens interoperate with
-// Backstage's own verifiers in both directions.
+// JWS compact serialisation. Verification (ES* and HS256) and reading JWKs
+// go through lestrrat-go/jwx; signing and the published JWK are written
+// here because their bytes (header and JWK member order) must be what jose
+// produces for Backstage, which recorded tokens and key sets are compared
+// with. The formats (RFC 7515 compact form, RFC 7518 ES* fixed-size r||s
+// signatures, RFC 7517 EC keys) interoperate with Backstage's own
+// verifiers in both directions.
 
 var b64 = base64.RawURLEncoding
 
@@ -81,13 +86,20 @@ func (k *signingKey) sign(input []byte) ([]byte, error) {
 	return sig, nil
 }
 
+// verify checks the signature sig of the JWS signing input.
 func (k *verifyKey) verify(input, sig []byte) bool {
-	if len(sig) != 2*k.alg.size {
-		return false
-	}
-	r := new(big.Int).SetBytes(sig[:k.alg.size])
-	s := new(big.Int).SetBytes(sig[k.alg.size:])
-	return ecdsa.Verify(k.pub, k.alg.digest(input), r, s)
+	alg, ok := jwa.LookupSignatureAlgorithm(k.alg.name)
+	return ok && verifyCompact(k.pub, input, sig, alg)
+}
+
+// verifyCompact verifies header.payload.signature with jwx; a token with
+// "crit" or "b64" headers is refused, as jose refuses unknown ones.
+func verifyCompact(key any, input, sig []byte, alg jwa.SignatureAlgorithm) bool {
+	token := make([]byte, 0, len(input)+1+b64.EncodedLen(len(sig)))
+	token = append(append(token, input...), '.')
+	token = b64.AppendEncode(token, sig)
+	_, err := jws.VerifyCompactFast(key, token, alg)
+	return err == nil
 }
 
 // publicJWK is the key as JWKS lists it, in jose's key order.
@@ -108,8 +120,8 @@ func (k *signingKey) publicJWK() (*ojson.Object, error) {
 	), nil
 }
 
-// jwk is the subset of an EC JWK we read back.
-type jwk struct {
+// jwkHead is the subset of an EC JWK checked before jwx reads the key.
+type jwkHead struct {
 	Kty string `json:"kty"`
 	X   string `json:"x"`
 	Y   string `json:"y"`
@@ -119,7 +131,7 @@ type jwk struct {
 }
 
 func parsePublicJWK(data []byte) (*verifyKey, error) {
-	var j jwk
+	var j jwkHead
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("parse jwk: %w", err)
 	}
@@ -127,17 +139,15 @@ func parsePublicJWK(data []byte) (*verifyKey, error) {
 	if !ok || j.Kty != "EC" || j.Crv != alg.crv {
 		return nil, fmt.Errorf("unsupported jwk %s/%s/%s", j.Kty, j.Crv, j.Alg)
 	}
-	x, errX := b64.DecodeString(j.X)
-	y, errY := b64.DecodeString(j.Y)
-	if errX != nil || errY != nil || len(x) != alg.size || len(y) != alg.size {
-		return nil, errors.New("malformed jwk coordinates")
-	}
-	pt := append(append([]byte{4}, x...), y...)
-	pub, err := ecdsa.ParseUncompressedPublicKey(alg.curve, pt)
+	key, err := jwk.ParseKey(data)
 	if err != nil {
+		return nil, fmt.Errorf("parse jwk: %w", err)
+	}
+	var pub ecdsa.PublicKey
+	if err := jwk.Export(key, &pub); err != nil {
 		return nil, fmt.Errorf("parse jwk point: %w", err)
 	}
-	return &verifyKey{kid: j.Kid, alg: alg, pub: pub}, nil
+	return &verifyKey{kid: j.Kid, alg: alg, pub: &pub}, nil
 }
 
 // signCompact builds header.payload.signature from pre-encoded JSON.
@@ -230,6 +240,7 @@ func hs256(secret, input []byte) []byte {
 	return m.Sum(nil)
 }
 
+// hs256Valid verifies an HS256 signature with jwx.
 func hs256Valid(secret, input, sig []byte) bool {
-	return subtle.ConstantTimeCompare(hs256(secret, input), sig) == 1
+	return verifyCompact(secret, input, sig, jwa.HS256())
 }
