@@ -88,7 +88,20 @@ func (s *Store) CreateLocation(ctx context.Context, l catalog.Location) error {
 		} else if found {
 			return conflict(l)
 		}
-		return s.exec(ctx, tx, `INSERT INTO locations (id, type, target, location_entity_ref) VALUES (?, ?, ?, ?)`, l.ID, l.Type, l.Target, l.EntityRef())
+		// Another replica (or request) may insert the same type and
+		// target between the read above and this write: that is the same
+		// conflict, not an internal error.
+		res, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO locations (id, type, target, location_entity_ref) VALUES (?, ?, ?, ?)
+ON CONFLICT (type, target) DO NOTHING`), l.ID, l.Type, l.Target, l.EntityRef())
+		if err != nil {
+			return fmt.Errorf("insert location: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("insert location: %w", err)
+		} else if n == 0 {
+			return conflict(l)
+		}
+		return nil
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -272,8 +273,16 @@ func (s *Store) queueStitch(ctx context.Context, tx *sql.Tx, refs map[string]boo
 		return nil
 	}
 	ticket := uuid.NewString()
-	vals := make([][]any, 0, len(refs))
+	// In one order, so that transactions queueing the same refs (two
+	// replicas removing entities with one owner) take the row locks in the
+	// same order instead of deadlocking.
+	sorted := make([]string, 0, len(refs))
 	for r := range refs {
+		sorted = append(sorted, r)
+	}
+	slices.Sort(sorted)
+	vals := make([][]any, 0, len(refs))
+	for _, r := range sorted {
 		vals = append(vals, []any{r, ticket, now})
 	}
 	return s.insertRows(ctx, tx, `INSERT INTO stitch_queue (entity_ref, stitch_ticket, next_stitch_at)`,
@@ -388,7 +397,17 @@ func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added [
 		return fmt.Errorf("apply delta mutation: %w", err)
 	}
 	now := time.Now().UnixMilli()
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	// A deadlock with another replica's write leaves nothing behind: the
+	// mutation is applied again.
+	err = retrySQLState(ctx, 3, []string{sqlStateDeadlock, sqlStateSerialization}, func() error { return s.applyDelta(ctx, provider, all, removed, now) })
+	if err != nil {
+		return fmt.Errorf("apply delta mutation: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) applyDelta(ctx context.Context, provider string, all []deferredRow, removed []string, now int64) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
 		w, err := s.writeChildren(ctx, tx, providerChildren(provider, all), now)
 		if err != nil {
 			return err
@@ -427,10 +446,6 @@ func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added [
 		}
 		return s.queueStitch(ctx, tx, stitch, now)
 	})
-	if err != nil {
-		return fmt.Errorf("apply delta mutation: %w", err)
-	}
-	return nil
 }
 
 // ClaimDue claims up to limit due rows, leasing them until next().
@@ -479,7 +494,7 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 	}
 	now := time.Now().UnixMilli()
 	stitched := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	attempt := func(tx *sql.Tx) error {
 		// Skip results whose hash matches what is stored: nothing changed.
 		stored := make(map[string]string, len(results))
 		eids := make(map[string]int64, len(results))
@@ -702,6 +717,13 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 			return s.bumpGeneration(ctx, tx)
 		}
 		return nil
+	}
+	// An entity deleted by another replica after the read above makes a
+	// write that refers to it fail: the next attempt reads it as gone and
+	// skips its result.
+	err := retrySQLState(ctx, 3, []string{sqlStateForeignKey, sqlStateDeadlock, sqlStateSerialization}, func() error {
+		stitched = 0
+		return s.inTx(ctx, attempt)
 	})
 	if err != nil {
 		return fmt.Errorf("complete processing: %w", err)

@@ -41,39 +41,50 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 		return 0, nil
 	}
 	n, stitched := 0, 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := time.Now()
-		ticket := uuid.NewString()
-		refs, err := s.selectStringsRaw(ctx, tx, s.d.claimStitchSQL(), now.Add(stitchLease).UnixMilli(), ticket, now.UnixMilli(), limit)
-		if err != nil {
-			return fmt.Errorf("claim: %w", err)
-		}
-		if len(refs) == 0 {
-			return nil
-		}
-		n = len(refs)
-		written, err := s.stitchRefs(ctx, tx, refs, nil, nil, now.UnixMilli())
-		if err != nil {
-			return err
-		}
-		stitched = written
-		// Rows requeued meanwhile got a new ticket and stay.
-		for _, chunk := range chunks(refs, s.chunk()) {
-			in, args := s.in(chunk)
-			if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+in, append([]any{ticket}, args...)...); err != nil {
-				return err
-			}
-		}
-		if written > 0 {
-			return s.bumpGeneration(ctx, tx)
-		}
-		return nil
+	// Another replica may delete an entity between its read here and the
+	// write of its final entity: the transaction is then run again, and
+	// the entity, gone, is left out.
+	err := retrySQLState(ctx, 3, []string{sqlStateForeignKey, sqlStateDeadlock, sqlStateSerialization}, func() error {
+		n, stitched = 0, 0
+		return s.inTx(ctx, func(tx *sql.Tx) error { return s.stitchPendingTx(ctx, tx, limit, &n, &stitched) })
 	})
 	if err != nil {
 		return 0, fmt.Errorf("stitch: %w", err)
 	}
 	s.noteWritten(ctx, stitched)
 	return n, nil
+}
+
+// stitchPendingTx is one attempt of StitchPending: it claims up to limit
+// queued refs and stitches them, counting the refs in n and the final
+// entities written in stitched.
+func (s *Store) stitchPendingTx(ctx context.Context, tx *sql.Tx, limit int, n, stitched *int) error {
+	now := time.Now()
+	ticket := uuid.NewString()
+	refs, err := s.selectStringsRaw(ctx, tx, s.d.claimStitchSQL(), now.Add(stitchLease).UnixMilli(), ticket, now.UnixMilli(), limit)
+	if err != nil {
+		return fmt.Errorf("claim: %w", err)
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	*n = len(refs)
+	written, err := s.stitchRefs(ctx, tx, refs, nil, nil, now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	*stitched = written
+	// Rows requeued meanwhile got a new ticket and stay.
+	for _, chunk := range chunks(refs, s.chunk()) {
+		in, args := s.in(chunk)
+		if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+in, append([]any{ticket}, args...)...); err != nil {
+			return err
+		}
+	}
+	if written > 0 {
+		return s.bumpGeneration(ctx, tx)
+	}
+	return nil
 }
 
 // stitchRefs writes the final entities and search rows of refs and returns

@@ -1,0 +1,35 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+)
+
+// SQLSTATE codes of errors a transaction meets only because another one ran
+// beside it; running it again, on what is committed now, succeeds.
+const (
+	sqlStateSerialization = "40001"
+	sqlStateDeadlock      = "40P01"
+	// A row referenced by a write was deleted after the transaction read
+	// it (an entity removed while it was being stitched).
+	sqlStateForeignKey = "23503"
+)
+
+// hasSQLState reports whether err carries one of the PostgreSQL codes.
+func hasSQLState(err error, codes ...string) bool {
+	var se interface{ SQLState() string }
+	return errors.As(err, &se) && slices.Contains(codes, se.SQLState())
+}
+
+// retrySQLState runs fn, and again while it fails with one of codes, at most
+// attempts times in all; it returns fn's last error.
+func retrySQLState(ctx context.Context, attempts int, codes []string, fn func() error) error {
+	var err error
+	for range attempts {
+		if err = fn(); err == nil || ctx.Err() != nil || !hasSQLState(err, codes...) {
+			return err
+		}
+	}
+	return err
+}
