@@ -78,15 +78,26 @@ func (b *Backend) Run(ctx context.Context) error { return b.sys.Run(ctx) }
 func (b *Backend) Close() { b.sys.Close() }
 
 // RunScaffolderWorker runs this replica's scaffolder worker until ctx ends
-// (Run does so); for callers that serve Server.Handler() themselves, such
-// as the acceptance scenarios. It does nothing when the worker is off.
+// or the backend is closed (Run does so itself); for callers that serve
+// Server.Handler() themselves, such as the acceptance scenarios. It does
+// nothing when the worker is off.
 func (b *Backend) RunScaffolderWorker(ctx context.Context) {
 	if b.worker == nil {
 		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := b.worker.Run(ctx); err != nil && ctx.Err() == nil {
 			b.log.Error("scaffolder worker stopped", "err", err)
 		}
 	}()
+	// Registered after the databases, so Close stops the worker (and waits
+	// for it) before any database closes.
+	b.sys.Lifecycle().AddCloser("scaffolder worker", func() error {
+		cancel()
+		<-done
+		return nil
+	})
 }
