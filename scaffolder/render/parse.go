@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/understage/understage/catalog/ojson"
 )
 
 // Options configure one render.
@@ -1683,36 +1685,9 @@ func quoteDiagnostic(v string) string {
 	if len(u) > 200 {
 		v = fromUnits(u[:200]) + "…"
 	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range v {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			if r < 0x20 {
-				b.WriteString(`\u00`)
-				b.WriteString(strconv.FormatInt(int64(r)>>4, 16))
-				b.WriteString(strconv.FormatInt(int64(r)&15, 16))
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	// []rune turns each invalid byte into U+FFFD, as JavaScript strings
+	// hold no invalid UTF-8; ojson escapes exactly as JSON.stringify.
+	return string(ojson.MustMarshal(string([]rune(v))))
 }
 
 // neutralize escapes the characters nunjitsu never prints raw and bounds a
