@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Reader answers the catalog's read API. Every method takes an optional

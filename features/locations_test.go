@@ -19,7 +19,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/github/githubtest"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cucumber/godog"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // scaffolderWorld is the state of the template scenarios.

@@ -13,7 +13,7 @@ import (
 	"log/slog"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Action is one template action, declared once beside its code: what GET

@@ -3,8 +3,8 @@ package scaffolder
 import (
 	"context"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // authorizeIterations asks Runner.AuthorizeAction about every iteration

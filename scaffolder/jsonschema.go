@@ -12,7 +12,7 @@ import (
 
 	"github.com/dlclark/regexp2"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // This file is a port of the `jsonschema` npm package (1.5), which

@@ -3,7 +3,7 @@ package scaffolder
 import (
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // FuzzValidateJSON feeds hostile schemas and values (self-referencing

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // LogLimit bounds the log one task (or dry run) keeps, so that a chatty

@@ -5,7 +5,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // stepLog turns an action's log output into task log events worded as

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // redactor replaces secret values (and strings derived from them) with

@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/scaffolder/render"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // validationCase is one parameter set of testdata/validation_cases.yaml

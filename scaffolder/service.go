@@ -8,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/scaffolder/tasks"
 )
 

@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // APIVersion is the only template apiVersion the v2 API runs.

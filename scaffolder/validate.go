@@ -3,7 +3,7 @@ package scaffolder
 import (
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // ValidateParameters validates values against each parameter page in turn,

@@ -43,7 +43,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // CompareMode says how strictly two JSON bodies are compared.

@@ -17,8 +17,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // knownGoldenDifferences lists the cases where Understage knowingly answers
@@ -34,7 +34,7 @@ var realWorldExpectedFailures = map[string]string{
 	"by-name/api/drafts/pricing-openapi":  "catalog/processing, deliberate (README): Understage resolves a $text placeholder in a file location; Backstage 1.55 cannot form a URL from a file path and never serves the entity",
 	"locations/dry-run-placeholder":       "catalog/processing, deliberate (README): the same $text placeholder; Backstage answers 400 PlaceholderProcessor ... Invalid URL, Understage 201 with the resolved entity",
 	"locations/dry-run-list-of-entities":  "catalog/processing: a YAML document that is not an object is reported as InputError (locations.go); Backstage's processingResult.generalError makes it a plain Error",
-	"locations/dry-run-template-skeleton": "catalog/ojson: a YAML syntax error carries yaml.v3's message (found character that cannot start any token), Backstage the yaml package's (Plain value cannot start with directive indicator character % at line 5, column 2 and a code frame)",
+	"locations/dry-run-template-skeleton": "plugins/backend/ojson: a YAML syntax error carries yaml.v3's message (found character that cannot start any token), Backstage the yaml package's (Plain value cannot start with directive indicator character % at line 5, column 2 and a code frame)",
 }
 
 // realWorldURLExpectedFailures is realWorldExpectedFailures for the corpus

@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Masks put in place of values that differ between two correct servers.

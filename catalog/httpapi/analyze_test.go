@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/github/githubtest"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Cursor is the by-query page cursor. Its JSON layout is Backstage's, so a

@@ -6,8 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // The fuzz targets feed hostile input to the three parsers every request

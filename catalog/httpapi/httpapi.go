@@ -18,9 +18,9 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/permission"
 )
 

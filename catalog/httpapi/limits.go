@@ -4,8 +4,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // What one request may ask of the catalog. Each limit answers a 400

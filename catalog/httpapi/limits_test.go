@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // catalogServer is the whole backend as the binary assembles it, over the

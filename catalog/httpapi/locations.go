@@ -11,8 +11,8 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/locations"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // LocationService is what the locations routes need (locations.Service).

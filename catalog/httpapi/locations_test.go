@@ -19,8 +19,8 @@ import (
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // locBundle is a real catalog (SQLite file, engine) with the locations

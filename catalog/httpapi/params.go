@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // FilterParamsPredicate converts repeated legacy `filter` query values to a

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // This file validates filter predicates the way Backstage does (a zod v3

@@ -21,10 +21,10 @@ import (
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/auth"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
+	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/permission"
 )
 

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
-// TestLocationsDryRunYAMLCorpus sends the YAML corpus of catalog/ojson
+// TestLocationsDryRunYAMLCorpus sends the YAML corpus of plugins/backend/ojson
 // (catalog files recorded against Backstage 1.55: block scalars at the end
 // of a file, BOM, CRLF, comments, markers, tags, 1.2 scalars, keys,
 // duplicate keys, aliases and alias bombs) through the whole dry run of
@@ -21,7 +21,7 @@ import (
 // Backstage answered.
 func TestLocationsDryRunYAMLCorpus(t *testing.T) {
 	b := newLocationsServer(t, false)
-	const corpus = "../ojson/testdata/yaml"
+	const corpus = "../../plugins/backend/ojson/testdata/yaml"
 	files, err := filepath.Glob(filepath.Join(corpus, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus: %v", err)

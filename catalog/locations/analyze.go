@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // ExistingFile is an entity found in a file the analysed repository

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Query is a page request of POST /locations/by-query. Predicate is a

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Ref is an entity reference.

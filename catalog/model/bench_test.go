@@ -3,7 +3,7 @@ package model
 import (
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 const typicalComponent = `{"apiVersion":"backstage.io/v1alpha1","kind":"Component","metadata":{"annotations":{"backstage.io/managed-by-location":"url:https://github.com/org/repo/blob/main/catalog-info.yaml","backstage.io/managed-by-origin-location":"url:https://github.com/org/repo/blob/main/catalog-info.yaml","github.com/project-slug":"org/repo"},"name":"service-42","title":"Service 42","description":"A generated service","tags":["java","gen"],"labels":{"tier":"backend"},"links":[{"url":"https://example.com/42","title":"Dashboard"}]},"spec":{"type":"service","lifecycle":"production","owner":"team-a","system":"billing","providesApis":["api-42"],"consumesApis":["api-1"],"dependsOn":["resource:db-42"]}}`

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // stableHash is the sha1 hex of the entity serialized with sorted keys

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // TestLinkURL checks metadata.links[].url the way Backstage does: valid

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 func rel(source, typ, target string) catalog.Relation {

@@ -8,7 +8,7 @@ import (
 
 	whatwgurl "github.com/nlnwa/whatwg-url/url"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // loadSchemas compiles the embedded schemas on first use. The result is

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // child reads key from an object, or an index from an array (lodash.hasIn).

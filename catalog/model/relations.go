@@ -2,7 +2,7 @@ package model
 
 import (
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Relation types (Backstage's catalog-model constants).

@@ -4,9 +4,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/glob"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // RuleKind is one entry of a rule's allow list.

@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 const maxSearchLen = 200

@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Annotations the catalog reads or writes.

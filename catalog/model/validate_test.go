@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // validateCase is one entity POSTed to the oracle's /validate-entity, with

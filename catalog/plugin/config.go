@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/processing"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // catalogConfig is the catalog's config. Backstage sets the allowed

@@ -16,15 +16,15 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/httpapi"
 	"github.com/understage/understage/catalog/locations"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/metrics"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/backend/system"
-	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/plugins/permission"
 )
 

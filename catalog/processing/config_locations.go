@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // LocationSpec is a location as configured or registered: type and target.

@@ -23,8 +23,8 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Options configure an Engine. Zero values get the documented defaults.

@@ -13,8 +13,8 @@ import (
 	"github.com/understage/understage/catalog/orggen"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 func writeGenerated(tb testing.TB, dir string, n int) string {

@@ -18,8 +18,8 @@ import (
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // testBundle is one catalog (store + engine) over a folder of YAML files.
@@ -314,7 +314,7 @@ func TestEngine(t *testing.T) {
 			})
 
 			// Backstage's answers for these files are recorded in
-			// catalog/ojson/testdata/yaml (alias-bomb, dup-metadata-name).
+			// plugins/backend/ojson/testdata/yaml (alias-bomb, dup-metadata-name).
 			t.Run("an alias bomb in a file is an error of its location, which keeps its entities", func(t *testing.T) {
 				b := setup(t, kind, files, model.Rules{})
 				bomb := strings.Replace(svcYAML, "  providesApis: [svc-api]\n", "  providesApis: [svc-api]\n  l0: &l0 lol\n"+laughs(9), 1)

@@ -22,8 +22,8 @@ import (
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/urlreaders"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/urlreaders"
 )
 
 // logRecorder keeps the records a catalog logs.

@@ -15,9 +15,9 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/glob"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // LocationFile is one file read from a location target.

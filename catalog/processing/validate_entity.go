@@ -7,7 +7,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // ValidateEntity runs the whole processing pipeline on one entity as if it

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/catalog/storetest"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 var benchTypes = []string{"service", "website", "library", "documentation", "tool"}

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/storetest"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // TestCursorOfDeletedEntity pages through entities that tie on the sort

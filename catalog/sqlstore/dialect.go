@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 )
 
 // dialect holds every SQL difference between the databases. New picks one

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/storetest"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // TestWideFilters runs filters as wide and as deep as the HTTP API lets

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/catalog/storetest"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // planWords start the seeded names, so that kinds interleave in name order

@@ -12,7 +12,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // TestCreateLocationRace registers one location from many goroutines at

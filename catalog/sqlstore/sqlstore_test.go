@@ -10,8 +10,8 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/catalog/storetest"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/catalog/storetest"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // TestStats: the counts /metrics and the progress lines show, before and

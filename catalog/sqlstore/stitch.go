@@ -16,7 +16,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // stitchLease is how long a claimed stitch_queue row stays invisible to

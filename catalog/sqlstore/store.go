@@ -20,7 +20,7 @@ import (
 	"sync"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 )
 
 // Store is the SQL implementation of catalog.Store.

@@ -16,8 +16,8 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Provider is the provider name the helpers use for roots.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // TestAttackSuite runs the real binary as two replicas on one database and

@@ -25,10 +25,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 func main() {

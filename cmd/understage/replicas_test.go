@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // buildUnderstage builds the binary into a temporary directory.

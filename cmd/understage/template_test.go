@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // dryRunBody is the part of a dry-run answer that must agree between the

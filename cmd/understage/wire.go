@@ -5,7 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // runner is what serve runs until its context ends.

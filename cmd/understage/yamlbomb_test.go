@@ -26,7 +26,7 @@ import (
 // memory" at every start): a file location and a url location that break
 // after their first ingestion, a url location registered as a bomb, and a
 // $yaml placeholder whose data becomes a bomb. Each bomb is an error where
-// Backstage 1.55 puts it (recorded in catalog/ojson/testdata/yaml and
+// Backstage 1.55 puts it (recorded in plugins/backend/ojson/testdata/yaml and
 // checked on the oracle), the last good entities stay served, and the
 // process, restarted on the same SQLite file, starts, serves and stays
 // small.

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	catalogplugin "github.com/understage/understage/catalog/plugin"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/backend/system"
 	"github.com/understage/understage/scaffolder"

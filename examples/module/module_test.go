@@ -15,7 +15,7 @@ import (
 
 	"github.com/understage/understage/cmd/understage/wire"
 	"github.com/understage/understage/examples/module"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // TestExampleModule adds the example modules to the real backend with one

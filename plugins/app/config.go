@@ -8,8 +8,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // configContext names the injected layer in the browser's config reader

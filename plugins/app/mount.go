@@ -12,8 +12,8 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/app/proxy"
 	"github.com/understage/understage/plugins/app/search"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/httpserver"
 )
 
 // DefaultDistDirs are where `make app` leaves the builds, newest line

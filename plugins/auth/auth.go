@@ -26,8 +26,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
 )
 
 // UserResolver finds users in the catalog for sign-in. The catalog plugin

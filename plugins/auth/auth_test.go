@@ -19,10 +19,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // baseConfig is the oracle's auth setup plus service-to-service tokens like

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // AccessRestriction limits what an external token may do within one plugin

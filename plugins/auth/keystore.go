@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 //go:embed migrations

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // backends opens a fresh auth database per dialect; open may be called

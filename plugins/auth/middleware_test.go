@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/httpserver"
 )
 
 func envelope(name, msg, url string, status string) string {

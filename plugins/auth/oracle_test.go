@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // oracleURL is the reference Backstage backend (see the oracle notes); it

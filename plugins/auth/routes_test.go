@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 func TestGuestRefreshShape(t *testing.T) {

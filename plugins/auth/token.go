@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Token types of Backstage's plugin-auth-node tokenTypes.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/github/githubtest"
-	"github.com/understage/understage/plugins/httpserver"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	schttp "github.com/understage/understage/scaffolder/httpapi"

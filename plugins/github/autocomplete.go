@@ -5,8 +5,8 @@ import (
 
 	gh "github.com/google/go-github/v60/github"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Autocomplete is the scaffolder's "github" autocomplete provider (POST

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/github/githubtest"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // maxTokenClients bounds the clients one Clients keeps for tokens other than

@@ -28,7 +28,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // DefaultHost is the host of github.com's integration.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/github/githubtest"
 )

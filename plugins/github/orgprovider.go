@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // OrgConfig is one entry of catalog.providers.githubOrg (Backstage's

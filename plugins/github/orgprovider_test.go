@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/github/githubtest"
 )
 

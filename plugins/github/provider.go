@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/scheduler"
-	"github.com/understage/understage/plugins/config"
 )
 
 // Provider is an entity provider that runs on a schedule (it satisfies

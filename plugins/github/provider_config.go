@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // ProviderOptions tune the providers built from config.

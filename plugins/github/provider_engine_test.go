@@ -17,7 +17,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/processing"
 	"github.com/understage/understage/catalog/sqlstore"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/github/githubtest"
 )

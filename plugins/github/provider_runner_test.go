@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/github"
 )
 

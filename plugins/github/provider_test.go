@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/github/githubtest"
 )

@@ -15,8 +15,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/glob"
-	"github.com/understage/understage/plugins/config"
 )
 
 // Refresher refreshes the Location entities whose spec.target is one of

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/github"
 	"github.com/understage/understage/plugins/github/githubtest"
 )

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/plugins/auth"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/permission"
 )
 

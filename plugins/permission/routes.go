@@ -11,7 +11,7 @@ import (
 
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/httpserver"
 )
 
 // Register mounts the permission backend's routes on g (/api/permission):

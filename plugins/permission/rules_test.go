@@ -10,7 +10,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/permission"
 )
 

@@ -19,8 +19,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/render"
 )

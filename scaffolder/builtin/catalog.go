@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/understage/understage/catalog/model"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/workspace"
 )

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/glob"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/render"
 	"github.com/understage/understage/scaffolder/workspace"

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // toYAML renders an ojson value the way the `yaml` npm package's

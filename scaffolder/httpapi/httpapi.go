@@ -20,9 +20,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/tasks"

@@ -13,8 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/plugins/auth"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/opa"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"

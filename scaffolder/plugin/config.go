@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/services"
-	"github.com/understage/understage/plugins/config"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/tasks"
 )

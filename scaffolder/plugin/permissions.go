@@ -5,9 +5,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"

@@ -13,11 +13,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend/metrics"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/backend/system"
-	"github.com/understage/understage/plugins/metrics"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/builtin"
 	schttp "github.com/understage/understage/scaffolder/httpapi"

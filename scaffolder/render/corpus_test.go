@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // The conformance corpus: templates whose expected results were recorded

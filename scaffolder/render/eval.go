@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // eval evaluates e; a failure takes the position of the innermost node

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 var (

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // TestGeneratedDifferential renders randomly generated templates with the

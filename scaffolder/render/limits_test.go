@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 func TestLimitsFromConfig(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // method resolves the approved JavaScript (and, in cookiecutter mode, Jinja)

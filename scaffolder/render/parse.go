@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Options configure one render.

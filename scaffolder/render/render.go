@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // TemplateRenderError is a parse or evaluation failure, worded and placed

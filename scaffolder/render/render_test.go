@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/understage/understage/catalog/ojson"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 func TestRenderValueWalk(t *testing.T) {

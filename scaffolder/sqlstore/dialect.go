@@ -1,6 +1,6 @@
 package sqlstore
 
-import "github.com/understage/understage/plugins/database"
+import "github.com/understage/understage/plugins/backend/database"
 
 // dialect holds every SQL difference between the databases.
 type dialect interface {

@@ -5,7 +5,7 @@ import (
 	"embed"
 	"io/fs"
 
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 )
 
 // migrationFS holds the schema: migrations/<sqlite|postgres>/NNNN_*.sql.

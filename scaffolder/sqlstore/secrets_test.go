@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/scaffolder/sqlstore"
 )
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 	"github.com/understage/understage/scaffolder/sqlstore"
 	"github.com/understage/understage/scaffolder/tasks"
 )

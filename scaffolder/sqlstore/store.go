@@ -19,7 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/scaffolder/tasks"
 )
 

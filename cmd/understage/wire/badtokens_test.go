@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // The bad-token table: every plugin × every kind of presented token × the

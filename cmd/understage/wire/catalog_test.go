@@ -17,7 +17,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
 )
 
 // catalogBackend is the whole backend over a folder of catalog files and

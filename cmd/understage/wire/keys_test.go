@@ -17,12 +17,12 @@ import (
 
 	"github.com/understage/understage/cmd/understage/wire"
 	"github.com/understage/understage/plugins/app"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/gitreader"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/gitreader"
 )
 
-// The tests of config keys that the wiring reads (see plugins/config/KEYS.md
+// The tests of config keys that the wiring reads (see plugins/backend/config/KEYS.md
 // for the whole table): each builds the backend from a config and checks
 // what a user would see.
 

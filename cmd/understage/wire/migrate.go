@@ -7,9 +7,9 @@ import (
 
 	"github.com/understage/understage/catalog/sqlstore"
 	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/backend/system"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
 	scsql "github.com/understage/understage/scaffolder/sqlstore"
 )
 

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/metrics/metricstest"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/metrics/metricstest"
 )
 
 // freePort finds a port to listen on: Backend.Run listens on the

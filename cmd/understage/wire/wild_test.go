@@ -14,9 +14,9 @@ import (
 	"testing"
 
 	"github.com/understage/understage/cmd/understage/wire"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // TestWildConfigs starts understage with app-configs that reproduce what
@@ -174,7 +174,7 @@ func TestEveryKeyReadIsInTheTable(t *testing.T) {
 			}
 			for _, k := range keys {
 				if !config.KeyKnown(k) {
-					t.Errorf("the backend reads %s, which plugins/config/keys.go does not list", k)
+					t.Errorf("the backend reads %s, which plugins/backend/config/keys.go does not list", k)
 				}
 			}
 		})

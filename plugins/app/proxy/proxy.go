@@ -21,8 +21,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/understage/understage/catalog/ojson"
-	"github.com/understage/understage/plugins/config"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // Endpoint is one configured proxy endpoint.

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/understage/understage/plugins/app"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/httpserver"
 )
 
 // seen is what the proxy target received.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/app/search"
-	"github.com/understage/understage/plugins/httpserver"
+	"github.com/understage/understage/plugins/backend/httpserver"
 )
 
 // listReader serves a fixed entity list; search only lists.

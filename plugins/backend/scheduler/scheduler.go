@@ -23,8 +23,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/robfig/cron/v3"
 
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
 )
 
 // Scope says where a task runs.

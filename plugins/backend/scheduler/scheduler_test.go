@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 	"github.com/understage/understage/plugins/backend/scheduler"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
-	"github.com/understage/understage/plugins/database/databasetest"
 )
 
 // counter counts runs and notices overlapping ones.

@@ -11,8 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/catalog/ojson"
 	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/system"
 	"github.com/understage/understage/plugins/permission"
 )

@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/metrics"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/metrics"
 )
 
 // opsConfig is the operations part of the config: understage's own keys

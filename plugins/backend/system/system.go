@@ -28,14 +28,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/catalog"
+	"github.com/understage/understage/plugins/backend/config"
+	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/backend/lifecycle"
+	"github.com/understage/understage/plugins/backend/metrics"
 	"github.com/understage/understage/plugins/backend/scheduler"
-	"github.com/understage/understage/plugins/config"
-	"github.com/understage/understage/plugins/database"
+	"github.com/understage/understage/plugins/backend/urlreaders"
 	"github.com/understage/understage/plugins/github"
-	"github.com/understage/understage/plugins/httpserver"
-	"github.com/understage/understage/plugins/metrics"
-	"github.com/understage/understage/plugins/urlreaders"
 )
 
 // ServiceRef names a service of type T that one plugin provides and others
@@ -106,7 +106,7 @@ type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
 	// URLReader is the URL reader service; nil builds the allow-listed
-	// readers of the integrations (plugins/urlreaders).
+	// readers of the integrations (plugins/backend/urlreaders).
 	URLReader catalog.URLReader
 }
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/system"
-	"github.com/understage/understage/plugins/config"
 )
 
 var (

@@ -2,7 +2,7 @@
 // discovery and org entity providers, analyze-location for GitHub
 // repositories and the push webhook (catalog), and the github actions and
 // autocomplete (scaffolder). The GitHub URL reader is part of the URL
-// reader service (plugins/urlreaders).
+// reader service (plugins/backend/urlreaders).
 package githubmodule
 
 import (
