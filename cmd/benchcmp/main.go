@@ -80,8 +80,27 @@ func main() {
 	genDir := flag.String("gen", "", "only write the organisation of -n entities into this folder (its root is org.yaml) and exit")
 	attach := flag.String("attach", "", "measure the reads of an understage already serving a generated organisation of -n entities at this base URL (process -pid), and exit")
 	pid := flag.Int("pid", 0, "the process measured with -attach, for its memory")
+	soakFor := flag.Duration("soak", 0, "instead of the figures: ingest -n entities on the first -db, then keep it refreshing (every -soak-interval) and reading for this long, sampling resident memory")
+	soakInterval := flag.String("soak-interval", "PT2M", "catalog.processingInterval during -soak")
 	flag.Parse()
 	log.SetFlags(0)
+	if *soakFor > 0 {
+		n, err := strconv.Atoi(*sizes)
+		if err != nil {
+			log.Fatalf("-soak takes one size: %v", err)
+		}
+		md, err := soak(*bin, n, strings.Split(*dbModes, ",")[0], *pgURL, *soakInterval, *soakFor)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(md)
+		if *out != "" {
+			if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 	if *attach != "" {
 		n, err := strconv.Atoi(*sizes)
 		if err != nil {
@@ -206,10 +225,37 @@ func freePort() int {
 // benchUnderstage starts understage with each part file of the
 // organisation as a configured location and measures it.
 func benchUnderstage(bin, work string, parts []string, n, runs int, dbMode, pgURL string) (*figures, error) {
+	u, err := startUnderstage(bin, work, parts, n, dbMode, pgURL, "PT10M")
+	if err != nil {
+		return nil, err
+	}
+	defer u.stop()
+	f, err := measure(u.base, u.pid, u.start, n, runs)
+	if err != nil {
+		return nil, err
+	}
+	f.DBSize = u.dbSize()
+	return f, nil
+}
+
+// understage is a running understage process of the benchmark.
+type understage struct {
+	base   string
+	pid    int
+	start  time.Time
+	stop   func()
+	dbSize func() int64
+}
+
+// startUnderstage starts understage on dbMode with each part file of the
+// organisation as a configured location, refreshed every interval (an
+// ISO 8601 duration).
+func startUnderstage(bin, work string, parts []string, n int, dbMode, pgURL, interval string) (*understage, error) {
 	port := freePort()
 	var db string
 	sqliteFile := filepath.Join(work, fmt.Sprintf("catalog-%d.sqlite", n))
 	prefix := fmt.Sprintf("benchcmp_%d_%d_", os.Getpid(), n)
+	cleanup := func() {}
 	switch dbMode {
 	case "memory":
 		db = "{client: better-sqlite3, connection: ':memory:'}"
@@ -218,7 +264,7 @@ func benchUnderstage(bin, work string, parts []string, n, runs int, dbMode, pgUR
 		db = fmt.Sprintf("{client: better-sqlite3, connection: %q}", sqliteFile)
 	case "pg":
 		db = fmt.Sprintf("{client: pg, connection: %q, prefix: %s}", pgURL, prefix)
-		defer dropPG(pgURL, prefix)
+		cleanup = func() { dropPG(pgURL, prefix) }
 	default:
 		return nil, fmt.Errorf("unknown -db %q", dbMode)
 	}
@@ -229,11 +275,11 @@ func benchUnderstage(bin, work string, parts []string, n, runs int, dbMode, pgUR
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
   database: %s
 catalog:
-  processingInterval: PT10M
+  processingInterval: %s
   allowedLocationTypes: [url, file]
   rules: [{allow: [Component, System, API, Resource, Location, Template, Group, User, Domain]}]
   locations:
-%s`, port, port, db, locationsYAML(parts))
+%s`, port, port, db, interval, locationsYAML(parts))
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -241,25 +287,33 @@ catalog:
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		cleanup()
 		return nil, err
 	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _, _ = cmd.Process.Wait() }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	f, err := measure(base, cmd.Process.Pid, start, n, runs)
-	if err != nil {
-		return nil, err
-	}
-	switch dbMode {
-	case "file":
-		for _, suffix := range []string{"", "-wal"} {
-			if st, err := os.Stat(sqliteFile + suffix); err == nil {
-				f.DBSize += st.Size()
+	return &understage{
+		base:  fmt.Sprintf("http://127.0.0.1:%d", port),
+		pid:   cmd.Process.Pid,
+		start: start,
+		stop: func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_, _ = cmd.Process.Wait()
+			cleanup()
+		},
+		dbSize: func() int64 {
+			var size int64
+			switch dbMode {
+			case "file":
+				for _, suffix := range []string{"", "-wal"} {
+					if st, err := os.Stat(sqliteFile + suffix); err == nil {
+						size += st.Size()
+					}
+				}
+			case "pg":
+				size = pgSize(pgURL, prefix+"catalog")
 			}
-		}
-	case "pg":
-		f.DBSize = pgSize(pgURL, prefix+"catalog")
-	}
-	return f, nil
+			return size
+		},
+	}, nil
 }
 
 func locationsYAML(parts []string) string {
