@@ -7,11 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/labstack/echo/v4"
-
-	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/plugins/app/proxy"
-	"github.com/understage/understage/plugins/app/search"
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/httpserver"
 )
@@ -26,53 +21,21 @@ func DefaultDistDirs() []string {
 	}
 }
 
-// MountOptions are the parts of the backend the frontend-facing routes use.
+// MountOptions are the parts of the backend the app uses.
 type MountOptions struct {
-	// Catalog backs /api/search.
-	Catalog catalog.Reader
-	// Auth returns the auth barrier for a plugin's routes, letting the
-	// given route paths through without credentials; nil means none.
-	Auth   func(pluginID string, unauthenticated ...string) echo.MiddlewareFunc
 	Logger *slog.Logger
 }
 
-// Mount adds what the stock frontend needs beyond the catalog, auth and
-// scaffolder plugins: /api/search (over the catalog), /api/proxy when
-// proxy endpoints are configured, and the app itself at "/" unless
-// app.disabled is true or no build is found. The routes of plugins
-// understage lacks (notifications, signals, techdocs) are left to the
-// server's plain 404, which is what a Backstage backend without those
-// plugins answers and what the app copes with.
+// Mount serves the app at "/" unless app.disabled is true or no build is
+// found. The frontend's other backends are plugins of their own (search,
+// proxy); the routes of plugins understage lacks (notifications, signals,
+// techdocs) are left to the server's plain 404, which is what a Backstage
+// backend without those plugins answers and what the app copes with.
 func Mount(ctx context.Context, srv *httpserver.Server, cfg *config.Config, o MountOptions) error {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.Catalog != nil {
-		g := srv.Plugin("search")
-		if o.Auth != nil {
-			g.Use(o.Auth("search"))
-		}
-		search.Register(g, search.Options{Catalog: o.Catalog})
-	}
-	endpoints, err := proxy.ReadConfig(cfg)
-	if err != nil {
-		return err
-	}
-	if len(endpoints) > 0 {
-		g := srv.Plugin("proxy")
-		if o.Auth != nil {
-			var open []string
-			for _, ep := range endpoints {
-				if ep.Unauthenticated {
-					open = append(open, ep.Path)
-				}
-			}
-			g.Use(o.Auth("proxy", open...))
-		}
-		proxy.Register(g, endpoints, log.With("plugin", "proxy"))
-	}
-
 	if disabled, _, err := cfg.ReadBool("app.disabled"); err != nil {
 		return err
 	} else if disabled {

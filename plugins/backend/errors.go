@@ -73,6 +73,21 @@ func KindForStatus(status int) *Kind {
 	return nil
 }
 
+// KindForUpstreamStatus is the kind of a failed call to another service (an
+// integration's API) that answered status: its authentication, permission,
+// not-found and conflict answers keep their kinds, and 422 (a request the
+// service understood but refused) is an input error. Others are nil: an
+// internal error of ours, whatever the service said.
+func KindForUpstreamStatus(status int) *Kind {
+	switch status {
+	case 401, 403, 404, 409:
+		return KindForStatus(status)
+	case 422:
+		return ErrInput
+	}
+	return nil
+}
+
 // Named is an error that carries a Backstage error class name of its own
 // (model's TypeError, the catalog's processing errors).
 type Named interface{ ErrorName() string }

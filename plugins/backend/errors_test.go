@@ -50,6 +50,29 @@ func TestKindTable(t *testing.T) {
 	}
 }
 
+func TestKindForUpstreamStatus(t *testing.T) {
+	tests := []struct {
+		status int
+		kind   *backend.Kind
+	}{
+		{400, nil},
+		{401, backend.ErrAuthentication},
+		{403, backend.ErrNotAllowed},
+		{404, backend.ErrNotFound},
+		{409, backend.ErrConflict},
+		{422, backend.ErrInput},
+		{304, nil},
+		{500, nil},
+		{502, nil},
+		{503, nil},
+	}
+	for _, tc := range tests {
+		if k := backend.KindForUpstreamStatus(tc.status); k != tc.kind {
+			t.Errorf("KindForUpstreamStatus(%d) = %v, want %v", tc.status, k, tc.kind)
+		}
+	}
+}
+
 type named struct{ name string }
 
 func (n named) Error() string     { return "x" }

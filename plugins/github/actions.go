@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -237,17 +236,15 @@ func statusOf(err error) int {
 	return 0
 }
 
-// apiError keeps the kind of an API failure: 404 NotFound, 401
-// Authentication, 403 NotAllowed, 409 Conflict, 422 Input, others plain.
+// apiError keeps the kind of an API failure (backend.KindForUpstreamStatus);
+// a failure without one stays an internal error.
 func apiError(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if msg != "" {
 		msg += ", "
 	}
 	msg += apiMessage(err)
-	kind := map[int]*backend.Kind{http.StatusNotFound: backend.ErrNotFound, http.StatusUnauthorized: backend.ErrAuthentication,
-		http.StatusForbidden: backend.ErrNotAllowed, http.StatusConflict: backend.ErrConflict,
-		http.StatusUnprocessableEntity: backend.ErrInput}[statusOf(err)]
+	kind := backend.KindForUpstreamStatus(statusOf(err))
 	if kind == nil {
 		return fmt.Errorf("%s: %w", msg, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -516,6 +517,40 @@ func TestActionsDispatch(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestActionErrorKinds: a failed GitHub API call fails the step with the
+// kind of GitHub's status (backend.KindForUpstreamStatus) and GitHub's
+// message; a status without a kind is an internal error.
+func TestActionErrorKinds(t *testing.T) {
+	tests := []struct {
+		status int
+		kind   *backend.Kind
+	}{
+		{http.StatusUnauthorized, backend.ErrAuthentication},
+		{http.StatusForbidden, backend.ErrNotAllowed},
+		{http.StatusNotFound, backend.ErrNotFound},
+		{http.StatusConflict, backend.ErrConflict},
+		{http.StatusUnprocessableEntity, backend.ErrInput},
+		{http.StatusInternalServerError, nil},
+	}
+	for _, tc := range tests {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			e := newEnv(t)
+			e.srv.AddRepo(githubtest.Repo{Owner: "acme", Name: "svc"})
+			e.srv.Fail("/repos/acme/svc/actions/workflows", tc.status, -1)
+			_, err := e.run(t, "github:actions:dispatch", `{"repoUrl":"github.com?owner=acme&repo=svc","workflowId":"ci.yaml","branchOrTagName":"main"}`, t.TempDir(), false)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if k := backend.KindOf(err); k != tc.kind {
+				t.Errorf("kind %v, want %v (err %v)", k, tc.kind, err)
+			}
+			if msg := http.StatusText(tc.status); tc.kind != nil && err.Error() != msg || tc.kind == nil && !strings.HasPrefix(err.Error(), msg+": ") {
+				t.Errorf("message %q, want %q", err, msg)
+			}
+		})
+	}
 }
 
 func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }

@@ -9,18 +9,21 @@ import (
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/scheduler"
 	"github.com/understage/understage/plugins/backend/system"
 	scsql "github.com/understage/understage/scaffolder/sqlstore"
 )
 
-// pluginMigrations lists every plugin with a database and its migrations.
+// pluginMigrations lists every plugin with a database and the migrations
+// of its database: its own, and the scheduler's lease table when the
+// plugin uses its scheduler (system.Env.Scheduler).
 var pluginMigrations = []struct {
 	id      string
-	migrate func(context.Context, *database.DB) error
+	migrate []func(context.Context, *database.DB) error
 }{
-	{"catalog", sqlstore.Migrate},
-	{"auth", auth.Migrate},
-	{"scaffolder", scsql.Migrate},
+	{"catalog", []func(context.Context, *database.DB) error{sqlstore.Migrate, scheduler.Migrate}},
+	{"auth", []func(context.Context, *database.DB) error{auth.Migrate}},
+	{"scaffolder", []func(context.Context, *database.DB) error{scsql.Migrate}},
 }
 
 // Migrate applies every plugin's pending migrations to the databases cfg
@@ -43,7 +46,11 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("open %s database: %w", p.id, err)
 		}
-		err = p.migrate(ctx, db)
+		for _, m := range p.migrate {
+			if err = m(ctx, db); err != nil {
+				break
+			}
+		}
 		_ = db.Close()
 		if err != nil {
 			return fmt.Errorf("migrate %s database: %w", p.id, err)

@@ -20,6 +20,8 @@ import (
 	githubmodule "github.com/understage/understage/plugins/github/module"
 	opamodule "github.com/understage/understage/plugins/opa/module"
 	permissionplugin "github.com/understage/understage/plugins/permission/plugin"
+	proxyplugin "github.com/understage/understage/plugins/proxy/plugin"
+	searchplugin "github.com/understage/understage/plugins/search/plugin"
 	scaffolderplugin "github.com/understage/understage/scaffolder/plugin"
 	"github.com/understage/understage/scaffolder/tasks"
 )
@@ -34,6 +36,8 @@ func Features() []system.Feature {
 		githubmodule.CatalogModule,
 		scaffolderplugin.Plugin,
 		githubmodule.ScaffolderModule,
+		searchplugin.Plugin,
+		proxyplugin.Plugin,
 		appplugin.Plugin,
 	}
 }

@@ -302,7 +302,7 @@ func scalarString(v any) (string, bool) {
 func KeysMarkdown(keys []Key, sections []Section) string {
 	var b strings.Builder
 	b.WriteString("# Configuration keys\n\n")
-	b.WriteString("Generated from `plugins/backend/config/keys.go` by `UNDERSTAGE_UPDATE_KEYS=1 go test ./plugins/config -run TestKeysDoc`; do not edit.\n\n")
+	b.WriteString("Generated from `plugins/backend/config/keys.go` by `UNDERSTAGE_UPDATE_KEYS=1 go test ./plugins/backend/config -run TestKeysDoc`; do not edit.\n\n")
 	b.WriteString("Every key Backstage documents for the parts understage implements, and what understage does with it. At start-up the merged config is checked against this table (`config.Check`): a refused key stops start-up with the reason; an accepted key is logged with the reason.\n\n")
 	b.WriteString("- **supported**: honoured as Backstage honours it; the test column names the test that shows it.\n")
 	b.WriteString("- **accepted**: read by Backstage for something with no observable effect in understage.\n")

@@ -260,6 +260,6 @@ func TestKeysDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Fatal("KEYS.md is out of date: UNDERSTAGE_UPDATE_KEYS=1 go test ./plugins/config -run TestKeysDoc")
+		t.Fatal("KEYS.md is out of date: UNDERSTAGE_UPDATE_KEYS=1 go test ./plugins/backend/config -run TestKeysDoc")
 	}
 }

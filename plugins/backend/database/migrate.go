@@ -12,7 +12,8 @@ import (
 )
 
 // Migrations: understage has one runner, Migrate below, and every store
-// (catalog, scaffolder, auth) uses it; bun's migrate package is not used.
+// (catalog, scaffolder, auth, the scheduler's lease table) uses it; bun's
+// migrate package is not used.
 // Decided because this runner does what bun/migrate does not: a folder of
 // SQL per dialect, a check-only mode for replicas opened with
 // SkipMigrations (fail rather than run on an unknown schema), a

@@ -13,8 +13,10 @@ package scheduler
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -201,10 +203,11 @@ type Scheduler struct {
 	triggers map[string]chan struct{}
 }
 
+// table is the lease table (migrations/postgres).
 const table = "understage_scheduler_tasks"
 
-// New returns a scheduler; with a PostgreSQL database it creates the lease
-// table when missing.
+// New returns a scheduler; with a PostgreSQL database it migrates the
+// lease table (or, with skipMigrations, checks that it is migrated).
 func New(ctx context.Context, o Options) (*Scheduler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -219,7 +222,7 @@ func New(ctx context.Context, o Options) (*Scheduler, error) {
 		triggers: map[string]chan struct{}{}}
 	if o.DB != nil && o.DB.Dialect() == database.DialectPostgres {
 		s.db = o.DB
-		if err := createTable(ctx, s.db); err != nil {
+		if err := Migrate(ctx, s.db); err != nil {
 			return nil, fmt.Errorf("scheduler table: %w", err)
 		}
 	}
@@ -227,28 +230,24 @@ func New(ctx context.Context, o Options) (*Scheduler, error) {
 	return s, nil
 }
 
-// createTable creates the lease table once per database. Replicas that
-// start together would race in CREATE TABLE IF NOT EXISTS (PostgreSQL can
-// fail one of them on its catalog's unique index), so the creation holds a
-// transaction-scoped advisory lock.
-func createTable(ctx context.Context, db *database.DB) error {
-	tx, err := db.Write.BeginTx(ctx, nil)
+// migrationFS holds the lease table's schema: migrations/postgres/NNNN_*.sql.
+//
+//go:embed migrations
+var migrationFS embed.FS
+
+// Migrate applies the scheduler's pending migrations to a plugin's database
+// (`understage migrate`; New does the same), recording them in
+// understage_scheduler_migrations. Only PostgreSQL has a lease table: on
+// SQLite every task is local and there is nothing to migrate.
+func Migrate(ctx context.Context, db *database.DB) error {
+	if db.Dialect() != database.DialectPostgres {
+		return nil
+	}
+	dirs, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('`+table+`'))`); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
-  id TEXT PRIMARY KEY,
-  next_run_at BIGINT NOT NULL,
-  locked_by TEXT,
-  locked_until BIGINT
-)`); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return database.Migrate(ctx, db, "understage_scheduler_migrations", dirs)
 }
 
 // ScheduleTask starts t. It runs until ctx ends or the scheduler shuts

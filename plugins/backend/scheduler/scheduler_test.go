@@ -242,6 +242,77 @@ func TestGlobalTaskRunsOnOneReplica(t *testing.T) {
 	}
 }
 
+// TestLeaseTableMigration: the lease table comes from the one migration
+// runner. Migrating twice changes nothing; with skipMigrations the
+// scheduler refuses an unmigrated database and starts on a migrated one; a
+// database whose table predates the migration (the scheduler used to create
+// it itself) keeps its rows; SQLite has nothing to migrate.
+func TestLeaseTableMigration(t *testing.T) {
+	ctx := context.Background()
+	count := func(t *testing.T, db *database.DB, query string) int {
+		t.Helper()
+		var n int
+		if err := db.Read.QueryRowContext(ctx, query).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return n
+	}
+	t.Run("postgres", func(t *testing.T) {
+		opts := databasetest.PG(t)
+		skipping := opts
+		skipping.SkipMigrations = true
+		if _, err := scheduler.New(ctx, scheduler.Options{DB: openDB(t, skipping)}); !errors.Is(err, database.ErrNotMigrated) {
+			t.Fatalf("unmigrated database with skipMigrations: %v, want ErrNotMigrated", err)
+		}
+		db := openDB(t, opts)
+		if err := db.Read.QueryRowContext(ctx, `SELECT 1 FROM understage_scheduler_tasks`).Err(); err == nil {
+			t.Fatal("skipMigrations created the lease table")
+		}
+		for i := range 2 {
+			if err := scheduler.Migrate(ctx, db); err != nil {
+				t.Fatalf("migrate #%d: %v", i+1, err)
+			}
+			if i == 0 {
+				if _, err := db.Write.ExecContext(ctx, `INSERT INTO understage_scheduler_tasks (id, next_run_at) VALUES ('kept', 1)`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n := count(t, db, `SELECT count(*) FROM understage_scheduler_migrations`); n != 1 {
+			t.Errorf("%d recorded migrations, want 1", n)
+		}
+		if n := count(t, db, `SELECT count(*) FROM understage_scheduler_tasks WHERE id = 'kept'`); n != 1 {
+			t.Errorf("the second migration lost a lease row")
+		}
+		newScheduler(t, openDB(t, skipping))
+	})
+	t.Run("postgres table from before the migration", func(t *testing.T) {
+		db := openDB(t, databasetest.PG(t))
+		if _, err := db.Write.ExecContext(ctx, `CREATE TABLE understage_scheduler_tasks (id TEXT PRIMARY KEY, next_run_at BIGINT NOT NULL, locked_by TEXT, locked_until BIGINT)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Write.ExecContext(ctx, `INSERT INTO understage_scheduler_tasks (id, next_run_at) VALUES ('old', 1)`); err != nil {
+			t.Fatal(err)
+		}
+		newScheduler(t, db)
+		if n := count(t, db, `SELECT count(*) FROM understage_scheduler_migrations`); n != 1 {
+			t.Errorf("%d recorded migrations, want 1", n)
+		}
+		if n := count(t, db, `SELECT count(*) FROM understage_scheduler_tasks WHERE id = 'old'`); n != 1 {
+			t.Errorf("the migration lost the existing lease row")
+		}
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		db := openDB(t, database.Options{Client: "better-sqlite3", Connection: ":memory:"})
+		if err := scheduler.Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, db, `SELECT count(*) FROM sqlite_master WHERE name LIKE 'understage_scheduler%'`); n != 0 {
+			t.Errorf("%d scheduler tables on SQLite, want none", n)
+		}
+	})
+}
+
 func TestReadSchedule(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -1,16 +1,16 @@
 package proxy_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/understage/understage/plugins/app"
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/proxy"
 )
 
 // seen is what the proxy target received.
@@ -42,10 +42,12 @@ func TestProxy(t *testing.T) {
 			"/legacy": target.URL,
 		},
 	}, "test.yaml")
-	srv := httpserver.New(httpserver.Options{Config: cfg})
-	if err := app.Mount(context.Background(), srv, cfg, app.MountOptions{}); err != nil {
+	endpoints, err := proxy.ReadConfig(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	srv := httpserver.New(httpserver.Options{Config: cfg})
+	proxy.Register(srv.Plugin("proxy"), endpoints, slog.New(slog.DiscardHandler))
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
@@ -101,8 +103,7 @@ func TestReadConfigErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := config.FromValue(map[string]any{"proxy": v}, "test.yaml")
-			srv := httpserver.New(httpserver.Options{Config: cfg})
-			if err := app.Mount(context.Background(), srv, cfg, app.MountOptions{}); err == nil {
+			if _, err := proxy.ReadConfig(cfg); err == nil {
 				t.Fatal("want a config error")
 			}
 		})

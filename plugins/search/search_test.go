@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/understage/understage/catalog"
-	"github.com/understage/understage/plugins/app/search"
 	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/search"
 )
 
 // listReader serves a fixed entity list; search only lists.
