@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // TestAttackSuite runs the real binary as two replicas on one database and
@@ -35,12 +31,7 @@ func TestAttackSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level test")
 	}
-	bin := filepath.Join(t.TempDir(), "understage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildUnderstage(t)
 	for _, store := range []string{"sqlite", "pg"} {
 		t.Run(store, func(t *testing.T) {
 			dir := t.TempDir()
@@ -48,12 +39,9 @@ func TestAttackSuite(t *testing.T) {
 			if store == "sqlite" {
 				db = fmt.Sprintf("{client: better-sqlite3, connection: %q}", filepath.Join(dir, "catalog.sqlite"))
 			} else {
-				o := databasetest.PG(t)
-				c := o.Connection.(map[string]any)
 				// Every plugin in the test's database (Backstage, and so
 				// understage, would otherwise give each its own).
-				dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:5432/%s?sslmode=disable", c["database"])
-				db = fmt.Sprintf("{client: pg, connection: %[1]q, plugin: {catalog: {connection: %[1]q}, auth: {connection: %[1]q}, scaffolder: {connection: %[1]q}}}", dsn)
+				db = sharedPG(t)
 			}
 			attack(t, bin, dir, db)
 		})
@@ -106,13 +94,6 @@ decision := {"result": "DENY"} if {
 // stacks and file positions, and (added per run) the host's paths.
 var leak = regexp.MustCompile(`(?i)sqlite|sqlstate|\bselect\b.*\bfrom\b|\bwhere\b.*=|pgx|pq: |goroutine \d|\.go:\d+|panic|root:x:0:0`)
 
-type replica struct {
-	name  string
-	base  string
-	cmd   *exec.Cmd
-	token string
-}
-
 func attack(t *testing.T, bin, dir, db string) {
 	cat := filepath.Join(dir, "catalog")
 	work := filepath.Join(dir, "work", "a", "b")
@@ -164,9 +145,7 @@ spec:
 		filepath.Join(dir, "policy.rego"): attackPolicy,
 	}
 	for name, text := range files {
-		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, name, text)
 	}
 	// A link inside the location's folder that points out of it.
 	if err := os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(cat, "link.txt")); err != nil {
@@ -217,24 +196,17 @@ scaffolder:
 			filepath.Join(cat, "good.yaml"), filepath.Join(cat, "bomb.yaml"),
 			filepath.Join(cat, "dup.yaml"), filepath.Join(cat, "escape.yaml"))
 		path := filepath.Join(dir, name+".yaml")
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, path, conf)
 		return path
 	}
 	start := func(name, user string, lenient bool) *replica {
 		port := freePort(t)
 		cfg := config(name, user, port, lenient)
-		cmd := exec.Command(bin, "serve", "--config", cfg, "--log-level", "error")
 		logFile, err := os.Create(filepath.Join(dir, name+".log"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := &replica{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+		r := &replica{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: startServe(t, bin, cfg, "error", logFile)}
 		t.Cleanup(func() {
 			r.stop()
 			logFile.Close()
@@ -244,9 +216,7 @@ scaffolder:
 				}
 			}
 		})
-		if !eventually(60*time.Second, func() bool { return r.status("GET", "/.backstage/health/v1/readiness") == 200 }) {
-			t.Fatalf("%s never became ready", name)
-		}
+		r.await(t, "readiness", 60*time.Second)
 		r.token = r.signIn(t)
 		return r
 	}
@@ -256,13 +226,7 @@ scaffolder:
 	alice := start("alice", "user:default/alice", false)
 	mallory := start("mallory", "user:default/mallory", true)
 
-	goodCount := func(r *replica) int {
-		var page struct{ TotalItems int }
-		if r.getJSON(t, "/api/catalog/entities/by-query?limit=0&filter=metadata.tags=good", &page) != 200 {
-			return -1
-		}
-		return page.TotalItems
-	}
+	goodCount := func(r *replica) int { return r.totalItems("metadata.tags=good") }
 	if !eventually(60*time.Second, func() bool { return goodCount(alice) == goodComponents }) {
 		t.Fatalf("the good entities were not ingested next to the hostile files: %d", goodCount(alice))
 	}
@@ -424,13 +388,10 @@ scaffolder:
 		if s := alice.postJSON(t, "/api/scaffolder/v2/tasks", `{"templateRef":"template:default/fails","values":{}}`, &created); s != 201 {
 			t.Fatalf("alice's task: %d", s)
 		}
-		var task struct{ Status string }
-		if !eventually(30*time.Second, func() bool {
-			alice.getJSON(t, "/api/scaffolder/v2/tasks/"+created.ID, &task)
-			return task.Status == "failed"
-		}) {
-			t.Fatalf("alice's task never failed: %s", task.Status)
+		if status := alice.awaitTaskEnd(t, created.ID, 30*time.Second); status != "failed" {
+			t.Fatalf("alice's task never failed: %s", status)
 		}
+		var task struct{ Status string }
 		events := func() int {
 			var evs []any
 			alice.getJSON(t, "/api/scaffolder/v2/tasks/"+created.ID+"/events", &evs)
@@ -617,101 +578,4 @@ func envelope(t *testing.T, status int, body []byte) errorEnvelope {
 		t.Errorf("%d answer is not Backstage's error envelope: %.300s", status, body)
 	}
 	return e
-}
-
-func (r *replica) stop() {
-	if r.cmd.ProcessState != nil {
-		return
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	_, _ = r.cmd.Process.Wait()
-}
-
-func (r *replica) doAs(t *testing.T, token, method, path, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s %.80s: %v", r.name, method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-func (r *replica) do(t *testing.T, method, path, body string) (int, []byte) {
-	t.Helper()
-	return r.doAs(t, r.token, method, path, body)
-}
-
-func (r *replica) status(method, path string) int {
-	req, _ := http.NewRequest(method, r.base+path, nil)
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return -1
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func (r *replica) getJSON(t *testing.T, path string, v any) int {
-	t.Helper()
-	status, body := r.do(t, "GET", path, "")
-	if status == 200 {
-		if err := json.Unmarshal(body, v); err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-	}
-	return status
-}
-
-func (r *replica) postJSON(t *testing.T, path, body string, v any) int {
-	t.Helper()
-	status, resp := r.do(t, "POST", path, body)
-	if status/100 == 2 {
-		if err := json.Unmarshal(resp, v); err != nil {
-			t.Fatalf("POST %s: %v", path, err)
-		}
-	} else {
-		t.Logf("POST %s: %d %s", path, status, resp)
-	}
-	return status
-}
-
-func (r *replica) signIn(t *testing.T) string {
-	t.Helper()
-	var out struct {
-		BackstageIdentity struct{ Token string }
-	}
-	status, body := r.doAs(t, "", "GET", "/api/auth/guest/refresh", "")
-	if status != 200 || json.Unmarshal(body, &out) != nil || out.BackstageIdentity.Token == "" {
-		t.Fatalf("%s guest sign-in: %d %s", r.name, status, body)
-	}
-	return out.BackstageIdentity.Token
-}
-
-func eventually(d time.Duration, ok func() bool) bool {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if ok() {
-			return true
-		}
-	}
-	return ok()
-}
-
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
 }

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -24,24 +19,17 @@ func TestKillDuringIngest(t *testing.T) {
 	}
 	const n = 20000
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "understage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildUnderstage(t)
 
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: crash-%05d\n  tags: [crash]\nspec: {type: service, lifecycle: production, owner: team-%d}\n", i, i%10)
 	}
 	file := filepath.Join(dir, "components.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, file, b.String())
 	port := freePort(t)
 	cfg := filepath.Join(dir, "app-config.yaml")
-	conf := fmt.Sprintf(`backend:
+	writeFile(t, cfg, fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:%d
   listen: {host: 127.0.0.1, port: %d}
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
@@ -50,33 +38,11 @@ catalog:
   processingInterval: PT10M
   locations:
     - {type: file, target: %q}
-`, port, port, filepath.Join(dir, "catalog.sqlite"), file)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d/api/catalog", port)
-	count := func() int {
-		resp, err := http.Get(base + "/entities/by-query?limit=0&filter=kind=component,metadata.tags=crash")
-		if err != nil {
-			return -1
-		}
-		defer resp.Body.Close()
-		var page struct{ TotalItems int }
-		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&page) != nil {
-			return -1
-		}
-		return page.TotalItems
-	}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--config", cfg, "--log-level", "error")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+`, port, port, filepath.Join(dir, "catalog.sqlite"), file))
+	srv := &replica{name: "understage", base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	count := func() int { return srv.totalItems("kind=component,metadata.tags=crash") }
 
-	first := start()
+	srv.cmd = startServe(t, bin, cfg, "error", os.Stderr)
 	killedAt := -1
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -89,57 +55,21 @@ catalog:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	srv.kill(t)
 	if killedAt < 0 {
 		t.Fatalf("never caught the ingest in the middle (count %d)", count())
 	}
 	t.Logf("killed with %d of %d components ingested", killedAt, n)
 
-	second := start()
-	defer func() {
-		_ = second.Process.Signal(syscall.SIGTERM)
-		_, _ = second.Process.Wait()
-	}()
-	deadline = time.Now().Add(3 * time.Minute)
-	for count() != n && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if c := count(); c != n {
-		t.Fatalf("after restart the catalog has %d components, want %d", c, n)
+	srv.cmd = startServe(t, bin, cfg, "error", os.Stderr)
+	defer srv.stop()
+	if !eventually(3*time.Minute, func() bool { return count() == n }) {
+		t.Fatalf("after restart the catalog has %d components, want %d", count(), n)
 	}
 	// Every name exactly once.
-	resp, err := http.Get(base + "/entities?filter=kind=component,metadata.tags=crash&fields=metadata.name")
-	if err != nil {
-		t.Fatal(err)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("crash-%05d", i)
 	}
-	defer resp.Body.Close()
-	var list []struct{ Metadata struct{ Name string } }
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, e := range list {
-		if seen[e.Metadata.Name] {
-			t.Fatalf("%s listed twice", e.Metadata.Name)
-		}
-		seen[e.Metadata.Name] = true
-	}
-	for i := 0; i < n; i++ {
-		if name := fmt.Sprintf("crash-%05d", i); !seen[name] {
-			t.Fatalf("%s missing after restart", name)
-		}
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	srv.namesExactlyOnce(t, "kind=component,metadata.tags=crash", names)
 }

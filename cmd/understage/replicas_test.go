@@ -1,147 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
-
-// buildUnderstage builds the binary into a temporary directory.
-func buildUnderstage(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "understage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// sharedPG is a database option (YAML flow map) that puts every plugin in
-// one fresh PostgreSQL database, so that replicas started with it share all
-// their state.
-func sharedPG(t *testing.T) string {
-	t.Helper()
-	o := databasetest.PG(t)
-	c := o.Connection.(map[string]any)
-	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:5432/%s?sslmode=disable", c["database"])
-	return fmt.Sprintf("{client: pg, connection: %[1]q, plugin: {catalog: {connection: %[1]q}, auth: {connection: %[1]q}, scaffolder: {connection: %[1]q}}}", dsn)
-}
-
-// envInt reads a positive integer knob from the environment.
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive integer", name, s)
-	}
-	return n
-}
-
-// fleet runs replicas of one binary, each on its own port and config file,
-// and restarts them on the same port after a kill. Every run of a replica
-// appends to its log, which is shown when the test fails.
-type fleet struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	conf func(port int) string
-	mu   sync.Mutex
-	reps []*replica
-	logs []string
-}
-
-func (f *fleet) add(name string) *replica {
-	port := freePort(f.t)
-	cfg := filepath.Join(f.dir, name+".yaml")
-	if err := os.WriteFile(cfg, []byte(f.conf(port)), 0o644); err != nil {
-		f.t.Fatal(err)
-	}
-	r := &replica{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	f.reps = append(f.reps, r)
-	log := filepath.Join(f.dir, name+".log")
-	f.logs = append(f.logs, log)
-	f.start(r)
-	f.t.Cleanup(func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		r.stop()
-		if f.t.Failed() {
-			if b, err := os.ReadFile(log); err == nil {
-				f.t.Logf("%s log (last 3 KiB):\n%s", name, b[max(0, len(b)-3072):])
-			}
-		}
-	})
-	return r
-}
-
-// start runs r and waits until it answers its liveness probe (readiness
-// waits for the whole first load, which a replica joining a large ingest
-// must not).
-func (f *fleet) start(r *replica) {
-	f.t.Helper()
-	logFile, err := os.OpenFile(filepath.Join(f.dir, r.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer logFile.Close() // the child keeps its own descriptor
-	cmd := exec.Command(f.bin, "serve", "--config", filepath.Join(f.dir, r.name+".yaml"), "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		f.t.Fatal(err)
-	}
-	f.mu.Lock()
-	r.cmd = cmd
-	f.mu.Unlock()
-	if !eventually(90*time.Second, func() bool { return r.status("GET", "/.backstage/health/v1/liveness") == 200 }) {
-		f.t.Fatalf("%s never came up", r.name)
-	}
-}
-
-// errorLines returns the lines logged at level ERROR by every run of every
-// replica so far (the replicas log JSON).
-func (f *fleet) errorLines() []string {
-	var out []string
-	for _, log := range f.logs {
-		b, err := os.ReadFile(log)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, `"level":"ERROR"`) {
-				out = append(out, filepath.Base(log)+": "+line)
-			}
-		}
-	}
-	return out
-}
-
-func (f *fleet) kill(r *replica) {
-	f.t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		f.t.Fatal(err)
-	}
-	_, _ = r.cmd.Process.Wait()
-}
 
 const replicaTemplate = `apiVersion: scaffolder.backstage.io/v1beta3
 kind: Template
@@ -203,11 +71,8 @@ func TestReplicasKilledDuringIngest(t *testing.T) {
 	}
 	file := filepath.Join(dir, "components.yaml")
 	tmpl := filepath.Join(dir, "template.yaml")
-	for name, text := range map[string]string{file: b.String(), tmpl: replicaTemplate} {
-		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFile(t, file, b.String())
+	writeFile(t, tmpl, replicaTemplate)
 	f := &fleet{t: t, bin: bin, dir: dir, conf: func(port int) string {
 		return fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:%[1]d
@@ -228,46 +93,13 @@ scaffolder:
 
 	// The task starts while one replica is up, so that replica holds it.
 	holder := f.add("r0")
-	var id string
-	if !eventually(2*time.Minute, func() bool {
-		var r struct{ ID string }
-		if s, body := holder.do(t, "POST", "/api/scaffolder/v2/tasks", `{"templateRef":"template:default/replica-course","values":{}}`); s == 201 && json.Unmarshal(body, &r) == nil {
-			id = r.ID
-			return true
-		}
-		return false // the template is not in the catalog yet
-	}) {
-		t.Fatal("the template never became a task")
-	}
-	events := func(r *replica) []crashEvent {
-		var evs []crashEvent
-		if s, body := r.do(t, "GET", "/api/scaffolder/v2/tasks/"+id+"/events", ""); s != 200 || json.Unmarshal(body, &evs) != nil {
-			return nil
-		}
-		return evs
-	}
-	if !eventually(2*time.Minute, func() bool {
-		for _, e := range events(holder) {
-			if e.Body.StepID == "wait" && e.Body.Status == "processing" {
-				return true
-			}
-		}
-		return false
-	}) {
-		t.Fatal("the task's wait step never began")
-	}
+	id := holder.createTask(t, "template:default/replica-course")
+	holder.awaitStep(t, id, "wait")
 	phase("the task waits on r0")
 	reps := []*replica{holder, f.add("r1"), f.add("r2")}
 	phase("r1 and r2 up")
 
-	count := func(r *replica) int {
-		var page struct{ TotalItems int }
-		s, body := r.do(t, "GET", "/api/catalog/entities/by-query?limit=0&filter=kind=component,metadata.tags=replica", "")
-		if s != 200 || json.Unmarshal(body, &page) != nil {
-			return -1
-		}
-		return page.TotalItems
-	}
+	count := func(r *replica) int { return r.totalItems("kind=component,metadata.tags=replica") }
 	began := time.Now()
 	var loc struct{ Location struct{ ID string } }
 	if s := reps[1].postJSON(t, "/api/catalog/locations", string(mustJSON(map[string]string{"type": "file", "target": file})), &loc); s != 201 {
@@ -301,24 +133,12 @@ scaffolder:
 		n, time.Since(began).Round(time.Millisecond), time.Since(lastKill).Round(time.Millisecond))
 
 	// Every name exactly once, on every replica.
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("rep-%05d", i)
+	}
 	for _, r := range reps {
-		s, body := r.do(t, "GET", "/api/catalog/entities?filter=kind=component,metadata.tags=replica&fields=metadata.name", "")
-		var list []struct{ Metadata struct{ Name string } }
-		if s != 200 || json.Unmarshal(body, &list) != nil {
-			t.Fatalf("%s: list: %d", r.name, s)
-		}
-		seen := map[string]bool{}
-		for _, e := range list {
-			if seen[e.Metadata.Name] {
-				t.Fatalf("%s: %s listed twice", r.name, e.Metadata.Name)
-			}
-			seen[e.Metadata.Name] = true
-		}
-		for i := range n {
-			if name := fmt.Sprintf("rep-%05d", i); !seen[name] {
-				t.Fatalf("%s: %s missing", r.name, name)
-			}
-		}
+		r.namesExactlyOnce(t, "kind=component,metadata.tags=replica", names)
 	}
 	// A sample read in full: as written in the file, with its relations.
 	for range 25 {
@@ -361,29 +181,15 @@ scaffolder:
 	if lines := f.errorLines(); len(lines) > 0 {
 		t.Errorf("the replicas logged %d errors:\n%s", len(lines), strings.Join(lines[:min(len(lines), 10)], "\n"))
 	}
-	var task struct{ Status string }
-	if !eventually(3*time.Minute, func() bool {
-		return reps[0].getJSON(t, "/api/scaffolder/v2/tasks/"+id, &task) == 200 &&
-			(task.Status == "completed" || task.Status == "failed" || task.Status == "cancelled")
-	}) {
-		t.Fatalf("the task never ended (%s)", task.Status)
+	status := reps[0].awaitTaskEnd(t, id, 3*time.Minute)
+	evs := reps[0].taskEvents(id)
+	trail := eventTrail(evs)
+	if status != "completed" {
+		t.Fatalf("task %s; events:\n%s", status, trail)
 	}
-	evs := events(reps[0])
-	var trail bytes.Buffer
-	for _, e := range evs {
-		fmt.Fprintf(&trail, "  %s %s %s: %s\n", e.Type, e.Body.StepID, e.Body.Status, e.Body.Message)
-	}
-	if task.Status != "completed" {
-		t.Fatalf("task %s; events:\n%s", task.Status, trail.String())
-	}
-	recovered := 0
-	for _, e := range evs {
-		if e.Type == "recovered" {
-			recovered++
-		}
-	}
+	recovered := countEvents(evs, func(e crashEvent) bool { return e.Type == "recovered" })
 	if recovered < 1 {
-		t.Errorf("no recovered event, though the task's replica was killed; events:\n%s", trail.String())
+		t.Errorf("no recovered event, though the task's replica was killed; events:\n%s", trail)
 	}
 	for _, step := range []string{"Step one", "Wait", "Step two"} {
 		begun, finished := 0, 0
@@ -391,7 +197,7 @@ scaffolder:
 			switch e.Body.Message {
 			case "Beginning step " + step:
 				if finished > 0 {
-					t.Errorf("%s begun again after it finished; events:\n%s", step, trail.String())
+					t.Errorf("%s begun again after it finished; events:\n%s", step, trail)
 				}
 				begun++
 			case "Finished step " + step:
@@ -401,18 +207,12 @@ scaffolder:
 		// A step is begun once per attempt that reached it: at most the
 		// first run plus one per recovery.
 		if finished != 1 || begun < 1 || begun > 1+recovered {
-			t.Errorf("%s: begun %d, finished %d (recovered %d); events:\n%s", step, begun, finished, recovered, trail.String())
+			t.Errorf("%s: begun %d, finished %d (recovered %d); events:\n%s", step, begun, finished, recovered, trail)
 		}
 	}
 	for _, marker := range []string{"marker step one ran", "marker step two ran"} {
-		ran := 0
-		for _, e := range evs {
-			if strings.HasSuffix(e.Body.Message, marker) {
-				ran++
-			}
-		}
-		if ran != 1 {
-			t.Errorf("%q logged %d times, want 1; events:\n%s", marker, ran, trail.String())
+		if ran := countEvents(evs, func(e crashEvent) bool { return strings.HasSuffix(e.Body.Message, marker) }); ran != 1 {
+			t.Errorf("%q logged %d times, want 1; events:\n%s", marker, ran, trail)
 		}
 	}
 	phase("task checked")

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -74,12 +73,7 @@ func TestSIGTERMDuringWork(t *testing.T) {
 	}
 	const n = 10000
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "understage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildUnderstage(t)
 
 	// A GitHub API that takes every request and never answers: the
 	// provider's run is in flight until the process stops it.
@@ -96,16 +90,12 @@ func TestSIGTERMDuringWork(t *testing.T) {
 		fmt.Fprintf(&b, "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: stop-%05d\n  tags: [stop]\nspec: {type: service, lifecycle: production, owner: team-%d}\n", i, i%10)
 	}
 	file := filepath.Join(dir, "components.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, file, b.String())
 	tmpl := filepath.Join(dir, "template.yaml")
-	if err := os.WriteFile(tmpl, []byte(shutdownTemplate), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, tmpl, shutdownTemplate)
 	port := freePort(t)
 	cfg := filepath.Join(dir, "app-config.yaml")
-	conf := fmt.Sprintf(`backend:
+	writeFile(t, cfg, fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:%d
   listen: {host: 127.0.0.1, port: %d}
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
@@ -128,31 +118,13 @@ catalog:
         schedule: {frequency: {hours: 1}, timeout: {minutes: 10}}
 scaffolder:
   taskLease: {seconds: 30}
-`, port, port, filepath.Join(dir, "backstage.sqlite"), filepath.Join(dir, "work"), gh.URL, tmpl, file)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root := fmt.Sprintf("http://127.0.0.1:%d", port)
-	start := func(logs *syncBuffer) *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--config", cfg, "--log-level", "info")
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	getJSON := func(path string, v any) error { return getJSONAt(root, path, v) }
-	poll := func(what string, cond func() bool) { t.Helper(); pollFor(t, what, cond) }
-	count := func() int {
-		var r struct{ TotalItems int }
-		if getJSON("/api/catalog/entities/by-query?limit=0&filter=kind=component,metadata.tags=stop", &r) != nil {
-			return -1
-		}
-		return r.TotalItems
-	}
+`, port, port, filepath.Join(dir, "backstage.sqlite"), filepath.Join(dir, "work"), gh.URL, tmpl, file))
+	srv := &replica{name: "understage", base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	count := func() int { return srv.totalItems("kind=component,metadata.tags=stop") }
 
 	firstLogs := &syncBuffer{}
-	first := start(firstLogs)
+	first := startServe(t, bin, cfg, "info", firstLogs)
+	srv.cmd = first
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -165,35 +137,8 @@ scaffolder:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the GitHub provider never ran")
 	}
-	var id string
-	poll("the template to be created as a task", func() bool {
-		resp, err := http.Post(root+"/api/scaffolder/v2/tasks", "application/json", strings.NewReader(`{"templateRef":"template:default/shutdown-course","values":{}}`))
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var r struct{ ID string }
-		if resp.StatusCode != 201 || json.NewDecoder(resp.Body).Decode(&r) != nil {
-			return false
-		}
-		id = r.ID
-		return true
-	})
-	events := func() []crashEvent {
-		var evs []crashEvent
-		if err := getJSON("/api/scaffolder/v2/tasks/"+id+"/events", &evs); err != nil {
-			return nil
-		}
-		return evs
-	}
-	poll("the wait step to begin", func() bool {
-		for _, e := range events() {
-			if e.Body.StepID == "wait" && e.Body.Status == "processing" {
-				return true
-			}
-		}
-		return false
-	})
+	id := srv.createTask(t, "template:default/shutdown-course")
+	srv.awaitStep(t, id, "wait")
 
 	// A request whose chunked body trickles in for ever; it must not keep
 	// the process alive past the grace period.
@@ -221,20 +166,13 @@ scaffolder:
 	// block; instead, ask for the liveness of the same server, which is
 	// served after the trickling request was accepted (not readiness: it
 	// stays 503 until the whole first load is in).
-	poll("the server to answer beside the stuck request", func() bool {
-		resp, err := http.Get(root + "/.backstage/health/v1/liveness")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	poll("ingestion to begin", func() bool { return count() > 0 })
+	srv.await(t, "liveness", 2*time.Minute)
+	pollFor(t, "ingestion to begin", func() bool { return count() > 0 })
 	t.Logf("entities ingested when SIGTERM is sent: %d of %d", count(), n)
 
 	var running struct{ Status string }
-	if err := getJSON("/api/scaffolder/v2/tasks/"+id, &running); err != nil || running.Status != "processing" {
-		t.Fatalf("the task is %q before SIGTERM (%v): the wait step must still be running", running.Status, err)
+	if s := srv.try("/api/scaffolder/v2/tasks/"+id, &running); s != 200 || running.Status != "processing" {
+		t.Fatalf("the task is %q before SIGTERM (status %d): the wait step must still be running", running.Status, s)
 	}
 	sent := time.Now()
 	if err := first.Process.Signal(syscall.SIGTERM); err != nil {
@@ -281,38 +219,15 @@ scaffolder:
 	}
 
 	// The task resumes after a restart and completes; the catalog converges.
-	secondLogs := &syncBuffer{}
-	second := start(secondLogs)
-	defer func() {
-		_ = second.Process.Signal(syscall.SIGTERM)
-		_, _ = second.Process.Wait()
-	}()
-	var task struct{ Status string }
-	poll("the task to end after the restart", func() bool {
-		return getJSON("/api/scaffolder/v2/tasks/"+id, &task) == nil && (task.Status == "completed" || task.Status == "failed" || task.Status == "cancelled")
-	})
-	evs := events()
-	var log bytes.Buffer
-	recovered := 0
-	for _, e := range evs {
-		fmt.Fprintf(&log, "  %s %s %s: %s\n", e.Type, e.Body.StepID, e.Body.Status, e.Body.Message)
-		if e.Type == "recovered" {
-			recovered++
-		}
-	}
-	if task.Status != "completed" || recovered != 1 {
-		t.Fatalf("task %s with %d recovered events after the restart; events:\n%s", task.Status, recovered, log.String())
+	srv.cmd = startServe(t, bin, cfg, "info", &syncBuffer{})
+	defer srv.stop()
+	status := srv.awaitTaskEnd(t, id, 2*time.Minute)
+	evs := srv.taskEvents(id)
+	recovered := countEvents(evs, func(e crashEvent) bool { return e.Type == "recovered" })
+	if status != "completed" || recovered != 1 {
+		t.Fatalf("task %s with %d recovered events after the restart; events:\n%s", status, recovered, eventTrail(evs))
 	}
 	t.Logf("task completed %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
-	poll("the catalog to hold every entity of the file", func() bool { return count() == n })
+	pollFor(t, "the catalog to hold every entity of the file", func() bool { return count() == n })
 	t.Logf("catalog converged %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
-}
-
-// tail is the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

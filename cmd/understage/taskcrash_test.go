@@ -2,14 +2,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -50,14 +46,6 @@ spec:
         content: ${{ steps.list.output.files | dump }}
 `
 
-type crashEvent struct {
-	Type string
-	Body struct {
-		Message, StepID, Status string
-		Output                  json.RawMessage
-	}
-}
-
 // TestKillDuringTask kills the real binary with SIGKILL while a task waits
 // in its third step, starts it again on the same SQLite file, and checks
 // that the task resumes after the last completed step: it completes with a
@@ -69,19 +57,12 @@ func TestKillDuringTask(t *testing.T) {
 		t.Skip("process-level test")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "understage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildUnderstage(t)
 	tmpl := filepath.Join(dir, "template.yaml")
-	if err := os.WriteFile(tmpl, []byte(crashTemplate), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, tmpl, crashTemplate)
 	port := freePort(t)
 	cfg := filepath.Join(dir, "app-config.yaml")
-	conf := fmt.Sprintf(`backend:
+	writeFile(t, cfg, fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:%d
   listen: {host: 127.0.0.1, port: %d}
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
@@ -94,90 +75,29 @@ catalog:
     - {type: file, target: %q}
 scaffolder:
   taskLease: {seconds: 2}
-`, port, port, filepath.Join(dir, "backstage.sqlite"), filepath.Join(dir, "work"), tmpl)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d/api/scaffolder/v2", port)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--config", cfg, "--log-level", "error")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	getJSON := func(path string, v any) error { return getJSONAt(base, path, v) }
-	poll := func(what string, cond func() bool) { t.Helper(); pollFor(t, what, cond) }
+`, port, port, filepath.Join(dir, "backstage.sqlite"), filepath.Join(dir, "work"), tmpl))
+	srv := &replica{name: "understage", base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 
-	first := start()
-	var id string
-	poll("the template to be created as a task", func() bool {
-		resp, err := http.Post(base+"/tasks", "application/json", strings.NewReader(`{"templateRef":"template:default/crash-course","values":{}}`))
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var r struct{ ID string }
-		if resp.StatusCode != 201 || json.NewDecoder(resp.Body).Decode(&r) != nil {
-			return false // the backend is starting or the template not yet in the catalog
-		}
-		id = r.ID
-		return true
-	})
-	events := func() []crashEvent {
-		var evs []crashEvent
-		if err := getJSON("/tasks/"+id+"/events", &evs); err != nil {
-			return nil
-		}
-		return evs
-	}
-	poll("the wait step to begin", func() bool {
-		for _, e := range events() {
-			if e.Body.StepID == "wait" && e.Body.Status == "processing" {
-				return true
-			}
-		}
-		return false
-	})
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
-	before := events() // nil: the process is gone
-	if before != nil {
+	srv.cmd = startServe(t, bin, cfg, "error", os.Stderr)
+	id := srv.createTask(t, "template:default/crash-course")
+	srv.awaitStep(t, id, "wait")
+	srv.kill(t)
+	if srv.taskEvents(id) != nil {
 		t.Fatal("the killed backend still answers")
 	}
 
-	second := start()
-	defer func() {
-		_ = second.Process.Signal(syscall.SIGTERM)
-		_, _ = second.Process.Wait()
-	}()
-	var task struct{ Status string }
-	poll("the task to end after the restart", func() bool {
-		return getJSON("/tasks/"+id, &task) == nil && (task.Status == "completed" || task.Status == "failed" || task.Status == "cancelled")
-	})
-	evs := events()
-	var log bytes.Buffer
-	for _, e := range evs {
-		fmt.Fprintf(&log, "  %s %s %s: %s\n", e.Type, e.Body.StepID, e.Body.Status, e.Body.Message)
+	srv.cmd = startServe(t, bin, cfg, "error", os.Stderr)
+	defer srv.stop()
+	status := srv.awaitTaskEnd(t, id, 2*time.Minute)
+	evs := srv.taskEvents(id)
+	log := eventTrail(evs)
+	t.Logf("events after the restart:\n%s", log)
+	if status != "completed" {
+		t.Fatalf("task %s after the restart; events:\n%s", status, log)
 	}
-	t.Logf("events after the restart:\n%s", log.String())
-	if task.Status != "completed" {
-		t.Fatalf("task %s after the restart; events:\n%s", task.Status, log.String())
-	}
-	count := func(match func(crashEvent) bool) int {
-		n := 0
-		for _, e := range evs {
-			if match(e) {
-				n++
-			}
-		}
-		return n
-	}
+	count := func(match func(crashEvent) bool) int { return countEvents(evs, match) }
 	if n := count(func(e crashEvent) bool { return e.Type == "recovered" }); n != 1 {
-		t.Errorf("%d recovered events, want 1; events:\n%s", n, log.String())
+		t.Errorf("%d recovered events, want 1; events:\n%s", n, log)
 	}
 	tests := []struct {
 		step, name     string
@@ -198,7 +118,7 @@ scaffolder:
 		})
 		if begun != tt.wantBeginnings || finished != 1 || skipped != tt.wantSkipped {
 			t.Errorf("step %s: begun %d (want %d), finished %d (want 1), skipped as done %d (want %d); events:\n%s",
-				tt.step, begun, tt.wantBeginnings, finished, skipped, tt.wantSkipped, log.String())
+				tt.step, begun, tt.wantBeginnings, finished, skipped, tt.wantSkipped, log)
 		}
 	}
 	if n := count(func(e crashEvent) bool { return strings.HasSuffix(e.Body.Message, "step one ran") }); n != 1 {
@@ -208,30 +128,5 @@ scaffolder:
 	last := evs[len(evs)-1]
 	if last.Type != "completion" || !bytes.Contains(last.Body.Output, []byte("written-before-the-crash.yaml")) {
 		t.Errorf("completion %s %s lacks the file written before the crash", last.Type, last.Body.Output)
-	}
-}
-
-// getJSONAt decodes the 200 answer of GET base+path into v.
-func getJSONAt(base, path string, v any) error {
-	resp, err := http.Get(base + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// pollFor retries cond until it holds; the deadline only stops a hung test.
-func pollFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

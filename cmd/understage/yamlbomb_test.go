@@ -1,23 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestAliasBombsDoNotStopTheService runs the real binary with locations
@@ -35,12 +29,7 @@ func TestAliasBombsDoNotStopTheService(t *testing.T) {
 		t.Skip("process-level test")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "understage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildUnderstage(t)
 
 	component := func(name, spec string) string {
 		return "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: " + name + "\nspec:\n  type: service\n  owner: me\n  lifecycle: x\n" + spec
@@ -76,14 +65,11 @@ func TestAliasBombsDoNotStopTheService(t *testing.T) {
 
 	good := filepath.Join(dir, "good.yaml")
 	later := filepath.Join(dir, "later.yaml")
-	for path, body := range map[string]string{good: component("file-good", ""), later: component("file-later", "")} {
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFile(t, good, component("file-good", ""))
+	writeFile(t, later, component("file-later", ""))
 	port := freePort(t)
 	cfg := filepath.Join(dir, "app-config.yaml")
-	conf := fmt.Sprintf(`backend:
+	writeFile(t, cfg, fmt.Sprintf(`backend:
   baseUrl: http://127.0.0.1:%d
   listen: {host: 127.0.0.1, port: %d}
   auth: {dangerouslyDisableDefaultAuthPolicy: true}
@@ -95,11 +81,8 @@ catalog:
   locations:
     - {type: file, target: %q}
     - {type: file, target: %q}
-`, port, port, filepath.Join(dir, "catalog.sqlite"), strings.TrimPrefix(srv.URL, "http://"), good, later)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/catalog", port)
+`, port, port, filepath.Join(dir, "catalog.sqlite"), strings.TrimPrefix(srv.URL, "http://"), good, later))
+	us := &replica{name: "understage", base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 
 	type entity struct {
 		Status struct {
@@ -109,33 +92,13 @@ catalog:
 	get := func(ref string) (entity, int) {
 		var e entity
 		kind, name, _ := strings.Cut(ref, ":default/")
-		resp, err := http.Get(api + "/entities/by-name/" + kind + "/default/" + name)
-		if err != nil {
-			return e, 0
-		}
-		defer resp.Body.Close()
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		return e, resp.StatusCode
+		code := us.try("/api/catalog/entities/by-name/"+kind+"/default/"+name, &e)
+		return e, code
 	}
 	post := func(path, body string) {
 		t.Helper()
-		resp, err := http.Post(api+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			t.Fatalf("POST %s: %d", path, resp.StatusCode)
-		}
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if s, _ := us.do(t, "POST", "/api/catalog"+path, body); s >= 300 {
+			t.Fatalf("POST %s: %d", path, s)
 		}
 	}
 	served200 := func(refs ...string) func() bool {
@@ -158,25 +121,13 @@ catalog:
 		sum := sha1.Sum([]byte(loc))
 		return "location:default/generated-" + hex.EncodeToString(sum[:])
 	}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--config", cfg, "--log-level", "error")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	stop := func(cmd *exec.Cmd) {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_, _ = cmd.Process.Wait()
-	}
 	// alive checks the process still runs and peaked below 512 MB.
-	alive := func(cmd *exec.Cmd) {
+	alive := func() {
 		t.Helper()
-		if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		if err := us.cmd.Process.Signal(syscall.Signal(0)); err != nil {
 			t.Fatalf("the process died: %v", err)
 		}
-		if peak := peakRSS(t, cmd.Process.Pid); peak > 512<<20 {
+		if peak := peakRSS(t, us.cmd.Process.Pid); peak > 512<<20 {
 			t.Errorf("the process peaked at %d MB", peak>>20)
 		}
 	}
@@ -186,13 +137,13 @@ catalog:
 	urlErr := "Error: Unable to read url, Excessive alias count indicates a resource exhaustion attack"
 	phErr := "InputError: Processor PlaceholderProcessor threw an error while preprocessing; caused by ReferenceError: Excessive alias count indicates a resource exhaustion attack"
 
-	first := start()
-	defer func() { stop(first) }()
-	waitFor("the file locations", served200("component:default/file-good", "component:default/file-later"))
+	us.cmd = startServe(t, bin, cfg, "error", os.Stderr)
+	defer us.stop()
+	pollFor(t, "the file locations", served200("component:default/file-good", "component:default/file-later"))
 	post("/locations", `{"type":"url","target":"`+laterURL+`"}`)
 	post("/locations", `{"type":"url","target":"`+phURL+`"}`)
 	post("/locations", `{"type":"url","target":"`+srv.URL+`/bomb.yaml"}`)
-	waitFor("the url locations", served200("component:default/url-later", "component:default/url-placeholder"))
+	pollFor(t, "the url locations", served200("component:default/url-later", "component:default/url-placeholder"))
 
 	// Every one of them turns into a bomb.
 	if err := os.WriteFile(later, []byte(component("file-later", "")+"---\n"+bomb), 0o644); err != nil {
@@ -203,9 +154,9 @@ catalog:
 	for _, ref := range []string{generated("file:" + later), generated("url:" + laterURL), "component:default/url-placeholder"} {
 		post("/refresh", `{"entityRef":"`+ref+`"}`)
 	}
-	waitFor("the file location's error", statusIs(generated("file:"+later), fileErr))
-	waitFor("the url location's error", statusIs(generated("url:"+laterURL), urlErr))
-	waitFor("the placeholder's error", statusIs("component:default/url-placeholder", phErr))
+	pollFor(t, "the file location's error", statusIs(generated("file:"+later), fileErr))
+	pollFor(t, "the url location's error", statusIs(generated("url:"+laterURL), urlErr))
+	pollFor(t, "the placeholder's error", statusIs("component:default/url-placeholder", phErr))
 	// As in Backstage, a location that never read well stays invisible.
 	if _, code := get(generated("url:" + srv.URL + "/bomb.yaml")); code != 404 {
 		t.Errorf("the url location registered as a bomb answers %d, want 404", code)
@@ -213,37 +164,18 @@ catalog:
 	if _, code := get("component:default/bomb"); code != 404 {
 		t.Errorf("the bomb's entity answers %d, want 404", code)
 	}
-	waitFor("the last good entities", served200("component:default/file-good", "component:default/file-later", "component:default/url-later"))
-	alive(first)
-	stop(first)
+	pollFor(t, "the last good entities", served200("component:default/file-good", "component:default/file-later", "component:default/url-later"))
+	alive()
+	us.stop()
 
 	// A restart on the same database reads every bomb again at once.
-	second := start()
-	defer func() { stop(second) }()
-	waitFor("the catalog after the restart", served200("component:default/file-good", "component:default/file-later", "component:default/url-later", "component:default/url-placeholder"))
+	us.cmd = startServe(t, bin, cfg, "error", os.Stderr)
+	pollFor(t, "the catalog after the restart", served200("component:default/file-good", "component:default/file-later", "component:default/url-later", "component:default/url-placeholder"))
 	for _, ref := range []string{generated("file:" + later), generated("url:" + laterURL), generated("url:" + srv.URL + "/bomb.yaml"), "component:default/url-placeholder"} {
 		post("/refresh", `{"entityRef":"`+ref+`"}`)
 	}
-	waitFor("the file location's error after the restart", statusIs(generated("file:"+later), fileErr))
-	waitFor("the url location's error after the restart", statusIs(generated("url:"+laterURL), urlErr))
-	waitFor("the placeholder's error after the restart", statusIs("component:default/url-placeholder", phErr))
-	alive(second)
-}
-
-// peakRSS is the process's peak resident set size (VmHWM), in bytes.
-func peakRSS(t *testing.T, pid int) int {
-	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
+	pollFor(t, "the file location's error after the restart", statusIs(generated("file:"+later), fileErr))
+	pollFor(t, "the url location's error after the restart", statusIs(generated("url:"+laterURL), urlErr))
+	pollFor(t, "the placeholder's error after the restart", statusIs("component:default/url-placeholder", phErr))
+	alive()
 }

@@ -12,7 +12,7 @@
 //     backend.auth.keys, with Backstage's 401/403 bodies, and Credentials in
 //     the request context for handlers.
 //
-// JWS and JWK handling uses only the standard library (jws.go).
+// JWS and JWK handling goes through lestrrat-go/jwx (jws.go).
 package auth
 
 import (
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/database"
@@ -142,7 +143,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	} else if ok {
 		algName = v
 	}
-	alg, ok := ecAlgs[algName]
+	alg, ok := ecAlgFor(algName)
 	if !ok {
 		return nil, fmt.Errorf("auth: auth.identityTokenAlgorithm %q is not supported (ES256, ES384, ES512)", algName)
 	}
@@ -246,7 +247,7 @@ func (s *Service) currentKey(ctx context.Context) (*signingKey, error) {
 		return s.current, nil
 	}
 	// Another replica may have rotated already: use its key.
-	row, ok, err := s.keys.newest(ctx, s.alg.name)
+	row, ok, err := s.keys.newest(ctx, s.alg.String())
 	if err != nil {
 		return nil, err
 	}
@@ -305,17 +306,21 @@ func (s *Service) publicKey(ctx context.Context, kid string) (*verifyKey, bool, 
 }
 
 // publicKeys lists the keys JWKS serves and deletes the expired ones.
-func (s *Service) publicKeys(ctx context.Context) ([][]byte, error) {
+func (s *Service) publicKeys(ctx context.Context) ([]jwk.Key, error) {
 	rows, err := s.keys.list(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	var out [][]byte
+	var out []jwk.Key
 	var expired []string
 	for _, r := range rows {
 		if now.Before(r.createdAt.Add(3 * s.keyLife)) {
-			out = append(out, r.publicJWK)
+			k, err := jwk.ParseKey(r.publicJWK)
+			if err != nil {
+				return nil, fmt.Errorf("signing key %s: %w", r.kid, err)
+			}
+			out = append(out, k)
 		} else {
 			expired = append(expired, r.kid)
 		}

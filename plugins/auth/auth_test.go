@@ -2,9 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/database"
@@ -240,30 +239,56 @@ func openSQLite(t *testing.T, file string) *database.DB {
 	return db
 }
 
-// forge signs arbitrary JSON parts with key (nil: a fresh stranger's key).
+// forge signs arbitrary JSON parts with key (nil: a fresh stranger's key),
+// whatever alg the header claims.
 func forge(t *testing.T, key *signingKey, header, payload any) string {
 	t.Helper()
 	if key == nil {
-		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
+		var err error
+		if key, err = generateKey(mustAlg("ES256"), "stranger"); err != nil {
 			t.Fatal(err)
 		}
-		key = &signingKey{kid: "stranger", alg: ecAlgs["ES256"], priv: priv}
 	}
-	tok, err := signCompact(key, ojson.MustMarshal(header), ojson.MustMarshal(payload))
+	input := b64.EncodeToString(ojson.MustMarshal(header)) + "." + b64.EncodeToString(ojson.MustMarshal(payload))
+	sig, err := key.signInput([]byte(input))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return input + "." + b64.EncodeToString(sig)
 }
 
+func mustAlg(name string) ecAlg {
+	a, ok := ecAlgFor(name)
+	if !ok {
+		panic(name)
+	}
+	return a
+}
+
+// hsToken is a legacy service token: {"alg":"HS256"} over payload.
 func hsToken(secret string, payload any) string {
 	key, err := decodeBase64URL(secret)
 	if err != nil {
 		panic(err)
 	}
-	input := b64.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + b64.EncodeToString(ojson.MustMarshal(payload))
-	return input + "." + b64.EncodeToString(hs256(key, []byte(input)))
+	tok, err := jws.Sign(ojson.MustMarshal(payload), jws.WithKey(jwa.HS256(), key))
+	if err != nil {
+		panic(err)
+	}
+	return string(tok)
+}
+
+// hmacSign is the HS256 signature of a signing input built by a test.
+func hmacSign(secret, input []byte) []byte {
+	s, err := jws.SignerFor(jwa.HS256())
+	if err != nil {
+		panic(err)
+	}
+	sig, err := s.Sign(secret, input)
+	if err != nil {
+		panic(err)
+	}
+	return sig
 }
 
 var errBoom = errors.New("catalog unavailable")

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lestrrat-go/jwx/v3/jwa"
+
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/config"
 )
@@ -257,7 +259,7 @@ func (e *externalEntry) match(token string, now int64) (bool, error) {
 		if _, hasAud := c.payload["aud"]; hasAud {
 			return false, nil
 		}
-		if !hs256Valid(e.secret, c.input, c.sig) {
+		if !verifyCompact(e.secret, c.token, jwa.HS256()) {
 			return false, nil
 		}
 		// Backstage lets jose's claim errors escape as a 500 here; a 401

@@ -2,12 +2,9 @@ package auth
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,155 +14,170 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
-
-	"github.com/understage/understage/plugins/backend/ojson"
 )
 
-// JWS compact serialisation. Verification (ES* and HS256) and reading JWKs
-// go through lestrrat-go/jwx; signing and the published JWK are written
-// here because their bytes (header and JWK member order) must be what jose
-// produces for Backstage, which recorded tokens and key sets are compared
-// with. The formats (RFC 7515 compact form, RFC 7518 ES* fixed-size r||s
-// signatures, RFC 7517 EC keys) interoperate with Backstage's own
-// verifiers in both directions.
+// JWS and JWK through lestrrat-go/jwx: tokens are signed with jws.Sign,
+// verified with jws.VerifyCompactFast, and keys are jwk.Keys published as a
+// jwk.Set. Only the limited-user signature (the "uip" claim) is computed
+// over bytes built here, because Backstage rebuilds that token's header and
+// payload in a fixed member order and checks the signature against them.
 
 var b64 = base64.RawURLEncoding
 
-// ecAlg describes one ECDSA JWS algorithm.
+// ecAlg is one ECDSA JWS algorithm the key store can hold.
 type ecAlg struct {
-	name  string
+	alg   jwa.SignatureAlgorithm
 	curve elliptic.Curve
-	crv   string // JWK "crv"
-	hash  crypto.Hash
-	size  int // bytes per coordinate and per signature half
+	crv   jwa.EllipticCurveAlgorithm // JWK "crv"
 }
 
-var ecAlgs = map[string]ecAlg{
-	"ES256": {"ES256", elliptic.P256(), "P-256", crypto.SHA256, 32},
-	"ES384": {"ES384", elliptic.P384(), "P-384", crypto.SHA384, 48},
-	"ES512": {"ES512", elliptic.P521(), "P-521", crypto.SHA512, 66},
+// ecAlgFor returns the algorithm named name (ES256, ES384 or ES512).
+func ecAlgFor(name string) (ecAlg, bool) {
+	switch name {
+	case "ES256":
+		return ecAlg{jwa.ES256(), elliptic.P256(), jwa.P256()}, true
+	case "ES384":
+		return ecAlg{jwa.ES384(), elliptic.P384(), jwa.P384()}, true
+	case "ES512":
+		return ecAlg{jwa.ES512(), elliptic.P521(), jwa.P521()}, true
+	}
+	return ecAlg{}, false
 }
 
-func (a ecAlg) digest(msg []byte) []byte {
-	h := a.hash.New()
-	h.Write(msg)
-	return h.Sum(nil)
-}
+func (a ecAlg) String() string { return a.alg.String() }
 
-// signingKey is a private key with its JWK identity.
+// signingKey is a private key as a JWK carrying its kid and alg.
 type signingKey struct {
-	kid  string
-	alg  ecAlg
-	priv *ecdsa.PrivateKey
+	kid string
+	alg ecAlg
+	key jwk.Key
 }
 
-// verifyKey is a public key with its JWK identity.
+// verifyKey is a public key as a JWK carrying its kid and alg.
 type verifyKey struct {
 	kid string
 	alg ecAlg
-	pub *ecdsa.PublicKey
+	key jwk.Key
+}
+
+func newSigningKey(alg ecAlg, kid string, priv *ecdsa.PrivateKey) (*signingKey, error) {
+	key, err := jwk.Import(priv)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", kid, err)
+	}
+	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", kid, err)
+	}
+	if err := key.Set(jwk.AlgorithmKey, alg.alg); err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", kid, err)
+	}
+	return &signingKey{kid: kid, alg: alg, key: key}, nil
 }
 
 func generateKey(alg ecAlg, kid string) (*signingKey, error) {
 	priv, err := ecdsa.GenerateKey(alg.curve, rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generate %s key: %w", alg.name, err)
+		return nil, fmt.Errorf("generate %s key: %w", alg, err)
 	}
-	return &signingKey{kid: kid, alg: alg, priv: priv}, nil
+	return newSigningKey(alg, kid, priv)
 }
 
-// sign returns the JWS signature of input.
-func (k *signingKey) sign(input []byte) ([]byte, error) {
-	r, s, err := ecdsa.Sign(rand.Reader, k.priv, k.alg.digest(input))
+// privateKey is the raw ECDSA key, for sealing in the key store.
+func (k *signingKey) privateKey() (*ecdsa.PrivateKey, error) {
+	var priv ecdsa.PrivateKey
+	if err := jwk.Export(k.key, &priv); err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", k.kid, err)
+	}
+	return &priv, nil
+}
+
+// sign returns the compact JWS of payload; jwx adds alg and kid to header.
+func (k *signingKey) sign(header jws.Headers, payload []byte) (string, error) {
+	tok, err := jws.Sign(payload, jws.WithKey(k.alg.alg, k.key, jws.WithProtectedHeaders(header)))
+	if err != nil {
+		return "", fmt.Errorf("sign: %w", err)
+	}
+	return string(tok), nil
+}
+
+// signInput returns the signature of a JWS signing input built elsewhere.
+func (k *signingKey) signInput(input []byte) ([]byte, error) {
+	s, err := jws.SignerFor(k.alg.alg)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	sig := make([]byte, 2*k.alg.size)
-	r.FillBytes(sig[:k.alg.size])
-	s.FillBytes(sig[k.alg.size:])
+	sig, err := s.Sign(k.key, input)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
 	return sig, nil
 }
 
-// verify checks the signature sig of the JWS signing input.
-func (k *verifyKey) verify(input, sig []byte) bool {
-	alg, ok := jwa.LookupSignatureAlgorithm(k.alg.name)
-	return ok && verifyCompact(k.pub, input, sig, alg)
-}
-
-// verifyCompact verifies header.payload.signature with jwx; a token with
-// "crit" or "b64" headers is refused, as jose refuses unknown ones.
-func verifyCompact(key any, input, sig []byte, alg jwa.SignatureAlgorithm) bool {
-	token := make([]byte, 0, len(input)+1+b64.EncodedLen(len(sig)))
-	token = append(append(token, input...), '.')
-	token = b64.AppendEncode(token, sig)
-	_, err := jws.VerifyCompactFast(key, token, alg)
-	return err == nil
-}
-
-// publicJWK is the key as JWKS lists it, in jose's key order.
-func (k *signingKey) publicJWK() (*ojson.Object, error) {
-	raw, err := k.priv.PublicKey.Bytes()
+// publicJWK is the public half as stored and published.
+func (k *signingKey) publicJWK() ([]byte, error) {
+	pub, err := jwk.PublicKeyOf(k.key)
 	if err != nil {
-		return nil, fmt.Errorf("encode public key: %w", err)
+		return nil, fmt.Errorf("signing key %s: %w", k.kid, err)
 	}
-	// Uncompressed point: 0x04 || X || Y.
-	x, y := raw[1:1+k.alg.size], raw[1+k.alg.size:]
-	return ojson.NewObject(
-		"kty", "EC",
-		"x", b64.EncodeToString(x),
-		"y", b64.EncodeToString(y),
-		"crv", k.alg.crv,
-		"kid", k.kid,
-		"alg", k.alg.name,
-	), nil
+	b, err := json.Marshal(pub)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", k.kid, err)
+	}
+	return b, nil
 }
 
-// jwkHead is the subset of an EC JWK checked before jwx reads the key.
-type jwkHead struct {
-	Kty string `json:"kty"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	Crv string `json:"crv"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-}
-
+// parsePublicJWK reads a stored public key: an EC key whose alg is one of
+// ours and whose curve is that alg's.
 func parsePublicJWK(data []byte) (*verifyKey, error) {
-	var j jwkHead
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("parse jwk: %w", err)
-	}
-	alg, ok := ecAlgs[j.Alg]
-	if !ok || j.Kty != "EC" || j.Crv != alg.crv {
-		return nil, fmt.Errorf("unsupported jwk %s/%s/%s", j.Kty, j.Crv, j.Alg)
-	}
 	key, err := jwk.ParseKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse jwk: %w", err)
 	}
-	var pub ecdsa.PublicKey
-	if err := jwk.Export(key, &pub); err != nil {
-		return nil, fmt.Errorf("parse jwk point: %w", err)
+	a, _ := key.Algorithm()
+	alg, ok := ecAlgFor(a.String())
+	ec, isEC := key.(jwk.ECDSAPublicKey)
+	if !ok || !isEC {
+		return nil, fmt.Errorf("unsupported jwk %s/%s", key.KeyType(), a)
 	}
-	return &verifyKey{kid: j.Kid, alg: alg, pub: &pub}, nil
+	if crv, _ := ec.Crv(); crv != alg.crv {
+		return nil, fmt.Errorf("unsupported jwk %s/%s/%s", key.KeyType(), crv, a)
+	}
+	kid, _ := key.KeyID()
+	return &verifyKey{kid: kid, alg: alg, key: key}, nil
 }
 
-// signCompact builds header.payload.signature from pre-encoded JSON.
-func signCompact(k *signingKey, header, payload []byte) (string, error) {
-	input := b64.EncodeToString(header) + "." + b64.EncodeToString(payload)
-	sig, err := k.sign([]byte(input))
-	if err != nil {
-		return "", err
+// verify checks the signature of a compact token with k.
+func (k *verifyKey) verify(token string) bool {
+	return verifyCompact(k.key, token, k.alg.alg)
+}
+
+// verifyCompact verifies a compact JWS with jwx; a token with "crit" or
+// "b64" headers is refused, as jose refuses unknown ones.
+func verifyCompact(key any, token string, alg jwa.SignatureAlgorithm) bool {
+	_, err := jws.VerifyCompactFast(key, []byte(token), alg)
+	return err == nil
+}
+
+// publicKeySet is the JWKS document of keys.
+func publicKeySet(keys []jwk.Key) ([]byte, error) {
+	set := jwk.NewSet()
+	for _, k := range keys {
+		if err := set.AddKey(k); err != nil {
+			return nil, fmt.Errorf("jwks: %w", err)
+		}
 	}
-	return input + "." + b64.EncodeToString(sig), nil
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	return b, nil
 }
 
 // compact is a split, decoded JWS. Nothing in it is trusted until verified.
 type compact struct {
-	input   []byte // header.payload as sent, the signing input
+	token   string // as sent, for verification
 	header  map[string]any
 	payload map[string]any
-	sig     []byte
 }
 
 // parseCompact decodes a three-part JWS whose header and payload are JSON
@@ -180,11 +192,11 @@ func parseCompact(token string) (*compact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	c := &compact{input: []byte(parts[0] + "." + parts[1])}
+	c := &compact{token: token}
 	if err := decodeObject(hb, &c.header); err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	if c.sig, err = b64.DecodeString(parts[2]); err != nil {
+	if _, err := b64.DecodeString(parts[2]); err != nil {
 		return c, fmt.Errorf("signature: %w", err)
 	}
 	pb, err := b64.DecodeString(parts[1])
@@ -231,16 +243,4 @@ func (c *compact) claimNumber(k string) (float64, bool) {
 	}
 	f, err := n.Float64()
 	return f, err == nil
-}
-
-// hs256 signs input with an HMAC-SHA256 secret.
-func hs256(secret, input []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write(input)
-	return m.Sum(nil)
-}
-
-// hs256Valid verifies an HS256 signature with jwx.
-func hs256Valid(secret, input, sig []byte) bool {
-	return verifyCompact(secret, input, sig, jwa.HS256())
 }

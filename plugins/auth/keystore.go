@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/understage/understage/plugins/backend/database"
-	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 //go:embed migrations
@@ -268,7 +267,11 @@ func newSealer(secret string) (*sealer, error) {
 }
 
 func (s *sealer) seal(k *signingKey) (string, error) {
-	raw, err := k.priv.Bytes()
+	priv, err := k.privateKey()
+	if err != nil {
+		return "", err
+	}
+	raw, err := priv.Bytes()
 	if err != nil {
 		return "", fmt.Errorf("encode private key: %w", err)
 	}
@@ -285,7 +288,7 @@ func (s *sealer) seal(k *signingKey) (string, error) {
 }
 
 func (s *sealer) open(row storedKey) (*signingKey, error) {
-	alg, ok := ecAlgs[row.alg]
+	alg, ok := ecAlgFor(row.alg)
 	if !ok {
 		return nil, fmt.Errorf("signing key %s: unsupported algorithm %s", row.kid, row.alg)
 	}
@@ -317,7 +320,7 @@ func (s *sealer) open(row storedKey) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", row.kid, err)
 	}
-	return &signingKey{kid: row.kid, alg: alg, priv: priv}, nil
+	return newSigningKey(alg, row.kid, priv)
 }
 
 func newStoredKey(k *signingKey, s *sealer, now time.Time) (storedKey, error) {
@@ -329,7 +332,7 @@ func newStoredKey(k *signingKey, s *sealer, now time.Time) (storedKey, error) {
 	if err != nil {
 		return storedKey{}, err
 	}
-	return storedKey{kid: k.kid, alg: k.alg.name, publicJWK: ojson.MustMarshal(pub), private: priv, createdAt: now}, nil
+	return storedKey{kid: k.kid, alg: k.alg.String(), publicJWK: pub, private: priv, createdAt: now}, nil
 }
 
 // migrate applies the dialect's pending migrations, recording them in

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+
 	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
@@ -165,6 +168,104 @@ func TestKeyStore(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestReplicaRoundTrip: tokens signed by one replica's key store verify on
+// another replica sharing the database, through the barrier and through a
+// client that reads the published JWKS with jwx; one flipped signature byte
+// makes either token a 401.
+func TestReplicaRoundTrip(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			clk := newClock()
+			a := setup(t, setupOpts{db: open(t), clock: clk})
+			b := setup(t, setupOpts{db: open(t), clock: clk})
+			_, user := refresh(t, a)
+			limited, _, err := LimitedUserToken(user)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// A client of replica B's JWKS verifies what A signed.
+			set, err := jwk.Parse([]byte(call(t, http.MethodGet, b.url+"/api/auth/.well-known/jwks.json", "").body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range []string{user, limited} {
+				if _, err := jws.Verify([]byte(tok), jws.WithKeySet(set, jws.WithRequireKid(true))); err != nil {
+					t.Errorf("jwx with B's JWKS refuses %s: %v", tok, err)
+				}
+			}
+
+			failed := `{"error":{"name":"AuthenticationError","message":"Failed user token verification"},"request":{"method":"GET","url":"/v1/userinfo"},"response":{"statusCode":401}}`
+			for _, tt := range []struct {
+				name, token string
+				status      int
+				body        string
+			}{
+				{"user", user, 200, `{"claims":{"sub":"user:development/guest","ent":["user:development/guest"]}}`},
+				{"limited", limited, 200, `{"claims":{"sub":"user:development/guest","ent":["user:development/guest"]}}`},
+				{"user, flipped signature byte", flipSignatureByte(t, user), 401, failed},
+				{"limited, flipped signature byte", flipSignatureByte(t, limited), 401, failed},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					r := call(t, http.MethodGet, b.url+"/api/auth/v1/userinfo", "Bearer "+tt.token)
+					if r.status != tt.status || r.body != tt.body {
+						t.Fatalf("got %d %s\nwant %d %s", r.status, r.body, tt.status, tt.body)
+					}
+				})
+			}
+		})
+	}
+}
+
+// flipSignatureByte changes one bit of the decoded signature, so the token
+// differs in the bytes verified rather than in base64 padding bits.
+func flipSignatureByte(t *testing.T, token string) string {
+	t.Helper()
+	i := strings.LastIndexByte(token, '.')
+	sig, err := b64.DecodeString(token[i+1:])
+	if err != nil || len(sig) == 0 {
+		t.Fatalf("signature of %s: %v", token, err)
+	}
+	sig[len(sig)/2] ^= 0x01
+	return token[:i+1] + b64.EncodeToString(sig)
+}
+
+// TestJoseOrderedStoredKey: keys stored before jwx wrote them (members in
+// jose's order) still verify and are published.
+func TestJoseOrderedStoredKey(t *testing.T) {
+	f := setup(t, setupOpts{db: openSQLite(t, filepath.Join(t.TempDir(), "auth.sqlite"))})
+	key, err := generateKey(mustAlg("ES256"), "11111111-2222-3333-4444-555555555555")
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := key.privateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := priv.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := `{"kty":"EC","x":"` + b64.EncodeToString(raw[1:33]) + `","y":"` + b64.EncodeToString(raw[33:]) + `","crv":"P-256","kid":"` + key.kid + `","alg":"ES256"}`
+	sealed, err := f.svc.sealer.seal(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.keys.add(context.Background(), storedKey{kid: key.kid, alg: "ES256", publicJWK: []byte(pub), private: sealed, createdAt: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok := refresh(t, f)
+	if kidOf(t, tok) != key.kid {
+		t.Fatalf("signed with %s, want the stored key %s", kidOf(t, tok), key.kid)
+	}
+	if got := whoamiStatus(t, f, tok); got != 200 {
+		t.Fatalf("verify: %d", got)
+	}
+	if kids := jwksKids(t, f); len(kids) != 1 || kids[0] != key.kid {
+		t.Fatalf("jwks %v", kids)
 	}
 }
 

@@ -134,7 +134,7 @@ func TestBarrier(t *testing.T) {
 // verifier must refuse any algorithm but the key's own.
 func hsUser(kid, payload string) string {
 	input := b64.EncodeToString([]byte(`{"typ":"vnd.backstage.user","alg":"HS256","kid":"`+kid+`"}`)) + "." + payload
-	return input + "." + b64.EncodeToString(hs256([]byte("x"), []byte(input)))
+	return input + "." + b64.EncodeToString(hmacSign([]byte("x"), []byte(input)))
 }
 
 func jsonBytes(v any) []byte { return []byte(mustJSON(v)) }

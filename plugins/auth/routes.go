@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -208,16 +207,11 @@ func (s *Service) jwks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"keys":[`)
-	for i, k := range keys {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(k)
+	body, err := publicKeySet(keys)
+	if err != nil {
+		return err
 	}
-	buf.WriteString(`]}`)
-	return httpserver.WriteJSON(c, http.StatusOK, buf.Bytes())
+	return httpserver.WriteJSON(c, http.StatusOK, body)
 }
 
 func (s *Service) userinfo(c echo.Context) error {
