@@ -169,6 +169,7 @@ func initScaffolder(ctx context.Context, env *system.Env, reg *scaffolder.Regist
 		}
 	}
 	if w != nil {
+		w.Exec = auditExec(audit, w.Exec)
 		env.Lifecycle.Go("scaffolder worker", w.Run)
 	}
 	system.ProvideFrom(env, WorkerRef, w)
