@@ -5,8 +5,8 @@
 //
 // An event has an id (kebab-case, unique within its plugin, e.g.
 // "entity-mutate"), a severity (low, medium, high, critical), the actor
-// (the principal of the request's credentials, and the client's address
-// and user agent), the request (method and URL path, never headers or
+// (the principal of the request's credentials, and the client's address,
+// the host it called and its user agent), the request (method and URL path, never headers or
 // body), metadata, and a status: an event is logged once as "initiated"
 // when it starts and once more as "succeeded" or "failed" (with the error)
 // when it ends. Every line carries isAuditEvent=true, so a log pipeline
@@ -295,6 +295,9 @@ func (e *Event) log(ctx context.Context, status Status, err error) {
 		if ip := clientIP(r); ip != "" {
 			actor = append(actor, slog.String("ip", ip))
 		}
+		if host := hostname(r.Host); host != "" {
+			actor = append(actor, slog.String("hostname", host))
+		}
 		if ua := r.UserAgent(); ua != "" {
 			actor = append(actor, slog.String("userAgent", ua))
 		}
@@ -355,6 +358,14 @@ func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
+	}
+	return host
+}
+
+// hostname is the Host header's name, without its port.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
 	}
 	return host
 }

@@ -79,7 +79,7 @@ func TestMiddleware(t *testing.T) {
 	if strings.Contains(buf.String(), "secret") {
 		t.Errorf("a query or header value reached the audit log:\n%s", buf.String())
 	}
-	actor := map[string]any{"actorId": "user:default/tom", "actorType": "user", "ip": "192.0.2.1", "userAgent": "tests"}
+	actor := map[string]any{"actorId": "user:default/tom", "actorType": "user", "ip": "192.0.2.1", "hostname": "example.com", "userAgent": "tests"}
 	line := func(level, msg, method, path string, meta map[string]any, status, err string) map[string]any {
 		m := map[string]any{"level": level, "msg": msg, "isAuditEvent": true, "plugin": "catalog",
 			"eventId": strings.TrimPrefix(msg, "catalog."), "actor": actor,
