@@ -72,7 +72,7 @@ var (
 	Catalog = system.ServiceRef[CatalogClient]{ID: "catalog.client"}
 )
 
-// PermissionIntegrationPath is where permission.RegisterIntegration mounts
+// PermissionIntegrationPath is where PermissionsService.RegisterIntegration mounts
 // a plugin's permission metadata and apply-conditions routes; the auth
 // middleware does not audit it.
 const PermissionIntegrationPath = "/.well-known/backstage/permissions"
