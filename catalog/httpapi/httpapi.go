@@ -33,7 +33,7 @@ type Options struct {
 	Logger    *slog.Logger
 	// Permissions enforces the catalog's permissions (permissions.go); nil
 	// allows everything.
-	Permissions *permission.Service
+	Permissions permission.Authorizer
 }
 
 // EntityValidator runs the catalog's processing on an entity without
@@ -55,6 +55,9 @@ type api struct {
 func Register(g *echo.Group, o Options) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Permissions == nil {
+		o.Permissions = permission.Disabled{}
 	}
 	a := &api{o}
 	g.POST("/refresh", a.refresh)

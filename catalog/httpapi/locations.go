@@ -12,6 +12,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/locations"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/ojson"
 )
 
@@ -93,6 +94,10 @@ func (a *locationsAPI) create(c echo.Context) error {
 		dryRun, q.first("onConflict") == "refresh")
 	if err != nil {
 		return err
+	}
+	if ev := auditor.EventFrom(c.Request().Context()); ev != nil {
+		ev.Annotate("location", map[string]any{"id": res.Location.ID, "type": res.Location.Type, "target": auditor.RedactURL(res.Location.Target)})
+		ev.Annotate("dryRun", dryRun)
 	}
 	ents := make([]any, len(res.Entities))
 	for i, e := range res.Entities {

@@ -45,12 +45,15 @@ func UnprocessedPermissions() []permission.Permission {
 
 type unprocessedAPI struct {
 	store catalog.UnprocessedStore
-	perms *permission.Service
+	perms permission.Authorizer
 }
 
 // RegisterUnprocessed mounts the unprocessed-entities routes on g
 // (normally /api/catalog). A nil perms allows everything.
-func RegisterUnprocessed(g *echo.Group, store catalog.UnprocessedStore, perms *permission.Service) {
+func RegisterUnprocessed(g *echo.Group, store catalog.UnprocessedStore, perms permission.Authorizer) {
+	if perms == nil {
+		perms = permission.Disabled{}
+	}
 	a := &unprocessedAPI{store: store, perms: perms}
 	g.GET("/entities/unprocessed/failed", func(c echo.Context) error { return a.list(c, catalog.UnprocessedFailed) })
 	g.GET("/entities/unprocessed/pending", func(c echo.Context) error { return a.list(c, catalog.UnprocessedPending) })

@@ -26,6 +26,7 @@ import (
 	"github.com/understage/understage/plugins/backend/database/databasetest"
 	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/permission"
+	permissionservice "github.com/understage/understage/plugins/permission/service"
 )
 
 // denyPolicy denies the permissions it names and allows the rest.
@@ -114,7 +115,7 @@ func newUnprocessedFixture(t *testing.T, dbo database.Options, deny ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	perms := permission.New(permission.Options{Enabled: true, Policy: denyPolicy(deny), Audit: dbo.Logger})
+	perms := permissionservice.New(permissionservice.Options{Enabled: true, Policy: denyPolicy(deny)})
 	srv := httpserver.New(httpserver.Options{Config: cfg})
 	g := srv.Plugin("catalog")
 	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog"}))

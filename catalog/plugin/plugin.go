@@ -136,7 +136,7 @@ var Plugin = system.Plugin{ID: "catalog", Register: func(r *system.Registrar) {
 	x := &Extensions{readers: map[string]processing.LocationReader{}}
 	system.RegisterExtensionPoint(r, ExtensionPoint, x)
 	r.RegisterInit(system.Init{
-		Deps:     []string{services.Auth.ID, services.Permissions.ID},
+		Deps:     []string{services.Auth.ID, services.Permissions.ID, services.Auditor.ID},
 		Provides: []string{services.Catalog.ID, StoreRef.ID, EngineRef.ID},
 		Func:     func(ctx context.Context, env *system.Env) error { return initCatalog(ctx, env, x) },
 	})
@@ -148,6 +148,10 @@ func initCatalog(ctx context.Context, env *system.Env, x *Extensions) error {
 		return err
 	}
 	perms, err := system.Get(env, services.Permissions)
+	if err != nil {
+		return err
+	}
+	audit, err := system.Get(env, services.Auditor)
 	if err != nil {
 		return err
 	}
@@ -260,7 +264,7 @@ func initCatalog(ctx context.Context, env *system.Env, x *Extensions) error {
 	// integration routes (permissions.RegisterIntegration) are not.
 	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "catalog",
 		Audited: true, Unaudited: []string{services.PermissionIntegrationPath}}))
-	g.Use(perms.AuditWrites("catalog"), httpapi.LocationPermissions(perms))
+	g.Use(httpapi.Audit(audit.ForPlugin(env.PluginID)), httpapi.LocationPermissions(perms))
 	catalogPerms := permission.CatalogIntegration(store)
 	catalogPerms.Permissions = append(httpapi.UnprocessedPermissions(), catalogPerms.Permissions...)
 	perms.RegisterIntegration(g, catalogPerms)

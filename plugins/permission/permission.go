@@ -1,11 +1,15 @@
-// Package permission is Understage's permission framework, in the shape of
-// Backstage's permission-common/-node/-backend packages:
+// Package permission holds the types of Understage's permission framework,
+// in the shape of Backstage's permission-common/-node packages; it imports
+// nothing of auth, HTTP serving or databases, so a plugin's request
+// handlers depend on it alone:
 //
 //   - Permission, Decision and Criteria: the JSON types of Backstage's
 //     /api/permission/authorize and the plugins' apply-conditions routes;
 //   - Policy: what decides (the OPA/Rego engine of plugins/opa, or AllowAll);
-//   - Service: the Authorizer plugins call in process (Decide, Basic,
-//     Resource), plus the /api/permission routes (Register) and the audit log;
+//   - Authorizer: what request handlers ask the permissions service
+//     (Decide, Definitive, Basic, Rules); the service itself, with the
+//     /api/permission routes, is plugins/permission/service, provided by
+//     the permission plugin as services.Permissions;
 //   - Integration: a plugin's permissions, resource types and rules, served
 //     at /.well-known/backstage/permissions/{metadata,apply-conditions}
 //     (RegisterIntegration). CatalogIntegration and ScaffolderIntegration
@@ -21,8 +25,7 @@
 // or {"result": "CONDITIONAL", "conditions": <criteria>}; see plugins/opa.
 //
 // With permission.enabled false (Backstage's default) every decision is
-// ALLOW and plugins skip their checks. Service principals (other backends)
-// are always allowed, as Backstage's permissions service does.
+// ALLOW and plugins skip their checks.
 package permission
 
 import (

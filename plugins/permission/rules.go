@@ -251,7 +251,7 @@ var _ RuleRegistry = (*Integration)(nil)
 // does not own, a name already used for that type, a parameter of an
 // unknown type, and a rule the type cannot evaluate (no Apply, or no
 // Filter for a FilterOnly type). Rules are added while the backend starts,
-// before Service.RegisterIntegration serves the integration.
+// before the permissions service's RegisterIntegration serves the integration.
 func (in *Integration) AddPermissionRules(rules ...Rule) error {
 	seen := map[string]bool{}
 	for _, r := range rules {

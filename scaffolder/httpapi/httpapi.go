@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/permission"
@@ -51,7 +52,7 @@ type Options struct {
 	// Permissions enforces the scaffolder's permissions (permissions.go);
 	// nil allows everything. Template read decisions are applied by
 	// Service.FilterTemplate, action decisions by Runner.AuthorizeAction.
-	Permissions *permission.Service
+	Permissions permission.Authorizer
 	// Registry, when set, supplies the autocomplete providers and the
 	// template filters and globals GET /v2/templating-extensions lists
 	// after Backstage's own.
@@ -71,6 +72,9 @@ type api struct{ o Options }
 
 // Register mounts the routes on g (the /api/scaffolder group).
 func Register(g *echo.Group, o Options) {
+	if o.Permissions == nil {
+		o.Permissions = permission.Disabled{}
+	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
 	}
@@ -228,6 +232,11 @@ func (a *api) createTask(c echo.Context) error {
 	})
 	if handled, err := validationFailed(c, err); handled || err != nil {
 		return err
+	}
+	// The task's values and secrets stay out of the audit log.
+	if ev := auditor.EventFrom(c.Request().Context()); ev != nil {
+		ev.Annotate("templateRef", refStr)
+		ev.Annotate("taskId", id)
 	}
 	return writeJSON(c, http.StatusCreated, ojson.NewObject("id", id))
 }

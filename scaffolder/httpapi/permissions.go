@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder/tasks"
 )
@@ -27,7 +28,11 @@ func (a *api) authorizeTask(ctx context.Context, perm permission.Permission, t *
 		return err
 	}
 	if !ok {
-		a.o.Permissions.Audit(ctx, permission.AuditRecord{Action: perm.Name, Decision: permission.Deny, Resource: t.ID, Plugin: "scaffolder"})
+		// A conditional denial is not the permissions service's DENY, so
+		// the request's audit event is told here.
+		ev := auditor.EventFrom(ctx)
+		ev.Annotate("permission", perm.Name)
+		ev.Annotate("result", string(permission.Deny))
 		return backend.NotAllowed("")
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/opa"
 	"github.com/understage/understage/plugins/permission"
+	permissionservice "github.com/understage/understage/plugins/permission/service"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/httpapi"
 )
@@ -52,7 +53,7 @@ func setupWithPolicy(t *testing.T, policy string, users ...string) *userAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	perms := permission.New(permission.Options{Enabled: true, Policy: engine})
+	perms := permissionservice.New(permissionservice.Options{Enabled: true, Policy: engine})
 	perms.AddIntegration(permission.ScaffolderIntegration(nil))
 	authSvc, err := auth.New(ctx, auth.Options{Config: config.FromValue(map[string]any{}, ""), BaseURL: "http://127.0.0.1"})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/permission"
@@ -17,7 +18,7 @@ import (
 // registerPermissions hooks the scaffolder's permission checks into its
 // service and runner: template parameter/step read decisions filter every
 // template read, and each step's action is decided for the task's user.
-func registerPermissions(g *echo.Group, perms *permission.Service, authSvc services.HTTPAuth, svc *scaffolder.Service, store tasks.Store) {
+func registerPermissions(g *echo.Group, perms services.PermissionsService, authSvc services.HTTPAuth, audit *auditor.Auditor, svc *scaffolder.Service, store tasks.Store) {
 	perms.RegisterIntegration(g, permission.ScaffolderIntegration(func(ctx context.Context, id string) (string, bool, error) {
 		t, err := store.GetTask(ctx, id)
 		if backend.KindOf(err) == backend.ErrNotFound {
@@ -55,12 +56,15 @@ func registerPermissions(g *echo.Group, perms *permission.Service, authSvc servi
 			ok = perms.Rules(permission.ScaffolderAction).Apply(d.Conditions, res)
 		}
 		if !ok {
-			actor := "anonymous"
+			// The step runs for the task's creator, outside any request.
+			actor := auditor.Actor{Type: "none"}
 			if user != nil {
-				actor = user.Ref
+				actor = auditor.Actor{ID: user.Ref, Type: "user"}
 			}
-			perms.Audit(ctx, permission.AuditRecord{Actor: actor, Action: permission.ScaffolderActionExecute.Name,
-				Decision: permission.Deny, Resource: actionID + " (task " + run.TaskID + ")", Plugin: "scaffolder"})
+			audit.Record(ctx, auditor.EventOptions{ID: "task", Severity: auditor.Medium, Actor: &actor,
+				Meta: map[string]any{"actionType": "execute-action", "taskId": run.TaskID, "action": actionID,
+					"permission": permission.ScaffolderActionExecute.Name, "result": string(permission.Deny)}},
+				backend.NotAllowed("%s denied", permission.ScaffolderActionExecute.Name))
 		}
 		return ok, nil
 	}
@@ -68,7 +72,7 @@ func registerPermissions(g *echo.Group, perms *permission.Service, authSvc servi
 
 // templatePartFilter is the caller's decision for a template read
 // permission as a predicate over parameter pages or steps.
-func templatePartFilter(ctx context.Context, perms *permission.Service, perm permission.Permission) (func(*ojson.Object) bool, error) {
+func templatePartFilter(ctx context.Context, perms permission.Authorizer, perm permission.Permission) (func(*ojson.Object) bool, error) {
 	d, err := perms.Decide(ctx, perm, nil)
 	if err != nil {
 		return nil, err

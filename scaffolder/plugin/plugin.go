@@ -41,7 +41,7 @@ var Plugin = system.Plugin{ID: "scaffolder", Register: func(r *system.Registrar)
 	x := scaffolder.NewRegistry()
 	system.RegisterExtensionPoint(r, ExtensionPoint, x)
 	r.RegisterInit(system.Init{
-		Deps:     []string{services.Auth.ID, services.Permissions.ID, services.Catalog.ID},
+		Deps:     []string{services.Auth.ID, services.Permissions.ID, services.Catalog.ID, services.Auditor.ID},
 		Provides: []string{WorkerRef.ID},
 		Func:     func(ctx context.Context, env *system.Env) error { return initScaffolder(ctx, env, x) },
 	})
@@ -58,6 +58,10 @@ func initScaffolder(ctx context.Context, env *system.Env, reg *scaffolder.Regist
 		return err
 	}
 	cat, err := system.Get(env, services.Catalog)
+	if err != nil {
+		return err
+	}
+	rootAuditor, err := system.Get(env, services.Auditor)
 	if err != nil {
 		return err
 	}
@@ -130,8 +134,9 @@ func initScaffolder(ctx context.Context, env *system.Env, reg *scaffolder.Regist
 	// templating extensions and the permission integration routes.
 	group.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "scaffolder",
 		Audited: true, Unaudited: []string{"/v2/autocomplete", "/v2/templating-extensions", services.PermissionIntegrationPath}}))
-	group.Use(perms.AuditWrites("scaffolder"))
-	registerPermissions(group, perms, authSvc, svc, taskStore)
+	audit := rootAuditor.ForPlugin(env.PluginID)
+	group.Use(schttp.Audit(audit))
+	registerPermissions(group, perms, authSvc, audit, svc, taskStore)
 	schttp.Register(group, schttp.Options{
 		Registry:    reg,
 		Service:     svc,
@@ -164,6 +169,7 @@ func initScaffolder(ctx context.Context, env *system.Env, reg *scaffolder.Regist
 		}
 	}
 	if w != nil {
+		w.Exec = auditExec(audit, w.Exec)
 		env.Lifecycle.Go("scaffolder worker", w.Run)
 	}
 	system.ProvideFrom(env, WorkerRef, w)

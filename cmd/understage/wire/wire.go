@@ -14,8 +14,10 @@ import (
 	"github.com/understage/understage/catalog/sqlstore"
 	appplugin "github.com/understage/understage/plugins/app/plugin"
 	authplugin "github.com/understage/understage/plugins/auth/plugin"
+	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/backend/system"
 	githubmodule "github.com/understage/understage/plugins/github/module"
 	opamodule "github.com/understage/understage/plugins/opa/module"
@@ -61,6 +63,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, extra ...sys
 		log = slog.Default()
 	}
 	sys := system.New(system.Options{Config: cfg, Logger: log})
+	levels, err := auditor.Levels(cfg)
+	if err != nil {
+		return nil, err
+	}
+	system.Provide(sys, services.Auditor, auditor.New(auditor.Options{Logger: log, Actor: services.AuditActor, Levels: levels}))
 	sys.Add(Features()...)
 	sys.Add(extra...)
 	if err := sys.Init(ctx); err != nil {

@@ -44,8 +44,7 @@ var keyTable = []Key{
 	{Pattern: "backend.lifecycle.serverShutdownDelay", Decision: Supported, Whole: true, Test: "cmd/understage/wire TestServerConfig"},
 	{Pattern: "backend.lifecycle.startupRequestPauseTimeout", Decision: Accepted, Whole: true,
 		Reason: "understage opens its port only once every plugin has started, so no request waits for start-up"},
-	{Pattern: "backend.auditor.severityLogLevelMappings", Decision: Accepted, Whole: true,
-		Reason: "understage logs its audit records (permission decisions and writes) at info level; Backstage's per-severity levels do not apply"},
+	{Pattern: "backend.auditor.severityLogLevelMappings", Decision: Supported, Whole: true, Test: "plugins/backend/auditor TestLevels"},
 	{Pattern: "backend.actions", Decision: Accepted, Whole: true,
 		Reason: "understage has no actions registry (MCP actions), so nothing reads these filters"},
 	{Pattern: "backend.auth.keys", Decision: Supported, Whole: true, Test: "plugins/auth TestBarrier"},
@@ -285,7 +284,7 @@ var keyTable = []Key{
 	{Pattern: "auth.providers.guest.dangerouslyAllowOutsideDevelopment", Decision: Supported, Test: "plugins/auth TestAuthRoutes"},
 
 	// permission: plugin-permission-common and understage's OPA policies.
-	{Pattern: "permission.enabled", Decision: Supported, Test: "plugins/permission TestDisabledAllowsEverything"},
+	{Pattern: "permission.enabled", Decision: Supported, Test: "plugins/permission/service TestDisabledAllowsEverything"},
 	{Pattern: "permission.EXPERIMENTAL_enableBatchedRequests", Decision: Accepted,
 		Reason: "frontend-only: batched or not, the app's requests go to /api/permission/authorize, which answers both"},
 	{Pattern: "permission.opa.policies", Decision: Supported, Reason: reasonOwn, Test: "plugins/opa TestExamplePolicies"},

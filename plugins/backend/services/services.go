@@ -2,7 +2,8 @@
 // Backstage's coreServices does. The core services every plugin gets
 // (config, logger, lifecycle, its database, its HTTP router, its
 // scheduler, the URL reader) are fields and methods of system.Env; the ones
-// below are provided by a plugin and depended on by others (Init.Deps).
+// below are provided by a plugin (the auditor: by the binary, as a root
+// service) and depended on by others (Init.Deps).
 package services
 
 import (
@@ -12,6 +13,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/auth"
+	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/backend/system"
 	"github.com/understage/understage/plugins/permission"
@@ -31,6 +33,21 @@ type HTTPAuth interface {
 	DefaultPolicyDisabled() bool
 }
 
+// PermissionsService is the permissions service (Backstage's permissions
+// and permissionsRegistry services); the permission plugin provides it.
+type PermissionsService interface {
+	// Authorizer decides for the caller of a request's context; request
+	// handlers (catalog/httpapi, scaffolder/httpapi) need only this.
+	permission.Authorizer
+	// DecideFor decides for user (nil: anonymous) rather than a request's
+	// caller: the scaffolder's task steps run outside the request.
+	DecideFor(ctx context.Context, user *permission.User, perm permission.Permission, res any) (permission.Decision, error)
+	// RegisterIntegration registers a plugin's permissions, resource types
+	// and rules, and mounts its integration routes on g (the plugin's
+	// router) at PermissionIntegrationPath.
+	RegisterIntegration(g *echo.Group, in *permission.Integration)
+}
+
 // CatalogClient is the catalog as other plugins use it in-process (Backstage's
 // catalog service): entity reads, and registering locations.
 type CatalogClient interface {
@@ -44,14 +61,36 @@ type CatalogClient interface {
 var (
 	// Auth is provided by the auth plugin.
 	Auth = system.ServiceRef[HTTPAuth]{ID: "core.httpAuth"}
-	// Permissions is provided by the permission plugin: decisions,
-	// auditing, and the permission integration routes of other plugins.
-	Permissions = system.ServiceRef[*permission.Service]{ID: "core.permissions"}
+	// Permissions is provided by the permission plugin: decisions, and
+	// the permission integration routes of other plugins.
+	Permissions = system.ServiceRef[PermissionsService]{ID: "core.permissions"}
+	// Auditor is the root audit log (Backstage's coreServices.auditor), a
+	// root service the binary provides (cmd/understage/wire): a plugin
+	// records through Auditor.ForPlugin(its id).
+	Auditor = system.ServiceRef[*auditor.Service]{ID: "core.auditor"}
 	// Catalog is provided by the catalog plugin.
 	Catalog = system.ServiceRef[CatalogClient]{ID: "catalog.client"}
 )
 
-// PermissionIntegrationPath is where permission.RegisterIntegration mounts
+// PermissionIntegrationPath is where PermissionsService.RegisterIntegration mounts
 // a plugin's permission metadata and apply-conditions routes; the auth
 // middleware does not audit it.
 const PermissionIntegrationPath = "/.well-known/backstage/permissions"
+
+// AuditActor is the auditor's actor for ctx's request: the principal of
+// the credentials the auth middleware resolved (a user's entity ref, a
+// service's subject), or type "none". A token that fails to verify is an
+// anonymous actor here; the request itself fails in the auth middleware.
+func AuditActor(ctx context.Context) auditor.Actor {
+	cred, err := auth.FromContext(ctx)
+	if err != nil {
+		return auditor.Actor{Type: auth.PrincipalNone}
+	}
+	switch {
+	case cred.IsUser():
+		return auditor.Actor{ID: cred.Principal.UserEntityRef, Type: auth.PrincipalUser}
+	case cred.IsService():
+		return auditor.Actor{ID: cred.Principal.Subject, Type: auth.PrincipalService}
+	}
+	return auditor.Actor{Type: auth.PrincipalNone}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/understage/understage/plugins/backend/services"
 	"github.com/understage/understage/plugins/backend/system"
 	"github.com/understage/understage/plugins/permission"
+	permissionservice "github.com/understage/understage/plugins/permission/service"
 )
 
 // Policies is the permission plugin's policy extension point.
@@ -42,7 +43,7 @@ var Plugin = system.Plugin{ID: "permission", Register: func(r *system.Registrar)
 	policies := &Policies{}
 	system.RegisterExtensionPoint(r, PolicyExtension, policies)
 	r.RegisterInit(system.Init{
-		Deps:     []string{services.Auth.ID},
+		Deps:     []string{services.Auth.ID, services.Auditor.ID},
 		Provides: []string{services.Permissions.ID},
 		Func: func(ctx context.Context, env *system.Env) error {
 			return initPermission(ctx, env, policies)
@@ -59,6 +60,10 @@ func initPermission(_ context.Context, env *system.Env, policies *Policies) erro
 	if err != nil {
 		return err
 	}
+	audit, err := system.Get(env, services.Auditor)
+	if err != nil {
+		return err
+	}
 	policy := policies.policy
 	if policy == nil {
 		policy = permission.AllowAll{}
@@ -66,7 +71,7 @@ func initPermission(_ context.Context, env *system.Env, policies *Policies) erro
 	if !enabled {
 		env.Logger.Warn("Permission backend started with permissions disabled. Enable permissions by setting permission.enabled=true.")
 	}
-	svc := permission.New(permission.Options{
+	svc := permissionservice.New(permissionservice.Options{
 		Enabled: enabled,
 		Policy:  policy,
 		User: func(ctx context.Context, cred auth.Credentials) (*permission.User, error) {
@@ -76,12 +81,12 @@ func initPermission(_ context.Context, env *system.Env, policies *Policies) erro
 			}
 			return &permission.User{Ref: cred.Principal.UserEntityRef, OwnershipRefs: refs, Claims: cred.Claims}, nil
 		},
-		Audit:                     env.Logger.With("logger", "audit"),
+		Auditor:                   audit.ForPlugin(env.PluginID),
 		DisabledDefaultAuthPolicy: authSvc.DefaultPolicyDisabled(),
 	})
 	g := env.Router()
 	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "permission", Unauthenticated: []string{"/health"}}))
 	svc.Register(g)
-	system.ProvideFrom(env, services.Permissions, svc)
+	system.ProvideFrom[services.PermissionsService](env, services.Permissions, svc)
 	return nil
 }

@@ -1,4 +1,4 @@
-package permission
+package permissionservice
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/understage/understage/plugins/auth"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/httpserver"
+	"github.com/understage/understage/plugins/permission"
 )
 
 // Register mounts the permission backend's routes on g (/api/permission):
@@ -26,7 +27,7 @@ func (s *Service) Register(g *echo.Group) {
 // authorizeItem is one item of an /authorize request.
 type authorizeItem struct {
 	ID          string
-	Permission  Permission
+	Permission  permission.Permission
 	ResourceRef []string // nil when absent
 	RefIsList   bool
 }
@@ -70,13 +71,13 @@ func (s *Service) authorize(c echo.Context) error {
 	return httpserver.WriteJSON(c, http.StatusOK, b.Bytes())
 }
 
-func (s *Service) authorizeOne(ctx context.Context, b *bytes.Buffer, user *User, it authorizeItem) error {
+func (s *Service) authorizeOne(ctx context.Context, b *bytes.Buffer, user *permission.User, it authorizeItem) error {
 	d, err := s.DecideFor(ctx, user, it.Permission, nil)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(b, `{"id":%s,"result":`, jsonString(it.ID))
-	if d.Result != Conditional {
+	if d.Result != permission.Conditional {
 		fmt.Fprintf(b, `%q}`, d.Result)
 		return nil
 	}
@@ -121,7 +122,7 @@ func writeResults(b *bytes.Buffer, results []bool, list bool) {
 // ApplyConditions decides validated-or-not conditions for stored resources
 // of resourceType through the owning plugin's integration (in process, what
 // Backstage does over HTTP).
-func (s *Service) ApplyConditions(ctx context.Context, resourceType string, refs []string, c *Criteria) ([]bool, error) {
+func (s *Service) ApplyConditions(ctx context.Context, resourceType string, refs []string, c *permission.Criteria) ([]bool, error) {
 	_, rt := s.integrationFor(resourceType)
 	if rt == nil {
 		return nil, backend.Input("Unexpected resource types: %s.", resourceType)
@@ -237,11 +238,11 @@ func parseItem(el any) (authorizeItem, error) {
 		}
 	}
 	switch it.Permission.Type {
-	case TypeBasic:
+	case permission.TypeBasic:
 		if _, has := m["resourceRef"]; has {
 			return it, fmt.Errorf("resourceRef is not allowed for a basic permission")
 		}
-	case TypeResource:
+	case permission.TypeResource:
 		if it.Permission.ResourceType, ok = p["resourceType"].(string); !ok {
 			return it, fmt.Errorf("permission.resourceType must be a string")
 		}
@@ -275,7 +276,7 @@ func parseItem(el any) (authorizeItem, error) {
 // POST /.well-known/backstage/permissions/apply-conditions (service callers
 // only, as in Backstage), and registers in with the service. A nil Service
 // only mounts the routes.
-func (s *Service) RegisterIntegration(g *echo.Group, in *Integration) {
+func (s *Service) RegisterIntegration(g *echo.Group, in *permission.Integration) {
 	if s != nil {
 		s.AddIntegration(in)
 	}
@@ -300,10 +301,10 @@ func (s *Service) RegisterIntegration(g *echo.Group, in *Integration) {
 		}
 		var body struct {
 			Items []struct {
-				ID           *string         `json:"id"`
-				ResourceRef  json.RawMessage `json:"resourceRef"`
-				ResourceType *string         `json:"resourceType"`
-				Conditions   *Criteria       `json:"conditions"`
+				ID           *string              `json:"id"`
+				ResourceRef  json.RawMessage      `json:"resourceRef"`
+				ResourceType *string              `json:"resourceType"`
+				Conditions   *permission.Criteria `json:"conditions"`
 			} `json:"items"`
 		}
 		if err := json.Unmarshal(raw, &body); err != nil || body.Items == nil {
@@ -371,4 +372,9 @@ func joinComma(s []string) string {
 		b.WriteString(x)
 	}
 	return b.String()
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

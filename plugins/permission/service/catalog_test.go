@@ -1,4 +1,4 @@
-package permission_test
+package permissionservice_test
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"github.com/understage/understage/plugins/backend/ojson"
 	"github.com/understage/understage/plugins/opa"
 	"github.com/understage/understage/plugins/permission"
+	permissionservice "github.com/understage/understage/plugins/permission/service"
 )
 
 var genTypes = []string{"service", "website", "library", "documentation", "tool"}
@@ -109,7 +110,7 @@ func serveCatalog(t testing.TB, st *sqlstore.Store, policy string, rules ...perm
 	if err != nil {
 		t.Fatal(err)
 	}
-	perms := permission.New(permission.Options{Enabled: true, Policy: eng, Audit: slog.New(slog.DiscardHandler),
+	perms := permissionservice.New(permissionservice.Options{Enabled: true, Policy: eng,
 		User: func(ctx context.Context, cred auth.Credentials) (*permission.User, error) {
 			refs, err := authSvc.OwnershipRefs(ctx, cred)
 			return &permission.User{Ref: cred.Principal.UserEntityRef, OwnershipRefs: refs}, err

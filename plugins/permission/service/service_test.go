@@ -1,4 +1,4 @@
-package permission_test
+package permissionservice_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/permission"
+	permissionservice "github.com/understage/understage/plugins/permission/service"
 )
 
 const oracleURL = "http://127.0.0.1:7007"
@@ -32,12 +33,12 @@ func (f policyFunc) Decide(_ context.Context, in permission.Input) (permission.D
 type fixture struct {
 	url   string
 	token string // a user token for user:default/tom
-	perms *permission.Service
+	perms *permissionservice.Service
 }
 
 const serviceToken = "c2VydmljZS10b2tlbi1mb3ItdGVzdHM"
 
-func setup(t *testing.T, o permission.Options, tasks map[string]string) *fixture {
+func setup(t *testing.T, o permissionservice.Options, tasks map[string]string) *fixture {
 	t.Helper()
 	y := `backend:
   baseUrl: http://127.0.0.1
@@ -63,7 +64,7 @@ func setup(t *testing.T, o permission.Options, tasks map[string]string) *fixture
 		refs, err := authSvc.OwnershipRefs(ctx, cred)
 		return &permission.User{Ref: cred.Principal.UserEntityRef, OwnershipRefs: refs, Claims: cred.Claims}, err
 	}
-	perms := permission.New(o)
+	perms := permissionservice.New(o)
 	srv := httpserver.New(httpserver.Options{Config: cfg})
 	g := srv.Plugin("permission")
 	g.Use(authSvc.Middleware(auth.MiddlewareOptions{PluginID: "permission", Unauthenticated: []string{"/"}}))
@@ -144,7 +145,7 @@ func TestAuthorizeMatchesOracle(t *testing.T) {
 	if otok == "" {
 		t.Skip("oracle not running")
 	}
-	f := setup(t, permission.Options{Enabled: true}, nil)
+	f := setup(t, permissionservice.Options{Enabled: true}, nil)
 	for _, tc := range authorizeBodies {
 		t.Run(tc.name, func(t *testing.T) {
 			ws, wb := call(t, "POST", oracleURL+"/api/permission/authorize", otok, tc.body)
@@ -157,7 +158,7 @@ func TestAuthorizeMatchesOracle(t *testing.T) {
 }
 
 func TestMetadataMatchesOracle(t *testing.T) {
-	f := setup(t, permission.Options{Enabled: true}, nil)
+	f := setup(t, permissionservice.Options{Enabled: true}, nil)
 	for _, plugin := range []string{"catalog", "scaffolder"} {
 		t.Run(plugin, func(t *testing.T) {
 			want, err := os.ReadFile(filepath.Join("testdata", "oracle-"+plugin+"-metadata.json"))
@@ -218,7 +219,7 @@ func TestAuthorizeDecisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := setup(t, permission.Options{Enabled: true, Policy: policy, DisabledDefaultAuthPolicy: tc.disabled}, tasks)
+			f := setup(t, permissionservice.Options{Enabled: true, Policy: policy, DisabledDefaultAuthPolicy: tc.disabled}, tasks)
 			tok := map[string]string{"user": f.token, "service": serviceToken}[tc.token]
 			status, body := call(t, "POST", f.url+"/api/permission/authorize", tok, tc.body)
 			if status != tc.status || body != tc.want {
@@ -230,7 +231,7 @@ func TestAuthorizeDecisions(t *testing.T) {
 
 func TestDisabledAllowsEverything(t *testing.T) {
 	deny := policyFunc(func(permission.Input) permission.Decision { return permission.Decision{Result: permission.Deny} })
-	f := setup(t, permission.Options{Enabled: false, Policy: deny}, nil)
+	f := setup(t, permissionservice.Options{Enabled: false, Policy: deny}, nil)
 	status, body := call(t, "POST", f.url+"/api/permission/authorize", f.token, `{"items":[{"id":"1","permission":`+createPerm+`}]}`)
 	if status != 200 || body != `{"items":[{"id":"1","result":"ALLOW"}]}` {
 		t.Fatalf("%d %s", status, body)
@@ -241,7 +242,7 @@ func TestDisabledAllowsEverything(t *testing.T) {
 }
 
 func TestApplyConditions(t *testing.T) {
-	f := setup(t, permission.Options{Enabled: true}, map[string]string{"t1": "user:default/tom"})
+	f := setup(t, permissionservice.Options{Enabled: true}, map[string]string{"t1": "user:default/tom"})
 	item := func(typ, cond string, ref string) string {
 		return fmt.Sprintf(`{"items":[{"id":"x","resourceRef":%s,"resourceType":%q,"conditions":%s}]}`, ref, typ, cond)
 	}
@@ -281,7 +282,7 @@ func BenchmarkAuthorizeBatch100(b *testing.B) {
 		return permission.Decision{Result: permission.Allow}
 	})
 	t := &testing.T{}
-	f := setup(t, permission.Options{Enabled: true, Policy: policy}, map[string]string{"t1": "user:default/tom"})
+	f := setup(t, permissionservice.Options{Enabled: true, Policy: policy}, map[string]string{"t1": "user:default/tom"})
 	var sb strings.Builder
 	sb.WriteString(`{"items":[`)
 	for i := range 100 {

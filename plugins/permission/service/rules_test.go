@@ -1,4 +1,4 @@
-package permission_test
+package permissionservice_test
 
 import (
 	"context"
