@@ -19,6 +19,7 @@ import (
 type replica struct {
 	store   *sqlstore.Store
 	claimed chan string
+	stop    func() // stops the worker and waits for Run to return
 }
 
 func startReplica(t *testing.T, ctx context.Context, opts database.Options) *replica {
@@ -39,7 +40,8 @@ func startReplica(t *testing.T, ctx context.Context, opts database.Options) *rep
 		defer close(done)
 		_ = w.Run(ctx)
 	}()
-	t.Cleanup(func() { cancel(); <-done }) // before the stores close: cleanups run last-in first-out
+	r.stop = func() { cancel(); <-done }
+	t.Cleanup(r.stop) // before the stores close: cleanups run last-in first-out
 	return r
 }
 
@@ -114,6 +116,25 @@ func TestListenWakesOtherReplica(t *testing.T) {
 	// Two sessions and the start: of four tasks made after the first
 	// session died, the last was claimed through the second's notification.
 	createEach(t, ctx, a, b, 4)
+
+	// Once Run has returned no listening session is left, as one would be
+	// while a leaked listener held its connection.
+	b.stop()
+	for {
+		var n int
+		if err := admin.Read.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d listening sessions left after the worker stopped", n)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // TestNotifyOnReopen: retrying a task and handing one back notify the
