@@ -61,6 +61,9 @@ type ProcessingItem struct {
 	ResultHash  string // hash of the last written result, to skip unchanged writes
 	// Processed is the last good processed entity (nil if never processed).
 	Processed []byte
+	// DueAt is when the entity became due for processing (its
+	// next_update_at before the claim), for the queue delay metric.
+	DueAt time.Time
 }
 
 // SerializedError is an error as Backstage serializes it into refresh_state.errors.

@@ -30,8 +30,14 @@ type dialect interface {
 	rebind(q string) string
 	// claimRefreshSQL claims due refresh_state rows by pushing next_update_at
 	// (the lease). Args: new next_update_at, now, limit. Returns entity_id,
-	// entity_ref, unprocessed_entity, location_key, result_hash, processed_entity.
+	// entity_ref, unprocessed_entity, location_key, result_hash,
+	// processed_entity and when the row became due (its next_update_at
+	// before the claim), or NULL for that where claimDueAtSQL tells it.
 	claimRefreshSQL() string
+	// claimDueAtSQL, when not "", reads entity_id and next_update_at of the
+	// rows claimRefreshSQL is about to claim, with the same args less the
+	// first, in the same transaction.
+	claimDueAtSQL() string
 	// claimStitchSQL claims due stitch_queue rows. Args: lease end, ticket,
 	// now, limit. Returns entity_ref.
 	claimStitchSQL() string
@@ -107,11 +113,17 @@ func (sqliteDialect) timestamp(ms int64) string {
 }
 
 // SQLite has a single writer, so a plain UPDATE … WHERE IN (SELECT … LIMIT)
-// is atomic without row locks.
+// is atomic without row locks. Its RETURNING shows only the new values.
 func (sqliteDialect) claimRefreshSQL() string {
 	return `UPDATE refresh_state SET next_update_at = ?
 WHERE entity_id IN (SELECT entity_id FROM refresh_state WHERE next_update_at <= ? ORDER BY next_update_at LIMIT ?)
-RETURNING entity_id, entity_ref, unprocessed_entity, location_key, result_hash, processed_entity`
+RETURNING entity_id, entity_ref, unprocessed_entity, location_key, result_hash, processed_entity, NULL`
+}
+
+// The same selection as the claim's: in the claim's write transaction
+// nothing changes between the two.
+func (sqliteDialect) claimDueAtSQL() string {
+	return `SELECT entity_id, next_update_at FROM refresh_state WHERE next_update_at <= ? ORDER BY next_update_at LIMIT ?`
 }
 
 func (sqliteDialect) claimStitchSQL() string {
@@ -165,11 +177,13 @@ func (postgresDialect) rebind(q string) string { return database.Rebind(database
 // others are not holding, and the pushed next_update_at is the lease.
 func (postgresDialect) claimRefreshSQL() string {
 	return `WITH due AS (
-  SELECT entity_id FROM refresh_state WHERE next_update_at <= $2 ORDER BY next_update_at LIMIT $3 FOR UPDATE SKIP LOCKED
+  SELECT entity_id, next_update_at FROM refresh_state WHERE next_update_at <= $2 ORDER BY next_update_at LIMIT $3 FOR UPDATE SKIP LOCKED
 )
 UPDATE refresh_state rs SET next_update_at = $1 FROM due WHERE rs.entity_id = due.entity_id
-RETURNING rs.entity_id, rs.entity_ref, rs.unprocessed_entity, rs.location_key, rs.result_hash, rs.processed_entity`
+RETURNING rs.entity_id, rs.entity_ref, rs.unprocessed_entity, rs.location_key, rs.result_hash, rs.processed_entity, due.next_update_at`
 }
+
+func (postgresDialect) claimDueAtSQL() string { return "" }
 
 func (postgresDialect) claimStitchSQL() string {
 	return `WITH due AS (

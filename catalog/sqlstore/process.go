@@ -455,7 +455,12 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, next func() time.Time) 
 	}
 	var items []catalog.ProcessingItem
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.d.claimRefreshSQL(), next().UnixMilli(), time.Now().UnixMilli(), limit)
+		lease, now := next().UnixMilli(), time.Now().UnixMilli()
+		dueAt, err := s.claimDueAt(ctx, tx, now, limit)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, s.d.claimRefreshSQL(), lease, now, limit)
 		if err != nil {
 			return err
 		}
@@ -465,8 +470,15 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, next func() time.Time) 
 			var unprocessed string
 			var loc sql.NullString
 			var processed sql.NullString
-			if err := rows.Scan(&it.EntityID, &it.EntityRef, &unprocessed, &loc, &it.ResultHash, &processed); err != nil {
+			var due sql.NullInt64
+			if err := rows.Scan(&it.EntityID, &it.EntityRef, &unprocessed, &loc, &it.ResultHash, &processed, &due); err != nil {
 				return err
+			}
+			if !due.Valid {
+				due.Int64, due.Valid = dueAt[it.EntityID]
+			}
+			if due.Valid {
+				it.DueAt = time.UnixMilli(due.Int64)
 			}
 			it.Unprocessed = []byte(unprocessed)
 			it.LocationKey = loc.String
@@ -481,6 +493,30 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, next func() time.Time) 
 		return nil, fmt.Errorf("claim due: %w", err)
 	}
 	return items, nil
+}
+
+// claimDueAt reads when the rows about to be claimed became due, where the
+// claim itself cannot tell (dialect.claimDueAtSQL).
+func (s *Store) claimDueAt(ctx context.Context, tx *sql.Tx, now int64, limit int) (map[string]int64, error) {
+	q := s.d.claimDueAtSQL()
+	if q == "" {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, q, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	due := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		due[id] = at
+	}
+	return due, rows.Err()
 }
 
 // CompleteProcessing writes the results of one batch in one transaction

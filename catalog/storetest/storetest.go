@@ -693,6 +693,9 @@ func testClaiming(t *testing.T, st catalog.Store) {
 			if seen[it.EntityID] {
 				t.Fatalf("%s claimed twice within its lease", it.EntityRef)
 			}
+			if it.DueAt.IsZero() || it.DueAt.After(time.Now()) {
+				t.Fatalf("%s claimed with DueAt %v, want when it became due", it.EntityRef, it.DueAt)
+			}
 			seen[it.EntityID] = true
 		}
 	}

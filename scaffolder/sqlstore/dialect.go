@@ -10,7 +10,15 @@ type dialect interface {
 	// rescueSQL args: now, now; returns id, spec of the reopened tasks.
 	rescueSQL() string
 	noLimit() string
+	// notifyOpenSQL tells the other replicas' workers that a task was
+	// opened, when the transaction it runs in commits; "" when the database
+	// cannot.
+	notifyOpenSQL() string
 }
+
+// openChannel is the NOTIFY channel of opened tasks. NOTIFY is scoped to a
+// database, which the scaffolder's replicas share.
+const openChannel = "scaffolder_task_opened"
 
 const claimReturning = `RETURNING id, spec, status, created_at, last_heartbeat_at, created_by, cancel_requested, attempt, secrets, steps`
 
@@ -18,6 +26,7 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) noLimit() string        { return "-1" }
+func (sqliteDialect) notifyOpenSQL() string  { return "" }
 
 // SQLite has one writer, so UPDATE … WHERE id IN (SELECT … LIMIT) is atomic.
 func (sqliteDialect) claimSQL() string {
@@ -34,6 +43,10 @@ WHERE status = 'processing' AND lease_until < ? RETURNING id, spec`
 type postgresDialect struct{}
 
 func (postgresDialect) noLimit() string { return "ALL" }
+
+// Notifications of one transaction with the same payload are delivered
+// once, so a transaction opening many tasks sends one.
+func (postgresDialect) notifyOpenSQL() string { return `SELECT pg_notify('` + openChannel + `', '')` }
 
 func (postgresDialect) rebind(q string) string { return database.Rebind(database.DialectPostgres, q) }
 

@@ -25,6 +25,7 @@ import (
 
 // Store implements tasks.Store.
 type Store struct {
+	db      *database.DB // for the listening session's own connection
 	w, r    *sql.DB
 	d       dialect
 	sealKey []byte // AES-256 key sealing the secrets column
@@ -32,7 +33,7 @@ type Store struct {
 
 // New migrates the database and returns the store.
 func New(ctx context.Context, db *database.DB, opts ...Option) (*Store, error) {
-	s := &Store{w: db.Write.DB, r: db.Read.DB, d: sqliteDialect{}}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: sqliteDialect{}}
 	if db.Dialect() == database.DialectPostgres {
 		s.d = postgresDialect{}
 	}
@@ -86,8 +87,13 @@ func (s *Store) CreateTask(ctx context.Context, spec json.RawMessage, secrets ma
 	if createdBy != "" {
 		by = createdBy
 	}
-	_, err = s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO scaffolder_tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)`),
-		id, string(spec), ms(time.Now()), by, sec)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO scaffolder_tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)`),
+			id, string(spec), ms(time.Now()), by, sec); err != nil {
+			return err
+		}
+		return s.notifyOpen(ctx, tx)
+	})
 	if err != nil {
 		return "", fmt.Errorf("create task: %w", err)
 	}
@@ -215,11 +221,26 @@ func (s *Store) Claim(ctx context.Context, worker string, n int, lease time.Dura
 	return out, rows.Err()
 }
 
+// Heartbeat with a lease of zero or less hands the task back: its lease
+// ends before now, and the other replicas are told, so the first to look
+// rescues it.
 func (s *Store) Heartbeat(ctx context.Context, id, worker string, lease time.Duration) (bool, error) {
 	now := time.Now()
+	until := now.Add(lease)
+	if lease <= 0 {
+		until = now.Add(-time.Millisecond) // Rescue takes leases that ended strictly before its now
+	}
 	var cr int64
-	err := s.w.QueryRowContext(ctx, s.d.rebind(`UPDATE scaffolder_tasks SET lease_until = ?, last_heartbeat_at = ?
-WHERE id = ? AND claimed_by = ? AND status = 'processing' RETURNING cancel_requested`), ms(now.Add(lease)), ms(now), id, worker).Scan(&cr)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`UPDATE scaffolder_tasks SET lease_until = ?, last_heartbeat_at = ?
+WHERE id = ? AND claimed_by = ? AND status = 'processing' RETURNING cancel_requested`), ms(until), ms(now), id, worker).Scan(&cr); err != nil {
+			return err
+		}
+		if lease <= 0 {
+			return s.notifyOpen(ctx, tx)
+		}
+		return nil
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, tasks.ErrLeaseLost
 	}
@@ -334,7 +355,10 @@ WHERE id = ? AND status IN ('cancelled', 'completed', 'failed', 'skipped')`), se
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM scaffolder_task_events WHERE task_id = ? AND event_type IN ('cancelled', 'completion')`), id); err != nil {
 			return fmt.Errorf("retry task: %w", err)
 		}
-		return s.insertEvent(ctx, tx, id, tasks.EventRecovered, recovered, nil)
+		if err := s.insertEvent(ctx, tx, id, tasks.EventRecovered, recovered, nil); err != nil {
+			return err
+		}
+		return s.notifyOpen(ctx, tx)
 	})
 }
 
@@ -365,9 +389,72 @@ func (s *Store) Rescue(ctx context.Context, now time.Time) ([]string, error) {
 			}
 			ids = append(ids, r.id)
 		}
+		if len(ids) > 0 {
+			return s.notifyOpen(ctx, tx)
+		}
 		return nil
 	})
 	return ids, err
+}
+
+// notifyOpen tells every replica's worker, once tx commits, that a task is
+// open (a no-op on SQLite).
+func (s *Store) notifyOpen(ctx context.Context, tx *sql.Tx) error {
+	q := s.d.notifyOpenSQL()
+	if q == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("notify opened task: %w", err)
+	}
+	return nil
+}
+
+// listenPing bounds a listening session's silence: after it, the session
+// checks that its connection still answers, which a dropped network would
+// otherwise hide until TCP gives up.
+const listenPing = 30 * time.Second
+
+// ListenOpened implements tasks.Listener on PostgreSQL: one connection of
+// its own, outside the pool, LISTENs on the opened-task channel.
+func (s *Store) ListenOpened(ctx context.Context, wake func()) error {
+	if s.db.Dialect() != database.DialectPostgres {
+		return tasks.ErrNoListen
+	}
+	conn, err := s.db.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("listen for opened tasks: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+openChannel); err != nil {
+		return fmt.Errorf("listen for opened tasks: %w", err)
+	}
+	wake()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenPing)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			wake()
+		case errors.Is(err, context.DeadlineExceeded):
+			// A timed-out wait leaves the connection usable.
+			pctx, cancel := context.WithTimeout(ctx, listenPing)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("listen for opened tasks: ping: %w", err)
+			}
+		default:
+			return fmt.Errorf("listen for opened tasks: %w", err)
+		}
+	}
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -382,4 +469,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-var _ tasks.Store = (*Store)(nil)
+var (
+	_ tasks.Store    = (*Store)(nil)
+	_ tasks.Listener = (*Store)(nil)
+)

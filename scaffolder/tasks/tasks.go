@@ -33,6 +33,21 @@ const (
 // worker rescued it, or it was retried.
 var ErrLeaseLost = errors.New("task lease lost")
 
+// Listener is implemented by stores whose database tells every process at
+// once that a task was opened (PostgreSQL's LISTEN/NOTIFY), so that a
+// replica's worker need not wait for its next poll.
+type Listener interface {
+	// ListenOpened holds one listening session until ctx ends (nil) or the
+	// session fails (its error). It calls wake once it listens, for the
+	// tasks opened while it did not, and again whenever a task is created,
+	// retried, rescued or handed back. ErrNoListen: the database cannot.
+	ListenOpened(ctx context.Context, wake func()) error
+}
+
+// ErrNoListen reports a store whose database cannot notify (SQLite, where
+// one process holds the database and wakes its own worker).
+var ErrNoListen = errors.New("the task store cannot listen for opened tasks")
+
 // Task is a stored task. Secrets are only filled in for the worker that
 // claimed the task.
 type Task struct {

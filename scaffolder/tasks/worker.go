@@ -33,10 +33,19 @@ type Worker struct {
 	// heartbeats come every Lease/3.
 	Lease time.Duration
 	// Poll is how often the worker looks for tasks and rescues expired
-	// leases without a wake-up (default 1s).
+	// leases without a wake-up (default 1s). When the store is a Listener
+	// the worker also wakes as soon as any replica opens a task, and
+	// polling is the fallback while the listening session reconnects.
 	Poll   time.Duration
 	Logger *slog.Logger
 }
+
+// Bounds of the wait before a failed listening session reconnects; it
+// doubles on each failure in a row.
+const (
+	listenRetryMin = 250 * time.Millisecond
+	listenRetryMax = 30 * time.Second
+)
 
 // Handle is a running task's link to the queue. Once the worker stops or
 // loses the task, its writes are dropped, as a dead process's would be.
@@ -91,6 +100,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if l, ok := w.Queue.Store.(Listener); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.listen(ctx, l)
+		}()
+	}
 	done := make(chan struct{}, w.Concurrency)
 	running := 0
 	tick := time.NewTicker(w.Poll)
@@ -129,6 +145,34 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-w.Queue.Woken():
 		case <-tick.C:
 		}
+	}
+}
+
+// listen keeps a listening session open until ctx ends, reconnecting with
+// backoff; each notification wakes the claim loop.
+func (w *Worker) listen(ctx context.Context, l Listener) {
+	wait := listenRetryMin
+	for {
+		listening := false
+		err := l.ListenOpened(ctx, func() {
+			listening = true // called on this goroutine, by ListenOpened
+			w.Queue.signalWorkers()
+		})
+		if ctx.Err() != nil || errors.Is(err, ErrNoListen) {
+			return
+		}
+		if listening {
+			wait = listenRetryMin
+		}
+		w.Logger.Warn("listening for new tasks failed; polling until it reconnects", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, listenRetryMax)
 	}
 }
 

@@ -229,7 +229,9 @@ catalog:
 		{"catalog_relations_count", nil, 8}, // ownedBy/ownerOf of 4 components and an API
 		{"catalog_processed_entities_count_total", map[string]string{"result": "changed"}, 12},
 		{"catalog_processing_duration_seconds", nil, 12},
-		{"catalog_stitched_entities_count_total", nil, 1}, // those stitched from the queue
+		{"catalog_processors_duration_seconds", map[string]string{"result": "ok"}, 12},
+		{"catalog_processing_queue_delay_seconds", nil, 12}, // every processed entity was claimed once at least
+		{"catalog_stitched_entities_count_total", nil, 1},   // those stitched from the queue
 		{"catalog_stitching_duration_seconds", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
 	} {

@@ -80,6 +80,7 @@ type DB struct {
 
 	dialect        string
 	skipMigrations bool
+	pgConfig       *pgx.ConnConfig // what the pool connects with; nil on SQLite
 }
 
 // Dialect is "sqlite" or "pg".
@@ -284,7 +285,7 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 		return nil, fmt.Errorf("database: ping pg %s: %w", cc.Database, err)
 	}
 	o.Logger.Debug("opened postgres database", "database", cc.Database, "plugin", o.PluginID)
-	return &DB{Write: db, Read: db, dialect: DialectPostgres}, nil
+	return &DB{Write: db, Read: db, dialect: DialectPostgres, pgConfig: cc}, nil
 }
 
 // pgConnConfig builds the pgx connection config of o: a connection string

@@ -24,8 +24,15 @@ type StatsFunc func(ctx context.Context) (catalog.Stats, error)
 //	catalog.stitching.queue.length          gauge: entities waiting to be stitched
 //	catalog.processed.entities.count{result} counter: processed entities, result changed, unchanged or errors
 //	catalog.processing.duration{result}     histogram, s: one entity's processing
+//	catalog.processors.duration{result}     histogram, s: one entity's processing steps, result ok or failed
+//	catalog.processing.queue.delay          histogram, s: from an entity becoming due to its claim
 //	catalog.stitched.entities.count         counter: entities stitched from the stitching queue
 //	catalog.stitching.duration              histogram, s: one batch from the queue (Backstage: one entity)
+//
+// Backstage times its processors apart from its whole flow, which also
+// writes the entity; here an entity's processing steps are its whole
+// processing (results are written in batches), so both histograms time the
+// same span and differ in their labels.
 //
 // Entities that the processing write stitches at once, without queueing
 // them, are not counted here.
@@ -38,6 +45,8 @@ type Catalog struct {
 
 	processed      metric.Int64Counter
 	processingTime metric.Float64Histogram
+	processorsTime metric.Float64Histogram
+	queueDelay     metric.Float64Histogram
 	stitched       metric.Int64Counter
 	stitchingTime  metric.Float64Histogram
 
@@ -64,6 +73,16 @@ func NewCatalog(m metric.Meter, stats StatsFunc, cacheFor time.Duration) (*Catal
 	if c.processingTime, err = m.Float64Histogram("catalog.processing.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time spent executing the full processing flow"),
 		metric.WithExplicitBucketBoundaries(FastBuckets...)); err != nil {
+		return nil, err
+	}
+	if c.processorsTime, err = m.Float64Histogram("catalog.processors.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time spent executing catalog processors"),
+		metric.WithExplicitBucketBoundaries(FastBuckets...)); err != nil {
+		return nil, err
+	}
+	if c.queueDelay, err = m.Float64Histogram("catalog.processing.queue.delay", metric.WithUnit("s"),
+		metric.WithDescription("The amount of delay between being scheduled for processing, and the start of actually being processed"),
+		metric.WithExplicitBucketBoundaries(DelayBuckets...)); err != nil {
 		return nil, err
 	}
 	if c.stitched, err = m.Int64Counter("catalog.stitched.entities.count",
@@ -160,19 +179,37 @@ func (c *Catalog) ObserveProcessing(item catalog.ProcessingItem, res catalog.Pro
 	ctx := context.Background()
 	c.processed.Add(ctx, 1, attrs)
 	c.processingTime.Record(ctx, took.Seconds(), attrs)
+	outcome := "ok"
+	if !res.Ok {
+		outcome = "failed"
+	}
+	c.processorsTime.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("result", outcome)))
 }
 
-// Store wraps the processing store so that stitching is measured.
+// Store wraps the processing store so that claims and stitching are
+// measured.
 func (c *Catalog) Store(s catalog.ProcessingStore) catalog.ProcessingStore {
-	return stitchTimer{s, c}
+	return storeTimer{s, c}
 }
 
-type stitchTimer struct {
+type storeTimer struct {
 	catalog.ProcessingStore
 	c *Catalog
 }
 
-func (t stitchTimer) StitchPending(ctx context.Context, limit int) (int, error) {
+// ClaimDue records each claimed entity's wait in the processing queue.
+func (t storeTimer) ClaimDue(ctx context.Context, limit int, next func() time.Time) ([]catalog.ProcessingItem, error) {
+	items, err := t.ProcessingStore.ClaimDue(ctx, limit, next)
+	now := time.Now()
+	for _, it := range items {
+		if !it.DueAt.IsZero() {
+			t.c.queueDelay.Record(ctx, max(0, now.Sub(it.DueAt).Seconds()))
+		}
+	}
+	return items, err
+}
+
+func (t storeTimer) StitchPending(ctx context.Context, limit int) (int, error) {
 	start := time.Now()
 	n, err := t.ProcessingStore.StitchPending(ctx, limit)
 	if n > 0 {

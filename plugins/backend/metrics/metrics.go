@@ -30,6 +30,9 @@ import (
 var (
 	// FastBuckets suit requests, processing and stitching.
 	FastBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+	// DelayBuckets suit waits in the processing queue: none under load-free
+	// polling, up to the processing interval and beyond when behind.
+	DelayBuckets = []float64{0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 	// SlowBuckets suit scaffolder tasks and steps and provider runs.
 	SlowBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 )
