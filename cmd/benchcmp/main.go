@@ -423,6 +423,7 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 		var page struct {
 			TotalItems int `json:"totalItems"`
 		}
+		asked := time.Now()
 		if err := getJSON(countURL, &page); err == nil {
 			if page.TotalItems >= n {
 				f.Ingest = time.Since(start)
@@ -434,7 +435,7 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 			log.Printf("benchcmp: %d of %d entities after %s", last, n, time.Since(start).Round(time.Second))
 			lastLog = time.Now()
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(probePause(time.Since(asked)))
 	}
 	f.RSSAfter, _ = rss(pid)
 	// Let the last relations stitch before reading.
@@ -467,6 +468,14 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 	time.Sleep(5 * time.Second)
 	f.RSSSteady, f.RSSPeak = rss(pid)
 	return f, nil
+}
+
+// probePause is how long to wait before asking again whether the ingest
+// is done, after a count that took took: counting every match is itself
+// work for the server measured, so the probe keeps to a fifth of the time
+// (and at least 100 ms between asks).
+func probePause(took time.Duration) time.Duration {
+	return max(100*time.Millisecond, 4*took)
 }
 
 // deepCursor returns the cursor of the first filtered, ordered listing's

@@ -123,13 +123,14 @@ func waitIngest(base string, n int, limit time.Duration) error {
 		var page struct {
 			TotalItems int `json:"totalItems"`
 		}
+		asked := time.Now()
 		if err := getJSON(base+"/api/catalog/entities/by-query?filter=metadata.tags=gen&limit=0", &page); err == nil {
 			if page.TotalItems >= n {
 				return nil
 			}
 			last = page.TotalItems
 		}
-		time.Sleep(time.Second)
+		time.Sleep(max(time.Second, probePause(time.Since(asked))))
 	}
 	return fmt.Errorf("ingest did not finish in %s (%d of %d)", limit, last, n)
 }
