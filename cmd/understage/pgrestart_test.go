@@ -111,14 +111,16 @@ full_page_writes = off
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := c.ctl("start"); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, c.serverLog())
-	}
+	// Registered first: a start that timed out may still have left a
+	// server running.
 	t.Cleanup(func() {
 		if out, err := c.ctl("stop", "-m", "immediate"); err != nil {
 			t.Logf("pg_ctl stop: %v\n%s", err, out)
 		}
 	})
+	if out, err := c.ctl("start"); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, c.serverLog())
+	}
 	return c
 }
 
