@@ -24,11 +24,12 @@ import (
 // pgCluster is a PostgreSQL cluster of the test's own, so that it can be
 // restarted without disturbing the shared server other tests use.
 type pgCluster struct {
-	t    *testing.T
-	bin  string // the directory of initdb, pg_ctl and postgres
-	data string
-	log  string
-	port int
+	t       *testing.T
+	runuser string
+	bin     string // the directory of initdb, pg_ctl and postgres
+	data    string
+	log     string
+	port    int
 }
 
 // startPrivatePG initialises and starts a throwaway cluster on a free
@@ -58,7 +59,17 @@ func startPrivatePG(t *testing.T) *pgCluster {
 		return vi < vj
 	})
 	bin := filepath.Dir(bins[len(bins)-1])
-	if _, err := exec.LookPath("runuser"); err != nil {
+	// runuser lives in sbin, which a user's PATH may lack.
+	runuser, err := exec.LookPath("runuser")
+	for _, p := range []string{"/usr/sbin/runuser", "/sbin/runuser"} {
+		if err == nil {
+			break
+		}
+		if _, serr := os.Stat(p); serr == nil {
+			runuser, err = p, nil
+		}
+	}
+	if err != nil {
 		return missing("runuser: %v", err)
 	}
 	if os.Geteuid() != 0 {
@@ -85,7 +96,7 @@ func startPrivatePG(t *testing.T) *pgCluster {
 	if err := os.Chown(root, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	c := &pgCluster{t: t, bin: bin, data: filepath.Join(root, "data"), log: filepath.Join(root, "server.log"), port: freePort(t)}
+	c := &pgCluster{t: t, runuser: runuser, bin: bin, data: filepath.Join(root, "data"), log: filepath.Join(root, "server.log"), port: freePort(t)}
 	if out, err := c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
@@ -126,7 +137,7 @@ full_page_writes = off
 
 // run runs one of the cluster's programs as the postgres user.
 func (c *pgCluster) run(prog string, args ...string) ([]byte, error) {
-	cmd := exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(c.bin, prog)}, args...)...)
+	cmd := exec.Command(c.runuser, append([]string{"-u", "postgres", "--", filepath.Join(c.bin, prog)}, args...)...)
 	cmd.Dir = filepath.Dir(c.data)
 	return cmd.CombinedOutput()
 }
