@@ -194,7 +194,7 @@ func (s *Service) Exec(ctx context.Context, t *tasks.Task, h *tasks.Handle) (str
 		template = ti.String("entityRef")
 	}
 	budget := newLogBudget(s.Runner.LogLimit)
-	prior, err := s.Queue.Store.ListEvents(ctx, t.ID, nil)
+	prior, err := h.Events(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("read the events of task '%s': %w", t.ID, err))
 	}

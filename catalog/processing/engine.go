@@ -24,6 +24,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/backend/ojson"
 )
 
@@ -201,7 +202,12 @@ const maxPipelinedBatches = 16
 // time. An entity claimed ahead of a write that changes it is simply due
 // again afterwards, as with a concurrent replica.
 func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
+	// itemsHeld is when the claim of items ends (at the latest: the store
+	// computes its lease end a moment later), resultsHeld that of the
+	// items the results are of.
+	var itemsHeld, resultsHeld time.Time
 	claim := func() ([]catalog.ProcessingItem, error) {
+		itemsHeld = time.Now().Add(min(e.o.Interval, e.o.Lease))
 		items, err := e.o.Store.ClaimDue(ctx, e.o.BatchSize, e.leaseEnd)
 		if err != nil {
 			return nil, fmt.Errorf("claim due entities: %w", err)
@@ -218,6 +224,7 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	// time (processSome), and the rest waits here, still leased.
 	var results []catalog.ProcessingResult
 	results, items = e.processSome(ctx, items)
+	resultsHeld = itemsHeld
 	for round := 1; len(results) > 0; round++ {
 		if len(items) == 0 && round < maxPipelinedBatches {
 			if items, err = claim(); err != nil {
@@ -225,10 +232,11 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 			}
 		}
 		written := make(chan error, 1)
-		go func(results []catalog.ProcessingResult) {
-			written <- e.o.Store.CompleteProcessing(ctx, results)
-		}(results)
+		go func(results []catalog.ProcessingResult, held time.Time) {
+			written <- e.write(ctx, results, held)
+		}(results, resultsHeld)
 		results, items = e.processSome(ctx, items)
+		resultsHeld = itemsHeld
 		if err := <-written; err != nil {
 			return true, fmt.Errorf("write processing results: %w", err)
 		}
@@ -239,6 +247,7 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 				return true, err
 			}
 			results, items = e.processSome(ctx, items)
+			resultsHeld = itemsHeld
 		}
 	}
 	for {
@@ -252,6 +261,26 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 		worked = true
 	}
 	return worked, nil
+}
+
+// write writes results, and again while it fails only because the
+// database is unreachable (restarting, crashed) and their entities are
+// still claimed (until held): given up, the work would be lost until the
+// claim ends. Written later, the results are those of a slow write.
+func (e *Engine) write(ctx context.Context, results []catalog.ProcessingResult, held time.Time) error {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := e.o.Store.CompleteProcessing(ctx, results)
+		if err == nil || !database.Unavailable(err) || time.Now().Add(wait).After(held) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // maxChildrenPerWrite bounds the entities emitted by the results of one

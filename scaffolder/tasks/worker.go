@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/understage/understage/plugins/backend/database"
 )
 
 // ErrCancelled is the cause of a run context cancelled by POST /cancel.
@@ -59,19 +61,59 @@ type Handle struct {
 
 // Emit appends an event for the task.
 func (h *Handle) Emit(ctx context.Context, typ string, body json.RawMessage) error {
-	if h.dead.Load() || h.parent.Err() != nil {
-		return ErrLeaseLost
-	}
-	_, err := h.q.AppendEvent(ctx, h.id, typ, body)
-	return err
+	return h.retry(func() error {
+		_, err := h.q.AppendEvent(ctx, h.id, typ, body)
+		return err
+	})
 }
 
 // SaveSteps records the task's completed steps.
 func (h *Handle) SaveSteps(ctx context.Context, steps map[string]json.RawMessage) error {
-	if h.dead.Load() || h.parent.Err() != nil {
-		return ErrLeaseLost
+	return h.retry(func() error { return h.q.Store.SaveSteps(ctx, h.id, h.worker, steps) })
+}
+
+// Events lists the task's events (those of earlier attempts included).
+func (h *Handle) Events(ctx context.Context) ([]Event, error) {
+	var evs []Event
+	err := h.retry(func() error {
+		var err error
+		evs, err = h.q.Store.ListEvents(ctx, h.id, nil)
+		return err
+	})
+	return evs, err
+}
+
+// retry runs op, and again while it fails only because the database is
+// unreachable (restarting, crashed): a step record or log line lost to a
+// database restart must not fail the task, which would otherwise be
+// completed as failed once the database is back. It gives up when the
+// task is no longer this worker's (lease lost, shutting down); an outage
+// longer than the lease ends that way once the database is back and
+// another worker rescued the task.
+func (h *Handle) retry(op func() error) error {
+	return untilReachable(h.parent, func() bool { return h.dead.Load() }, op)
+}
+
+// untilReachable runs op until it succeeds, fails for a reason other than
+// an unreachable database, ctx ends or stop says so, backing off between
+// attempts. Ending early returns ErrLeaseLost: the caller no longer holds
+// the task.
+func untilReachable(ctx context.Context, stop func() bool, op func() error) error {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		if stop() || ctx.Err() != nil {
+			return ErrLeaseLost
+		}
+		err := op()
+		if err == nil || !database.Unavailable(err) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	return h.q.Store.SaveSteps(ctx, h.id, h.worker, steps)
 }
 
 func (w *Worker) defaults() {
@@ -238,7 +280,12 @@ func (w *Worker) runOne(ctx context.Context, t *Task) {
 	cancel(nil)
 	<-hbDone
 	h.dead.Store(true)
-	if err := w.Queue.Store.Complete(context.WithoutCancel(ctx), t.ID, w.ID, status, body); err != nil {
+	// The outcome is kept through a database restart too: given up, the
+	// task would run again from its last recorded step once rescued.
+	err := untilReachable(ctx, func() bool { return false }, func() error {
+		return w.Queue.Store.Complete(context.WithoutCancel(ctx), t.ID, w.ID, status, body)
+	})
+	if err != nil {
 		w.Logger.Warn("complete task", "task", t.ID, "err", err)
 		return
 	}

@@ -406,7 +406,7 @@ func (s *Scheduler) runGlobal(ctx context.Context, t Task, trig <-chan struct{})
 			}
 		case <-time.After(s.poll):
 		}
-		claimed, err := s.claim(ctx, t)
+		claimed, until, err := s.claim(ctx, t)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("claim task", "task", t.ID, "err", err)
@@ -424,29 +424,40 @@ func (s *Scheduler) runGlobal(ctx context.Context, t Task, trig <-chan struct{})
 			nextMs = next.UnixMilli()
 		}
 		// Released even when shutting down, so that another replica (or
-		// the next start) does not wait for the lease to expire.
-		if _, err := s.db.Write.ExecContext(context.WithoutCancel(ctx), `UPDATE `+table+`
-SET next_run_at = ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND locked_by = ?`, nextMs, t.ID, s.owner); err != nil {
-			s.log.Warn("release task", "task", t.ID, "err", err)
+		// the next start) does not wait for the lease to expire; and again
+		// while the database is unreachable (a restart) and the lease
+		// holds, or no replica would run the task until the lease ends.
+		for pause := 50 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+			_, err := s.db.Write.ExecContext(context.WithoutCancel(ctx), `UPDATE `+table+`
+SET next_run_at = ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND locked_by = ?`, nextMs, t.ID, s.owner)
+			if err == nil {
+				break
+			}
+			if !database.Unavailable(err) || time.Now().Add(pause).After(until) || !wait(ctx, pause, nil) {
+				s.log.Warn("release task", "task", t.ID, "err", err)
+				break
+			}
 		}
 	}
 }
 
-// claim takes the task's lease when it is due and free.
-func (s *Scheduler) claim(ctx context.Context, t Task) (bool, error) {
+// claim takes the task's lease when it is due and free, and says until
+// when it holds.
+func (s *Scheduler) claim(ctx context.Context, t Task) (bool, time.Time, error) {
 	now := time.Now()
 	hold := t.Schedule.Timeout
 	if hold <= 0 {
 		hold = time.Hour
 	}
+	until := now.Add(hold + s.poll)
 	res, err := s.db.Write.ExecContext(ctx, `UPDATE `+table+` SET locked_by = ?, locked_until = ?
 WHERE id = ? AND next_run_at <= ? AND (locked_until IS NULL OR locked_until < ?)`,
-		s.owner, now.Add(hold+s.poll).UnixMilli(), t.ID, now.UnixMilli(), now.UnixMilli())
+		s.owner, until.UnixMilli(), t.ID, now.UnixMilli(), now.UnixMilli())
 	if err != nil {
-		return false, err
+		return false, until, err
 	}
 	n, err := res.RowsAffected()
-	return n == 1, err
+	return n == 1, until, err
 }
 
 // wait waits d, or until trig fires, or ctx ends (false).
