@@ -24,7 +24,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/model"
 	"github.com/understage/understage/plugins/backend"
-	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/dberr"
 	"github.com/understage/understage/plugins/backend/ojson"
 )
 
@@ -270,7 +270,7 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 func (e *Engine) write(ctx context.Context, results []catalog.ProcessingResult, held time.Time) error {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		err := e.o.Store.CompleteProcessing(ctx, results)
-		if err == nil || !database.Unavailable(err) || time.Now().Add(wait).After(held) {
+		if err == nil || !dberr.Unavailable(err) || time.Now().Add(wait).After(held) {
 			return err
 		}
 		t := time.NewTimer(wait)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/dberr"
 )
 
 // ErrCancelled is the cause of a run context cancelled by POST /cancel.
@@ -104,7 +104,7 @@ func untilReachable(ctx context.Context, stop func() bool, op func() error) erro
 			return ErrLeaseLost
 		}
 		err := op()
-		if err == nil || !database.Unavailable(err) {
+		if err == nil || !dberr.Unavailable(err) {
 			return err
 		}
 		t := time.NewTimer(wait)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/understage/understage/plugins/backend/config"
 	"github.com/understage/understage/plugins/backend/database"
+	"github.com/understage/understage/plugins/backend/database/dberr"
 )
 
 // Scope says where a task runs.
@@ -433,7 +434,7 @@ SET next_run_at = ?, locked_by = NULL, locked_until = NULL WHERE id = ? AND lock
 			if err == nil {
 				break
 			}
-			if !database.Unavailable(err) || time.Now().Add(pause).After(until) || !wait(ctx, pause, nil) {
+			if !dberr.Unavailable(err) || time.Now().Add(pause).After(until) || !wait(ctx, pause, nil) {
 				s.log.Warn("release task", "task", t.ID, "err", err)
 				break
 			}

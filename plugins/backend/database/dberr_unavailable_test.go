@@ -8,6 +8,7 @@ import (
 
 	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/backend/database/databasetest"
+	"github.com/understage/understage/plugins/backend/database/dberr"
 )
 
 // TestUnavailable: the errors of a server that is gone or that dropped the
@@ -82,7 +83,7 @@ func TestUnavailable(t *testing.T) {
 				t.Fatal("no error")
 			}
 			t.Logf("%v", err)
-			if got := database.Unavailable(err); got != tc.want {
+			if got := dberr.Unavailable(err); got != tc.want {
 				t.Errorf("Unavailable(%v) = %v, want %v", err, got, tc.want)
 			}
 		})

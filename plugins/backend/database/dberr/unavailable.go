@@ -1,4 +1,8 @@
-package database
+// Package dberr classifies database errors. It is apart from package
+// database so that code which only inspects errors (the engine, the task
+// worker, the scheduler, and the request handlers above them) does not
+// pull in bun and SQLite.
+package dberr
 
 import (
 	"context"
