@@ -131,12 +131,15 @@ func (s *Store) scanEntities(ctx context.Context, query string, args []any) ([]c
 // queryParts builds the FROM/WHERE of a by-query listing and the sort
 // expressions: the value column (NULL when unsorted) and the tie-breaking
 // id column, o.eid when sorted (the search index ends in it; eid order is
-// uid order) and the uid itself when not.
+// uid order) and the uid itself when not. A sorted listing reads search
+// alone (o, the sort key's rows): its entities are joined to the page
+// once it is cut (pageOf), so that the walk down the index fetches no
+// entity row for the rows the filter rejects.
 func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
 	var b strings.Builder
 	eidCol := "fe.eid"
 	if req.OrderField != nil {
-		b.WriteString(" FROM search o" + joinEntities + " WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
+		b.WriteString(" FROM search o WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
 		valCol, idCol, eidCol = "o.value", "o.eid", "o.eid"
 	} else {
 		b.WriteString(" FROM final_entities fe WHERE ")
@@ -167,8 +170,14 @@ func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol,
 	return b.String(), valCol, idCol, args, nil
 }
 
-// joinEntities joins the sort key's search rows o to their entities.
-const joinEntities = " JOIN final_entities fe ON fe.eid = o.eid"
+// pageOf wraps a sorted listing's search-only query (selecting o.value and
+// o.eid, ordered and limited) so that it returns cols of the page's
+// entities (fe) and their sort values (p.value), in the listing's order.
+// The subquery has a LIMIT, so the planner keeps it whole: it cannot join
+// the entities first and filter them afterwards.
+func pageOf(cols, inner, dir string) string {
+	return "SELECT " + cols + " FROM (" + inner + ") p JOIN final_entities fe ON fe.eid = p.eid ORDER BY p.value " + dir + ", p.eid " + dir
+}
 
 // queryKeys are the search keys a by-query request reads besides its filter's.
 func queryKeys(req catalog.QueryRequest) []string {
@@ -198,14 +207,13 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	}
 	var res catalog.QueryResult
 	if req.CountTotal {
-		// Distinct entities: a multi-valued sort field joins once per value.
+		// Distinct entities: a multi-valued sort field lists an entity once
+		// per value. Sorted, the count reads search alone, whose rows exist
+		// exactly while their entity does (both are written and deleted
+		// together): the index, not every matching entity's wide row.
 		countQ := "SELECT count(DISTINCT fe.eid)" + from
 		if req.OrderField != nil {
-			// Sorted, everything but the entity itself is in search, whose
-			// rows exist exactly while their entity does (both are written
-			// and deleted together): counting there reads the index
-			// alone, not every matching entity's wide row.
-			countQ = "SELECT count(DISTINCT o.eid)" + strings.Replace(from, joinEntities, "", 1)
+			countQ = "SELECT count(DISTINCT o.eid)" + from
 		}
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
 			var n int
@@ -231,7 +239,11 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	}
 	pageArgs := slices.Clone(args)
 	var q strings.Builder
-	q.WriteString("SELECT fe.final_entity, " + valCol + ", fe.entity_id")
+	if req.OrderField != nil {
+		q.WriteString("SELECT o.value, o.eid")
+	} else {
+		q.WriteString("SELECT fe.final_entity, NULL, fe.entity_id")
+	}
 	q.WriteString(from)
 	if req.After != nil {
 		if req.OrderField != nil {
@@ -258,11 +270,15 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		q.WriteString(" OFFSET ?")
 		pageArgs = append(pageArgs, req.Offset)
 	}
+	query := q.String()
+	if req.OrderField != nil {
+		query = pageOf("fe.final_entity, p.value, fe.entity_id", query, dir)
+	}
 	type row struct {
 		raw []byte
 		pos catalog.CursorPosition
 	}
-	rows, err := s.query(ctx, s.r, q.String(), pageArgs...)
+	rows, err := s.query(ctx, s.r, query, pageArgs...)
 	if err != nil {
 		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
 	}
@@ -302,19 +318,21 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	if req.After == nil && req.Offset == 0 && !req.Backward {
 		res.IsFirstOfAll = true
 	} else {
-		// Compare with the first row of the whole listing.
-		fq := "SELECT fe.entity_id" + from
+		// Compare with the first row of the whole listing, its sort value
+		// too: with a multi-valued sort field the same uid can head the
+		// listing under a different value.
+		var fq string
 		if req.OrderField != nil {
-			fq += " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc)
+			fq = pageOf("p.value, fe.entity_id", "SELECT o.value, o.eid"+from+" ORDER BY "+valCol+" "+sqlDir(desc)+", "+idCol+" "+sqlDir(desc)+" LIMIT 1", sqlDir(desc))
 		} else {
-			fq += " ORDER BY " + idCol + " " + sqlDir(desc)
+			fq = "SELECT NULL, fe.entity_id" + from + " ORDER BY " + idCol + " " + sqlDir(desc) + " LIMIT 1"
 		}
-		fq += " LIMIT 1"
+		var v sql.NullString
 		var id string
-		if err := s.queryRow(ctx, fq, args...).Scan(&id); err != nil && err != sql.ErrNoRows {
+		if err := s.queryRow(ctx, fq, args...).Scan(&v, &id); err != nil && err != sql.ErrNoRows {
 			return catalog.QueryResult{}, fmt.Errorf("query entities: first row: %w", err)
 		}
-		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || firstValueMatches(ctx, s, from, valCol, idCol, desc, args, first))
+		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || first.Value != nil && v.Valid && v.String == *first.Value)
 	}
 	return res, nil
 }
@@ -327,17 +345,6 @@ func cursorEID(desc bool) string {
 		return "COALESCE((SELECT eid FROM final_entities WHERE entity_id = ?), (SELECT min(eid) FROM final_entities WHERE entity_id > ?), 9223372036854775807)"
 	}
 	return "COALESCE((SELECT eid FROM final_entities WHERE entity_id = ?), (SELECT max(eid) FROM final_entities WHERE entity_id < ?), 0)"
-}
-
-// firstValueMatches checks the sort value too: with a multi-valued sort
-// field the same uid can head the listing under a different value.
-func firstValueMatches(ctx context.Context, s *Store, from, valCol, idCol string, desc bool, args []any, first catalog.CursorPosition) bool {
-	fq := "SELECT " + valCol + from + " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc) + " LIMIT 1"
-	var v sql.NullString
-	if err := s.queryRow(ctx, fq, args...).Scan(&v); err != nil {
-		return false
-	}
-	return first.Value != nil && v.Valid && v.String == *first.Value
 }
 
 // EntitiesByRefs returns one slot per ref, nil where missing or filtered out.
