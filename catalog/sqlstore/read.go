@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -64,9 +65,29 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 		args = append(args, req.Offset)
 	}
 	query := q.String()
-	ents, err := s.scanEntities(ctx, query, args)
-	if err != nil {
-		return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+	var ents []catalog.RawEntity
+	if req.Limit > 0 {
+		// A page is cached like a by-query page (see QueryEntities); a
+		// whole listing is read once and would crowd the cache.
+		v, err := s.cachedSized(ctx, cacheKey("list", query, args), func() (any, int, error) {
+			ents, err := s.scanEntities(ctx, query, args)
+			size := 0
+			for _, e := range ents {
+				size += len(e)
+			}
+			return ents, size, err
+		})
+		if err != nil {
+			return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+		}
+		for _, e := range v.([]catalog.RawEntity) {
+			ents = append(ents, bytes.Clone(e))
+		}
+	} else {
+		ents, err = s.scanEntities(ctx, query, args)
+		if err != nil {
+			return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+		}
 	}
 	res := catalog.EntitiesResult{Entities: ents}
 	if req.Limit > 0 && len(ents) > req.Limit {
@@ -274,32 +295,37 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	if req.OrderField != nil {
 		query = pageOf("fe.final_entity, p.value, fe.entity_id", query, dir)
 	}
-	type row struct {
-		raw []byte
-		pos catalog.CursorPosition
-	}
-	rows, err := s.query(ctx, s.r, query, pageArgs...)
+	// Pages are cached like counts: the same listing is asked for again
+	// and again (every visit of a catalog page), and its first page may
+	// walk far down the sort key's index before the filter has matched a
+	// page's worth of entities.
+	v, err := s.cachedSized(ctx, cacheKey("page", query, pageArgs), func() (any, int, error) {
+		rows, err := s.query(ctx, s.r, query, pageArgs...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close()
+		var page []pageRow
+		size := 0
+		for rows.Next() {
+			var r pageRow
+			var v sql.NullString
+			if err := rows.Scan(&r.raw, &v, &r.pos.UID); err != nil {
+				return nil, 0, err
+			}
+			if v.Valid {
+				val := v.String
+				r.pos.Value = &val
+			}
+			size += len(r.raw) + len(v.String) + len(r.pos.UID)
+			page = append(page, r)
+		}
+		return page, size, rows.Err()
+	})
 	if err != nil {
 		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
 	}
-	var page []row
-	for rows.Next() {
-		var r row
-		var v sql.NullString
-		if err := rows.Scan(&r.raw, &v, &r.pos.UID); err != nil {
-			rows.Close()
-			return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
-		}
-		if v.Valid {
-			val := v.String
-			r.pos.Value = &val
-		}
-		page = append(page, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
-	}
+	page := slices.Clone(v.([]pageRow))
 	if len(page) > req.Limit {
 		page = page[:req.Limit]
 		res.HasMore = true
@@ -311,7 +337,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		return res, nil
 	}
 	for _, r := range page {
-		res.Entities = append(res.Entities, catalog.RawEntity(r.raw))
+		res.Entities = append(res.Entities, catalog.RawEntity(bytes.Clone(r.raw)))
 	}
 	first, last := page[0].pos, page[len(page)-1].pos
 	res.First, res.Last = &first, &last
@@ -327,14 +353,30 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		} else {
 			fq = "SELECT NULL, fe.entity_id" + from + " ORDER BY " + idCol + " " + sqlDir(desc) + " LIMIT 1"
 		}
-		var v sql.NullString
-		var id string
-		if err := s.queryRow(ctx, fq, args...).Scan(&v, &id); err != nil && err != sql.ErrNoRows {
+		v, err := s.cached(ctx, cacheKey("first", fq, args), func() (any, error) {
+			var r pageRow
+			var v sql.NullString
+			if err := s.queryRow(ctx, fq, args...).Scan(&v, &r.pos.UID); err != nil && err != sql.ErrNoRows {
+				return nil, err
+			}
+			if v.Valid {
+				r.pos.Value = &v.String
+			}
+			return r.pos, nil
+		})
+		if err != nil {
 			return catalog.QueryResult{}, fmt.Errorf("query entities: first row: %w", err)
 		}
-		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || first.Value != nil && v.Valid && v.String == *first.Value)
+		top := v.(catalog.CursorPosition)
+		res.IsFirstOfAll = top.UID == first.UID && (req.OrderField == nil || first.Value != nil && top.Value != nil && *top.Value == *first.Value)
 	}
 	return res, nil
+}
+
+// pageRow is one entity of a by-query page and its cursor position.
+type pageRow struct {
+	raw []byte
+	pos catalog.CursorPosition
 }
 
 // cursorEID is the eid a cursor's uid (bound twice) stands for. When that
