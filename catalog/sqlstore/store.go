@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend/database"
@@ -42,6 +43,7 @@ type Store struct {
 	sinceAnalyze int64
 	analyzedRows int64
 	analyzing    bool
+	lastWrite    time.Time // of the last stitched change
 
 	// onRead, set only by tests, sees each read query (as sent) and its
 	// arguments before it runs.
