@@ -414,8 +414,11 @@ func cacheKey(kind, q string, args []any) string {
 	b.WriteString(kind)
 	b.WriteByte(0)
 	b.WriteString(q)
+	// Go syntax quotes strings, so that no argument can end early (the
+	// key holds pages of entities that one caller's filter, a permission
+	// condition among them, lets it see).
 	for _, a := range args {
-		fmt.Fprintf(&b, "\x00%v", a)
+		fmt.Fprintf(&b, "\x00%#v", a)
 	}
 	return b.String()
 }
