@@ -51,6 +51,9 @@ type planNode struct {
 	NodeType string     `json:"Node Type"`
 	Relation string     `json:"Relation Name"`
 	Index    string     `json:"Index Name"`
+	Rows     float64    `json:"Actual Rows"`  // with ANALYZE: per loop
+	Loops    float64    `json:"Actual Loops"` // with ANALYZE
+	Parent   string     `json:"Parent Relationship"`
 	Plans    []planNode `json:"Plans"`
 }
 
@@ -76,8 +79,15 @@ func (p planNode) String() string {
 
 func explain(t *testing.T, db *sql.DB, query string, args []any) planNode {
 	t.Helper()
+	return explainWith(t, db, "FORMAT JSON", query, args)
+}
+
+// explainWith explains query with the given EXPLAIN options (FORMAT JSON
+// among them).
+func explainWith(t *testing.T, db *sql.DB, opts, query string, args []any) planNode {
+	t.Helper()
 	var out []byte
-	if err := db.QueryRow("EXPLAIN (FORMAT JSON) "+query, args...).Scan(&out); err != nil {
+	if err := db.QueryRow("EXPLAIN ("+opts+") "+query, args...).Scan(&out); err != nil {
 		t.Fatalf("explain %s: %v", query, err)
 	}
 	var plans []struct {
@@ -189,13 +199,38 @@ func TestPostgresPlans(t *testing.T) {
 					t.Errorf("%s: sequential scan of %s in\n%s\nfor %s", tc.name, n.Relation, plan, r.query)
 				}
 			})
-			if tc.ordered && strings.HasPrefix(r.query, "SELECT fe.final_entity, o.value") {
+			if tc.ordered && strings.HasPrefix(r.query, "SELECT fe.final_entity, p.value") {
 				listings++
 				plan.walk(func(n planNode) {
 					if n.NodeType == "Sort" || n.NodeType == "Incremental Sort" {
 						t.Errorf("%s: the listing sorts its matches instead of walking the index in order:\n%s\nfor %s", tc.name, plan, r.query)
 					}
 				})
+				// The entities are fetched for the page alone, not for
+				// every row the walk passes before the filter rejects it.
+				run := explainWith(t, db.Read.DB, "ANALYZE, FORMAT JSON", r.query, r.args)
+				fetched := 0.0
+				limited := false // under the Limit that cuts the page
+				var count func(n planNode, underLimit bool)
+				count = func(n planNode, underLimit bool) {
+					if n.Parent == "InitPlan" {
+						return // the cursor's uid looked up once
+					}
+					if n.Relation == "final_entities" {
+						fetched += n.Rows * n.Loops
+						limited = limited || underLimit
+					}
+					for _, c := range n.Plans {
+						count(c, underLimit || n.NodeType == "Limit")
+					}
+				}
+				count(run, false)
+				if limited {
+					t.Errorf("%s: the listing joins the entities before cutting the page:\n%s\nfor %s", tc.name, run, r.query)
+				}
+				if fetched > 21 {
+					t.Errorf("%s: the listing fetches %v entities for a page of 20:\n%s\nfor %s", tc.name, fetched, run, r.query)
+				}
 			}
 		}
 		if tc.ordered && listings != 1 {

@@ -22,6 +22,24 @@ import (
 // analyzeMin is the least number of stitched entities between analyses.
 const analyzeMin = 2000
 
+// settleAfter is how long the catalog must go without stitched changes
+// before the analysis that ends a load (see analysisDue).
+const settleAfter = 10 * time.Second
+
+// analysisDue says whether the tables are to be analysed, since entities
+// having been stitched since the last analysis of analyzed entities, and
+// settled when writing has stopped for settleAfter. A load that stops
+// short of the next doubling leaves up to half the catalog unanalysed,
+// and its pages not marked all-visible, so that the facets and counts read
+// right after it fetch table rows for the index entries they count; once
+// the catalog has settled, an eighth of it is enough.
+func analysisDue(since, analyzed int64, settled bool) bool {
+	if since >= max(analyzeMin, analyzed) {
+		return true
+	}
+	return settled && since >= max(analyzeMin, analyzed/8)
+}
+
 // Analyze refreshes the planner statistics now (PostgreSQL; nothing on
 // SQLite), as the store does by itself after bulk writes.
 func (s *Store) Analyze(ctx context.Context) error {
@@ -33,18 +51,24 @@ func (s *Store) Analyze(ctx context.Context) error {
 	return nil
 }
 
-// noteWritten counts n stitched entities and analyses the tables when
-// enough changed. It runs after the writing transaction committed, in the
+// noteWritten counts n stitched entities (0: a round of processing or
+// stitching that changed nothing) and analyses the tables when
+// analysisDue. It runs after the writing transaction committed, in the
 // writer's goroutine; a failure is logged, never returned, since the
 // write itself succeeded.
 func (s *Store) noteWritten(ctx context.Context, n int) {
 	stmts := s.d.analyzeSQL()
-	if n <= 0 || len(stmts) == 0 {
+	if n < 0 || len(stmts) == 0 {
 		return
 	}
+	now := time.Now()
 	s.statsMu.Lock()
 	s.sinceAnalyze += int64(n)
-	due := s.sinceAnalyze >= max(analyzeMin, s.analyzedRows) && !s.analyzing
+	if n > 0 {
+		s.lastWrite = now
+	}
+	settled := n == 0 && now.Sub(s.lastWrite) >= settleAfter
+	due := !s.analyzing && analysisDue(s.sinceAnalyze, s.analyzedRows, settled)
 	if due {
 		s.analyzing = true
 	}
@@ -68,5 +92,5 @@ func (s *Store) noteWritten(ctx context.Context, n int) {
 		s.logger.Warn("catalog: analyze after bulk writes failed", "error", err)
 		return
 	}
-	s.logger.Debug("catalog: analysed tables after bulk writes", "entities", rows, "duration", time.Since(t))
+	s.logger.Debug("catalog: analysed tables after bulk writes", "entities", rows, "settled", settled, "duration", time.Since(t))
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -64,9 +65,29 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 		args = append(args, req.Offset)
 	}
 	query := q.String()
-	ents, err := s.scanEntities(ctx, query, args)
-	if err != nil {
-		return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+	var ents []catalog.RawEntity
+	if req.Limit > 0 {
+		// A page is cached like a by-query page (see QueryEntities); a
+		// whole listing is read once and would crowd the cache.
+		v, err := s.cachedSized(ctx, cacheKey("list", query, args), func() (any, int, error) {
+			ents, err := s.scanEntities(ctx, query, args)
+			size := 0
+			for _, e := range ents {
+				size += len(e)
+			}
+			return ents, size, err
+		})
+		if err != nil {
+			return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+		}
+		for _, e := range v.([]catalog.RawEntity) {
+			ents = append(ents, bytes.Clone(e))
+		}
+	} else {
+		ents, err = s.scanEntities(ctx, query, args)
+		if err != nil {
+			return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
+		}
 	}
 	res := catalog.EntitiesResult{Entities: ents}
 	if req.Limit > 0 && len(ents) > req.Limit {
@@ -131,12 +152,15 @@ func (s *Store) scanEntities(ctx context.Context, query string, args []any) ([]c
 // queryParts builds the FROM/WHERE of a by-query listing and the sort
 // expressions: the value column (NULL when unsorted) and the tie-breaking
 // id column, o.eid when sorted (the search index ends in it; eid order is
-// uid order) and the uid itself when not.
+// uid order) and the uid itself when not. A sorted listing reads search
+// alone (o, the sort key's rows): its entities are joined to the page
+// once it is cut (pageOf), so that the walk down the index fetches no
+// entity row for the rows the filter rejects.
 func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol, idCol string, args []any, err error) {
 	var b strings.Builder
 	eidCol := "fe.eid"
 	if req.OrderField != nil {
-		b.WriteString(" FROM search o" + joinEntities + " WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
+		b.WriteString(" FROM search o WHERE o.key_id = " + keys.literal(req.OrderField.Field) + " AND o.value IS NOT NULL AND ")
 		valCol, idCol, eidCol = "o.value", "o.eid", "o.eid"
 	} else {
 		b.WriteString(" FROM final_entities fe WHERE ")
@@ -167,8 +191,14 @@ func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol,
 	return b.String(), valCol, idCol, args, nil
 }
 
-// joinEntities joins the sort key's search rows o to their entities.
-const joinEntities = " JOIN final_entities fe ON fe.eid = o.eid"
+// pageOf wraps a sorted listing's search-only query (selecting o.value and
+// o.eid, ordered and limited) so that it returns cols of the page's
+// entities (fe) and their sort values (p.value), in the listing's order.
+// The subquery has a LIMIT, so the planner keeps it whole: it cannot join
+// the entities first and filter them afterwards.
+func pageOf(cols, inner, dir string) string {
+	return "SELECT " + cols + " FROM (" + inner + ") p JOIN final_entities fe ON fe.eid = p.eid ORDER BY p.value " + dir + ", p.eid " + dir
+}
 
 // queryKeys are the search keys a by-query request reads besides its filter's.
 func queryKeys(req catalog.QueryRequest) []string {
@@ -198,14 +228,13 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	}
 	var res catalog.QueryResult
 	if req.CountTotal {
-		// Distinct entities: a multi-valued sort field joins once per value.
+		// Distinct entities: a multi-valued sort field lists an entity once
+		// per value. Sorted, the count reads search alone, whose rows exist
+		// exactly while their entity does (both are written and deleted
+		// together): the index, not every matching entity's wide row.
 		countQ := "SELECT count(DISTINCT fe.eid)" + from
 		if req.OrderField != nil {
-			// Sorted, everything but the entity itself is in search, whose
-			// rows exist exactly while their entity does (both are written
-			// and deleted together): counting there reads the index
-			// alone, not every matching entity's wide row.
-			countQ = "SELECT count(DISTINCT o.eid)" + strings.Replace(from, joinEntities, "", 1)
+			countQ = "SELECT count(DISTINCT o.eid)" + from
 		}
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
 			var n int
@@ -231,7 +260,11 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 	}
 	pageArgs := slices.Clone(args)
 	var q strings.Builder
-	q.WriteString("SELECT fe.final_entity, " + valCol + ", fe.entity_id")
+	if req.OrderField != nil {
+		q.WriteString("SELECT o.value, o.eid")
+	} else {
+		q.WriteString("SELECT fe.final_entity, NULL, fe.entity_id")
+	}
 	q.WriteString(from)
 	if req.After != nil {
 		if req.OrderField != nil {
@@ -258,32 +291,41 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		q.WriteString(" OFFSET ?")
 		pageArgs = append(pageArgs, req.Offset)
 	}
-	type row struct {
-		raw []byte
-		pos catalog.CursorPosition
+	query := q.String()
+	if req.OrderField != nil {
+		query = pageOf("fe.final_entity, p.value, fe.entity_id", query, dir)
 	}
-	rows, err := s.query(ctx, s.r, q.String(), pageArgs...)
+	// Pages are cached like counts: the same listing is asked for again
+	// and again (every visit of a catalog page), and its first page may
+	// walk far down the sort key's index before the filter has matched a
+	// page's worth of entities.
+	v, err := s.cachedSized(ctx, cacheKey("page", query, pageArgs), func() (any, int, error) {
+		rows, err := s.query(ctx, s.r, query, pageArgs...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close()
+		var page []pageRow
+		size := 0
+		for rows.Next() {
+			var r pageRow
+			var v sql.NullString
+			if err := rows.Scan(&r.raw, &v, &r.pos.UID); err != nil {
+				return nil, 0, err
+			}
+			if v.Valid {
+				val := v.String
+				r.pos.Value = &val
+			}
+			size += len(r.raw) + len(v.String) + len(r.pos.UID)
+			page = append(page, r)
+		}
+		return page, size, rows.Err()
+	})
 	if err != nil {
 		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
 	}
-	var page []row
-	for rows.Next() {
-		var r row
-		var v sql.NullString
-		if err := rows.Scan(&r.raw, &v, &r.pos.UID); err != nil {
-			rows.Close()
-			return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
-		}
-		if v.Valid {
-			val := v.String
-			r.pos.Value = &val
-		}
-		page = append(page, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return catalog.QueryResult{}, fmt.Errorf("query entities: %w", err)
-	}
+	page := slices.Clone(v.([]pageRow))
 	if len(page) > req.Limit {
 		page = page[:req.Limit]
 		res.HasMore = true
@@ -295,28 +337,46 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		return res, nil
 	}
 	for _, r := range page {
-		res.Entities = append(res.Entities, catalog.RawEntity(r.raw))
+		res.Entities = append(res.Entities, catalog.RawEntity(bytes.Clone(r.raw)))
 	}
 	first, last := page[0].pos, page[len(page)-1].pos
 	res.First, res.Last = &first, &last
 	if req.After == nil && req.Offset == 0 && !req.Backward {
 		res.IsFirstOfAll = true
 	} else {
-		// Compare with the first row of the whole listing.
-		fq := "SELECT fe.entity_id" + from
+		// Compare with the first row of the whole listing, its sort value
+		// too: with a multi-valued sort field the same uid can head the
+		// listing under a different value.
+		var fq string
 		if req.OrderField != nil {
-			fq += " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc)
+			fq = pageOf("p.value, fe.entity_id", "SELECT o.value, o.eid"+from+" ORDER BY "+valCol+" "+sqlDir(desc)+", "+idCol+" "+sqlDir(desc)+" LIMIT 1", sqlDir(desc))
 		} else {
-			fq += " ORDER BY " + idCol + " " + sqlDir(desc)
+			fq = "SELECT NULL, fe.entity_id" + from + " ORDER BY " + idCol + " " + sqlDir(desc) + " LIMIT 1"
 		}
-		fq += " LIMIT 1"
-		var id string
-		if err := s.queryRow(ctx, fq, args...).Scan(&id); err != nil && err != sql.ErrNoRows {
+		v, err := s.cached(ctx, cacheKey("first", fq, args), func() (any, error) {
+			var r pageRow
+			var v sql.NullString
+			if err := s.queryRow(ctx, fq, args...).Scan(&v, &r.pos.UID); err != nil && err != sql.ErrNoRows {
+				return nil, err
+			}
+			if v.Valid {
+				r.pos.Value = &v.String
+			}
+			return r.pos, nil
+		})
+		if err != nil {
 			return catalog.QueryResult{}, fmt.Errorf("query entities: first row: %w", err)
 		}
-		res.IsFirstOfAll = id == first.UID && (req.OrderField == nil || firstValueMatches(ctx, s, from, valCol, idCol, desc, args, first))
+		top := v.(catalog.CursorPosition)
+		res.IsFirstOfAll = top.UID == first.UID && (req.OrderField == nil || first.Value != nil && top.Value != nil && *top.Value == *first.Value)
 	}
 	return res, nil
+}
+
+// pageRow is one entity of a by-query page and its cursor position.
+type pageRow struct {
+	raw []byte
+	pos catalog.CursorPosition
 }
 
 // cursorEID is the eid a cursor's uid (bound twice) stands for. When that
@@ -327,17 +387,6 @@ func cursorEID(desc bool) string {
 		return "COALESCE((SELECT eid FROM final_entities WHERE entity_id = ?), (SELECT min(eid) FROM final_entities WHERE entity_id > ?), 9223372036854775807)"
 	}
 	return "COALESCE((SELECT eid FROM final_entities WHERE entity_id = ?), (SELECT max(eid) FROM final_entities WHERE entity_id < ?), 0)"
-}
-
-// firstValueMatches checks the sort value too: with a multi-valued sort
-// field the same uid can head the listing under a different value.
-func firstValueMatches(ctx context.Context, s *Store, from, valCol, idCol string, desc bool, args []any, first catalog.CursorPosition) bool {
-	fq := "SELECT " + valCol + from + " ORDER BY " + valCol + " " + sqlDir(desc) + ", " + idCol + " " + sqlDir(desc) + " LIMIT 1"
-	var v sql.NullString
-	if err := s.queryRow(ctx, fq, args...).Scan(&v); err != nil {
-		return false
-	}
-	return first.Value != nil && v.Valid && v.String == *first.Value
 }
 
 // EntitiesByRefs returns one slot per ref, nil where missing or filtered out.

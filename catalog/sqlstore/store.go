@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend/database"
@@ -30,9 +31,10 @@ type Store struct {
 	d      dialect
 	logger *slog.Logger
 
-	cacheMu  sync.Mutex
-	cacheGen int64
-	cache    map[string]any
+	cacheMu    sync.Mutex
+	cacheGen   int64
+	cache      map[string]any
+	cacheBytes int // see cachedSized
 
 	keyMu    sync.Mutex
 	keyCache map[string]int64 // search key → interned id (see keyIDs)
@@ -41,6 +43,7 @@ type Store struct {
 	sinceAnalyze int64
 	analyzedRows int64
 	analyzing    bool
+	lastWrite    time.Time // of the last stitched change
 
 	// onRead, set only by tests, sees each read query (as sent) and its
 	// arguments before it runs.
@@ -356,6 +359,16 @@ func (s *Store) bumpGeneration(ctx context.Context, tx *sql.Tx) error {
 // moved since the value was computed. The generation lives in the database,
 // so a write by any replica invalidates every replica's cache.
 func (s *Store) cached(ctx context.Context, key string, compute func() (any, error)) (any, error) {
+	return s.cachedSized(ctx, key, func() (any, int, error) {
+		v, err := compute()
+		return v, 0, err
+	})
+}
+
+// cachedSized is cached for values whose size in bytes compute reports
+// besides the value (0 for small ones): the cache keeps at most
+// maxCacheBytes of them.
+func (s *Store) cachedSized(ctx context.Context, key string, compute func() (any, int, error)) (any, error) {
 	var gen int64
 	if err := s.r.QueryRowContext(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen); err != nil {
 		return nil, fmt.Errorf("read generation: %w", err)
@@ -368,10 +381,11 @@ func (s *Store) cached(ctx context.Context, key string, compute func() (any, err
 		}
 	}
 	s.cacheMu.Unlock()
-	v, err := compute()
+	v, size, err := compute()
 	if err != nil {
 		return nil, err
 	}
+	size += len(key)
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	if s.cacheGen != gen {
@@ -379,22 +393,32 @@ func (s *Store) cached(ctx context.Context, key string, compute func() (any, err
 			return v, nil // computed from an older snapshot than the cache holds
 		}
 		s.cacheGen = gen
-		s.cache = map[string]any{}
+		s.cache, s.cacheBytes = map[string]any{}, 0
 	}
-	if len(s.cache) >= 512 {
-		s.cache = map[string]any{} // crude bound; the working set is small
+	if size > maxCacheBytes/8 {
+		return v, nil // one large page would push out everything else
+	}
+	if len(s.cache) >= 512 || s.cacheBytes+size > maxCacheBytes {
+		s.cache, s.cacheBytes = map[string]any{}, 0 // crude bound; the working set is small
 	}
 	s.cache[key] = v
+	s.cacheBytes += size
 	return v, nil
 }
+
+// maxCacheBytes bounds the result cache's keys and reported value sizes.
+const maxCacheBytes = 16 << 20
 
 func cacheKey(kind, q string, args []any) string {
 	var b strings.Builder
 	b.WriteString(kind)
 	b.WriteByte(0)
 	b.WriteString(q)
+	// Go syntax quotes strings, so that no argument can end early (the
+	// key holds pages of entities that one caller's filter, a permission
+	// condition among them, lets it see).
 	for _, a := range args {
-		fmt.Fprintf(&b, "\x00%v", a)
+		fmt.Fprintf(&b, "\x00%#v", a)
 	}
 	return b.String()
 }
