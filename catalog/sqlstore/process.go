@@ -48,6 +48,10 @@ func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	errs := make([]error, len(es))
 	parallel(len(es), func(i int) {
 		e := es[i]
+		if e.JSON != nil {
+			all[i] = deferredRow{ref: e.Ref, locationKey: e.LocationKey, hash: hashBytes(e.JSON), body: e.JSON}
+			return
+		}
 		if e.Entity == nil {
 			return
 		}
@@ -64,7 +68,7 @@ func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	}
 	out := all[:0]
 	for i, r := range all {
-		if es[i].Entity != nil {
+		if es[i].Present() {
 			out = append(out, r)
 		}
 	}
@@ -634,7 +638,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 		var parents []string
 		for _, r := range okResults {
 			for _, c := range r.Children {
-				if c.Entity != nil {
+				if c.Present() {
 					emitted = append(emitted, c)
 					parents = append(parents, r.EntityRef)
 				}
