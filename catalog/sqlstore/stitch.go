@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -182,10 +183,36 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	if err := s.deleteSearchRows(ctx, tx, gone); err != nil {
 		return 0, err
 	}
+	// In the order of the (key_id, value) index, so that consecutive rows
+	// land on the same index pages instead of all over it.
+	slices.SortFunc(search, func(a, b []any) int {
+		if c := cmp.Compare(a[1].(int64), b[1].(int64)); c != 0 {
+			return c
+		}
+		av, bv := a[3].(*string), b[3].(*string)
+		switch {
+		case av == nil || bv == nil:
+			if c := cmp.Compare(boolInt(av != nil), boolInt(bv != nil)); c != 0 {
+				return c
+			}
+		default:
+			if c := strings.Compare(*av, *bv); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a[0].(int64), b[0].(int64))
+	})
 	if err := s.insertRows(ctx, tx, `INSERT INTO search (eid, key_id, seq, value, original_value)`, "", search, nil); err != nil {
 		return 0, err
 	}
 	return len(finals), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // searchRowKey identifies a search row of an entity by content; seq only
