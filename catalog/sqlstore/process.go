@@ -709,9 +709,26 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 			delete(stitch, r.EntityRef)
 		}
 		preDone()
+		// Queue rows of these entities, left by earlier writes of their
+		// peers, are read before the stitch reads its inputs, so the stitch
+		// covers what queued them and they are dropped after it, instead of
+		// stitching the entities again from the queue. A row queued again
+		// meanwhile has another ticket and stays.
+		queued, err := s.queuedTickets(ctx, tx, direct)
+		if err != nil {
+			return err
+		}
 		written, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
 		if err != nil {
 			return err
+		}
+		for ticket, refs := range queued {
+			for _, chunk := range chunks(refs, s.chunk()) {
+				in, args := s.in(chunk)
+				if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+in, append([]any{ticket}, args...)...); err != nil {
+					return err
+				}
+			}
 		}
 		stitched = written
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
@@ -734,6 +751,31 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 	}
 	s.noteWritten(ctx, stitched)
 	return nil
+}
+
+// queuedTickets returns the stitch_queue rows of refs: their refs by ticket.
+func (s *Store) queuedTickets(ctx context.Context, tx *sql.Tx, refs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, chunk := range chunks(refs, s.chunk()) {
+		in, args := s.in(chunk)
+		rows, err := s.query(ctx, tx, `SELECT entity_ref, stitch_ticket FROM stitch_queue WHERE entity_ref IN `+in, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var ref, ticket string
+			if err := rows.Scan(&ref, &ticket); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[ticket] = append(out[ticket], ref)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // encodedResult is a processing result in its stored form.
