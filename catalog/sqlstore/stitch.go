@@ -115,7 +115,7 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		o.body, o.hash, o.rows, o.err = stitchOne(srcs[i])
 	})
 	var finals [][]any
-	var rewritten []int64
+	var eids []int64
 	type entityRows struct {
 		eid  int64
 		rows []model.SearchRow
@@ -132,9 +132,7 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 			continue
 		}
 		finals = append(finals, []any{src.eid, src.id, src.ref, o.hash, string(o.body), now})
-		if src.oldHash != "" {
-			rewritten = append(rewritten, src.eid)
-		}
+		eids = append(eids, src.eid)
 		for _, r := range o.rows {
 			keys[r.Key] = 0
 		}
@@ -153,7 +151,11 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	// A restitched entity usually differs from its stored form in a few
 	// rows (a relation added by a peer): only those are deleted and
 	// inserted, since writing the search index is most of stitching's cost.
-	old, err := s.loadSearchRows(ctx, tx, rewritten)
+	// The rows are read after the final_entities write above, which waits
+	// for another replica's transaction stitching the same entity to end:
+	// on PostgreSQL they are then that transaction's rows. Entities
+	// stitched for the first time are read too, for the same reason.
+	old, err := s.loadSearchRows(ctx, tx, eids)
 	if err != nil {
 		return 0, err
 	}
