@@ -50,7 +50,16 @@ type Relation struct {
 type DeferredEntity struct {
 	Entity      *ojson.Object
 	LocationKey string
+	// JSON, when set, is Entity encoded (ojson.Marshal) and Ref its entity
+	// ref; Entity may then be nil. The processing engine keeps emitted
+	// entities in this form from processing to their write: a location may
+	// emit thousands, and their decoded trees take several times the memory.
+	JSON []byte
+	Ref  string
 }
+
+// Present tells whether d holds an entity, decoded or encoded.
+func (d DeferredEntity) Present() bool { return d.Entity != nil || d.JSON != nil }
 
 // ProcessingItem is a claimed refresh_state row.
 type ProcessingItem struct {

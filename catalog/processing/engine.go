@@ -338,6 +338,7 @@ func (e *Engine) processAll(ctx context.Context, items []catalog.ProcessingItem)
 				if e.o.Observe != nil {
 					e.o.Observe(items[i], results[i], time.Since(start))
 				}
+				dropDecodedChildren(&results[i])
 				results[i].NextUpdateAt = e.nextUpdate()
 			}
 		}()
@@ -398,12 +399,29 @@ func (e *Engine) Process(ctx context.Context, it catalog.ProcessingItem) catalog
 		// location never turns its entities into orphans.
 		return fail(errs...)
 	}
+	for i, c := range children {
+		b, err := ojson.Marshal(c.Entity)
+		if err != nil {
+			return fail(fmt.Errorf("encode emitted entity: %w", err))
+		}
+		children[i].JSON, children[i].Ref = b, model.EntityRef(c.Entity)
+	}
 	res.Ok = true
 	res.Processed = entity
 	res.Relations = relations
 	res.Children = children
 	res.ResultHash = hashResult(res)
 	return res
+}
+
+// dropDecodedChildren keeps only the encoded form of r's children (see
+// catalog.DeferredEntity.JSON) until they are written.
+func dropDecodedChildren(r *catalog.ProcessingResult) {
+	for i := range r.Children {
+		if r.Children[i].JSON != nil {
+			r.Children[i].Entity = nil
+		}
+	}
 }
 
 // locationRef is a parsed "type:target" location reference.
@@ -487,7 +505,10 @@ func hashResult(r catalog.ProcessingResult) string {
 			fmt.Fprintf(h, "\x00%s\x01%s\x01%s", rel.Source, rel.Type, rel.Target)
 		}
 		for _, c := range r.Children {
-			b, _ := ojson.Marshal(c.Entity)
+			b := c.JSON
+			if b == nil {
+				b, _ = ojson.Marshal(c.Entity)
+			}
 			h.Write([]byte("\x00child\x00" + c.LocationKey + "\x00"))
 			h.Write(b)
 		}

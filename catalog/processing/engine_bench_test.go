@@ -70,7 +70,7 @@ func BenchmarkIngest10k(b *testing.B) {
 
 // BenchmarkIngestOrg measures a whole ingest of a generated organisation
 // (catalog/orggen; UNDERSTAGE_BENCH_N entities, default 5000) into SQLite
-// and PostgreSQL, with relations and their stitching. With -cpuprofile it
+// (in memory, as cmd/benchcmp -db memory runs, and in a file) and PostgreSQL, with relations and their stitching. With -cpuprofile it
 // shows where ingest time goes as the catalog grows.
 func BenchmarkIngestOrg(b *testing.B) {
 	n := 5000
@@ -81,13 +81,16 @@ func BenchmarkIngestOrg(b *testing.B) {
 		name string
 		opts func(dir string) database.Options
 	}{
+		{"memory", func(string) database.Options {
+			return database.Options{Client: "better-sqlite3", Connection: ":memory:"}
+		}},
 		{"sqlite", func(dir string) database.Options {
 			return database.Options{Client: "better-sqlite3", Connection: filepath.Join(dir, "c.sqlite")}
 		}},
 		{"pg", func(string) database.Options { return databasetest.PG(b) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			for b.Loop() {
+			for range b.N {
 				b.StopTimer()
 				dir := b.TempDir()
 				_, parts, _, err := orggen.Write(dir, n)

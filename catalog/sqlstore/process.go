@@ -48,6 +48,10 @@ func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	errs := make([]error, len(es))
 	parallel(len(es), func(i int) {
 		e := es[i]
+		if e.JSON != nil {
+			all[i] = deferredRow{ref: e.Ref, locationKey: e.LocationKey, hash: hashBytes(e.JSON), body: e.JSON}
+			return
+		}
 		if e.Entity == nil {
 			return
 		}
@@ -64,7 +68,7 @@ func marshalRows(es []catalog.DeferredEntity) ([]deferredRow, error) {
 	}
 	out := all[:0]
 	for i, r := range all {
-		if es[i].Entity != nil {
+		if es[i].Present() {
 			out = append(out, r)
 		}
 	}
@@ -670,7 +674,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 		var parents []string
 		for _, r := range okResults {
 			for _, c := range r.Children {
-				if c.Entity != nil {
+				if c.Present() {
 					emitted = append(emitted, c)
 					parents = append(parents, r.EntityRef)
 				}
@@ -741,9 +745,26 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 			delete(stitch, r.EntityRef)
 		}
 		preDone()
+		// Queue rows of these entities, left by earlier writes of their
+		// peers, are read before the stitch reads its inputs, so the stitch
+		// covers what queued them and they are dropped after it, instead of
+		// stitching the entities again from the queue. A row queued again
+		// meanwhile has another ticket and stays.
+		queued, err := s.queuedTickets(ctx, tx, direct)
+		if err != nil {
+			return err
+		}
 		written, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
 		if err != nil {
 			return err
+		}
+		for ticket, refs := range queued {
+			for _, chunk := range chunks(refs, s.chunk()) {
+				in, args := s.in(chunk)
+				if err := s.exec(ctx, tx, `DELETE FROM stitch_queue WHERE stitch_ticket = ? AND entity_ref IN `+in, append([]any{ticket}, args...)...); err != nil {
+					return err
+				}
+			}
 		}
 		stitched = written
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
@@ -766,6 +787,31 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 	}
 	s.noteWritten(ctx, stitched)
 	return nil
+}
+
+// queuedTickets returns the stitch_queue rows of refs: their refs by ticket.
+func (s *Store) queuedTickets(ctx context.Context, tx *sql.Tx, refs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, chunk := range chunks(refs, s.chunk()) {
+		in, args := s.in(chunk)
+		rows, err := s.query(ctx, tx, `SELECT entity_ref, stitch_ticket FROM stitch_queue WHERE entity_ref IN `+in, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var ref, ticket string
+			if err := rows.Scan(&ref, &ticket); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[ticket] = append(out[ticket], ref)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // encodedResult is a processing result in its stored form.

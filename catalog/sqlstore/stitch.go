@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -113,8 +114,13 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		}
 		o.body, o.hash, o.rows, o.err = stitchOne(srcs[i])
 	})
-	var finals, search [][]any
-	var rewritten []int64
+	var finals [][]any
+	var eids []int64
+	type entityRows struct {
+		eid  int64
+		rows []model.SearchRow
+	}
+	var fresh []entityRows
 	keys := map[string]int64{}
 	for i, src := range srcs {
 		o := outs[i]
@@ -126,30 +132,14 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 			continue
 		}
 		finals = append(finals, []any{src.eid, src.id, src.ref, o.hash, string(o.body), now})
-		if src.oldHash != "" {
-			rewritten = append(rewritten, src.eid)
-		}
+		eids = append(eids, src.eid)
 		for _, r := range o.rows {
 			keys[r.Key] = 0
 		}
-		for i, r := range o.rows {
-			// original_value is stored only where it differs: most values
-			// are lowercase already, and readers take COALESCE(original_value, value).
-			orig := r.OriginalValue
-			if orig != nil && r.Value != nil && *orig == *r.Value {
-				orig = nil
-			}
-			search = append(search, []any{src.eid, r.Key, i, r.Value, orig})
-		}
+		fresh = append(fresh, entityRows{src.eid, o.rows})
 	}
 	if len(finals) == 0 {
 		return 0, nil
-	}
-	for _, chunk := range chunks(rewritten, s.chunk()) {
-		in, args := s.inInts(chunk)
-		if err := s.exec(ctx, tx, `DELETE FROM search WHERE eid IN `+in, args...); err != nil {
-			return 0, err
-		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (eid, entity_id, entity_ref, hash, final_entity, last_updated_at)`,
 		`ON CONFLICT (eid) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
@@ -158,13 +148,165 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	if err := s.internKeys(ctx, tx, keys); err != nil {
 		return 0, err
 	}
-	for _, row := range search {
-		row[1] = keys[row[1].(string)]
+	// A restitched entity usually differs from its stored form in a few
+	// rows (a relation added by a peer): only those are deleted and
+	// inserted, since writing the search index is most of stitching's cost.
+	// The rows are read after the final_entities write above, which waits
+	// for another replica's transaction stitching the same entity to end:
+	// on PostgreSQL they are then that transaction's rows. Entities
+	// stitched for the first time are read too, for the same reason.
+	old, err := s.loadSearchRows(ctx, tx, eids)
+	if err != nil {
+		return 0, err
 	}
+	var search, gone [][]any
+	for _, e := range fresh {
+		prev := old[e.eid]
+		seq := prev.maxSeq + 1
+		for _, r := range e.rows {
+			// original_value is stored only where it differs: most values
+			// are lowercase already, and readers take COALESCE(original_value, value).
+			orig := r.OriginalValue
+			if orig != nil && r.Value != nil && *orig == *r.Value {
+				orig = nil
+			}
+			k := searchRowKey{keyID: keys[r.Key], value: r.Value, orig: orig}.comparable()
+			if _, ok := prev.seqs[k]; ok {
+				delete(prev.seqs, k)
+				continue
+			}
+			search = append(search, []any{e.eid, k.keyID, seq, r.Value, orig})
+			seq++
+		}
+		for _, q := range prev.seqs {
+			gone = append(gone, []any{e.eid, q.keyID, q.seq})
+		}
+	}
+	if err := s.deleteSearchRows(ctx, tx, gone); err != nil {
+		return 0, err
+	}
+	// In the order of the (key_id, value) index, so that consecutive rows
+	// land on the same index pages instead of all over it.
+	slices.SortFunc(search, func(a, b []any) int {
+		if c := cmp.Compare(a[1].(int64), b[1].(int64)); c != 0 {
+			return c
+		}
+		av, bv := a[3].(*string), b[3].(*string)
+		switch {
+		case av == nil || bv == nil:
+			if c := cmp.Compare(boolInt(av != nil), boolInt(bv != nil)); c != 0 {
+				return c
+			}
+		default:
+			if c := strings.Compare(*av, *bv); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a[0].(int64), b[0].(int64))
+	})
 	if err := s.insertRows(ctx, tx, `INSERT INTO search (eid, key_id, seq, value, original_value)`, "", search, nil); err != nil {
 		return 0, err
 	}
 	return len(finals), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// searchRowKey identifies a search row of an entity by content; seq only
+// keeps rows with one key apart.
+type searchRowKey struct {
+	keyID       int64
+	value, orig *string
+}
+
+// comparableRow is searchRowKey as a map key (nil and "" kept apart).
+type comparableRow struct {
+	keyID             int64
+	value, orig       string
+	hasValue, hasOrig bool
+}
+
+func (k searchRowKey) comparable() comparableRow {
+	c := comparableRow{keyID: k.keyID}
+	if k.value != nil {
+		c.value, c.hasValue = *k.value, true
+	}
+	if k.orig != nil {
+		c.orig, c.hasOrig = *k.orig, true
+	}
+	return c
+}
+
+// storedRows are an entity's search rows as stored: each row's seq by
+// content, and the largest seq.
+type storedRows struct {
+	seqs   map[comparableRow]storedSeq
+	maxSeq int64
+}
+
+type storedSeq struct{ keyID, seq int64 }
+
+// loadSearchRows reads the stored search rows of eids.
+func (s *Store) loadSearchRows(ctx context.Context, tx *sql.Tx, eids []int64) (map[int64]storedRows, error) {
+	out := make(map[int64]storedRows, len(eids))
+	for _, chunk := range chunks(eids, s.chunk()) {
+		in, args := s.inInts(chunk)
+		rows, err := s.query(ctx, tx, `SELECT eid, key_id, seq, value, original_value FROM search WHERE eid IN `+in, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var eid, keyID, seq int64
+			var value, orig sql.NullString
+			if err := rows.Scan(&eid, &keyID, &seq, &value, &orig); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			e := out[eid]
+			if e.seqs == nil {
+				e.seqs = map[comparableRow]storedSeq{}
+			}
+			k := comparableRow{keyID: keyID, value: value.String, hasValue: value.Valid, orig: orig.String, hasOrig: orig.Valid}
+			if _, dup := e.seqs[k]; dup {
+				// Not written by stitchRefs; deleted with the rest.
+				k.keyID, k.value = -seq-1, ""
+			}
+			e.seqs[k] = storedSeq{keyID, seq}
+			e.maxSeq = max(e.maxSeq, seq)
+			out[eid] = e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// deleteSearchRows deletes search rows by (eid, key_id, seq).
+func (s *Store) deleteSearchRows(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	const per = 300
+	for _, chunk := range chunks(rows, per) {
+		var b strings.Builder
+		args := make([]any, 0, 3*len(chunk))
+		b.WriteString(`DELETE FROM search WHERE `)
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("(eid = ? AND key_id = ? AND seq = ?)")
+			args = append(args, r...)
+		}
+		if err := s.exec(ctx, tx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) selectStringsRaw(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {

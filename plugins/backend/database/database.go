@@ -158,11 +158,18 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		// A private in-memory database exists per connection, so both roles
 		// share one connection. The name is random so that two Opens in one
 		// process never see each other's data.
+		//
+		// The memdb VFS keeps the database in one growing buffer, as a file's
+		// pages; a plain in-memory database keeps every page in the page
+		// cache instead, where each 4 KiB page with its header takes an 8 KiB
+		// block of the pure-Go SQLite's allocator, twice the memory. The page
+		// cache is then only a cache, kept small, and the rollback journal
+		// stays in memory.
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		dsn := sqliteDSN("understage-"+hex.EncodeToString(b[:]), url.Values{"mode": {"memory"}})
+		dsn := sqliteDSN("/understage-"+hex.EncodeToString(b[:]), url.Values{"vfs": {"memdb"}, "_pragma": {"journal_mode(MEMORY)", "cache_size(-2048)"}})
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("database: open sqlite: %w", err)
