@@ -1,4 +1,13 @@
 package sqlstore
 
+import "context"
+
 // SetReadHook lets tests see every read query the store runs.
 func SetReadHook(s *Store, f func(query string, args []any)) { s.onRead = f }
+
+// ForceSelfVacuum makes s vacuum its own tables as with autovacuum off,
+// checking the dead rows at every write, and returns the check.
+func ForceSelfVacuum(s *Store) func(ctx context.Context) {
+	s.selfVacuum, s.vacuumEvery = true, 0
+	return s.maybeVacuum
+}

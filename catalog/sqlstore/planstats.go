@@ -57,6 +57,7 @@ func (s *Store) Analyze(ctx context.Context) error {
 // writer's goroutine; a failure is logged, never returned, since the
 // write itself succeeded.
 func (s *Store) noteWritten(ctx context.Context, n int) {
+	s.maybeVacuum(ctx)
 	stmts := s.d.analyzeSQL()
 	if n < 0 || len(stmts) == 0 {
 		return

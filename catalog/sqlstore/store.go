@@ -45,6 +45,11 @@ type Store struct {
 	analyzing    bool
 	lastWrite    time.Time // of the last stitched change
 
+	selfVacuum      bool // PostgreSQL with autovacuum off: see vacuum.go
+	vacuuming       bool
+	vacuumEvery     time.Duration
+	vacuumCheckedAt time.Time
+
 	// onRead, set only by tests, sees each read query (as sent) and its
 	// arguments before it runs.
 	onRead func(query string, args []any)
@@ -65,8 +70,11 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	default:
 		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
 	}
-	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}, vacuumEvery: vacuumCheckEvery}
 	if err := migrate(ctx, db); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	if err := s.checkAutovacuum(ctx); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
 	return s, nil
