@@ -237,4 +237,24 @@ func TestPostgresPlans(t *testing.T) {
 			t.Errorf("%s: %d listing queries seen, want 1", tc.name, listings)
 		}
 	}
+	// Stitching reads the relations of the entities it stitches by source,
+	// in order: from the index alone once the table is vacuumed, never
+	// from the rows themselves (migration 0006).
+	if _, err := db.Write.DB.ExecContext(ctx, "VACUUM relations"); err != nil {
+		t.Fatal(err)
+	}
+	stitchRead := `SELECT source_entity_ref, type, target_entity_ref FROM relations WHERE source_entity_ref IN (SELECT unnest($1::text[])) ORDER BY source_entity_ref, type, target_entity_ref`
+	plan := explain(t, db.Read.DB, stitchRead, []any{refs})
+	indexOnly := false
+	plan.walk(func(n planNode) {
+		if n.Relation == "relations" {
+			indexOnly = n.NodeType == "Index Only Scan"
+			if !indexOnly {
+				t.Errorf("stitching's relation read: %s of relations, want an index-only scan:\n%s", n.NodeType, plan)
+			}
+		}
+	})
+	if !indexOnly {
+		t.Errorf("stitching's relation read does not scan relations by index alone:\n%s", plan)
+	}
 }
