@@ -17,23 +17,6 @@ type rawRow struct {
 	hasValue bool
 }
 
-func scalarString(v any) (string, bool) {
-	switch t := v.(type) {
-	case nil:
-		return "", false
-	case string:
-		return t, true
-	case bool:
-		if t {
-			return "true", true
-		}
-		return "false", true
-	case ojson.Number:
-		return string(t), true
-	}
-	return "", false
-}
-
 // traverseSearch flattens the entity like Backstage's buildEntitySearch.
 func traverseSearch(root *ojson.Object) []rawRow {
 	out := make([]rawRow, 0, 32)
@@ -73,7 +56,7 @@ func traverseSearch(root *ojson.Object) []rawRow {
 				}
 			}
 		default:
-			s, ok := scalarString(v)
+			s, ok := ojson.ScalarString(v)
 			out = append(out, rawRow{key: path, value: s, hasValue: ok})
 		}
 	}
@@ -86,7 +69,7 @@ func searchRows(e *ojson.Object) ([]SearchRow, *ValidationError) {
 	raw := traverseSearch(e)
 	md := e.Object("metadata")
 	explicit := func(key string, v any) {
-		s, ok := scalarString(v)
+		s, ok := ojson.ScalarString(v)
 		raw = append(raw, rawRow{key: key, value: s, hasValue: ok})
 	}
 	name, _ := md.Get("name")

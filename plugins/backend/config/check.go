@@ -267,7 +267,7 @@ func valueRefused(k *Key, v any) (string, bool) {
 	if len(k.Only) == 0 && len(k.Never) == 0 {
 		return "", false
 	}
-	s, scalar := scalarString(v)
+	s, scalar := ojson.ScalarString(v)
 	if !scalar {
 		if len(k.Only) > 0 {
 			return "of this shape", true
@@ -279,21 +279,6 @@ func valueRefused(k *Key, v any) (string, bool) {
 	}
 	if slices.Contains(k.Never, s) {
 		return s, true
-	}
-	return "", false
-}
-
-func scalarString(v any) (string, bool) {
-	switch t := v.(type) {
-	case string:
-		return t, true
-	case bool:
-		if t {
-			return "true", true
-		}
-		return "false", true
-	case ojson.Number:
-		return string(t), true
 	}
 	return "", false
 }

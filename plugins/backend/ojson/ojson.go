@@ -537,3 +537,20 @@ func ToGo(v any) any {
 		return v
 	}
 }
+
+// ScalarString is the text of a string, boolean or number value (a
+// number's as the Number keeps it); null, objects and arrays have none.
+func ScalarString(v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case bool:
+		if t {
+			return "true", true
+		}
+		return "false", true
+	case Number:
+		return string(t), true
+	}
+	return "", false
+}
