@@ -54,15 +54,7 @@ func BenchmarkIngest10k(b *testing.B) {
 		if err := p.Connect(ctx, store); err != nil {
 			b.Fatal(err)
 		}
-		for {
-			worked, err := eng.RunOnce(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if !worked {
-				break
-			}
-		}
+		runUntilIdle(ctx, b, eng)
 		b.StopTimer()
 		db.Close()
 	}
@@ -119,18 +111,24 @@ func BenchmarkIngestOrg(b *testing.B) {
 				if err := p.Connect(ctx, store); err != nil {
 					b.Fatal(err)
 				}
-				for {
-					worked, err := eng.RunOnce(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if !worked {
-						break
-					}
-				}
+				runUntilIdle(ctx, b, eng)
 				b.StopTimer()
 				db.Close()
 			}
 		})
+	}
+}
+
+// runUntilIdle runs the engine's rounds until one finds nothing to do.
+func runUntilIdle(ctx context.Context, b *testing.B, eng *processing.Engine) {
+	b.Helper()
+	for {
+		worked, err := eng.RunOnce(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !worked {
+			return
+		}
 	}
 }
