@@ -664,8 +664,14 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 				stitch[rel.Source], stitch[rel.Target] = true, true
 			}
 		}
-		// A row already there came from a replica writing the same result.
-		if err := s.insertRows(ctx, tx, `INSERT INTO relations (originating_eid, source_entity_ref, type, target_entity_ref)`, "ON CONFLICT DO NOTHING", rels, nil); err != nil {
+		// A row already there came from a replica writing the same result
+		// (PostgreSQL's relations have a key; SQLite runs one writer).
+		if s.d.jsonBatches() {
+			err = s.insertRowsUnjournaled(ctx, tx, "relations", []string{"originating_eid", "source_entity_ref", "type", "target_entity_ref"}, rels)
+		} else {
+			err = s.insertRows(ctx, tx, `INSERT INTO relations (originating_eid, source_entity_ref, type, target_entity_ref)`, "ON CONFLICT DO NOTHING", rels, nil)
+		}
+		if err != nil {
 			return err
 		}
 		// Children: upsert with the location-key check, then replace the
@@ -1000,8 +1006,12 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 	}
 	for _, chunk := range chunks(ids, 500) {
 		args := anySlice(chunk)
-		// search carries no foreign key (see the migration).
+		// search carries no foreign key (see the migration), nor do
+		// relations on SQLite (migration 0007).
 		if err := s.exec(ctx, tx, `DELETE FROM search WHERE eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, args...); err != nil {
+			return err
+		}
+		if err := s.exec(ctx, tx, `DELETE FROM relations WHERE originating_eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, args...); err != nil {
 			return err
 		}
 		if err := s.exec(ctx, tx, `DELETE FROM refresh_state WHERE entity_id IN `+inList(len(chunk)), args...); err != nil {
