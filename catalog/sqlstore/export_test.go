@@ -1,6 +1,9 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // SetReadHook lets tests see every read query the store runs.
 func SetReadHook(s *Store, f func(query string, args []any)) { s.onRead = f }
@@ -11,3 +14,6 @@ func ForceSelfVacuum(s *Store) func(ctx context.Context) {
 	s.selfVacuum, s.vacuumEvery = true, 0
 	return s.maybeVacuum
 }
+
+// FacetKeys are the keys whose facet counts the store maintains.
+func FacetKeys() []string { return slices.Clone(facetKeys) }

@@ -760,7 +760,7 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 		if err != nil {
 			return err
 		}
-		written, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
+		written, facets, err := s.stitchRefs(ctx, tx, direct, known, pre, now)
 		if err != nil {
 			return err
 		}
@@ -774,6 +774,9 @@ FROM refresh_state WHERE entity_id IN `+in, args...)
 		}
 		stitched = written
 		if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
+			return err
+		}
+		if err := s.applyFacetDeltas(ctx, tx, facets); err != nil {
 			return err
 		}
 		if written > 0 {
@@ -1004,6 +1007,10 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 			return err
 		}
 	}
+	facets, err := s.deletedFacets(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
 	for _, chunk := range chunks(ids, 500) {
 		args := anySlice(chunk)
 		// search carries no foreign key (see the migration), nor do
@@ -1021,7 +1028,10 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 	for _, r := range refs {
 		delete(stitch, r)
 	}
-	return s.queueStitch(ctx, tx, stitch, now)
+	if err := s.queueStitch(ctx, tx, stitch, now); err != nil {
+		return err
+	}
+	return s.applyFacetDeltas(ctx, tx, facets)
 }
 
 // DeleteOrphans removes entities nothing references, repeating until their

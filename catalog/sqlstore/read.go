@@ -498,7 +498,18 @@ func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filt
 		return nil, err
 	}
 	out := make(map[string][]catalog.FacetCount, len(facets))
+	kinds, countable := countableFilter(filter)
 	for _, facet := range facets {
+		if key := strings.ToLower(facet); countable && isFacetKey(key) {
+			counts := []catalog.FacetCount{}
+			if id := keys[key]; id != 0 {
+				if counts, err = s.countedFacet(ctx, id, kinds); err != nil {
+					return nil, fmt.Errorf("facets: %w", err)
+				}
+			}
+			out[facet] = counts
+			continue
+		}
 		// original_value is NULL where it equals value (and both are NULL for
 		// values too long to index).
 		q := "SELECT COALESCE(s.original_value, s.value) AS v, count(*) FROM search s WHERE s.key_id = " + keys.literal(facet) + " AND s.value IS NOT NULL AND " + where +

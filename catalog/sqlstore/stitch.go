@@ -70,7 +70,7 @@ func (s *Store) stitchPendingTx(ctx context.Context, tx *sql.Tx, limit int, n, s
 		return nil
 	}
 	*n = len(refs)
-	written, err := s.stitchRefs(ctx, tx, refs, nil, nil, now.UnixMilli())
+	written, facets, err := s.stitchRefs(ctx, tx, refs, nil, nil, now.UnixMilli())
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,9 @@ func (s *Store) stitchPendingTx(ctx context.Context, tx *sql.Tx, limit int, n, s
 			return err
 		}
 	}
+	if err := s.applyFacetDeltas(ctx, tx, facets); err != nil {
+		return err
+	}
 	if written > 0 {
 		return s.bumpGeneration(ctx, tx)
 	}
@@ -92,10 +95,10 @@ func (s *Store) stitchPendingTx(ctx context.Context, tx *sql.Tx, limit int, n, s
 // how many changed. known holds processed entities the caller has in hand
 // (by ref), which are then not read back; pre (may be nil) holds entities
 // stitched ahead, used where their assumptions hold.
-func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known map[string]*ojson.Object, pre map[string]*preStitched, now int64) (int, error) {
+func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known map[string]*ojson.Object, pre map[string]*preStitched, now int64) (int, facetDeltas, error) {
 	srcs, err := s.loadStitchSources(ctx, tx, refs, known)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	type out struct {
 		body []byte
@@ -139,15 +142,28 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		fresh = append(fresh, entityRows{src.eid, o.rows})
 	}
 	if len(finals) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO final_entities (eid, entity_id, entity_ref, hash, final_entity, last_updated_at)`,
 		`ON CONFLICT (eid) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	// The facet keys are interned even where no entity has them yet, so
+	// that every counted row's key has its id here.
+	for _, k := range facetKeys {
+		if _, ok := keys[k]; !ok {
+			keys[k] = 0
+		}
 	}
 	if err := s.internKeys(ctx, tx, keys); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	counted := make(map[int64]bool, len(facetKeys))
+	for _, k := range facetKeys {
+		counted[keys[k]] = true
+	}
+	kindID := keys["kind"]
+	facets := facetDeltas{}
 	// A restitched entity usually differs from its stored form in a few
 	// rows (a relation added by a peer): only those are deleted and
 	// inserted, since writing the search index is most of stitching's cost.
@@ -157,12 +173,40 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 	// stitched for the first time are read too, for the same reason.
 	old, err := s.loadSearchRows(ctx, tx, eids)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var search, gone [][]any
 	for _, e := range fresh {
 		prev := old[e.eid]
 		seq := prev.maxSeq + 1
+		// Facet counts follow the rows written and deleted below, under the
+		// entity's kind; an entity whose kind changed moves all its counts.
+		var newKind, oldKind string
+		for _, r := range e.rows {
+			if r.Key == "kind" && r.Value != nil {
+				newKind = *r.Value
+				break
+			}
+		}
+		for _, st := range prev.seqs {
+			if st.keyID == kindID && st.hasValue {
+				oldKind = st.value
+				break
+			}
+		}
+		moved := len(prev.seqs) > 0 && oldKind != newKind
+		if moved {
+			for _, st := range prev.seqs {
+				if counted[st.keyID] && st.hasValue {
+					facets.add(st.keyID, oldKind, st.shown, -1)
+				}
+			}
+			for _, r := range e.rows {
+				if id := keys[r.Key]; counted[id] && r.Value != nil {
+					facets.add(id, newKind, shownValue(r.Value, r.OriginalValue), 1)
+				}
+			}
+		}
 		for _, r := range e.rows {
 			// original_value is stored only where it differs: most values
 			// are lowercase already, and readers take COALESCE(original_value, value).
@@ -177,13 +221,19 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 			}
 			search = append(search, []any{e.eid, k.keyID, seq, r.Value, orig})
 			seq++
+			if !moved && counted[k.keyID] && r.Value != nil {
+				facets.add(k.keyID, newKind, shownValue(r.Value, orig), 1)
+			}
 		}
 		for _, q := range prev.seqs {
 			gone = append(gone, []any{e.eid, q.keyID, q.seq})
+			if !moved && counted[q.keyID] && q.hasValue {
+				facets.add(q.keyID, oldKind, q.shown, -1)
+			}
 		}
 	}
 	if err := s.deleteSearchRows(ctx, tx, gone); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// In the order of the (key_id, value) index, so that consecutive rows
 	// land on the same index pages instead of all over it.
@@ -205,9 +255,18 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		return cmp.Compare(a[0].(int64), b[0].(int64))
 	})
 	if err := s.insertRowsUnjournaled(ctx, tx, "search", []string{"eid", "key_id", "seq", "value", "original_value"}, search); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return len(finals), nil
+	return len(finals), facets, nil
+}
+
+// shownValue is the value a facet shows for a search row: its original
+// case where it has one.
+func shownValue(value, orig *string) string {
+	if orig != nil {
+		return *orig
+	}
+	return *value
 }
 
 func boolInt(b bool) int {
@@ -249,7 +308,13 @@ type storedRows struct {
 	maxSeq int64
 }
 
-type storedSeq struct{ keyID, seq int64 }
+type storedSeq struct {
+	keyID, seq int64
+	// value (lowercased) and shown (original case) of a row whose value is
+	// not NULL (hasValue), for facet counts.
+	value, shown string
+	hasValue     bool
+}
 
 // loadSearchRows reads the stored search rows of eids.
 func (s *Store) loadSearchRows(ctx context.Context, tx *sql.Tx, eids []int64) (map[int64]storedRows, error) {
@@ -276,7 +341,11 @@ func (s *Store) loadSearchRows(ctx context.Context, tx *sql.Tx, eids []int64) (m
 				// Not written by stitchRefs; deleted with the rest.
 				k.keyID, k.value = -seq-1, ""
 			}
-			e.seqs[k] = storedSeq{keyID, seq}
+			st := storedSeq{keyID: keyID, seq: seq, value: value.String, shown: value.String, hasValue: value.Valid}
+			if orig.Valid {
+				st.shown = orig.String
+			}
+			e.seqs[k] = st
 			e.maxSeq = max(e.maxSeq, seq)
 			out[eid] = e
 		}

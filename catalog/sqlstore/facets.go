@@ -1,0 +1,238 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/understage/understage/catalog"
+)
+
+// facetKeys are the search keys whose facet counts the store keeps in
+// facet_counts as it writes search rows: the facets the stock Backstage
+// frontend asks for (its kind, type, lifecycle, tag, namespace and owner
+// pickers). A facet of one of them, unfiltered or filtered by kind alone,
+// is read from those counts in time proportional to its distinct values,
+// not to the catalog; any other facet counts search rows. Migration 0008
+// counted exactly these keys in an existing catalog. Read-only.
+var facetKeys = []string{"kind", "spec.type", "spec.lifecycle", "metadata.tags", "metadata.namespace", "relations.ownedby"}
+
+func isFacetKey(key string) bool { return slices.Contains(facetKeys, key) }
+
+// facetCell is one row of facet_counts: entities of kind (lowercased, as
+// searched) with value (as shown, original case) under a key.
+type facetCell struct {
+	keyID       int64
+	kind, value string
+}
+
+// facetDeltas are changes to facet_counts, gathered over a transaction.
+type facetDeltas map[facetCell]int64
+
+func (d facetDeltas) add(keyID int64, kind, value string, n int64) {
+	c := facetCell{keyID, kind, value}
+	if v := d[c] + n; v != 0 {
+		d[c] = v
+	} else {
+		delete(d, c)
+	}
+}
+
+// merge adds o to d.
+func (d facetDeltas) merge(o facetDeltas) {
+	for c, n := range o {
+		d.add(c.keyID, c.kind, c.value, n)
+	}
+}
+
+// applyFacetDeltas writes d. Callers write it last before bumping the
+// generation, and in key order, so that two transactions (replicas on
+// PostgreSQL) never hold counts another waits for while waiting for one
+// it holds.
+func (s *Store) applyFacetDeltas(ctx context.Context, tx *sql.Tx, d facetDeltas) error {
+	if len(d) == 0 {
+		return nil
+	}
+	cells := make([]facetCell, 0, len(d))
+	for c := range d {
+		cells = append(cells, c)
+	}
+	slices.SortFunc(cells, func(a, b facetCell) int {
+		return cmp.Or(cmp.Compare(a.keyID, b.keyID), strings.Compare(a.kind, b.kind), strings.Compare(a.value, b.value))
+	})
+	rows := make([][]any, len(cells))
+	for i, c := range cells {
+		rows[i] = []any{c.keyID, c.kind, c.value, d[c]}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO facet_counts (key_id, kind, value, n)`,
+		`ON CONFLICT (key_id, kind, value) DO UPDATE SET n = facet_counts.n + excluded.n`, rows, nil); err != nil {
+		return fmt.Errorf("facet counts: %w", err)
+	}
+	return nil
+}
+
+// facetKeyIDs returns the ids of the facet keys interned so far, and the
+// id of kind (0 when not yet interned).
+func (s *Store) facetKeyIDs(ctx context.Context, tx *sql.Tx) (map[int64]bool, int64, error) {
+	in, args := s.in(facetKeys)
+	rows, err := s.query(ctx, tx, `SELECT id, key FROM search_keys WHERE key IN `+in, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	ids := map[int64]bool{}
+	var kindID int64
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return nil, 0, err
+		}
+		ids[id] = true
+		if key == "kind" {
+			kindID = id
+		}
+	}
+	return ids, kindID, rows.Err()
+}
+
+// deletedFacets returns the counts the search rows of the entities with
+// the given uids contribute, negated: what deleting them takes away.
+func (s *Store) deletedFacets(ctx context.Context, tx *sql.Tx, ids []string) (facetDeltas, error) {
+	d := facetDeltas{}
+	keyIDs, kindID, err := s.facetKeyIDs(ctx, tx)
+	if err != nil || len(keyIDs) == 0 {
+		return d, err
+	}
+	keyList := make([]int64, 0, len(keyIDs))
+	for id := range keyIDs {
+		keyList = append(keyList, id)
+	}
+	keysIn, keyArgs := s.inInts(keyList)
+	for _, chunk := range chunks(ids, 500) {
+		args := append([]any{kindID}, anySlice(chunk)...)
+		rows, err := s.query(ctx, tx, `SELECT s.key_id, COALESCE(k.value, ''), COALESCE(s.original_value, s.value), count(*)
+FROM search s LEFT JOIN search k ON k.eid = s.eid AND k.key_id = ?
+WHERE s.eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`) AND s.value IS NOT NULL AND s.key_id IN `+keysIn+`
+GROUP BY s.key_id, COALESCE(k.value, ''), COALESCE(s.original_value, s.value)`, append(args, keyArgs...)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var keyID, n int64
+			var kind, value string
+			if err := rows.Scan(&keyID, &kind, &value, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			d.add(keyID, kind, value, -n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// kindSet is the set of kinds a filter admits: every kind when all is set.
+type kindSet struct {
+	all   bool
+	kinds []string
+}
+
+// countableFilter reports whether f selects entities by kind alone (or not
+// at all), and which kinds: facets under it can be read from facet_counts.
+func countableFilter(f catalog.Filter) (kindSet, bool) {
+	switch f := f.(type) {
+	case nil:
+		return kindSet{all: true}, true
+	case catalog.AllOf:
+		return countableList(f.Filters, true)
+	case *catalog.AllOf:
+		return countableList(f.Filters, true)
+	case catalog.AnyOf:
+		return countableList(f.Filters, false)
+	case *catalog.AnyOf:
+		return countableList(f.Filters, false)
+	case catalog.Field:
+		return countableField(f)
+	case *catalog.Field:
+		return countableField(*f)
+	}
+	return kindSet{}, false
+}
+
+func countableField(f catalog.Field) (kindSet, bool) {
+	if strings.ToLower(f.Key) != "kind" || f.Op != catalog.OpIn {
+		return kindSet{}, false
+	}
+	kinds := make([]string, len(f.Values))
+	for i, v := range f.Values {
+		kinds[i] = strings.ToLower(v)
+	}
+	return kindSet{kinds: kinds}, true
+}
+
+// countableList combines the kinds of fs: their intersection (all) or
+// their union.
+func countableList(fs []catalog.Filter, all bool) (kindSet, bool) {
+	out := kindSet{all: all}
+	for _, f := range fs {
+		k, ok := countableFilter(f)
+		if !ok {
+			return kindSet{}, false
+		}
+		switch {
+		case all && out.all:
+			out = k
+		case all && !k.all:
+			out.kinds = slices.DeleteFunc(out.kinds, func(x string) bool { return !slices.Contains(k.kinds, x) })
+		case !all && k.all:
+			out = k
+		case !all && !out.all:
+			out.kinds = append(out.kinds, k.kinds...)
+		}
+	}
+	slices.Sort(out.kinds)
+	out.kinds = slices.Compact(out.kinds)
+	return out, true
+}
+
+// countedFacet reads one facet of a facet key from facet_counts.
+func (s *Store) countedFacet(ctx context.Context, keyID int64, kinds kindSet) ([]catalog.FacetCount, error) {
+	if !kinds.all && len(kinds.kinds) == 0 {
+		return []catalog.FacetCount{}, nil
+	}
+	q := "SELECT value, sum(n) FROM facet_counts WHERE key_id = ? AND n > 0"
+	args := []any{keyID}
+	if !kinds.all {
+		in, kargs := s.in(kinds.kinds)
+		q += " AND kind IN " + in
+		args = append(args, kargs...)
+	}
+	q += " GROUP BY value ORDER BY value"
+	v, err := s.cached(ctx, cacheKey("facet-counted", q, args), func() (any, error) {
+		rows, err := s.query(ctx, s.r, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		counts := []catalog.FacetCount{}
+		for rows.Next() {
+			var fc catalog.FacetCount
+			if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
+				return nil, err
+			}
+			counts = append(counts, fc)
+		}
+		return counts, rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(v.([]catalog.FacetCount)), nil
+}
