@@ -17,8 +17,9 @@ import (
 // autovacuum's default rule: more dead rows than 50 plus a fifth of the
 // live ones.
 
-// churnTables are the tables processing and stitching rewrite.
-var churnTables = []string{"refresh_state", "stitch_queue", "refresh_state_references", "relations", "final_entities", "search"}
+// churnTables are the tables processing and stitching rewrite (facet_counts:
+// a few rows updated by every stitching transaction).
+var churnTables = []string{"refresh_state", "stitch_queue", "refresh_state_references", "relations", "final_entities", "search", "facet_counts"}
 
 // vacuumCheckEvery bounds how often the dead-row counts are read
 // (Store.vacuumEvery, which tests shorten).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -139,6 +140,33 @@ scaffolder:
 	}
 	for _, r := range reps {
 		r.namesExactlyOnce(t, "kind=component,metadata.tags=replica", names)
+	}
+	// Facets, which stitching counts as it writes, agree with the file
+	// despite the transactions the kills cut short.
+	want := map[string]map[string]int{"kind": {"Component": n}, "spec.type": {"service": n}, "metadata.tags": {"replica": n}, "relations.ownedBy": {}}
+	for i := range n {
+		want["metadata.tags"][fmt.Sprintf("shard-%d", i%7)]++
+		want["relations.ownedBy"][fmt.Sprintf("group:default/team-%d", i%13)]++
+	}
+	for _, r := range reps {
+		var got struct {
+			Facets map[string][]struct {
+				Value string
+				Count int
+			}
+		}
+		if s := r.getJSON(t, "/api/catalog/entity-facets?facet=kind&facet=spec.type&facet=metadata.tags&facet=relations.ownedBy&filter=kind=component", &got); s != 200 {
+			t.Fatalf("%s: facets: %d", r.name, s)
+		}
+		for facet, values := range want {
+			counts := map[string]int{}
+			for _, v := range got.Facets[facet] {
+				counts[v.Value] = v.Count
+			}
+			if !maps.Equal(counts, values) {
+				t.Errorf("%s: facet %s = %v, want %v", r.name, facet, counts, values)
+			}
+		}
 	}
 	// A sample read in full: as written in the file, with its relations.
 	for range 25 {
