@@ -74,43 +74,24 @@ func (s *Store) applyFacetDeltas(ctx context.Context, tx *sql.Tx, d facetDeltas)
 	return nil
 }
 
-// facetKeyIDs returns the ids of the facet keys interned so far, and the
-// id of kind (0 when not yet interned).
-func (s *Store) facetKeyIDs(ctx context.Context, tx *sql.Tx) (map[int64]bool, int64, error) {
-	in, args := s.in(facetKeys)
-	rows, err := s.query(ctx, tx, `SELECT id, key FROM search_keys WHERE key IN `+in, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	ids := map[int64]bool{}
-	var kindID int64
-	for rows.Next() {
-		var id int64
-		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			return nil, 0, err
-		}
-		ids[id] = true
-		if key == "kind" {
-			kindID = id
-		}
-	}
-	return ids, kindID, rows.Err()
-}
-
 // deletedFacets returns the counts the search rows of the entities with
 // the given uids contribute, negated: what deleting them takes away.
 func (s *Store) deletedFacets(ctx context.Context, tx *sql.Tx, ids []string) (facetDeltas, error) {
 	d := facetDeltas{}
-	keyIDs, kindID, err := s.facetKeyIDs(ctx, tx)
-	if err != nil || len(keyIDs) == 0 {
-		return d, err
+	keys, err := s.keyIDs(ctx, nil, facetKeys...)
+	if err != nil {
+		return nil, err
 	}
-	keyList := make([]int64, 0, len(keyIDs))
-	for id := range keyIDs {
-		keyList = append(keyList, id)
+	var keyList []int64
+	for _, id := range keys {
+		if id != 0 {
+			keyList = append(keyList, id)
+		}
 	}
+	if len(keyList) == 0 {
+		return d, nil // no entity ever had a counted key
+	}
+	kindID := keys["kind"]
 	keysIn, keyArgs := s.inInts(keyList)
 	for _, chunk := range chunks(ids, 500) {
 		args := append([]any{kindID}, anySlice(chunk)...)
