@@ -220,7 +220,7 @@ func (s *Store) jsonInsert(prefix, suffix string, width int) string {
 const stageWidth = 8
 
 // insertRowsUnjournaled is insertRows for large appends to a table without
-// foreign keys (search). On SQLite, a statement that may fail half-way in
+// foreign keys (search; relations on SQLite). On a SQLite file, a statement that may fail half-way in
 // a transaction first copies every page it is about to change into a
 // statement journal, so that it can be undone alone; a statement calling
 // any function (->> here) counts as one. Into a big index, that copy was
