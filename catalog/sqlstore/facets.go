@@ -196,24 +196,5 @@ func (s *Store) countedFacet(ctx context.Context, keyID int64, kinds kindSet) ([
 		args = append(args, kargs...)
 	}
 	q += " GROUP BY value ORDER BY value"
-	v, err := s.cached(ctx, cacheKey("facet-counted", q, args), func() (any, error) {
-		rows, err := s.query(ctx, s.r, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		counts := []catalog.FacetCount{}
-		for rows.Next() {
-			var fc catalog.FacetCount
-			if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
-				return nil, err
-			}
-			counts = append(counts, fc)
-		}
-		return counts, rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return slices.Clone(v.([]catalog.FacetCount)), nil
+	return s.facetQuery(ctx, q, args)
 }

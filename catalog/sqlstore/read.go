@@ -514,28 +514,38 @@ func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filt
 		// values too long to index).
 		q := "SELECT COALESCE(s.original_value, s.value) AS v, count(*) FROM search s WHERE s.key_id = " + keys.literal(facet) + " AND s.value IS NOT NULL AND " + where +
 			" GROUP BY v ORDER BY v"
-		v, err := s.cached(ctx, cacheKey("facet", q, args), func() (any, error) {
-			rows, err := s.query(ctx, s.r, q, args...)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			counts := []catalog.FacetCount{}
-			for rows.Next() {
-				var fc catalog.FacetCount
-				if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
-					return nil, err
-				}
-				counts = append(counts, fc)
-			}
-			return counts, rows.Err()
-		})
+		counts, err := s.facetQuery(ctx, q, args)
 		if err != nil {
 			return nil, fmt.Errorf("facets: %w", err)
 		}
-		out[facet] = slices.Clone(v.([]catalog.FacetCount))
+		out[facet] = counts
 	}
 	return out, nil
+}
+
+// facetQuery runs a facet query (value, count rows) through the result
+// cache and returns a copy of its answer.
+func (s *Store) facetQuery(ctx context.Context, q string, args []any) ([]catalog.FacetCount, error) {
+	v, err := s.cached(ctx, cacheKey("facet", q, args), func() (any, error) {
+		rows, err := s.query(ctx, s.r, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		counts := []catalog.FacetCount{}
+		for rows.Next() {
+			var fc catalog.FacetCount
+			if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
+				return nil, err
+			}
+			counts = append(counts, fc)
+		}
+		return counts, rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(v.([]catalog.FacetCount)), nil
 }
 
 // Ancestry walks refresh_state_references upwards from ref: the entity
