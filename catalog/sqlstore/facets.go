@@ -78,20 +78,34 @@ func (s *Store) applyFacetDeltas(ctx context.Context, tx *sql.Tx, d facetDeltas)
 // the given uids contribute, negated: what deleting them takes away.
 func (s *Store) deletedFacets(ctx context.Context, tx *sql.Tx, ids []string) (facetDeltas, error) {
 	d := facetDeltas{}
-	keys, err := s.keyIDs(ctx, nil, facetKeys...)
+	// Read in tx, not through keyIDs: the read pool of an in-memory
+	// database is the one connection this transaction holds.
+	in, args := s.in(facetKeys)
+	rows, err := s.query(ctx, tx, `SELECT id, key FROM search_keys WHERE key IN `+in, args...)
 	if err != nil {
 		return nil, err
 	}
 	var keyList []int64
-	for _, id := range keys {
-		if id != 0 {
-			keyList = append(keyList, id)
+	var kindID int64
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			rows.Close()
+			return nil, err
 		}
+		keyList = append(keyList, id)
+		if key == "kind" {
+			kindID = id
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
 	if len(keyList) == 0 {
 		return d, nil // no entity ever had a counted key
 	}
-	kindID := keys["kind"]
 	keysIn, keyArgs := s.inInts(keyList)
 	for _, chunk := range chunks(ids, 500) {
 		args := append([]any{kindID}, anySlice(chunk)...)
