@@ -41,13 +41,6 @@ func (d facetDeltas) add(keyID int64, kind, value string, n int64) {
 	}
 }
 
-// merge adds o to d.
-func (d facetDeltas) merge(o facetDeltas) {
-	for c, n := range o {
-		d.add(c.keyID, c.kind, c.value, n)
-	}
-}
-
 // applyFacetDeltas writes d. Callers write it last before bumping the
 // generation, and in key order, so that two transactions (replicas on
 // PostgreSQL) never hold counts another waits for while waiting for one
@@ -78,34 +71,21 @@ func (s *Store) applyFacetDeltas(ctx context.Context, tx *sql.Tx, d facetDeltas)
 // the given uids contribute, negated: what deleting them takes away.
 func (s *Store) deletedFacets(ctx context.Context, tx *sql.Tx, ids []string) (facetDeltas, error) {
 	d := facetDeltas{}
-	// Read in tx, not through keyIDs: the read pool of an in-memory
-	// database is the one connection this transaction holds.
-	in, args := s.in(facetKeys)
-	rows, err := s.query(ctx, tx, `SELECT id, key FROM search_keys WHERE key IN `+in, args...)
-	if err != nil {
+	// Looked up in tx (internKeys), not through keyIDs: the read pool of an
+	// in-memory database is the one connection this transaction holds.
+	// Migration 0008 interned every counted key, so nothing is inserted.
+	keys := make(map[string]int64, len(facetKeys))
+	for _, k := range facetKeys {
+		keys[k] = 0
+	}
+	if err := s.internKeys(ctx, tx, keys); err != nil {
 		return nil, err
 	}
-	var keyList []int64
-	var kindID int64
-	for rows.Next() {
-		var id int64
-		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	keyList := make([]int64, 0, len(keys))
+	for _, id := range keys {
 		keyList = append(keyList, id)
-		if key == "kind" {
-			kindID = id
-		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(keyList) == 0 {
-		return d, nil // no entity ever had a counted key
-	}
+	kindID := keys["kind"]
 	keysIn, keyArgs := s.inInts(keyList)
 	for _, chunk := range chunks(ids, 500) {
 		args := append([]any{kindID}, anySlice(chunk)...)

@@ -148,8 +148,8 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		`ON CONFLICT (eid) DO UPDATE SET hash = excluded.hash, final_entity = excluded.final_entity, last_updated_at = excluded.last_updated_at`, finals, nil); err != nil {
 		return 0, nil, err
 	}
-	// The facet keys are interned even where no entity has them yet, so
-	// that every counted row's key has its id here.
+	// The facet keys' ids too (migration 0008 interned them), so that
+	// every counted row's key has its id here.
 	for _, k := range facetKeys {
 		if _, ok := keys[k]; !ok {
 			keys[k] = 0
