@@ -180,7 +180,8 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		prev := old[e.eid]
 		seq := prev.maxSeq + 1
 		// Facet counts follow the rows written and deleted below, under the
-		// entity's kind; an entity whose kind changed moves all its counts.
+		// entity's kind. The kind is part of the entity's ref, so rows kept
+		// as they are keep theirs.
 		var newKind, oldKind string
 		for _, r := range e.rows {
 			if r.Key == "kind" && r.Value != nil {
@@ -192,19 +193,6 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 			if st.keyID == kindID && st.hasValue {
 				oldKind = st.value
 				break
-			}
-		}
-		moved := len(prev.seqs) > 0 && oldKind != newKind
-		if moved {
-			for _, st := range prev.seqs {
-				if counted[st.keyID] && st.hasValue {
-					facets.add(st.keyID, oldKind, st.shown, -1)
-				}
-			}
-			for _, r := range e.rows {
-				if id := keys[r.Key]; counted[id] && r.Value != nil {
-					facets.add(id, newKind, shownValue(r.Value, r.OriginalValue), 1)
-				}
 			}
 		}
 		for _, r := range e.rows {
@@ -221,13 +209,13 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 			}
 			search = append(search, []any{e.eid, k.keyID, seq, r.Value, orig})
 			seq++
-			if !moved && counted[k.keyID] && r.Value != nil {
+			if counted[k.keyID] && r.Value != nil {
 				facets.add(k.keyID, newKind, shownValue(r.Value, orig), 1)
 			}
 		}
 		for _, q := range prev.seqs {
 			gone = append(gone, []any{e.eid, q.keyID, q.seq})
-			if !moved && counted[q.keyID] && q.hasValue {
+			if counted[q.keyID] && q.hasValue {
 				facets.add(q.keyID, oldKind, q.shown, -1)
 			}
 		}
