@@ -51,6 +51,15 @@ type dialect interface {
 	// in idCol has a search row sf matching the " AND sf..." conditions
 	// written between them.
 	wideProbe(idCol string) (open, close string)
+	// lockRows ends a read of refresh_state rows (under alias) that
+	// locks them in mode ("KEY SHARE", "NO KEY UPDATE", "UPDATE") until the
+	// transaction ends, in eid order so that transactions locking
+	// overlapping sets do not deadlock on each other; "" where a write
+	// transaction sees nothing change anyway. Deletions lock their rows
+	// first, so that a stitch or a processing result either waits for the
+	// deletion and then finds the entity gone, or is written before it
+	// (and deleted with it).
+	lockRows(alias, mode string) string
 	// analyzeSQL refreshes the planner statistics of the catalog tables
 	// after bulk writes (see noteWritten), one statement each; none where
 	// not needed.
@@ -132,6 +141,9 @@ WHERE entity_ref IN (SELECT entity_ref FROM stitch_queue WHERE next_stitch_at <=
 RETURNING entity_ref`
 }
 
+// SQLite has a single writer: a write transaction sees nothing change.
+func (sqliteDialect) lockRows(string, string) string { return "" }
+
 // SQLite's planner chooses by its indexes alone without sqlite_stat1, which
 // serves the catalog's queries; the statistics would have to be kept up to
 // date on every replica's file.
@@ -147,6 +159,10 @@ type postgresDialect struct{}
 // relations are read by key and left to autovacuum.
 func (postgresDialect) analyzeSQL() []string {
 	return []string{"VACUUM (ANALYZE) search", "VACUUM (ANALYZE) final_entities (eid, entity_id, entity_ref)"}
+}
+
+func (postgresDialect) lockRows(alias, mode string) string {
+	return " ORDER BY " + alias + ".eid FOR " + mode + " OF " + alias
 }
 
 func (postgresDialect) noLimit() string   { return "ALL" }

@@ -403,7 +403,7 @@ func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added [
 	now := time.Now().UnixMilli()
 	// A deadlock with another replica's write leaves nothing behind: the
 	// mutation is applied again.
-	err = retrySQLState(ctx, 3, []string{sqlStateDeadlock, sqlStateSerialization}, func() error { return s.applyDelta(ctx, provider, all, removed, now) })
+	err = s.applyDelta(ctx, provider, all, removed, now)
 	if err != nil {
 		return fmt.Errorf("apply delta mutation: %w", err)
 	}
@@ -411,7 +411,7 @@ func (s *Store) ApplyDeltaMutation(ctx context.Context, provider string, added [
 }
 
 func (s *Store) applyDelta(ctx context.Context, provider string, all []deferredRow, removed []string, now int64) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTxRetried(ctx, func(tx *sql.Tx) error {
 		w, err := s.writeChildren(ctx, tx, providerChildren(provider, all), now)
 		if err != nil {
 			return err
@@ -546,8 +546,10 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		}
 		for _, chunk := range chunks(ids, s.chunk()) {
 			in, args := s.in(chunk)
-			rows, err := s.query(ctx, tx, `SELECT eid, entity_id, result_hash, entity_ref, CASE WHEN conflicts = '[]' THEN '' ELSE conflicts END
-FROM refresh_state WHERE entity_id IN `+in, args...)
+			// Locked: an entity deleted meanwhile is read as gone, or its
+			// deletion waits for this result (see lockRows).
+			rows, err := s.query(ctx, tx, `SELECT rs.eid, rs.entity_id, rs.result_hash, rs.entity_ref, CASE WHEN rs.conflicts = '[]' THEN '' ELSE rs.conflicts END
+FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDATE"), args...)
 			if err != nil {
 				return err
 			}
@@ -949,7 +951,7 @@ func (s *Store) RequestRefresh(ctx context.Context, ref string) error {
 // restitched.
 func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 	now := time.Now().UnixMilli()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxRetried(ctx, func(tx *sql.Tx) error {
 		var ref string
 		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT entity_ref FROM refresh_state WHERE entity_id = ?`), uid).Scan(&ref)
 		if err == sql.ErrNoRows {
@@ -974,6 +976,13 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 // children for stitching. With reemit, their parents forget their result
 // hash, so that their next pass writes the entities again.
 func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, reemit bool, now int64) error {
+	for _, chunk := range chunks(ids, 500) {
+		if lock := s.d.lockRows("rs", "UPDATE"); lock != "" {
+			if _, err := s.selectStrings(ctx, tx, `SELECT rs.eid FROM refresh_state rs WHERE rs.entity_id IN `+inList(len(chunk))+lock, anySlice(chunk)...); err != nil {
+				return err
+			}
+		}
+	}
 	stitch := map[string]bool{}
 	for _, chunk := range chunks(ids, 500) {
 		peers, err := s.selectStrings(ctx, tx, `SELECT target_entity_ref FROM relations WHERE originating_eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, anySlice(chunk)...)
@@ -1037,9 +1046,10 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 // DeleteOrphans removes entities nothing references, repeating until their
 // children, orphaned in turn, are gone too.
 func (s *Store) DeleteOrphans(ctx context.Context) (int, error) {
-	total := 0
+	var total int
 	now := time.Now().UnixMilli()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxRetried(ctx, func(tx *sql.Tx) error {
+		total = 0
 		for {
 			rows, err := s.query(ctx, tx, `SELECT rs.entity_id, rs.entity_ref FROM refresh_state rs
 WHERE NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)`)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 )
@@ -32,4 +33,11 @@ func retrySQLState(ctx context.Context, attempts int, codes []string, fn func() 
 		}
 	}
 	return err
+}
+
+// inTxRetried runs fn in a transaction, and again in a new one while it
+// fails only because another transaction ran beside it (a deadlock or a
+// serialization failure): for writes that are whole and idempotent.
+func (s *Store) inTxRetried(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return retrySQLState(ctx, 3, []string{sqlStateDeadlock, sqlStateSerialization}, func() error { return s.inTx(ctx, fn) })
 }

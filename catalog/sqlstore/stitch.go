@@ -395,7 +395,7 @@ func (s *Store) loadStitchSources(ctx context.Context, tx *sql.Tx, refs []string
 		rows, err := s.query(ctx, tx, `SELECT rs.eid, rs.entity_id, rs.entity_ref, CASE WHEN ? THEN NULL ELSE rs.processed_entity END, rs.errors, fe.hash,
   NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)
 FROM refresh_state rs LEFT JOIN final_entities fe ON fe.eid = rs.eid
-WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in, append([]any{known != nil}, args...)...)
+WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in+s.d.lockRows("rs", "KEY SHARE"), append([]any{known != nil}, args...)...)
 		if err != nil {
 			return nil, err
 		}

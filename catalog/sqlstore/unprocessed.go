@@ -75,7 +75,7 @@ ORDER BY rs.eid`)
 // keep their result hash, so they emit it again only when their output
 // changes.
 func (s *Store) DeleteUnprocessedEntity(ctx context.Context, entityID string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxRetried(ctx, func(tx *sql.Tx) error {
 		var ref string
 		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT entity_ref FROM refresh_state WHERE entity_id = ?`), entityID).Scan(&ref)
 		if err == sql.ErrNoRows {
