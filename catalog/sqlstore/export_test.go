@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"maps"
 	"slices"
 )
 
@@ -17,3 +18,6 @@ func ForceSelfVacuum(s *Store) func(ctx context.Context) {
 
 // FacetKeys are the keys whose facet counts the store maintains.
 func FacetKeys() []string { return slices.Clone(facetKeys) }
+
+// SingleValued is the store's list of single-valued counted keys by kind.
+func SingleValued() map[string][]string { return maps.Clone(singleValued) }

@@ -192,3 +192,137 @@ func (s *Store) countedFacet(ctx context.Context, keyID int64, kinds kindSet) ([
 	q += " GROUP BY value ORDER BY value"
 	return s.facetQuery(ctx, q, args)
 }
+
+// singleValued lists the counted keys that hold at most one value per
+// entity, with the kinds where they do (nil: every kind): kind and
+// metadata.namespace always, spec.type and spec.lifecycle where the kind's
+// schema (schemas/kinds) makes them a string. Under such a key the counts
+// count entities, so a listing's total can be read from them.
+var singleValued = map[string][]string{
+	"kind":               nil,
+	"metadata.namespace": nil,
+	"spec.type":          {"api", "component", "domain", "group", "location", "resource", "system", "template"},
+	"spec.lifecycle":     {"api", "component", "template"},
+}
+
+// countedTotal reads the total of a by-query listing from facet_counts
+// where that gives the same number as counting the listing: no full-text
+// term, sorted (if at all) by a field every entity has, and filtered by
+// kind alone, or by kind and one condition on a single-valued key (see
+// totalFilter). It reports false where it cannot.
+func (s *Store) countedTotal(ctx context.Context, req catalog.QueryRequest) (int, bool, error) {
+	if strings.TrimSpace(req.FullText.Term) != "" {
+		return 0, false, nil
+	}
+	if o := req.OrderField; o != nil {
+		// A sorted listing leaves out the entities lacking the field.
+		if f := strings.ToLower(o.Field); f != "metadata.name" && f != "metadata.uid" {
+			return 0, false, nil
+		}
+	}
+	t, ok := totalFilter(req.Filter)
+	if !ok {
+		return 0, false, nil
+	}
+	if allowed := singleValued[t.key]; allowed != nil {
+		if t.kinds.all {
+			return 0, false, nil
+		}
+		for _, k := range t.kinds.kinds {
+			if !slices.Contains(allowed, k) {
+				return 0, false, nil
+			}
+		}
+	}
+	if !t.kinds.all && len(t.kinds.kinds) == 0 {
+		return 0, true, nil
+	}
+	ids, err := s.keyIDs(ctx, nil, t.key)
+	if err != nil {
+		return 0, false, err
+	}
+	q := "SELECT value, n FROM facet_counts WHERE key_id = ? AND n > 0"
+	args := []any{ids[t.key]}
+	if !t.kinds.all {
+		in, kargs := s.in(t.kinds.kinds)
+		q += " AND kind IN " + in
+		args = append(args, kargs...)
+	}
+	rows, err := s.query(ctx, s.r, q, args...)
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	total := 0
+	for rows.Next() {
+		var value string
+		var n int
+		if err := rows.Scan(&value, &n); err != nil {
+			return 0, false, err
+		}
+		// The counts keep the value as shown; filters match it lowercased,
+		// as search rows hold it.
+		if t.values == nil || slices.Contains(t.values, strings.ToLower(value)) {
+			total += n
+		}
+	}
+	return total, true, rows.Err()
+}
+
+// total is a filter countedTotal can answer: the entities of kinds whose
+// key has one of values (nil: any value; the key is then "kind").
+type total struct {
+	key    string
+	values []string
+	kinds  kindSet
+}
+
+// totalFilter splits f into a kind selection (see countableFilter) and at
+// most one condition (equal to one of some values) on a single-valued key
+// other than kind, AND'ed at its top level.
+func totalFilter(f catalog.Filter) (total, bool) {
+	if kinds, ok := countableFilter(f); ok {
+		return total{key: "kind", kinds: kinds}, true
+	}
+	var fs []catalog.Filter
+	switch f := f.(type) {
+	case catalog.AllOf:
+		fs = f.Filters
+	case *catalog.AllOf:
+		fs = f.Filters
+	default:
+		return total{}, false
+	}
+	var t total
+	var rest []catalog.Filter
+	for _, c := range fs {
+		var fd catalog.Field
+		switch c := c.(type) {
+		case catalog.Field:
+			fd = c
+		case *catalog.Field:
+			fd = *c
+		default:
+			rest = append(rest, c)
+			continue
+		}
+		key := strings.ToLower(fd.Key)
+		if _, single := singleValued[key]; !single || key == "kind" || fd.Op != catalog.OpIn {
+			rest = append(rest, c)
+			continue
+		}
+		if t.key != "" {
+			return total{}, false
+		}
+		t.key, t.values = key, make([]string, len(fd.Values))
+		for i, v := range fd.Values {
+			t.values[i] = strings.ToLower(v)
+		}
+	}
+	if t.key == "" {
+		return total{}, false
+	}
+	kinds, ok := countableList(rest, true)
+	t.kinds = kinds
+	return t, ok
+}

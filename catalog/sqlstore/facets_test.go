@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/backend/database/databasetest"
 	"github.com/understage/understage/plugins/backend/ojson"
+	"github.com/understage/understage/schemas"
 )
 
 // TestFacetCountsFollowWrites: the facets read from the maintained counts
@@ -60,6 +62,12 @@ func TestFacetCountsFollowWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			rebuild := migrationCounts(t, tc.dialect)
+			countedListing := false
+			sqlstore.SetReadHook(st, func(q string, _ []any) {
+				if strings.Contains(q, "count(DISTINCT") {
+					countedListing = true
+				}
+			})
 
 			rng := rand.New(rand.NewPCG(7, 12))
 			kinds := []string{"Component", "API", "Resource", "System"}
@@ -118,6 +126,7 @@ func TestFacetCountsFollowWrites(t *testing.T) {
 					}
 				}
 				compareFacets(t, st, round)
+				compareTotals(t, st, round, &countedListing)
 				compareTable(t, db, rebuild, round)
 				for _, ref := range refs {
 					switch rng.IntN(10) {
@@ -139,6 +148,7 @@ func TestFacetCountsFollowWrites(t *testing.T) {
 				apply()
 			}
 			compareFacets(t, st, 8)
+			compareTotals(t, st, 8, &countedListing)
 			compareTable(t, db, rebuild, 8)
 		})
 	}
@@ -180,6 +190,135 @@ func compareFacets(t *testing.T, st *sqlstore.Store, round int) {
 			if f.name == "unfiltered" && facet == "kind" && len(want[facet]) == 0 {
 				t.Errorf("round %d: no kinds at all", round)
 			}
+		}
+	}
+}
+
+// TestSingleValuedKeysFollowSchemas: the kinds under which the store
+// takes spec.type and spec.lifecycle to hold one value are exactly those
+// whose schema makes them a string.
+func TestSingleValuedKeysFollowSchemas(t *testing.T) {
+	t.Parallel()
+	files, err := fs.Glob(schemas.FS, "kinds/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("kind schemas: %v %v", files, err)
+	}
+	want := map[string][]string{}
+	for _, f := range files {
+		b, err := fs.ReadFile(schemas.FS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			AllOf []struct {
+				Properties struct {
+					Kind struct{ Enum []string }
+					Spec struct {
+						Properties map[string]struct{ Type any }
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		var kinds []string
+		fields := map[string]bool{}
+		for _, part := range doc.AllOf {
+			for _, k := range part.Properties.Kind.Enum {
+				kinds = append(kinds, strings.ToLower(k))
+			}
+			for name, p := range part.Properties.Spec.Properties {
+				if p.Type == "string" {
+					fields["spec."+name] = true
+				}
+			}
+		}
+		if len(kinds) == 0 {
+			t.Fatalf("%s names no kind", f)
+		}
+		for _, key := range []string{"spec.type", "spec.lifecycle"} {
+			if fields[key] {
+				want[key] = append(want[key], kinds...)
+			}
+		}
+	}
+	got := sqlstore.SingleValued()
+	for _, key := range []string{"spec.type", "spec.lifecycle"} {
+		slices.Sort(want[key])
+		if !slices.Equal(got[key], want[key]) {
+			t.Errorf("%s single-valued under %v, the schemas make it a string under %v", key, got[key], want[key])
+		}
+	}
+	for _, key := range []string{"kind", "metadata.namespace"} {
+		if v, ok := got[key]; !ok || v != nil {
+			t.Errorf("%s: %v, %v; want single-valued in every kind", key, v, ok)
+		}
+	}
+}
+
+// compareTotals checks the totals of by-query listings read from the
+// counts against the same listings counted from the search rows (with a
+// condition every entity meets, which the counts do not answer), and that
+// the listings were counted exactly where the counts cannot answer
+// (countedListing is set by any counting query).
+func compareTotals(t *testing.T, st *sqlstore.Store, round int, countedListing *bool) {
+	t.Helper()
+	ctx := context.Background()
+	every := catalog.Field{Key: "metadata.name", Op: catalog.OpExists}
+	field := func(key string, vs ...string) catalog.Filter {
+		return catalog.Field{Key: key, Op: catalog.OpIn, Values: vs}
+	}
+	all := func(fs ...catalog.Filter) catalog.Filter { return catalog.AllOf{Filters: fs} }
+	byName := &catalog.Order{Field: "metadata.name"}
+	for _, tc := range []struct {
+		name       string
+		filter     catalog.Filter
+		order      *catalog.Order
+		fromCounts bool
+	}{
+		{"everything", nil, nil, true},
+		{"components by name", field("kind", "Component"), byName, true},
+		{"apis or systems", catalog.AnyOf{Filters: []catalog.Filter{field("kind", "api"), field("kind", "system", "nope")}}, nil, true},
+		{"component services by name", all(field("kind", "component"), field("spec.type", "SERVICE")), byName, true},
+		{"api and component lifecycles", all(field("kind", "api", "component"), field("spec.lifecycle", "production", "deprecated")), nil, true},
+		{"namespace", all(field("metadata.namespace", "ops")), byName, true},
+		{"components of a namespace", all(field("metadata.Namespace", "OPS"), field("kind", "component")), &catalog.Order{Field: "metadata.uid", Desc: true}, true},
+		{"no value", all(field("kind", "component"), field("spec.type")), nil, true},
+		{"no kind", all(field("kind", "component"), field("kind", "api"), field("spec.type", "service")), nil, true},
+		// spec.type is not single-valued in every kind (User has none in
+		// its schema), nor spec.lifecycle in Resource.
+		{"types of every kind", all(field("spec.type", "service")), nil, false},
+		{"resource lifecycles", all(field("kind", "resource"), field("spec.lifecycle", "production")), nil, false},
+		{"sorted by type", field("kind", "component"), &catalog.Order{Field: "spec.type"}, false},
+		{"two keys", all(field("kind", "component"), field("spec.type", "service"), field("spec.lifecycle", "production")), nil, false},
+		{"full text", field("kind", "component"), nil, false},
+	} {
+		req := catalog.QueryRequest{Filter: tc.filter, OrderField: tc.order, Limit: 1, CountTotal: true}
+		if tc.name == "full text" {
+			req.FullText = catalog.FullTextFilter{Term: "e-0"}
+		}
+		*countedListing = false
+		got, err := st.QueryEntities(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *countedListing == tc.fromCounts {
+			t.Errorf("round %d, %s: listing counted: %v, want %v", round, tc.name, *countedListing, !tc.fromCounts)
+		}
+		req.Filter = every
+		if tc.filter != nil {
+			req.Filter = all(tc.filter, every)
+		}
+		want, err := st.QueryEntities(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TotalItems != want.TotalItems {
+			t.Errorf("round %d, %s: total %d, counting the listing says %d", round, tc.name, got.TotalItems, want.TotalItems)
+		}
+		if tc.name == "component services by name" && want.TotalItems == 0 {
+			t.Errorf("round %d: no component services at all", round)
 		}
 	}
 }

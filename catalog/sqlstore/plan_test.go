@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -162,6 +163,16 @@ func TestPostgresPlans(t *testing.T) {
 			}
 			return err
 		}, true},
+		// A filter the facet counts do not total: the listing is counted
+		// (its count's plan is checked here).
+		{"by-query first page, counted", func() error {
+			tagged := catalog.AllOf{Filters: append(slices.Clone(filter.Filters), catalog.Field{Key: "metadata.tags", Op: catalog.OpIn, Values: []string{"t3"}})}
+			res, err := st.QueryEntities(ctx, catalog.QueryRequest{Filter: tagged, OrderField: order, Limit: 20, CountTotal: true})
+			if err == nil && res.TotalItems == 0 {
+				err = fmt.Errorf("no entity counted")
+			}
+			return err
+		}, false}, // selective enough that sorting its matches is the better plan
 		{"by-query next page", func() error {
 			_, err := st.QueryEntities(ctx, catalog.QueryRequest{Filter: filter, OrderField: order, Limit: 20, After: cursor})
 			return err

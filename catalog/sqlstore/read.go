@@ -237,6 +237,12 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 			countQ = "SELECT count(DISTINCT o.eid)" + from
 		}
 		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
+			// The stock catalog page's listings (by kind, type, lifecycle)
+			// are counted once, as they are written: counting them here
+			// grows with the catalog.
+			if n, ok, err := s.countedTotal(ctx, req); ok || err != nil {
+				return n, err
+			}
 			var n int
 			if err := s.queryRow(ctx, countQ, args...).Scan(&n); err != nil {
 				return nil, fmt.Errorf("count: %w", err)
