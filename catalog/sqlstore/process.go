@@ -972,7 +972,7 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 }
 
 // deleteEntities removes refresh_state rows and everything derived (by
-// cascade, explicitly for search) after queueing their relation peers and
+// cascade, explicitly for search and relations) after queueing their relation peers and
 // children for stitching. With reemit, their parents forget their result
 // hash, so that their next pass writes the entities again.
 func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, reemit bool, now int64) error {
@@ -1023,7 +1023,7 @@ func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []stri
 	for _, chunk := range chunks(ids, 500) {
 		args := anySlice(chunk)
 		// search carries no foreign key (see the migration), nor do
-		// relations on SQLite (migration 0007).
+		// relations (migrations 0007 and 0009).
 		if err := s.exec(ctx, tx, `DELETE FROM search WHERE eid IN (SELECT eid FROM refresh_state WHERE entity_id IN `+inList(len(chunk))+`)`, args...); err != nil {
 			return err
 		}

@@ -271,6 +271,14 @@ func TestStitchingBesideDeletions(t *testing.T) {
 	if stray != 0 {
 		t.Errorf("%d search rows belong to no final entity", stray)
 	}
+	// relations carry no foreign key (migration 0009): the locks alone
+	// keep a deleted entity's rows from staying behind.
+	if err := db.Write.QueryRowContext(ctx, `SELECT count(*) FROM relations r WHERE NOT EXISTS (SELECT 1 FROM refresh_state rs WHERE rs.eid = r.originating_eid)`).Scan(&stray); err != nil {
+		t.Fatal(err)
+	}
+	if stray != 0 {
+		t.Errorf("%d relations belong to no entity", stray)
+	}
 	var finals int
 	if err := db.Write.QueryRowContext(ctx, `SELECT count(*) FROM final_entities`).Scan(&finals); err != nil {
 		t.Fatal(err)

@@ -220,8 +220,8 @@ func (s *Store) jsonInsert(prefix, suffix string, width int) string {
 const stageWidth = 8
 
 // insertRowsUnjournaled is insertRows for large appends to a table without
-// foreign keys (search; relations on SQLite). On a SQLite file, a statement that may fail half-way in
-// a transaction first copies every page it is about to change into a
+// foreign keys (search, relations). On a SQLite file, a statement that may
+// fail half-way in a transaction first copies every page it is about to change into a
 // statement journal, so that it can be undone alone; a statement calling
 // any function (->> here) counts as one. Into a big index, that copy was
 // a quarter of ingest time at 100,000 entities. The rows are therefore

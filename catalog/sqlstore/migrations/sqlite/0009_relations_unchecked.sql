@@ -1,0 +1,2 @@
+-- PostgreSQL's relations lose their foreign key; SQLite's did in 0007.
+SELECT 1;
