@@ -540,6 +540,9 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 		eids := make(map[string]int64, len(results))
 		// The conflicts the entities reported last time, to log only new ones.
 		previous := map[string]string{}
+		// Entities without a processed form yet: no relations or children
+		// of theirs are stored (both are written with it).
+		neverProcessed := map[string]bool{}
 		ids := make([]string, len(results))
 		for i, r := range results {
 			ids[i] = r.EntityID
@@ -548,7 +551,8 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 			in, args := s.in(chunk)
 			// Locked: an entity deleted meanwhile is read as gone, or its
 			// deletion waits for this result (see lockRows).
-			rows, err := s.query(ctx, tx, `SELECT rs.eid, rs.entity_id, rs.result_hash, rs.entity_ref, CASE WHEN rs.conflicts = '[]' THEN '' ELSE rs.conflicts END
+			rows, err := s.query(ctx, tx, `SELECT rs.eid, rs.entity_id, rs.result_hash, rs.entity_ref, CASE WHEN rs.conflicts = '[]' THEN '' ELSE rs.conflicts END,
+  rs.processed_entity IS NULL
 FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDATE"), args...)
 			if err != nil {
 				return err
@@ -556,11 +560,15 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 			for rows.Next() {
 				var eid int64
 				var id, h, ref, conflicts string
-				if err := rows.Scan(&eid, &id, &h, &ref, &conflicts); err != nil {
+				var never bool
+				if err := rows.Scan(&eid, &id, &h, &ref, &conflicts, &never); err != nil {
 					rows.Close()
 					return err
 				}
 				stored[id], eids[id] = h, eid
+				if never {
+					neverProcessed[id] = true
+				}
 				if conflicts != "" {
 					previous[ref] = conflicts
 				}
@@ -625,10 +633,14 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 		if len(okResults) == 0 {
 			return s.queueStitch(ctx, tx, stitch, now)
 		}
-		okEIDs := make([]int64, len(okResults))
-		okRefs := make([]string, len(okResults))
-		for i, r := range okResults {
-			okEIDs[i], okRefs[i] = eids[r.EntityID], r.EntityRef
+		// Those processed before, whose stored relations and children are
+		// replaced (all of them in a catalog's first ingest are not).
+		var okEIDs []int64
+		var okRefs []string
+		for _, r := range okResults {
+			if !neverProcessed[r.EntityID] {
+				okEIDs, okRefs = append(okEIDs, eids[r.EntityID]), append(okRefs, r.EntityRef)
+			}
 		}
 		// Relations: old and new endpoints may change their stitched form.
 		for _, chunk := range chunks(okEIDs, s.chunk()) {
