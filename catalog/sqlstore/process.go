@@ -798,12 +798,11 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 		}
 		return nil
 	}
-	// An entity deleted by another replica after the read above makes a
-	// write that refers to it fail: the next attempt reads it as gone and
-	// skips its result.
-	err := retrySQLState(ctx, 3, []string{sqlStateForeignKey, sqlStateDeadlock, sqlStateSerialization}, func() error {
+	// An entity another replica deletes meanwhile is not written: the read
+	// above locks the batch's rows (see lockRows).
+	err := s.inTxRetried(ctx, func(tx *sql.Tx) error {
 		stitched = 0
-		return s.inTx(ctx, attempt)
+		return attempt(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("complete processing: %w", err)

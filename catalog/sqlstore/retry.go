@@ -12,9 +12,6 @@ import (
 const (
 	sqlStateSerialization = "40001"
 	sqlStateDeadlock      = "40P01"
-	// A row referenced by a write was deleted after the transaction read
-	// it (an entity removed while it was being stitched).
-	sqlStateForeignKey = "23503"
 )
 
 // hasSQLState reports whether err carries one of the PostgreSQL codes.

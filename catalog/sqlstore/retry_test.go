@@ -12,7 +12,7 @@ import (
 func TestRetrySQLState(t *testing.T) {
 	t.Parallel()
 	deadlock := fmt.Errorf("stitch: %w", &pgconn.PgError{Code: sqlStateDeadlock})
-	fk := fmt.Errorf("insert: %w", &pgconn.PgError{Code: sqlStateForeignKey})
+	serial := fmt.Errorf("insert: %w", &pgconn.PgError{Code: sqlStateSerialization})
 	unique := &pgconn.PgError{Code: "23505"}
 	plain := errors.New("disk on fire")
 	tests := []struct {
@@ -23,15 +23,15 @@ func TestRetrySQLState(t *testing.T) {
 	}{
 		{"success at once", nil, 1, nil},
 		{"deadlock then success", []error{deadlock}, 2, nil},
-		{"foreign key twice then success", []error{fk, fk}, 3, nil},
-		{"transient every time: gives up", []error{fk, deadlock, fk, fk}, 3, fk},
+		{"serialization failure twice then success", []error{serial, serial}, 3, nil},
+		{"transient every time: gives up", []error{serial, deadlock, serial, serial}, 3, serial},
 		{"other database error: no retry", []error{unique}, 1, unique},
 		{"not a database error: no retry", []error{plain}, 1, plain},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
-			err := retrySQLState(context.Background(), 3, []string{sqlStateForeignKey, sqlStateDeadlock}, func() error {
+			err := retrySQLState(context.Background(), 3, []string{sqlStateSerialization, sqlStateDeadlock}, func() error {
 				calls++
 				if calls <= len(tc.errs) {
 					return tc.errs[calls-1]

@@ -42,12 +42,11 @@ func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 		return 0, nil
 	}
 	n, stitched := 0, 0
-	// Another replica may delete an entity between its read here and the
-	// write of its final entity: the transaction is then run again, and
-	// the entity, gone, is left out.
-	err := retrySQLState(ctx, 3, []string{sqlStateForeignKey, sqlStateDeadlock, sqlStateSerialization}, func() error {
+	// An entity another replica deletes meanwhile is not written: the
+	// stitch locks the rows it reads (see lockRows).
+	err := s.inTxRetried(ctx, func(tx *sql.Tx) error {
 		n, stitched = 0, 0
-		return s.inTx(ctx, func(tx *sql.Tx) error { return s.stitchPendingTx(ctx, tx, limit, &n, &stitched) })
+		return s.stitchPendingTx(ctx, tx, limit, &n, &stitched)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("stitch: %w", err)
