@@ -284,25 +284,15 @@ func totalFilter(f catalog.Filter) (total, bool) {
 	if kinds, ok := countableFilter(f); ok {
 		return total{key: "kind", kinds: kinds}, true
 	}
-	var fs []catalog.Filter
-	switch f := f.(type) {
-	case catalog.AllOf:
-		fs = f.Filters
-	case *catalog.AllOf:
-		fs = f.Filters
-	default:
+	fs, all := conjuncts(f)
+	if !all {
 		return total{}, false
 	}
 	var t total
 	var rest []catalog.Filter
 	for _, c := range fs {
-		var fd catalog.Field
-		switch c := c.(type) {
-		case catalog.Field:
-			fd = c
-		case *catalog.Field:
-			fd = *c
-		default:
+		fd, ok := asField(c)
+		if !ok {
 			rest = append(rest, c)
 			continue
 		}

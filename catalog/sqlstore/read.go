@@ -99,23 +99,10 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 // singleKind is the one kind (lowercased) a filter requires at its top
 // level (kind=X, alone or AND'ed), if it does.
 func singleKind(f catalog.Filter) (string, bool) {
-	var fs []catalog.Filter
-	switch f := f.(type) {
-	case catalog.AllOf:
-		fs = f.Filters
-	case *catalog.AllOf:
-		fs = f.Filters
-	default:
-		fs = []catalog.Filter{f}
-	}
+	fs, _ := conjuncts(f)
 	for _, c := range fs {
-		var fd catalog.Field
-		switch c := c.(type) {
-		case catalog.Field:
-			fd = c
-		case *catalog.Field:
-			fd = *c
-		default:
+		fd, ok := asField(c)
+		if !ok {
 			continue
 		}
 		if strings.EqualFold(fd.Key, "kind") && fd.Op == catalog.OpIn && len(fd.Values) == 1 && !strings.ContainsAny(fd.Values[0], ":;") {
@@ -123,6 +110,29 @@ func singleKind(f catalog.Filter) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// conjuncts returns what f ANDs at its top level (f alone when it is not
+// an AllOf) and whether it is an AllOf.
+func conjuncts(f catalog.Filter) ([]catalog.Filter, bool) {
+	switch f := f.(type) {
+	case catalog.AllOf:
+		return f.Filters, true
+	case *catalog.AllOf:
+		return f.Filters, true
+	}
+	return []catalog.Filter{f}, false
+}
+
+// asField returns f as a field condition, if it is one.
+func asField(f catalog.Filter) (catalog.Field, bool) {
+	switch f := f.(type) {
+	case catalog.Field:
+		return f, true
+	case *catalog.Field:
+		return *f, true
+	}
+	return catalog.Field{}, false
 }
 
 func sqlDir(desc bool) string {
