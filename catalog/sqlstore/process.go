@@ -983,9 +983,10 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 }
 
 // deleteEntities removes refresh_state rows and everything derived (by
-// cascade, explicitly for search and relations) after queueing their relation peers and
-// children for stitching. With reemit, their parents forget their result
-// hash, so that their next pass writes the entities again.
+// cascade, explicitly for search and relations) after queueing their
+// relation peers and children for stitching; it locks the rows first (see
+// lockRows). With reemit, their parents forget their result hash, so that
+// their next pass writes the entities again.
 func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, reemit bool, now int64) error {
 	for _, chunk := range chunks(ids, 500) {
 		if lock := s.d.lockRows("rs", "UPDATE"); lock != "" {
