@@ -427,7 +427,7 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 		}
 		asked := time.Now()
 		if err := getJSON(countURL, &page); err == nil {
-			if page.TotalItems >= n {
+			if page.TotalItems >= n && relationsComplete(base) {
 				f.Ingest = time.Since(start)
 				f.IngestCPU = cpuTime(pid)
 				break
@@ -476,6 +476,43 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 	time.Sleep(5 * time.Second)
 	f.RSSSteady, f.RSSPeak = rss(pid)
 	return f, nil
+}
+
+// relationPairs are relation types and their inverses that the generated
+// organisation's entities emit (the first on the entity that declares it,
+// the second on its target, which exists).
+var relationPairs = [][2]string{{"relations.ownedBy", "relations.ownerOf"}, {"relations.memberOf", "relations.hasMember"}, {"relations.partOf", "relations.hasPart"}}
+
+// relationsComplete reports whether every relation of relationPairs is on
+// both of its entities: an ingest is full when the targets of relations
+// (teams, systems) carry them too, which both backends may stitch after the
+// entity that declares them is served.
+func relationsComplete(base string) bool {
+	u := base + "/api/catalog/entity-facets?"
+	for _, p := range relationPairs {
+		u += "facet=" + p[0] + "&facet=" + p[1] + "&"
+	}
+	var res struct {
+		Facets map[string][]struct {
+			Count int `json:"count"`
+		} `json:"facets"`
+	}
+	if err := getJSON(u, &res); err != nil {
+		return false
+	}
+	sum := func(facet string) int {
+		n := 0
+		for _, c := range res.Facets[facet] {
+			n += c.Count
+		}
+		return n
+	}
+	for _, p := range relationPairs {
+		if n := sum(p[0]); n == 0 || n != sum(p[1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // probePause is how long to wait before asking again whether the ingest
@@ -811,6 +848,6 @@ func reportMarkdown(runs []run) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. A \"first\" figure is the first request after ingest; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
+	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. The full ingest ends when every entity is served and the owner, member and part relations are on both of their entities. A \"first\" figure is the first request after ingest; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
 	return b.String()
 }
