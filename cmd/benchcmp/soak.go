@@ -115,7 +115,8 @@ func soak(bin string, n int, dbMode, pgURL, interval string, d time.Duration) (s
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// waitIngest waits until the generated organisation's n entities are served.
+// waitIngest waits until the generated organisation's n entities are served
+// with their relations on both ends (see relationsComplete).
 func waitIngest(base string, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	var last int
