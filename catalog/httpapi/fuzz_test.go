@@ -199,3 +199,27 @@ func countConditions(f catalog.Filter) int {
 	}
 	return 0
 }
+
+// FuzzBodyFastPath: a body decodeBody takes without the JavaScript-exact
+// decoding must be one that decoding leaves unchanged and finds no error in.
+func FuzzBodyFastPath(f *testing.F) {
+	for _, s := range []string{`{"entityRefs":["component:default/a"]}`, ` [1, 2.5e3, "\u00e9\ud83d\ude00"]`, `{"a":{"b":[null,true,false]}}`, "\t{}", `"abc"`, `123`, "\xEF\xBB\xBF{}", `{"a":"\xff"}`, `{"a":1,}`, `[1] x`, ``, ` `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		raw := []byte(body)
+		if !plainJSONBody(raw) {
+			return
+		}
+		text := decodeUTF8JS(raw)
+		if len(text) > 0 && text[0] == 0xFEFF {
+			t.Fatalf("%q: a BOM on the fast path", body)
+		}
+		if msg := bodyParseError(text); msg != "" {
+			t.Fatalf("%q: fast path for a body JSON.parse refuses: %s", body, msg)
+		}
+		if got := text.String(); got != body {
+			t.Fatalf("%q: decoding changed the body to %q", body, got)
+		}
+	})
+}

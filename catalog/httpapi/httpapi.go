@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -122,7 +124,7 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 	// body-parser parses only a JSON media type with well-formed parameters
 	// (else the body stays {}); the route's validation then refuses any
 	// other media type. The charset is checked before the body is read.
-	parse, decode := true, decodeUTF8JS
+	parse, decode, utf8Body := true, decodeUTF8JS, true
 	if ct != "" {
 		mt, _, _ := strings.Cut(ct, ";")
 		if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
@@ -132,6 +134,8 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 			parse = false
 		} else if decode, err = charsetDecoder(ps["charset"]); err != nil {
 			return nil, err
+		} else {
+			utf8Body = isUTF8Charset(ps["charset"])
 		}
 	}
 	if parse {
@@ -143,16 +147,26 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 		if len(raw) > 0 && ct == "" {
 			return nil, backend.Input("unsupported media type ")
 		}
-		// The body is decoded (a leading BOM dropped) before parsing.
-		text := decode(raw)
-		if len(text) > 0 && text[0] == 0xFEFF {
-			text = text[1:]
-		}
-		if len(text) > 0 {
-			if msg := bodyParseError(text); msg != "" {
-				return nil, backend.Input("%s", msg)
+		// The body is decoded (a leading BOM dropped) before parsing. A
+		// well-formed UTF-8 body without a BOM is its own decoding, and an
+		// object or array Go finds valid JSON, strict body-parser does too:
+		// only the others need the JavaScript-exact path, for its messages.
+		var utf8Text []byte
+		if utf8Body && plainJSONBody(raw) {
+			utf8Text = raw
+		} else {
+			text := decode(raw)
+			if len(text) > 0 && text[0] == 0xFEFF {
+				text = text[1:]
 			}
-			utf8Text := []byte(text.String())
+			if len(text) > 0 {
+				if msg := bodyParseError(text); msg != "" {
+					return nil, backend.Input("%s", msg)
+				}
+				utf8Text = []byte(text.String())
+			}
+		}
+		if len(utf8Text) > 0 {
 			if bodyDepthExceeds(utf8Text, maxBodyDepth) {
 				return nil, backend.Input("Request body nested deeper than %d levels is not supported", maxBodyDepth)
 			}
@@ -168,6 +182,14 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 		return nil, backend.Input("%s", m)
 	}
 	return v.(*ojson.Object), nil
+}
+
+// plainJSONBody reports whether b is well-formed UTF-8 without a BOM
+// holding valid JSON that starts, after whitespace, an object or an array
+// (body-parser's strict mode takes nothing else).
+func plainJSONBody(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && utf8.Valid(b) && json.Valid(b)
 }
 
 func stringList(v any) []string {
@@ -358,13 +380,23 @@ func formEncode(s string) string {
 	return b.String()
 }
 
+// listFlushAt is how much of an entity list is buffered before a write.
+const listFlushAt = 64 << 10
+
 // writeEntityList writes prefix + JSON array of entities + suffix, streaming
 // each entity as stored unless a projection is asked for.
 func writeEntityList(c echo.Context, entities []catalog.RawEntity, fields []string, prefix, suffix string) error {
 	res := c.Response()
 	res.Header().Set(echo.HeaderContentType, jsonContentType)
 	res.WriteHeader(http.StatusOK)
+	// One allocation for the buffer instead of doublings: unprojected
+	// entities are written as stored, so their sizes are known.
+	size := len(prefix) + len(suffix) + len(entities) + 2
+	for _, e := range entities {
+		size += len(e)
+	}
 	var buf bytes.Buffer
+	buf.Grow(min(size, listFlushAt+8<<10))
 	buf.WriteString(prefix)
 	buf.WriteByte('[')
 	for i, e := range entities {
@@ -382,7 +414,7 @@ func writeEntityList(c echo.Context, entities []catalog.RawEntity, fields []stri
 		} else {
 			buf.Write(e)
 		}
-		if buf.Len() > 64<<10 {
+		if buf.Len() > listFlushAt {
 			if _, err := res.Write(buf.Bytes()); err != nil {
 				return nil // client went away
 			}

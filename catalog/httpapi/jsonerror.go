@@ -456,6 +456,23 @@ func bodyParseError(text jsText) string {
 	return out.String()
 }
 
+// isUTF8Charset reports whether a charset parameter that charsetDecoder
+// accepts means UTF-8 (absent included).
+func isUTF8Charset(charset string) bool {
+	return charset == "" || iconvName(charset) == "utf8"
+}
+
+// iconvName is iconv-lite's canonical name of a charset: lower case,
+// alphanumerics only.
+func iconvName(charset string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, strings.ToLower(charset))
+}
+
 // charsetDecoder is how body-parser (through iconv-lite) turns a body in
 // the given charset into text: only "utf-" charsets are accepted, among
 // them UTF-8, UTF-16 (LE, BE, or by BOM and content) and UTF-7.
@@ -468,13 +485,7 @@ func charsetDecoder(charset string) (func([]byte) jsText, error) {
 	if !strings.HasPrefix(cs, "utf-") {
 		return nil, unsupported
 	}
-	// iconv-lite's canonical name: lower case, alphanumerics only.
-	canon := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, cs)
+	canon := iconvName(cs)
 	switch canon {
 	case "utf8":
 		return decodeUTF8JS, nil

@@ -163,6 +163,7 @@ func initCatalog(ctx context.Context, env *system.Env, x *Extensions) error {
 	if err != nil {
 		return fmt.Errorf("catalog store: %w", err)
 	}
+	env.Lifecycle.AddShutdownHook("catalog store", func(context.Context) error { return store.Close() })
 	copts, err := readConfig(env.Config)
 	if err != nil {
 		return err

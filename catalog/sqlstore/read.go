@@ -424,34 +424,51 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 		lower[i] = strings.ToLower(r)
 	}
 	uniq := slices.Compact(slices.Sorted(slices.Values(lower)))
-	found := make(map[string][]byte, len(uniq))
-	for _, chunk := range chunks(uniq, s.d.indexedChunk()) {
-		in, args := s.d.indexedInList(chunk)
-		args = append(args, wargs...)
-		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+in+" AND "+where, args...)
-		if err != nil {
-			return nil, fmt.Errorf("entities by refs: %w", err)
-		}
-		for rows.Next() {
-			var ref string
-			var raw []byte
-			if err := rows.Scan(&ref, &raw); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("entities by refs: %w", err)
-			}
-			found[ref] = raw
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("entities by refs: %w", err)
-		}
+	// Cached like a page (the entity pages of the frontend ask for the same
+	// related refs again and again); the key holds the sorted refs.
+	v, err := s.cachedSized(ctx, cacheKey("refs", where+"\x00"+strings.Join(uniq, "\x00"), wargs), func() (any, int, error) {
+		return s.entitiesByRefs(ctx, uniq, where, wargs)
+	})
+	if err != nil {
+		return nil, err
 	}
+	found := v.(map[string][]byte)
 	for i, r := range lower {
 		if raw, ok := found[r]; ok {
 			out[i] = catalog.RawEntity(raw)
 		}
 	}
 	return out, nil
+}
+
+// entitiesByRefs reads the entities of the sorted, lowercased refs that
+// the where condition keeps, by ref, and their total size.
+func (s *Store) entitiesByRefs(ctx context.Context, uniq []string, where string, wargs []any) (map[string][]byte, int, error) {
+	found := make(map[string][]byte, len(uniq))
+	size := 0
+	for _, chunk := range chunks(uniq, s.d.indexedChunk()) {
+		in, args := s.d.indexedInList(chunk)
+		args = append(args, wargs...)
+		rows, err := s.query(ctx, s.r, "SELECT fe.entity_ref, fe.final_entity FROM final_entities fe WHERE fe.entity_ref IN "+in+" AND "+where, args...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("entities by refs: %w", err)
+		}
+		for rows.Next() {
+			var ref string
+			var raw []byte
+			if err := rows.Scan(&ref, &raw); err != nil {
+				rows.Close()
+				return nil, 0, fmt.Errorf("entities by refs: %w", err)
+			}
+			found[ref] = raw
+			size += len(ref) + len(raw)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, 0, fmt.Errorf("entities by refs: %w", err)
+		}
+	}
+	return found, size, nil
 }
 
 // EntityByRef returns the entity with the given lowercased ref.

@@ -53,6 +53,8 @@ type Store struct {
 	// stage: bulk appends go through a staging table (insertRowsUnjournaled).
 	stage bool
 
+	stmts *stmtCache // prepared reads on SQLite, nil on PostgreSQL
+
 	// onRead, set only by tests, sees each read query (as sent) and its
 	// arguments before it runs.
 	onRead func(query string, args []any)
@@ -77,6 +79,9 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	// An in-memory SQLite database (one handle for both roles) journals in
 	// memory at the cost of a copy, less than the staging table's.
 	s.stage = d.jsonBatches() && db.Write != db.Read
+	if _, ok := d.(sqliteDialect); ok {
+		s.stmts = newStmtCache(s.r)
+	}
 	if err := migrate(ctx, db); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -86,8 +91,14 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	return s, nil
 }
 
-// Close releases nothing today; the database belongs to the caller.
-func (s *Store) Close() error { return nil }
+// Close closes the store's prepared statements; the database belongs to the
+// caller.
+func (s *Store) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
+	return nil
+}
 
 // queryer is a *sql.DB or *sql.Tx.
 type queryer interface {
@@ -123,7 +134,13 @@ func (s *Store) query(ctx context.Context, q queryer, query string, args ...any)
 	if s.onRead != nil && q == s.r {
 		s.onRead(s.d.rebind(query), args)
 	}
-	rows, err := q.QueryContext(ctx, s.d.rebind(query), args...)
+	var rows *sql.Rows
+	var err error
+	if q == s.r && s.stmts != nil {
+		rows, err = s.stmts.query(ctx, s.d.rebind(query), args...)
+	} else {
+		rows, err = q.QueryContext(ctx, s.d.rebind(query), args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w [%s]", err, firstLine(query))
 	}
@@ -134,6 +151,9 @@ func (s *Store) query(ctx context.Context, q queryer, query string, args ...any)
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if s.onRead != nil {
 		s.onRead(s.d.rebind(query), args)
+	}
+	if s.stmts != nil {
+		return s.stmts.queryRow(ctx, s.d.rebind(query), args...)
 	}
 	return s.r.QueryRowContext(ctx, s.d.rebind(query), args...)
 }
@@ -432,7 +452,12 @@ func (s *Store) cached(ctx context.Context, key string, compute func() (any, err
 // maxCacheBytes of them.
 func (s *Store) cachedSized(ctx context.Context, key string, compute func() (any, int, error)) (any, error) {
 	var gen int64
-	if err := s.r.QueryRowContext(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen); err != nil {
+	const q = `SELECT generation FROM catalog_generation WHERE id = 1`
+	row := s.r.QueryRowContext
+	if s.stmts != nil {
+		row = s.stmts.queryRow
+	}
+	if err := row(ctx, q).Scan(&gen); err != nil {
 		return nil, fmt.Errorf("read generation: %w", err)
 	}
 	s.cacheMu.Lock()

@@ -382,8 +382,8 @@ func IsUndefined(v any) bool {
 	return ok
 }
 
-// Decode parses JSON into ojson values.
-func Decode(data []byte) (any, error) {
+// decodeTokens is Decode through encoding/json's tokens.
+func decodeTokens(data []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	v, err := decodeValue(d)
