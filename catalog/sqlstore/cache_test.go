@@ -55,6 +55,34 @@ func TestCachedPages(t *testing.T) {
 			if got := listed(); got != "[c0 c1]" {
 				t.Fatalf("GET /entities page = %s", got)
 			}
+			refs := []string{"component:default/c4", "component:default/nope", "Component:default/c0", "component:default/c4"}
+			byRefs := func() string {
+				t.Helper()
+				raws, err := st.EntitiesByRefs(ctx, refs, req.Filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, r := range raws {
+					if r == nil {
+						names = append(names, "-")
+						continue
+					}
+					names = append(names, entityNames(t, []catalog.RawEntity{r})...)
+				}
+				return fmt.Sprint(names)
+			}
+			if got := byRefs(); got != "[c4 - c0 c4]" {
+				t.Fatalf("by refs = %s", got)
+			}
+			if raws, err := st.EntitiesByRefs(ctx, refs, req.Filter); err != nil {
+				t.Fatal(err)
+			} else {
+				raws[0][0], raws[2][0] = 'X', 'X' // the caller's copies
+			}
+			if got := byRefs(); got != "[c4 - c0 c4]" {
+				t.Fatalf("by refs again = %s", got)
+			}
 
 			query := func(req catalog.QueryRequest) catalog.QueryResult {
 				t.Helper()
@@ -86,6 +114,9 @@ func TestCachedPages(t *testing.T) {
 			}
 			if got := listed(); got != "[a0 c0]" {
 				t.Errorf("GET /entities page after writes = %s, want [a0 c0]", got)
+			}
+			if got := byRefs(); got != "[- - c0 -]" { // c4 is no longer a service
+				t.Errorf("by refs after writes = %s, want [- - c0 -]", got)
 			}
 			if res := query(next); fmt.Sprint(names(res), res.IsFirstOfAll) != "[c2 c3] false" {
 				t.Errorf("second page after writes = %v %v", names(res), res.IsFirstOfAll)

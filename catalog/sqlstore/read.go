@@ -432,10 +432,17 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	if err != nil {
 		return nil, err
 	}
+	// The caller gets copies (in one allocation), as for pages.
 	found := v.(map[string][]byte)
+	size := 0
+	for _, r := range lower {
+		size += len(found[r])
+	}
+	buf := make([]byte, 0, size)
 	for i, r := range lower {
 		if raw, ok := found[r]; ok {
-			out[i] = catalog.RawEntity(raw)
+			buf = append(buf, raw...)
+			out[i] = catalog.RawEntity(buf[len(buf)-len(raw) : len(buf) : len(buf)])
 		}
 	}
 	return out, nil

@@ -1,0 +1,70 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/understage/understage/plugins/backend/database"
+)
+
+// TestStmtCacheBounded runs more distinct queries than the cache keeps,
+// from several goroutines at once: every answer is right, none meets a
+// statement closed by a reset, and the cache stays within its bound.
+func TestStmtCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, database.Options{PluginID: "catalog", Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "s.sqlite")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newStmtCache(db.Read.DB)
+	defer c.close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 3 * maxStmts {
+				n := (i*7 + g) % (2 * maxStmts)
+				var got int
+				if err := c.queryRow(ctx, fmt.Sprintf("SELECT ? + %d", n), 1).Scan(&got); err != nil {
+					errs <- fmt.Errorf("query %d: %w", n, err)
+					return
+				}
+				rows, err := c.query(ctx, fmt.Sprintf("SELECT value + %d FROM json_each(?)", n), "[1,2]")
+				if err != nil {
+					errs <- fmt.Errorf("rows %d: %w", n, err)
+					return
+				}
+				sum := 0
+				for rows.Next() {
+					var v int
+					if err := rows.Scan(&v); err != nil {
+						errs <- err
+						return
+					}
+					sum += v
+				}
+				rows.Close()
+				if got != n+1 || sum != 2*n+3 {
+					errs <- fmt.Errorf("query %d: got %d and %d", n, got, sum)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if len(c.stmts) > maxStmts {
+		t.Errorf("%d statements kept, bound %d", len(c.stmts), maxStmts)
+	}
+}
