@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -914,13 +915,47 @@ func (a *api) writeFacets(c echo.Context, facets []string, filter catalog.Filter
 	if err != nil {
 		return fmt.Errorf("facets: %w", err)
 	}
-	out := &ojson.Object{}
+	return c.Blob(http.StatusOK, jsonContentType, facetsJSON(facets, counts))
+}
+
+// facetsJSON encodes the answer of entity-facets straight from the counts:
+// a facet with a value per entity (relations.ownerOf) has as many values as
+// the catalog has entities, too many for a tree of objects. A facet asked
+// twice is written once, where it was first asked, as an object's keys are.
+func facetsJSON(facets []string, counts map[string][]catalog.FacetCount) []byte {
+	size := 16
 	for _, f := range facets {
-		list := make([]any, 0, len(counts[f]))
+		size += len(f) + 8
 		for _, fc := range counts[f] {
-			list = append(list, ojson.NewObject("value", fc.Value, "count", fc.Count))
+			size += len(fc.Value) + 32
 		}
-		out.Set(f, list)
 	}
-	return c.Blob(http.StatusOK, jsonContentType, ojson.MustMarshal(ojson.NewObject("facets", out)))
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(`{"facets":{`)
+	written := make(map[string]bool, len(facets))
+	for _, f := range facets {
+		if written[f] {
+			continue
+		}
+		written[f] = true
+		if len(written) > 1 {
+			b.WriteByte(',')
+		}
+		ojson.WriteString(&b, f)
+		b.WriteString(":[")
+		for i, fc := range counts[f] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"value":`)
+			ojson.WriteString(&b, fc.Value)
+			b.WriteString(`,"count":`)
+			b.WriteString(strconv.Itoa(fc.Count))
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+	}
+	b.WriteString("}}")
+	return b.Bytes()
 }

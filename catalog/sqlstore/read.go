@@ -566,21 +566,25 @@ func (s *Store) Facets(ctx context.Context, facets []string, filter catalog.Filt
 // facetQuery runs a facet query (value, count rows) through the result
 // cache and returns a copy of its answer.
 func (s *Store) facetQuery(ctx context.Context, q string, args []any) ([]catalog.FacetCount, error) {
-	v, err := s.cached(ctx, cacheKey("facet", q, args), func() (any, error) {
+	// Sized: a facet of a value per entity (relations.ownerOf) is as large
+	// as the catalog, and slow to count again; it may take half the cache.
+	v, err := s.cachedUpTo(ctx, cacheKey("facet", q, args), maxCacheBytes/2, func() (any, int, error) {
 		rows, err := s.query(ctx, s.r, q, args...)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		defer rows.Close()
 		counts := []catalog.FacetCount{}
+		size := 0
 		for rows.Next() {
 			var fc catalog.FacetCount
 			if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			counts = append(counts, fc)
+			size += len(fc.Value) + 24 // and the FacetCount
 		}
-		return counts, rows.Err()
+		return counts, size, rows.Err()
 	})
 	if err != nil {
 		return nil, err

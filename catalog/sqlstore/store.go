@@ -451,6 +451,12 @@ func (s *Store) cached(ctx context.Context, key string, compute func() (any, err
 // besides the value (0 for small ones): the cache keeps at most
 // maxCacheBytes of them.
 func (s *Store) cachedSized(ctx context.Context, key string, compute func() (any, int, error)) (any, error) {
+	// One large page would push out everything else.
+	return s.cachedUpTo(ctx, key, maxCacheBytes/8, compute)
+}
+
+// cachedUpTo is cachedSized keeping values of at most maxEntry bytes.
+func (s *Store) cachedUpTo(ctx context.Context, key string, maxEntry int, compute func() (any, int, error)) (any, error) {
 	var gen int64
 	const q = `SELECT generation FROM catalog_generation WHERE id = 1`
 	row := s.r.QueryRowContext
@@ -482,8 +488,8 @@ func (s *Store) cachedSized(ctx context.Context, key string, compute func() (any
 		s.cacheGen = gen
 		s.cache, s.cacheBytes = map[string]any{}, 0
 	}
-	if size > maxCacheBytes/8 {
-		return v, nil // one large page would push out everything else
+	if size > maxEntry {
+		return v, nil
 	}
 	if len(s.cache) >= 512 || s.cacheBytes+size > maxCacheBytes {
 		s.cache, s.cacheBytes = map[string]any{}, 0 // crude bound; the working set is small

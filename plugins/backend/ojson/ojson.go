@@ -232,6 +232,10 @@ func MustMarshal(v any) []byte {
 	return b
 }
 
+// WriteString writes s to b as a JSON string, escaped as JSON.stringify
+// escapes it.
+func WriteString(b *bytes.Buffer, s string) { writeString(b, s) }
+
 func writeString(b *bytes.Buffer, s string) {
 	// Backstage (JSON.stringify) escapes only what JSON requires; do the same
 	// so that bodies compare byte for byte (no \u003c for '<').
