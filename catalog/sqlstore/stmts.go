@@ -13,89 +13,103 @@ const maxStmts = 256
 // stmtCache keeps the read pool's statements prepared on SQLite, whose
 // driver otherwise parses and plans every query again, a large part of a
 // cached or small read. (pgx keeps its own statement cache on PostgreSQL.)
+//
+// No lock is held while a query waits for a connection: a statement in use
+// counts its users, and one dropped from the cache is closed by its last
+// user once its query has started (database/sql then keeps it alive for
+// the rows).
 type stmtCache struct {
-	db *sql.DB
-	// mu is held for reading from a lookup until the query has started,
-	// after which database/sql keeps a closed statement alive for its rows;
-	// a reset takes it for writing to close the statements.
-	mu    sync.RWMutex
-	stmts map[string]*sql.Stmt
-	add   sync.Mutex // serialises preparing and adding
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*cachedStmt
+}
+
+type cachedStmt struct {
+	st      *sql.Stmt
+	users   int  // guarded by stmtCache.mu
+	dropped bool // no longer in the cache: the last user closes it
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}}
+	return &stmtCache{db: db, stmts: map[string]*cachedStmt{}}
 }
 
 // query runs query on the read pool through its prepared statement.
 func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := c.acquire(ctx, query)
+	cs, err := c.acquire(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	defer c.mu.RUnlock()
-	return st.QueryContext(ctx, args...)
+	defer c.release(cs)
+	return cs.st.QueryContext(ctx, args...)
 }
 
 // queryRow is query for one row.
 func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := c.acquire(ctx, query)
+	cs, err := c.acquire(ctx, query)
 	if err != nil {
 		// A failed prepare reports its error through the row, as
 		// QueryRowContext would.
 		return c.db.QueryRowContext(ctx, query, args...)
 	}
-	defer c.mu.RUnlock()
-	return st.QueryRowContext(ctx, args...)
+	defer c.release(cs)
+	return cs.st.QueryRowContext(ctx, args...)
 }
 
-// acquire returns query's statement with mu read-locked.
-func (c *stmtCache) acquire(ctx context.Context, query string) (*sql.Stmt, error) {
-	for {
-		c.mu.RLock()
-		if st, ok := c.stmts[query]; ok {
-			return st, nil
-		}
-		c.mu.RUnlock()
-		if err := c.prepare(ctx, query); err != nil {
-			return nil, err
-		}
-		// Look again: a reset may have come between adding and locking.
+// acquire returns query's statement, prepared if it was not, counted as
+// used until release.
+func (c *stmtCache) acquire(ctx context.Context, query string) (*cachedStmt, error) {
+	c.mu.Lock()
+	if cs, ok := c.stmts[query]; ok {
+		cs.users++
+		c.mu.Unlock()
+		return cs, nil
 	}
-}
-
-func (c *stmtCache) prepare(ctx context.Context, query string) error {
-	c.add.Lock()
-	defer c.add.Unlock()
-	c.mu.RLock()
-	_, ok := c.stmts[query]
-	c.mu.RUnlock()
-	if ok {
-		return nil
-	}
+	c.mu.Unlock()
+	// Prepared outside the lock: two callers may prepare the same text,
+	// and the second keeps the first's.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.stmts) >= maxStmts {
-		c.closeLocked()
-	}
-	c.stmts[query] = st
-	return nil
-}
-
-func (c *stmtCache) closeLocked() {
-	for _, st := range c.stmts {
+	if cs, ok := c.stmts[query]; ok {
 		_ = st.Close()
+		cs.users++
+		return cs, nil
 	}
-	c.stmts = map[string]*sql.Stmt{}
+	if len(c.stmts) >= maxStmts {
+		c.dropAllLocked()
+	}
+	cs := &cachedStmt{st: st, users: 1}
+	c.stmts[query] = cs
+	return cs, nil
 }
 
-// close closes every statement.
+func (c *stmtCache) release(cs *cachedStmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs.users--
+	if cs.dropped && cs.users == 0 {
+		_ = cs.st.Close()
+	}
+}
+
+func (c *stmtCache) dropAllLocked() {
+	for _, cs := range c.stmts {
+		cs.dropped = true
+		if cs.users == 0 {
+			_ = cs.st.Close()
+		}
+	}
+	c.stmts = map[string]*cachedStmt{}
+}
+
+// close closes every statement not in use, and the others when their
+// queries have started.
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.closeLocked()
+	c.dropAllLocked()
 }

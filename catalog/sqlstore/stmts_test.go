@@ -62,8 +62,8 @@ func TestStmtCacheBounded(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.stmts) > maxStmts {
 		t.Errorf("%d statements kept, bound %d", len(c.stmts), maxStmts)
 	}
