@@ -152,10 +152,16 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	if s.onRead != nil {
 		s.onRead(s.d.rebind(query), args)
 	}
+	return s.readRow(ctx, s.d.rebind(query), args...)
+}
+
+// readRow runs a one-row read as sent on the read pool, through its
+// prepared statement where the store keeps them.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if s.stmts != nil {
-		return s.stmts.queryRow(ctx, s.d.rebind(query), args...)
+		return s.stmts.queryRow(ctx, query, args...)
 	}
-	return s.r.QueryRowContext(ctx, s.d.rebind(query), args...)
+	return s.r.QueryRowContext(ctx, query, args...)
 }
 
 func firstLine(q string) string {
@@ -458,12 +464,7 @@ func (s *Store) cachedSized(ctx context.Context, key string, compute func() (any
 // cachedUpTo is cachedSized keeping values of at most maxEntry bytes.
 func (s *Store) cachedUpTo(ctx context.Context, key string, maxEntry int, compute func() (any, int, error)) (any, error) {
 	var gen int64
-	const q = `SELECT generation FROM catalog_generation WHERE id = 1`
-	row := s.r.QueryRowContext
-	if s.stmts != nil {
-		row = s.stmts.queryRow
-	}
-	if err := row(ctx, q).Scan(&gen); err != nil {
+	if err := s.readRow(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen); err != nil {
 		return nil, fmt.Errorf("read generation: %w", err)
 	}
 	s.cacheMu.Lock()

@@ -112,27 +112,19 @@ func (p *parser) object() any {
 		p.i++ // ':'
 		v := p.value()
 		// JSON.parse keeps the last duplicate at the first position.
-		switch {
-		case index != nil:
-			if at, ok := index[k]; ok {
-				o.Members[at].Value = v
-			} else {
-				index[k] = len(o.Members)
-				o.Members = append(o.Members, Member{k, v})
-			}
-		case len(o.Members) >= manyMembers:
+		if index == nil && len(o.Members) >= manyMembers {
 			index = make(map[string]int, 2*len(o.Members))
 			for at, m := range o.Members {
 				index[m.Key] = at
 			}
-			if at, ok := index[k]; ok {
-				o.Members[at].Value = v
-			} else {
-				index[k] = len(o.Members)
-				o.Members = append(o.Members, Member{k, v})
-			}
-		default:
+		}
+		if index == nil {
 			o.Set(k, v)
+		} else if at, ok := index[k]; ok {
+			o.Members[at].Value = v
+		} else {
+			index[k] = len(o.Members)
+			o.Members = append(o.Members, Member{k, v})
 		}
 		p.ws()
 		c := p.b[p.i]
