@@ -68,3 +68,30 @@ func TestStmtCacheBounded(t *testing.T) {
 		t.Errorf("%d statements kept, bound %d", len(c.stmts), maxStmts)
 	}
 }
+
+// TestStmtCachePreparesOnSecondRun: a text that runs once stays unprepared;
+// the second run prepares it, and later runs use it.
+func TestStmtCachePreparesOnSecondRun(t *testing.T) {
+	ctx := context.Background()
+	db, err := database.Open(ctx, database.Options{PluginID: "catalog", Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "s.sqlite")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newStmtCache(db.Read.DB)
+	defer c.close()
+	prepared := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.stmts)
+	}
+	for run, want := range []int{0, 1, 1} {
+		var got int
+		if err := c.queryRow(ctx, "SELECT ? * 2", 21).Scan(&got); err != nil || got != 42 {
+			t.Fatalf("run %d: %d, %v", run+1, got, err)
+		}
+		if n := prepared(); n != want {
+			t.Errorf("after run %d: %d prepared, want %d", run+1, n, want)
+		}
+	}
+}
