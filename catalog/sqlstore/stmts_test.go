@@ -15,13 +15,7 @@ import (
 // statement closed by a reset, and the cache stays within its bound.
 func TestStmtCacheBounded(t *testing.T) {
 	ctx := context.Background()
-	db, err := database.Open(ctx, database.Options{PluginID: "catalog", Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "s.sqlite")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c := newStmtCache(db.Read.DB)
-	defer c.close()
+	c := testStmtCache(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
@@ -73,13 +67,7 @@ func TestStmtCacheBounded(t *testing.T) {
 // the second run prepares it, and later runs use it.
 func TestStmtCachePreparesOnSecondRun(t *testing.T) {
 	ctx := context.Background()
-	db, err := database.Open(ctx, database.Options{PluginID: "catalog", Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "s.sqlite")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c := newStmtCache(db.Read.DB)
-	defer c.close()
+	c := testStmtCache(t)
 	prepared := func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -94,4 +82,19 @@ func TestStmtCachePreparesOnSecondRun(t *testing.T) {
 			t.Errorf("after run %d: %d prepared, want %d", run+1, n, want)
 		}
 	}
+}
+
+// testStmtCache is a statement cache over a new SQLite file's read pool.
+func testStmtCache(t *testing.T) *stmtCache {
+	t.Helper()
+	db, err := database.Open(context.Background(), database.Options{PluginID: "catalog", Client: "better-sqlite3", Connection: filepath.Join(t.TempDir(), "s.sqlite")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newStmtCache(db.Read.DB)
+	t.Cleanup(func() {
+		c.close()
+		_ = db.Close()
+	})
+	return c
 }
