@@ -7,7 +7,8 @@ import (
 )
 
 // Planner statistics. PostgreSQL plans every catalog read from the
-// statistics of search and final_entities; autovacuum refreshes them only
+// statistics of search and final_entities, and stitching's lookups from
+// those of relations and refresh_state_references; autovacuum refreshes them only
 // after its naptime and a tenth of the table changed, so during and right
 // after a bulk load the planner works from an empty or much smaller table
 // and picks plans (hashing whole key sets, sorting them) that cost

@@ -391,8 +391,11 @@ func (s *Store) loadStitchSources(ctx context.Context, tx *sql.Tx, refs []string
 	for _, chunk := range chunks(refs, s.chunk()) {
 		start := len(order)
 		in, args := s.in(chunk)
+		// The OFFSET keeps PostgreSQL from turning the orphan check into a
+		// hash of every reference in the catalog, built for each batch:
+		// each entity's references are looked up in their index instead.
 		rows, err := s.query(ctx, tx, `SELECT rs.eid, rs.entity_id, rs.entity_ref, CASE WHEN ? THEN NULL ELSE rs.processed_entity END, rs.errors, fe.hash,
-  NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref)
+  NOT EXISTS (SELECT 1 FROM refresh_state_references r WHERE r.target_entity_ref = rs.entity_ref LIMIT `+s.d.noLimit()+` OFFSET 0)
 FROM refresh_state rs LEFT JOIN final_entities fe ON fe.eid = rs.eid
 WHERE rs.processed_entity IS NOT NULL AND rs.entity_ref IN `+in+s.d.lockRows("rs", "KEY SHARE"), append([]any{known != nil}, args...)...)
 		if err != nil {

@@ -58,6 +58,9 @@ type Store struct {
 	// onRead, set only by tests, sees each read query (as sent) and its
 	// arguments before it runs.
 	onRead func(query string, args []any)
+	// onTxRead, set only by tests, sees each read query run inside a
+	// write transaction (processing, stitching).
+	onTxRead func(query string, args []any)
 }
 
 // New migrates the catalog tables and returns a store over db. The caller
@@ -133,6 +136,9 @@ func (s *Store) exec(ctx context.Context, q queryer, query string, args ...any) 
 func (s *Store) query(ctx context.Context, q queryer, query string, args ...any) (*sql.Rows, error) {
 	if s.onRead != nil && q == s.r {
 		s.onRead(s.d.rebind(query), args)
+	}
+	if s.onTxRead != nil && q != s.r {
+		s.onTxRead(s.d.rebind(query), args)
 	}
 	var rows *sql.Rows
 	var err error
