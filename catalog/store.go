@@ -121,6 +121,9 @@ type ProcessingStore interface {
 	// StitchPending stitches up to limit queued entities (final entity and
 	// search rows); it returns how many it did.
 	StitchPending(ctx context.Context, limit int) (int, error)
+	// ConcurrentWriters says whether write transactions run side by side
+	// (PostgreSQL) rather than one at a time (SQLite).
+	ConcurrentWriters() bool
 	// DeleteOrphans removes entities that nothing references (orphanStrategy delete).
 	DeleteOrphans(ctx context.Context) (int, error)
 }

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/understage/understage/catalog"
@@ -256,17 +257,41 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 			resultsHeld = itemsHeld
 		}
 	}
-	for {
-		n, err := e.o.Store.StitchPending(ctx, e.o.BatchSize)
-		if err != nil {
-			return worked, fmt.Errorf("stitch: %w", err)
-		}
-		if n == 0 {
-			break
-		}
-		worked = true
+	stitched, err := e.stitchAll(ctx)
+	return worked || stitched, err
+}
+
+// stitchAll stitches until the queue is empty, in two transactions at a
+// time where the database runs writers side by side: one stitches on the
+// processing cores while the other's writes run in the database, instead
+// of the two taking turns.
+func (e *Engine) stitchAll(ctx context.Context) (bool, error) {
+	stitchers := 1
+	if e.o.Store.ConcurrentWriters() {
+		stitchers = 2
 	}
-	return worked, nil
+	var worked atomic.Bool
+	errs := make([]error, stitchers)
+	var wg sync.WaitGroup
+	for i := range stitchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, err := e.o.Store.StitchPending(ctx, e.o.BatchSize)
+				if err != nil {
+					errs[i] = fmt.Errorf("stitch: %w", err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+				worked.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	return worked.Load(), errors.Join(errs...)
 }
 
 // write writes results, and again while it fails only because the
