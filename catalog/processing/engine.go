@@ -204,9 +204,9 @@ const maxRoundTime = 2 * time.Minute
 // results, then stitches what changed. It reports whether there was
 // anything to do. Batches are pipelined: the next batch is claimed before
 // a batch's results are written and is processed while they are, so the
-// database's (single) writer and the processing cores work at the same
-// time. An entity claimed ahead of a write that changes it is simply due
-// again afterwards, as with a concurrent replica.
+// database's writers and the processing cores work at the same time. An
+// entity claimed ahead of a write that changes it is simply due again
+// afterwards, as with a concurrent replica.
 func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	// itemsHeld is when the claim of items ends (at the latest: the store
 	// computes its lease end a moment later), resultsHeld that of the
@@ -232,29 +232,58 @@ func (e *Engine) RunOnce(ctx context.Context) (bool, error) {
 	var results []catalog.ProcessingResult
 	results, items = e.processSome(ctx, items)
 	resultsHeld = itemsHeld
+	// Writes in flight, oldest first: one at a time where the database has
+	// a single writer, two where writers run side by side (each of
+	// PostgreSQL's connections works on one core, and a write is mostly
+	// the database's work).
+	writers := 1
+	if e.o.Store.ConcurrentWriters() {
+		writers = 2
+	}
+	var inflight []chan error
+	// settle waits until at most n writes are in flight.
+	settle := func(n int) error {
+		var errs []error
+		for len(inflight) > n {
+			if err := <-inflight[0]; err != nil {
+				errs = append(errs, err)
+			}
+			inflight = inflight[1:]
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("write processing results: %w", err)
+		}
+		return nil
+	}
 	for len(results) > 0 {
 		if len(items) == 0 && time.Since(start) < maxRoundTime {
 			if items, err = claim(); err != nil {
-				return true, err
+				return true, errors.Join(err, settle(0))
 			}
 		}
 		written := make(chan error, 1)
 		go func(results []catalog.ProcessingResult, held time.Time) {
 			written <- e.write(ctx, results, held)
 		}(results, resultsHeld)
+		inflight = append(inflight, written)
 		results, items = e.processSome(ctx, items)
 		resultsHeld = itemsHeld
-		if err := <-written; err != nil {
-			return true, fmt.Errorf("write processing results: %w", err)
+		if err := settle(writers - 1); err != nil {
+			return true, errors.Join(err, settle(0))
 		}
-		if len(results) == 0 && time.Since(start) < maxRoundTime {
-			// Nothing was due before the write; it may have added entities
-			// (a location's children).
-			if items, err = claim(); err != nil {
+		if len(results) == 0 {
+			if err := settle(0); err != nil {
 				return true, err
 			}
-			results, items = e.processSome(ctx, items)
-			resultsHeld = itemsHeld
+			if time.Since(start) < maxRoundTime {
+				// Nothing was due before the writes; they may have added
+				// entities (a location's children).
+				if items, err = claim(); err != nil {
+					return true, err
+				}
+				results, items = e.processSome(ctx, items)
+				resultsHeld = itemsHeld
+			}
 		}
 	}
 	stitched, err := e.stitchAll(ctx)

@@ -927,7 +927,9 @@ func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, table, key string, c
 func (s *Store) RequestRefresh(ctx context.Context, ref string) error {
 	ref = strings.ToLower(ref)
 	now := time.Now().UnixMilli()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	// Retried: a deadlock with a processing write is resolved by running
+	// again, which the eid order of the locks below makes rare.
+	err := s.inTxRetried(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM refresh_state WHERE entity_ref = ?`), ref).Scan(&n); err != nil {
 			return err
@@ -947,6 +949,13 @@ func (s *Store) RequestRefresh(ctx context.Context, ref string) error {
 		for _, a := range ancestors {
 			if strings.HasPrefix(a, "location:") {
 				targets = append(targets, a)
+			}
+		}
+		// Locked in eid order first, as processing locks its batch: an
+		// UPDATE locks rows in the order it finds them.
+		if lock := s.d.lockRows("rs", "NO KEY UPDATE"); lock != "" {
+			if _, err := s.selectStrings(ctx, tx, `SELECT rs.entity_ref FROM refresh_state rs WHERE rs.entity_ref IN `+inList(len(targets))+lock, anySlice(targets)...); err != nil {
+				return err
 			}
 		}
 		return s.exec(ctx, tx, `UPDATE refresh_state SET next_update_at = ? WHERE entity_ref IN `+inList(len(targets)), append([]any{now}, anySlice(targets)...)...)
