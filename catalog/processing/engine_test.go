@@ -43,6 +43,13 @@ var dbKinds = []dbKind{
 
 func setup(t *testing.T, kind dbKind, files map[string]string, rules model.Rules) *testBundle {
 	t.Helper()
+	return setupBatches(t, kind, files, rules, 0)
+}
+
+// setupBatches is setup with the engine claiming batchSize entities at a
+// time (0: its default).
+func setupBatches(t *testing.T, kind dbKind, files map[string]string, rules model.Rules, batchSize int) *testBundle {
+	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
 		write(t, filepath.Join(dir, name), content)
@@ -63,9 +70,10 @@ func setup(t *testing.T, kind dbKind, files map[string]string, rules model.Rules
 		}}}, nil)
 	}
 	eng := processing.New(processing.Options{
-		Store:   store,
-		Readers: map[string]processing.LocationReader{"file": processing.FileReader{}},
-		Rules:   rules,
+		Store:     store,
+		Readers:   map[string]processing.LocationReader{"file": processing.FileReader{}},
+		Rules:     rules,
+		BatchSize: batchSize,
 	})
 	p := &processing.ConfigLocationsProvider{Locations: []processing.LocationSpec{{Type: "file", Target: filepath.Join(dir, "all.yaml")}}}
 	if err := p.Connect(ctx, store); err != nil {
