@@ -36,14 +36,6 @@ type stitchSource struct {
 	oldHash   string
 }
 
-// ConcurrentWriters says whether write transactions run side by side
-// (PostgreSQL), so that stitching in several transactions at once gains
-// anything; on SQLite they take turns.
-func (s *Store) ConcurrentWriters() bool {
-	_, ok := s.d.(postgresDialect)
-	return ok
-}
-
 // StitchPending stitches up to limit queued entities in one transaction.
 func (s *Store) StitchPending(ctx context.Context, limit int) (int, error) {
 	if limit <= 0 {

@@ -181,6 +181,14 @@ func firstLine(q string) string {
 	return q
 }
 
+// ConcurrentWriters says whether write transactions run side by side
+// (PostgreSQL), so that processing and stitching in several transactions
+// at once gain anything; on SQLite they take turns.
+func (s *Store) ConcurrentWriters() bool {
+	_, ok := s.d.(postgresDialect)
+	return ok
+}
+
 // insertRows writes rows with multi-row statements: prefix is
 // "INSERT INTO t (a, b)", suffix e.g. an ON CONFLICT clause. onReturn, when
 // set, receives the RETURNING rows.
