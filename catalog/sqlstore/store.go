@@ -199,8 +199,8 @@ func (s *Store) insertRows(ctx context.Context, q queryer, prefix, suffix string
 	if s.d.jsonBatches() {
 		return s.insertRowsJSON(ctx, q, prefix, suffix, rows, onReturn)
 	}
-	if cols, casts, ok := arrayColumns(rows); ok {
-		return s.insertRowsArrays(ctx, q, prefix, suffix, rows, cols, casts, onReturn)
+	if cols, ok := arrayColumns(rows); ok {
+		return s.insertRowsArrays(ctx, q, prefix, suffix, len(rows), cols, onReturn)
 	}
 	width := len(rows[0])
 	per := max(1, s.d.maxArgs()/width)
@@ -237,16 +237,16 @@ const arrayRows = 10000
 // and neither side handles a parameter per value: encoding tens of
 // thousands of parameters took a sixth of the catalog's own CPU in an
 // ingest, and parsing them a part of the database's.
-func (s *Store) insertRowsArrays(ctx context.Context, q queryer, prefix, suffix string, rows [][]any, cols []columnArray, casts []string, onReturn func(*sql.Rows) error) error {
+func (s *Store) insertRowsArrays(ctx context.Context, q queryer, prefix, suffix string, n int, cols []columnArray, onReturn func(*sql.Rows) error) error {
 	// A column of NULLs alone is written as NULL, which takes the type of
 	// its table column (an array would need one).
 	var sel, from strings.Builder
 	var names []string
-	for i, c := range casts {
+	for i, c := range cols {
 		if i > 0 {
 			sel.WriteString(", ")
 		}
-		if c == "" {
+		if c.values == nil {
 			sel.WriteString("NULL")
 			continue
 		}
@@ -255,15 +255,15 @@ func (s *Store) insertRowsArrays(ctx context.Context, q queryer, prefix, suffix 
 		if len(names) > 0 {
 			from.WriteString(", ")
 		}
-		from.WriteString("?::" + c)
+		from.WriteString("?::" + c.cast)
 		names = append(names, name)
 	}
 	query := prefix + " SELECT " + sel.String() + " FROM unnest(" + from.String() + ") AS u(" + strings.Join(names, ", ") + ") " + suffix
-	for start := 0; start < len(rows); start += arrayRows {
-		end := min(len(rows), start+arrayRows)
+	for start := 0; start < n; start += arrayRows {
+		end := min(n, start+arrayRows)
 		args := make([]any, 0, len(names))
-		for i, c := range cols {
-			if casts[i] != "" {
+		for _, c := range cols {
+			if c.values != nil {
 				args = append(args, c.slice(start, end))
 			}
 		}
@@ -275,42 +275,39 @@ func (s *Store) insertRowsArrays(ctx context.Context, q queryer, prefix, suffix 
 }
 
 // columnArray is one column of rows as a typed slice the driver encodes
-// as an array.
+// as an array ([]int64, []*int64, []string or []*string), and its cast;
+// values is nil for a column of NULLs alone.
 type columnArray struct {
-	ints     []int64
-	nullInts []*int64
-	texts    []string
-	nulls    []*string
+	cast   string
+	values any
 }
 
 func (c columnArray) slice(start, end int) any {
-	switch {
-	case c.ints != nil:
-		return c.ints[start:end]
-	case c.nullInts != nil:
-		return c.nullInts[start:end]
-	case c.texts != nil:
-		return c.texts[start:end]
+	switch v := c.values.(type) {
+	case []int64:
+		return v[start:end]
+	case []*int64:
+		return v[start:end]
+	case []string:
+		return v[start:end]
 	default:
-		return c.nulls[start:end]
+		return v.([]*string)[start:end]
 	}
 }
 
-// arrayColumns splits rows into typed columns and their array casts, or
-// says the rows hold values it does not type (insertRows then sends them
-// as parameters). A column of integers is bigint, one of strings (or
-// string pointers) text; nil is NULL in either. A column of NULLs alone
-// has no cast ("").
-func arrayColumns(rows [][]any) ([]columnArray, []string, bool) {
+// arrayColumns splits rows into typed columns, or says the rows hold
+// values it does not type (insertRows then sends them as parameters). A
+// column of integers is bigint, one of strings (or string pointers) text;
+// nil is NULL in either.
+func arrayColumns(rows [][]any) ([]columnArray, bool) {
 	width := len(rows[0])
 	cols := make([]columnArray, width)
-	casts := make([]string, width)
 	typed := false
 	for j := range width {
 		isInt, isText, hasNull := false, false, false
 		for _, r := range rows {
 			if len(r) != width {
-				return nil, nil, false
+				return nil, false
 			}
 			switch v := r[j].(type) {
 			case nil:
@@ -323,66 +320,74 @@ func arrayColumns(rows [][]any) ([]columnArray, []string, bool) {
 				isText = true
 				hasNull = hasNull || v == nil
 			default:
-				return nil, nil, false
+				return nil, false
 			}
 		}
-		if isInt && isText {
-			return nil, nil, false
-		}
-		if !isInt && !isText {
+		switch {
+		case isInt && isText:
+			return nil, false
+		case isInt:
+			cols[j] = columnArray{"bigint[]", intColumn(rows, j, hasNull)}
+		case isText:
+			cols[j] = columnArray{"text[]", textColumn(rows, j, hasNull)}
+		default:
 			continue
 		}
 		typed = true
-		c := &cols[j]
-		if isInt {
-			casts[j] = "bigint[]"
-			if hasNull {
-				c.nullInts = make([]*int64, len(rows))
-			} else {
-				c.ints = make([]int64, len(rows))
-			}
-			for i, r := range rows {
-				var n int64
-				switch v := r[j].(type) {
-				case nil:
-					continue
-				case int64:
-					n = v
-				case int:
-					n = int64(v)
-				}
-				if hasNull {
-					c.nullInts[i] = &n
-				} else {
-					c.ints[i] = n
-				}
-			}
-			continue
+	}
+	return cols, typed
+}
+
+// intColumn is column j of rows, integers or nil, as []int64 or, with
+// NULLs, []*int64.
+func intColumn(rows [][]any, j int, hasNull bool) any {
+	num := func(v any) int64 {
+		if n, ok := v.(int); ok {
+			return int64(n)
 		}
-		casts[j] = "text[]"
-		if !hasNull {
-			c.texts = make([]string, len(rows))
-			for i, r := range rows {
-				switch v := r[j].(type) {
-				case string:
-					c.texts[i] = v
-				case *string:
-					c.texts[i] = *v
-				}
-			}
-			continue
-		}
-		c.nulls = make([]*string, len(rows))
+		return v.(int64)
+	}
+	if !hasNull {
+		out := make([]int64, len(rows))
 		for i, r := range rows {
-			switch v := r[j].(type) {
-			case string:
-				c.nulls[i] = &v
-			case *string:
-				c.nulls[i] = v
-			}
+			out[i] = num(r[j])
+		}
+		return out
+	}
+	out := make([]*int64, len(rows))
+	for i, r := range rows {
+		if r[j] != nil {
+			n := num(r[j])
+			out[i] = &n
 		}
 	}
-	return cols, casts, typed
+	return out
+}
+
+// textColumn is column j of rows, strings, string pointers or nil, as
+// []string or, with NULLs, []*string.
+func textColumn(rows [][]any, j int, hasNull bool) any {
+	if !hasNull {
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			if p, ok := r[j].(*string); ok {
+				out[i] = *p
+			} else {
+				out[i] = r[j].(string)
+			}
+		}
+		return out
+	}
+	out := make([]*string, len(rows))
+	for i, r := range rows {
+		switch v := r[j].(type) {
+		case string:
+			out[i] = &v
+		case *string:
+			out[i] = v
+		}
+	}
+	return out
 }
 
 // jsonChunkBytes bounds the JSON argument of one SQLite bulk statement, so
