@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -443,6 +444,7 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 	f.RSSAfter, _ = rss(pid)
 	// Let the last relations stitch before reading.
 	time.Sleep(5 * time.Second)
+	settle(base, 5*time.Minute)
 	for _, facet := range facetFields {
 		t := time.Now()
 		if err := getJSON(base+"/api/catalog/entity-facets?facet="+facet, new(json.RawMessage)); err != nil {
@@ -513,6 +515,41 @@ func relationsComplete(base string) bool {
 		}
 	}
 	return true
+}
+
+// settle waits, up to limit, until the server's /metrics shows no entity
+// due for processing and none waiting to be stitched, so that the reads
+// measure a settled catalog rather than one whose last restitching writes
+// still empty its caches. A server without these gauges (the oracle) is
+// not waited for.
+func settle(base string, limit time.Duration) {
+	gauges := []string{"catalog_processing_queue_length", "catalog_stitching_queue_length"}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Second) {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return
+		}
+		pending, seen := false, 0
+		for _, line := range strings.Split(string(body), "\n") {
+			name, value, ok := strings.Cut(line, " ")
+			if !ok || !slices.Contains(gauges, name) {
+				continue
+			}
+			seen++
+			if strings.TrimSpace(value) != "0" {
+				pending = true
+			}
+		}
+		if seen < len(gauges) || !pending {
+			return
+		}
+	}
+	log.Printf("benchcmp: %s still had work pending after %s; measuring anyway", base, limit)
 }
 
 // probePause is how long to wait before asking again whether the ingest
@@ -848,6 +885,6 @@ func reportMarkdown(runs []run) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. The full ingest ends when every entity is served and the owner, member and part relations are on both of their entities. A \"first\" figure is the first request after ingest; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
+	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. The full ingest ends when every entity is served and the owner, member and part relations are on both of their entities. The reads start 5 s after it, and for understage only once its /metrics shows nothing due for processing or stitching (the oracle publishes no such gauge). A \"first\" figure is the first request after that; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
 	return b.String()
 }
