@@ -14,12 +14,14 @@ import (
 // drain at once stay quiet:
 // how many entities are in the catalog, how many are known, what is
 // pending and the rate since the last line; and one line when the backlog
-// is gone. An idle catalog logs nothing.
+// is gone. An idle catalog logs nothing. The counts are whole-table
+// counts that grow with the catalog: after slow ones the next line waits
+// longer (progressWait).
 func Progress(ctx context.Context, log *slog.Logger, stats StatsFunc, interval time.Duration) {
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	busy, backlog := false, false
 	var last int64
@@ -31,8 +33,10 @@ func Progress(ctx context.Context, log *slog.Logger, stats StatsFunc, interval t
 		case <-t.C:
 		}
 		qctx, cancel := context.WithTimeout(ctx, statsTimeout)
+		asked := time.Now()
 		s, err := stats(qctx)
 		cancel()
+		t.Reset(progressWait(interval, time.Since(asked)))
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("catalog progress: reading counts failed", "err", err)
@@ -66,4 +70,16 @@ func total(s catalog.Stats) int64 {
 		n += c
 	}
 	return n
+}
+
+// progressCost bounds the share of its time the progress line spends
+// counting, to 1/progressCost (2%). At 100,000 entities on PostgreSQL the
+// counts took about half a second; read every 10 s, they were 4% of the
+// database's work during an ingest.
+const progressCost = 50
+
+// progressWait is how long after counts that took took the next are read:
+// interval, or longer when counting took more than 1/progressCost of it.
+func progressWait(interval, took time.Duration) time.Duration {
+	return max(interval, progressCost*took)
 }

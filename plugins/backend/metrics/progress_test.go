@@ -71,3 +71,22 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressWait: counts that take a fiftieth of the interval or less
+// keep the interval; slower ones push the next line out to fifty times
+// their time.
+func TestProgressWait(t *testing.T) {
+	for _, c := range []struct {
+		interval, took, want time.Duration
+	}{
+		{10 * time.Second, 0, 10 * time.Second},
+		{10 * time.Second, 20 * time.Millisecond, 10 * time.Second},
+		{10 * time.Second, 200 * time.Millisecond, 10 * time.Second},
+		{10 * time.Second, 500 * time.Millisecond, 25 * time.Second},
+		{10 * time.Second, 2 * time.Second, 100 * time.Second},
+	} {
+		if got := progressWait(c.interval, c.took); got != c.want {
+			t.Errorf("progressWait(%s, %s) = %s, want %s", c.interval, c.took, got, c.want)
+		}
+	}
+}
