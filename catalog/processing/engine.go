@@ -50,7 +50,12 @@ type Options struct {
 	// Lease is how long a claimed entity is kept from other replicas before
 	// it is written back. Default 30 s.
 	Lease time.Duration
-	// BatchSize is how many entities one pass claims. Default 500.
+	// BatchSize is how many entities one pass claims, and one stitching
+	// transaction stitches. Default 1,000; 2,000 where the store runs
+	// writers side by side (PostgreSQL), where fewer, larger transactions
+	// ingested 100,000 entities 11% faster (78 s against 88 s) with the
+	// same peak memory. On SQLite's one writer 3,000 gained 7% for 72 MiB
+	// more memory, and on PostgreSQL 4,000 gained 2% more for 130–180.
 	BatchSize int
 	// PollInterval is how long an idle engine waits before looking for due
 	// work again, unless woken. Default 1 s.
@@ -81,6 +86,9 @@ func New(o Options) *Engine {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
+		if o.Store != nil && o.Store.ConcurrentWriters() {
+			o.BatchSize = 2000
+		}
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
