@@ -72,6 +72,7 @@ type filterWriter struct {
 	args        []any
 	open, close string // around each probe's " AND sf...." conditions
 	keys        keyIDs
+	alias       string // of the probed search rows; "" is sf
 }
 
 func (w *filterWriter) filter(f catalog.Filter) error {
@@ -139,8 +140,12 @@ func (w *filterWriter) not(f catalog.Filter) error {
 }
 
 func (w *filterWriter) field(f catalog.Field) error {
+	a := w.alias
+	if a == "" {
+		a = "sf"
+	}
 	w.b.WriteString(w.open)
-	w.b.WriteString(" AND sf.key_id = " + w.keys.literal(f.Key))
+	w.b.WriteString(" AND " + a + ".key_id = " + w.keys.literal(f.Key))
 	switch f.Op {
 	case catalog.OpExists:
 	case catalog.OpIn:
@@ -149,9 +154,9 @@ func (w *filterWriter) field(f catalog.Field) error {
 			break
 		}
 		if len(f.Values) == 1 {
-			w.b.WriteString(" AND sf.value = ?")
+			w.b.WriteString(" AND " + a + ".value = ?")
 		} else {
-			w.b.WriteString(" AND sf.value IN ")
+			w.b.WriteString(" AND " + a + ".value IN ")
 			w.b.WriteString(inList(len(f.Values)))
 		}
 		for _, v := range f.Values {
@@ -161,7 +166,7 @@ func (w *filterWriter) field(f catalog.Field) error {
 		if len(f.Values) != 1 {
 			return fmt.Errorf("sqlstore: hasPrefix needs one value, got %d", len(f.Values))
 		}
-		w.b.WriteString(` AND sf.value LIKE ? ESCAPE '\'`)
+		w.b.WriteString(" AND " + a + `.value LIKE ? ESCAPE '\'`)
 		w.args = append(w.args, escapeLike(strings.ToLower(f.Values[0]))+"%")
 	default:
 		return fmt.Errorf("sqlstore: unknown field op %d", f.Op)

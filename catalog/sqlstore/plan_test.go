@@ -173,6 +173,17 @@ func TestPostgresPlans(t *testing.T) {
 			}
 			return err
 		}, false}, // selective enough that sorting its matches is the better plan
+		// Unsorted, the count reads the search rows of one of the filter's
+		// fields, not every entity (it is checked below that it reads no
+		// entity at all).
+		{"by-query count, unsorted", func() error {
+			tagged := catalog.AllOf{Filters: append(slices.Clone(filter.Filters), catalog.Field{Key: "metadata.tags", Op: catalog.OpIn, Values: []string{"t3"}})}
+			res, err := st.QueryEntities(ctx, catalog.QueryRequest{Filter: tagged, CountTotal: true})
+			if err == nil && res.TotalItems == 0 {
+				err = fmt.Errorf("no entity counted")
+			}
+			return err
+		}, false},
 		{"by-query next page", func() error {
 			_, err := st.QueryEntities(ctx, catalog.QueryRequest{Filter: filter, OrderField: order, Limit: 20, After: cursor})
 			return err
@@ -208,6 +219,9 @@ func TestPostgresPlans(t *testing.T) {
 			plan.walk(func(n planNode) {
 				if n.NodeType == "Seq Scan" && (n.Relation == "search" || n.Relation == "final_entities") {
 					t.Errorf("%s: sequential scan of %s in\n%s\nfor %s", tc.name, n.Relation, plan, r.query)
+				}
+				if tc.name == "by-query count, unsorted" && n.Relation == "final_entities" {
+					t.Errorf("%s: the count reads the entities in\n%s\nfor %s", tc.name, plan, r.query)
 				}
 			})
 			if tc.ordered && strings.HasPrefix(r.query, "SELECT fe.final_entity, p.value") {

@@ -182,23 +182,95 @@ func queryParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from, valCol,
 	}
 	b.WriteString(where)
 	args = append(args, wargs...)
-	if term := strings.TrimSpace(req.FullText.Term); term != "" {
-		fields := req.FullText.Fields
-		if len(fields) == 0 {
-			if req.OrderField != nil {
-				fields = []string{req.OrderField.Field}
-			} else {
-				fields = []string{"metadata.uid"}
+	args = fullTextClause(&b, keys, req, eidCol, args)
+	return b.String(), valCol, idCol, args, nil
+}
+
+// fullTextClause appends to b the condition of req's full-text term, if it
+// has one, on the entity eid column eidCol, and returns args with its
+// argument added.
+func fullTextClause(b *strings.Builder, keys keyIDs, req catalog.QueryRequest, eidCol string, args []any) []any {
+	term := strings.TrimSpace(req.FullText.Term)
+	if term == "" {
+		return args
+	}
+	fields := req.FullText.Fields
+	if len(fields) == 0 {
+		if req.OrderField != nil {
+			fields = []string{req.OrderField.Field}
+		} else {
+			fields = []string{"metadata.uid"}
+		}
+	}
+	ids := make([]string, len(fields))
+	for i, f := range fields {
+		ids[i] = keys.literal(f)
+	}
+	b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.eid = " + eidCol + " AND ft.key_id IN (" + strings.Join(ids, ",") + `) AND ft.value LIKE ? ESCAPE '\')`)
+	return append(args, "%"+escapeLike(strings.ToLower(term))+"%")
+}
+
+// countParts builds the FROM/WHERE of the count of an unsorted listing
+// whose filter requires a field (the filter itself, or a term of its
+// top-level AllOf): the count then reads that field's search rows (c) and
+// probes the rest of the filter from them, instead of probing the filter
+// for every entity. Search holds an entity's rows exactly while the entity
+// exists (see QueryEntities), and the (key_id, value, eid) index yields the
+// field's eids alone. Counting a tag shared by 250,000 entities on
+// PostgreSQL took 57 ms this way and 675 ms over final_entities. ok is
+// false where the filter requires no field.
+func countParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from string, args []any, ok bool, err error) {
+	lead, rest, ok := leadingField(req.Filter)
+	if !ok {
+		return "", nil, false, nil
+	}
+	w := filterWriter{open: "(1=1", close: ")", keys: keys, alias: "c"}
+	if err := w.field(lead); err != nil {
+		return "", nil, false, err
+	}
+	where, wargs, err := whereFilter(d, keys, rest, "c.eid")
+	if err != nil {
+		return "", nil, false, err
+	}
+	var b strings.Builder
+	b.WriteString(" FROM search c WHERE " + w.b.String() + " AND " + where)
+	args = append(w.args, wargs...)
+	args = fullTextClause(&b, keys, req, "c.eid", args)
+	return b.String(), args, true, nil
+}
+
+// leadingField splits f into a field every match has and the rest of f
+// (nil when nothing is left), where f is a field or a conjunction with one.
+func leadingField(f catalog.Filter) (catalog.Field, catalog.Filter, bool) {
+	field := func(f catalog.Filter) (catalog.Field, bool) {
+		switch f := f.(type) {
+		case catalog.Field:
+			return f, true
+		case *catalog.Field:
+			if f != nil {
+				return *f, true
 			}
 		}
-		ids := make([]string, len(fields))
-		for i, f := range fields {
-			ids[i] = keys.literal(f)
-		}
-		b.WriteString(" AND EXISTS (SELECT 1 FROM search ft WHERE ft.eid = " + eidCol + " AND ft.key_id IN (" + strings.Join(ids, ",") + `) AND ft.value LIKE ? ESCAPE '\')`)
-		args = append(args, "%"+escapeLike(strings.ToLower(term))+"%")
+		return catalog.Field{}, false
 	}
-	return b.String(), valCol, idCol, args, nil
+	if lead, ok := field(f); ok {
+		return lead, nil, true
+	}
+	var terms []catalog.Filter
+	switch f := f.(type) {
+	case catalog.AllOf:
+		terms = f.Filters
+	case *catalog.AllOf:
+		if f != nil {
+			terms = f.Filters
+		}
+	}
+	for i, t := range terms {
+		if lead, ok := field(t); ok {
+			return lead, catalog.AllOf{Filters: slices.Concat(terms[:i], terms[i+1:])}, true
+		}
+	}
+	return catalog.Field{}, nil, false
 }
 
 // pageOf wraps a sorted listing's search-only query (selecting o.value and
@@ -242,11 +314,16 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		// per value. Sorted, the count reads search alone, whose rows exist
 		// exactly while their entity does (both are written and deleted
 		// together): the index, not every matching entity's wide row.
-		countQ := "SELECT count(DISTINCT fe.eid)" + from
+		// Unsorted, from lists each entity once.
+		countQ, countArgs := "SELECT count(*)"+from, args
 		if req.OrderField != nil {
 			countQ = "SELECT count(DISTINCT o.eid)" + from
+		} else if cfrom, cargs, ok, err := countParts(s.d, keys, req); err != nil {
+			return catalog.QueryResult{}, err
+		} else if ok {
+			countQ, countArgs = "SELECT count(DISTINCT c.eid)"+cfrom, cargs
 		}
-		v, err := s.cached(ctx, cacheKey("count", countQ, args), func() (any, error) {
+		v, err := s.cached(ctx, cacheKey("count", countQ, countArgs), func() (any, error) {
 			// The stock catalog page's listings (by kind, type, lifecycle)
 			// are counted once, as they are written: counting them here
 			// grows with the catalog.
@@ -254,7 +331,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 				return n, err
 			}
 			var n int
-			if err := s.queryRow(ctx, countQ, args...).Scan(&n); err != nil {
+			if err := s.queryRow(ctx, countQ, countArgs...).Scan(&n); err != nil {
 				return nil, fmt.Errorf("count: %w", err)
 			}
 			return n, nil

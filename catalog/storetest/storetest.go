@@ -257,6 +257,34 @@ func testFilters(t *testing.T, st catalog.Store) {
 				got = nil
 			}
 			equal(t, "names", got, tc.want)
+			// by-query counts the same entities, sorted or not (each
+			// counted once though it has several rows of a key), and
+			// with a full-text term those of them whose name has it.
+			withTerm := 0
+			for _, n := range tc.want {
+				if strings.Contains(strings.ToLower(n), "bill") {
+					withTerm++
+				}
+			}
+			for _, c := range []struct {
+				name  string
+				req   catalog.QueryRequest
+				total int
+			}{
+				{"unsorted", catalog.QueryRequest{}, len(tc.want)},
+				{"sorted", catalog.QueryRequest{OrderField: &catalog.Order{Field: "metadata.name"}}, len(tc.want)},
+				{"unsorted, full text", catalog.QueryRequest{FullText: catalog.FullTextFilter{Term: "BILL", Fields: []string{"metadata.name"}}}, withTerm},
+				{"sorted, full text", catalog.QueryRequest{OrderField: &catalog.Order{Field: "metadata.name"}, FullText: catalog.FullTextFilter{Term: "BILL"}}, withTerm},
+			} {
+				c.req.Filter, c.req.CountTotal = tc.filter, true
+				res, err := st.QueryEntities(context.Background(), c.req)
+				if err != nil {
+					t.Fatalf("%s count: %v", c.name, err)
+				}
+				if res.TotalItems != c.total {
+					t.Errorf("%s count = %d, want %d", c.name, res.TotalItems, c.total)
+				}
+			}
 		})
 	}
 }
