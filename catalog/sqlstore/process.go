@@ -642,20 +642,28 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 				okEIDs, okRefs = append(okEIDs, eids[r.EntityID]), append(okRefs, r.EntityRef)
 			}
 		}
-		// Relations: old and new endpoints may change their stitched form.
+		// Relations: an entity's stitched relations are the rows it is the
+		// source of, so the sources of the rows an entity adds or drops are
+		// stitched again, and no others: as in Backstage, a row emitted again
+		// unchanged (an edited description) restitches none of its peers.
+		oldRels := map[int64]map[catalog.Relation]bool{}
 		for _, chunk := range chunks(okEIDs, s.chunk()) {
 			in, args := s.inInts(chunk)
-			rows, err := s.query(ctx, tx, `SELECT source_entity_ref, target_entity_ref FROM relations WHERE originating_eid IN `+in, args...)
+			rows, err := s.query(ctx, tx, `SELECT originating_eid, source_entity_ref, type, target_entity_ref FROM relations WHERE originating_eid IN `+in, args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
-				var a, b string
-				if err := rows.Scan(&a, &b); err != nil {
+				var eid int64
+				var rel catalog.Relation
+				if err := rows.Scan(&eid, &rel.Source, &rel.Type, &rel.Target); err != nil {
 					rows.Close()
 					return err
 				}
-				stitch[a], stitch[b] = true, true
+				if oldRels[eid] == nil {
+					oldRels[eid] = map[catalog.Relation]bool{}
+				}
+				oldRels[eid][rel] = true
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -667,6 +675,7 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 		}
 		var rels [][]any
 		for _, r := range okResults {
+			old := oldRels[eids[r.EntityID]]
 			seen := map[catalog.Relation]bool{}
 			for _, rel := range r.Relations {
 				rel = catalog.Relation{Source: strings.ToLower(rel.Source), Type: rel.Type, Target: strings.ToLower(rel.Target)}
@@ -675,7 +684,14 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 				}
 				seen[rel] = true
 				rels = append(rels, []any{eids[r.EntityID], rel.Source, rel.Type, rel.Target})
-				stitch[rel.Source], stitch[rel.Target] = true, true
+				if !old[rel] {
+					stitch[rel.Source] = true
+				}
+			}
+			for rel := range old {
+				if !seen[rel] {
+					stitch[rel.Source] = true
+				}
 			}
 		}
 		// A row already there came from a replica writing the same result

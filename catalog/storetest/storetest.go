@@ -216,6 +216,77 @@ func Exercise(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	t.Run("Processing", func(t *testing.T) { t.Parallel(); testProcessing(t, newStore(t)) })
 	t.Run("ChildrenAndAncestry", func(t *testing.T) { t.Parallel(); testChildren(t, newStore(t)) })
 	t.Run("Claiming", func(t *testing.T) { t.Parallel(); testClaiming(t, newStore(t)) })
+	t.Run("RestitchedPeers", func(t *testing.T) { t.Parallel(); testRestitchedPeers(t, newStore(t)) })
+}
+
+// testRestitchedPeers checks which relation peers a changed entity has
+// stitched again: the sources of the relations it adds or drops (an
+// entity's relations are those it is the source of), as Backstage does.
+func testRestitchedPeers(t *testing.T, st catalog.Store) {
+	ctx := context.Background()
+	teamC := Entity("Group", "team-c", ojson.NewObject("type", "team", "children", []any{}))
+	entities := append(fixture(), teamC)
+	Seed(t, st, entities...)
+	// reprocess emits entities again with billing-service changed by edit,
+	// processes what is due and returns how many entities the stitch
+	// queue then holds.
+	reprocess := func(edit func(spec, meta *ojson.Object)) int {
+		t.Helper()
+		var ds []catalog.DeferredEntity
+		for _, e := range fixture() {
+			if e.Object("metadata").String("name") == "billing-service" {
+				edit(e.Object("spec"), e.Object("metadata"))
+			}
+			ds = append(ds, catalog.DeferredEntity{Entity: e, LocationKey: "url:https://example.com/catalog.yaml"})
+		}
+		ds = append(ds, catalog.DeferredEntity{Entity: teamC, LocationKey: "url:https://example.com/catalog.yaml"})
+		if err := st.ApplyFullMutation(ctx, Provider, ds); err != nil {
+			t.Fatal(err)
+		}
+		StitchAll(t, st)
+		if err := st.RequestRefresh(ctx, "component:default/billing-service"); err != nil {
+			t.Fatal(err)
+		}
+		items, err := st.ClaimDue(ctx, 100, func() time.Time { return time.Now().Add(time.Hour) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var results []catalog.ProcessingResult
+		for _, it := range items {
+			e, err := ojson.DecodeObject(it.Unprocessed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := catalog.ProcessingResult{EntityID: it.EntityID, EntityRef: it.EntityRef, Ok: true, Processed: e, Relations: OwnerRelations(e)}
+			r.ResultHash = resultHash(r)
+			results = append(results, r)
+		}
+		if err := st.CompleteProcessing(ctx, results); err != nil {
+			t.Fatal(err)
+		}
+		return StitchAll(t, st)
+	}
+	if n := reprocess(func(_, meta *ojson.Object) { meta.Set("description", "edited") }); n != 0 {
+		t.Errorf("an edited description restitched %d peers, want none", n)
+	}
+	if got := mustRef(t, st, "component:default/billing-service"); !strings.Contains(string(got), "edited") {
+		t.Errorf("edited entity not stitched: %s", got)
+	}
+	// A new owner: the old and the new owner lose and gain ownerOf.
+	if n := reprocess(func(spec, meta *ojson.Object) { spec.Set("owner", "group:default/team-c") }); n != 2 {
+		t.Errorf("a new owner restitched %d peers, want 2 (the old owner and the new)", n)
+	}
+	owns := func(team string) bool {
+		for _, r := range decode(t, mustRef(t, st, "group:default/"+team)).Relations {
+			if r.Type == "ownerOf" && r.TargetRef == "component:default/billing-service" {
+				return true
+			}
+		}
+		return false
+	}
+	if owns("team-a") || !owns("team-c") {
+		t.Errorf("after the owner changed: team-a owns it %v, team-c %v; want false, true", owns("team-a"), owns("team-c"))
+	}
 }
 
 func testFilters(t *testing.T, st catalog.Store) {
