@@ -492,12 +492,29 @@ func stitchOne(src *stitchSource) ([]byte, string, []model.SearchRow, error) {
 }
 
 // internKeys fills in the search_keys id of every key in keys, adding the
-// keys not seen before. Nothing is cached across transactions: an id
-// handed out by a transaction that rolls back would be reused otherwise.
+// keys not seen before. Ids known to be committed come from the store's
+// key cache; the others are cached only once tx commits (endKeys): an id
+// handed out by a transaction that rolls back may be reused for another key.
 func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int64) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	s.keyMu.Lock()
+	uncached := 0
+	for k, id := range keys {
+		if id == 0 {
+			if c, ok := s.keyCache[k]; ok {
+				keys[k] = c
+			} else {
+				uncached++
+			}
+		}
+	}
+	s.keyMu.Unlock()
+	if uncached == 0 {
+		return nil
+	}
+	defer s.noteKeys(tx, keys)
 	lookup := func() ([]string, error) {
 		var missing []string
 		for k, id := range keys {
@@ -553,6 +570,43 @@ func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int6
 		return fmt.Errorf("intern search keys: %d keys still missing", len(missing))
 	}
 	return nil
+}
+
+// noteKeys records the ids of keys that tx interned or read, to be cached
+// if it commits.
+func (s *Store) noteKeys(tx *sql.Tx, keys map[string]int64) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	m := s.txKeys[tx]
+	if m == nil {
+		m = map[string]int64{}
+		s.txKeys[tx] = m
+	}
+	for k, id := range keys {
+		if _, ok := s.keyCache[k]; !ok && id != 0 {
+			m[k] = id
+		}
+	}
+}
+
+// endKeys forgets what tx noted (noteKeys), caching it if committed.
+func (s *Store) endKeys(tx *sql.Tx, committed bool) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	m, ok := s.txKeys[tx]
+	if !ok {
+		return
+	}
+	delete(s.txKeys, tx)
+	if !committed {
+		return
+	}
+	for k, id := range m {
+		if len(s.keyCache) >= maxCachedKeys {
+			return
+		}
+		s.keyCache[k] = id
+	}
 }
 
 // preStitched is an entity stitched before its transaction read what

@@ -38,6 +38,9 @@ type Store struct {
 
 	keyMu    sync.Mutex
 	keyCache map[string]int64 // search key → interned id (see keyIDs)
+	// txKeys are the ids each open transaction interned or read, cached
+	// once it commits (see internKeys).
+	txKeys map[*sql.Tx]map[string]int64
 
 	statsMu      sync.Mutex // see noteWritten
 	sinceAnalyze int64
@@ -78,7 +81,7 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	default:
 		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
 	}
-	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}, vacuumEvery: vacuumCheckEvery}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}, txKeys: map[*sql.Tx]map[string]int64{}, vacuumEvery: vacuumCheckEvery}
 	// An in-memory SQLite database (one handle for both roles) journals in
 	// memory at the cost of a copy, less than the staging table's.
 	s.stage = d.jsonBatches() && db.Write != db.Read
@@ -118,11 +121,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
+		s.endKeys(tx, false)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		s.endKeys(tx, false)
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.endKeys(tx, true)
 	return nil
 }
 
