@@ -239,38 +239,47 @@ func countParts(d dialect, keys keyIDs, req catalog.QueryRequest) (from string, 
 	return b.String(), args, true, nil
 }
 
-// leadingField splits f into a field every match has and the rest of f
-// (nil when nothing is left), where f is a field or a conjunction with one.
+// leadingField splits f into a field every match has and the rest of f,
+// where f is a field or a conjunction with one (nested conjunctions and
+// one-branch disjunctions, as a permission's conditions add, included).
 func leadingField(f catalog.Filter) (catalog.Field, catalog.Filter, bool) {
-	field := func(f catalog.Filter) (catalog.Field, bool) {
-		switch f := f.(type) {
-		case catalog.Field:
-			return f, true
-		case *catalog.Field:
-			if f != nil {
-				return *f, true
-			}
-		}
-		return catalog.Field{}, false
-	}
-	if lead, ok := field(f); ok {
-		return lead, nil, true
-	}
-	var terms []catalog.Filter
-	switch f := f.(type) {
-	case catalog.AllOf:
-		terms = f.Filters
-	case *catalog.AllOf:
-		if f != nil {
-			terms = f.Filters
-		}
-	}
+	terms := allConjuncts(nil, f)
 	for i, t := range terms {
-		if lead, ok := field(t); ok {
+		if lead, ok := asField(t); ok {
 			return lead, catalog.AllOf{Filters: slices.Concat(terms[:i], terms[i+1:])}, true
 		}
 	}
 	return catalog.Field{}, nil, false
+}
+
+// allConjuncts appends to dst what f ANDs at any depth: the terms of
+// nested AllOfs and of AnyOfs of one branch, and f itself otherwise.
+func allConjuncts(dst []catalog.Filter, f catalog.Filter) []catalog.Filter {
+	var list []catalog.Filter
+	switch f := f.(type) {
+	case nil:
+		return dst
+	case catalog.AllOf:
+		list = f.Filters
+	case *catalog.AllOf:
+		list = f.Filters
+	case catalog.AnyOf:
+		if len(f.Filters) != 1 {
+			return append(dst, f)
+		}
+		list = f.Filters
+	case *catalog.AnyOf:
+		if len(f.Filters) != 1 {
+			return append(dst, f)
+		}
+		list = f.Filters
+	default:
+		return append(dst, f)
+	}
+	for _, t := range list {
+		dst = allConjuncts(dst, t)
+	}
+	return dst
 }
 
 // pageOf wraps a sorted listing's search-only query (selecting o.value and

@@ -312,6 +312,8 @@ func testFilters(t *testing.T, st catalog.Store) {
 		{"all of", catalog.AllOf{Filters: []catalog.Filter{in("kind", "component"), in("spec.type", "service")}}, []string{"billing-service", "Search_Svc"}},
 		{"any of", catalog.AnyOf{Filters: []catalog.Filter{in("kind", "user"), in("kind", "group")}}, []string{"jdoe", "team-a"}},
 		{"not", catalog.AllOf{Filters: []catalog.Filter{in("kind", "component"), catalog.Not{Filter: in("spec.type", "service")}}}, []string{"billing-web"}},
+		{"nested all of and any of one", catalog.AllOf{Filters: []catalog.Filter{catalog.AnyOf{Filters: []catalog.Filter{catalog.AllOf{Filters: []catalog.Filter{in("kind", "component")}}}}, in("spec.type", "service")}}, []string{"billing-service", "Search_Svc"}},
+		{"all of a disjunction and a field", catalog.AllOf{Filters: []catalog.Filter{catalog.AnyOf{Filters: []catalog.Filter{in("kind", "user"), in("kind", "group")}}, catalog.Field{Key: "metadata.name", Op: catalog.OpHasPrefix, Values: []string{"team"}}}}, []string{"team-a"}},
 		{"empty all of", catalog.AllOf{}, []string{"billing", "billing-api", "billing-service", "billing-web", "jdoe", "Search_Svc", "team-a"}},
 		{"empty any of", catalog.AnyOf{}, nil},
 		{"unknown key", in("spec.nope", "x"), nil},
