@@ -211,8 +211,8 @@ func fullTextClause(b *strings.Builder, keys keyIDs, req catalog.QueryRequest, e
 }
 
 // countParts builds the FROM/WHERE of the count of an unsorted listing
-// whose filter requires a field (the filter itself, or a term of its
-// top-level AllOf): the count then reads that field's search rows (c) and
+// whose filter requires a field (see leadingField): the count then reads
+// that field's search rows (c) and
 // probes the rest of the filter from them, instead of probing the filter
 // for every entity. Search holds an entity's rows exactly while the entity
 // exists (see QueryEntities), and the (key_id, value, eid) index yields the
