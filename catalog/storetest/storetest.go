@@ -217,6 +217,63 @@ func Exercise(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	t.Run("ChildrenAndAncestry", func(t *testing.T) { t.Parallel(); testChildren(t, newStore(t)) })
 	t.Run("Claiming", func(t *testing.T) { t.Parallel(); testClaiming(t, newStore(t)) })
 	t.Run("RestitchedPeers", func(t *testing.T) { t.Parallel(); testRestitchedPeers(t, newStore(t)) })
+	t.Run("ClaimOrder", func(t *testing.T) { t.Parallel(); testClaimOrder(t, newStore(t)) })
+}
+
+// testClaimOrder checks that entities written together are claimed in the
+// direction their relations point (components before the APIs, systems
+// and groups they name), whatever their order in the file, so that a first
+// ingest claiming one entity at a time stitches every entity once.
+func testClaimOrder(t *testing.T, st catalog.Store) {
+	ctx := context.Background()
+	ents := []*ojson.Object{
+		Entity("Group", "team-z", ojson.NewObject("type", "team", "children", []any{})),
+		Entity("System", "sys", ojson.NewObject("owner", "group:default/team-z")),
+		Entity("API", "api", ojson.NewObject("type", "openapi", "lifecycle", "production", "owner", "group:default/team-z")),
+		Entity("Component", "svc", ojson.NewObject("type", "service", "lifecycle", "production", "owner", "group:default/team-z")),
+		Entity("Location", "more", ojson.NewObject("type", "url", "target", "https://example.com/more.yaml")),
+	}
+	var ds []catalog.DeferredEntity
+	for _, e := range ents {
+		ds = append(ds, catalog.DeferredEntity{Entity: e, LocationKey: "url:https://example.com/catalog.yaml"})
+	}
+	if err := st.ApplyFullMutation(ctx, Provider, ds); err != nil {
+		t.Fatal(err)
+	}
+	StitchAll(t, st)
+	var order []string
+	for {
+		items, err := st.ClaimDue(ctx, 1, func() time.Time { return time.Now().Add(time.Hour) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) == 0 {
+			break
+		}
+		e, err := ojson.DecodeObject(items[0].Unprocessed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := catalog.ProcessingResult{EntityID: items[0].EntityID, EntityRef: items[0].EntityRef, Ok: true, Processed: e, Relations: OwnerRelations(e)}
+		r.ResultHash = resultHash(r)
+		if err := st.CompleteProcessing(ctx, []catalog.ProcessingResult{r}); err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, items[0].EntityRef)
+	}
+	equal(t, "claim order", order, []string{"location:default/more", "component:default/svc", "api:default/api", "system:default/sys", "group:default/team-z"})
+	if n := StitchAll(t, st); n != 0 {
+		t.Errorf("%d entities stitched again after every entity was processed once, want none", n)
+	}
+	owned := 0
+	for _, r := range decode(t, mustRef(t, st, "group:default/team-z")).Relations {
+		if r.Type == "ownerOf" {
+			owned++
+		}
+	}
+	if owned != 3 {
+		t.Errorf("team-z owns %d entities, want 3", owned)
+	}
 }
 
 // testRestitchedPeers checks which relation peers a changed entity has
