@@ -69,23 +69,7 @@ func Process(t testing.TB, st catalog.Store, rels RelationsFunc, kids ChildrenFu
 		if err != nil {
 			t.Fatalf("ClaimDue: %v", err)
 		}
-		var results []catalog.ProcessingResult
-		for _, it := range items {
-			e, err := ojson.DecodeObject(it.Unprocessed)
-			if err != nil {
-				t.Fatalf("decode unprocessed: %v", err)
-			}
-			r := catalog.ProcessingResult{EntityID: it.EntityID, EntityRef: it.EntityRef, Ok: true, Processed: e}
-			if rels != nil {
-				r.Relations = rels(e)
-			}
-			if kids != nil {
-				r.Children = kids(e)
-			}
-			r.ResultHash = resultHash(r)
-			results = append(results, r)
-		}
-		if err := st.CompleteProcessing(ctx, results); err != nil {
+		if err := st.CompleteProcessing(ctx, results(t, items, rels, kids)); err != nil {
 			t.Fatalf("CompleteProcessing: %v", err)
 		}
 		stitched := StitchAll(t, st)
@@ -94,6 +78,29 @@ func Process(t testing.TB, st catalog.Store, rels RelationsFunc, kids ChildrenFu
 		}
 	}
 	t.Fatal("processing did not settle")
+}
+
+// results processes claimed items as Process does: each entity copied,
+// with the relations and children of rels and kids (may be nil).
+func results(t testing.TB, items []catalog.ProcessingItem, rels RelationsFunc, kids ChildrenFunc) []catalog.ProcessingResult {
+	t.Helper()
+	out := make([]catalog.ProcessingResult, 0, len(items))
+	for _, it := range items {
+		e, err := ojson.DecodeObject(it.Unprocessed)
+		if err != nil {
+			t.Fatalf("decode unprocessed: %v", err)
+		}
+		r := catalog.ProcessingResult{EntityID: it.EntityID, EntityRef: it.EntityRef, Ok: true, Processed: e}
+		if rels != nil {
+			r.Relations = rels(e)
+		}
+		if kids != nil {
+			r.Children = kids(e)
+		}
+		r.ResultHash = resultHash(r)
+		out = append(out, r)
+	}
+	return out
 }
 
 func resultHash(r catalog.ProcessingResult) string {
@@ -250,13 +257,7 @@ func testClaimOrder(t *testing.T, st catalog.Store) {
 		if len(items) == 0 {
 			break
 		}
-		e, err := ojson.DecodeObject(items[0].Unprocessed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := catalog.ProcessingResult{EntityID: items[0].EntityID, EntityRef: items[0].EntityRef, Ok: true, Processed: e, Relations: OwnerRelations(e)}
-		r.ResultHash = resultHash(r)
-		if err := st.CompleteProcessing(ctx, []catalog.ProcessingResult{r}); err != nil {
+		if err := st.CompleteProcessing(ctx, results(t, items, OwnerRelations, nil)); err != nil {
 			t.Fatal(err)
 		}
 		order = append(order, items[0].EntityRef)
@@ -308,17 +309,7 @@ func testRestitchedPeers(t *testing.T, st catalog.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var results []catalog.ProcessingResult
-		for _, it := range items {
-			e, err := ojson.DecodeObject(it.Unprocessed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := catalog.ProcessingResult{EntityID: it.EntityID, EntityRef: it.EntityRef, Ok: true, Processed: e, Relations: OwnerRelations(e)}
-			r.ResultHash = resultHash(r)
-			results = append(results, r)
-		}
-		if err := st.CompleteProcessing(ctx, results); err != nil {
+		if err := st.CompleteProcessing(ctx, results(t, items, OwnerRelations, nil)); err != nil {
 			t.Fatal(err)
 		}
 		return StitchAll(t, st)
