@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
@@ -120,11 +121,18 @@ done:
 
 // DecodeCursor parses a cursor; anything malformed is a 400 "Malformed cursor: ...".
 func DecodeCursor(s string) (Cursor, error) {
-	text := decodeUTF8JS(decodeBase64Lenient(s))
-	if msg := v8JSONParseError(text); msg != "" {
-		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", msg)
+	text := decodeBase64Lenient(s)
+	// Well-formed UTF-8 that Go finds valid JSON is its own decoding and
+	// valid to JSON.parse too (as for request bodies): only the rest takes
+	// the JavaScript-exact path, for its messages.
+	if !utf8.Valid(text) || !json.Valid(text) {
+		js := decodeUTF8JS(text)
+		if msg := v8JSONParseError(js); msg != "" {
+			return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", msg)
+		}
+		text = []byte(js.String())
 	}
-	v, err := ojson.Decode([]byte(text.String()))
+	v, err := ojson.Decode(text)
 	if err != nil {
 		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", err.Error())
 	}

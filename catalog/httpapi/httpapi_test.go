@@ -349,6 +349,19 @@ func TestCursorRoundTrip(t *testing.T) {
 	if _, err := DecodeCursor("abc"); backend.MessageOf(err) != `Malformed cursor: SyntaxError: Unexpected token 'i', "i`+"\uFFFD"+`" is not valid JSON` {
 		t.Errorf("abc: %v", backend.MessageOf(err))
 	}
+	// A cursor's bytes are read as Node's UTF-8 decoder reads them: valid
+	// text as is, each bad byte as U+FFFD (JSON that Go finds valid takes
+	// a shorter path, which must agree).
+	for _, tc := range []struct{ json, want string }{
+		{"{\"orderFields\":[],\"isPrevious\":false,\"orderFieldValues\":[\"caf\xc3\xa9 \xf0\x9f\x98\x80\"]}", "caf\u00e9 \U0001F600"},
+		{"{\"orderFields\":[],\"isPrevious\":false,\"orderFieldValues\":[\"a\xffb\xc3\"]}", "a\uFFFDb\uFFFD"},
+		{`{"orderFields":[],"isPrevious":false,"orderFieldValues":["\ud83d\ude00"]}`, "\U0001F600"},
+	} {
+		d, err := DecodeCursor(base64.StdEncoding.EncodeToString([]byte(tc.json)))
+		if err != nil || len(d.OrderFieldValues) != 1 || d.OrderFieldValues[0] == nil || *d.OrderFieldValues[0] != tc.want {
+			t.Errorf("DecodeCursor(%q) = %+v, %v; want the value %q", tc.json, d, err, tc.want)
+		}
+	}
 }
 
 func TestValidationErrors(t *testing.T) {
