@@ -62,6 +62,8 @@ type EntitiesResult struct {
 }
 
 // RawEntity is a stitched entity as stored (JSON with Backstage's key order).
+// A Reader may hand out the bytes its result cache holds, to every caller
+// of the same read: they are read-only.
 type RawEntity []byte
 
 // FullTextFilter is by-query's fullTextFilter.

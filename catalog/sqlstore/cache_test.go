@@ -13,8 +13,8 @@ import (
 )
 
 // TestCachedPages reads the same by-query pages before and after writes:
-// a cached page is never served once the catalog changed, and changing a
-// page the store returned does not change what it returns next.
+// a cached page is never served once the catalog changed. (The entities
+// it returns are the cache's own bytes, read-only: see catalog.RawEntity.)
 func TestCachedPages(t *testing.T) {
 	t.Parallel()
 	stores := []struct {
@@ -75,11 +75,6 @@ func TestCachedPages(t *testing.T) {
 			if got := byRefs(); got != "[c4 - c0 c4]" {
 				t.Fatalf("by refs = %s", got)
 			}
-			if raws, err := st.EntitiesByRefs(ctx, refs, req.Filter); err != nil {
-				t.Fatal(err)
-			} else {
-				raws[0][0], raws[2][0] = 'X', 'X' // the caller's copies
-			}
 			if got := byRefs(); got != "[c4 - c0 c4]" {
 				t.Fatalf("by refs again = %s", got)
 			}
@@ -96,7 +91,6 @@ func TestCachedPages(t *testing.T) {
 			if got := fmt.Sprint(names(first), first.TotalItems); got != "[c0 c1] 5" {
 				t.Fatalf("first page = %s", got)
 			}
-			first.Entities[0][0] = 'X' // the caller's copy
 			if got := fmt.Sprint(names(query(req))); got != "[c0 c1]" {
 				t.Fatalf("first page again = %s", got)
 			}

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -80,9 +79,7 @@ func (s *Store) ListEntities(ctx context.Context, req catalog.EntitiesRequest) (
 		if err != nil {
 			return catalog.EntitiesResult{}, fmt.Errorf("list entities: %w", err)
 		}
-		for _, e := range v.([]catalog.RawEntity) {
-			ents = append(ents, bytes.Clone(e))
-		}
+		ents = slices.Clone(v.([]catalog.RawEntity))
 	} else {
 		ents, err = s.scanEntities(ctx, query, args)
 		if err != nil {
@@ -439,7 +436,7 @@ func (s *Store) QueryEntities(ctx context.Context, req catalog.QueryRequest) (ca
 		return res, nil
 	}
 	for _, r := range page {
-		res.Entities = append(res.Entities, catalog.RawEntity(bytes.Clone(r.raw)))
+		res.Entities = append(res.Entities, catalog.RawEntity(r.raw))
 	}
 	first, last := page[0].pos, page[len(page)-1].pos
 	res.First, res.Last = &first, &last
@@ -518,17 +515,10 @@ func (s *Store) EntitiesByRefs(ctx context.Context, refs []string, filter catalo
 	if err != nil {
 		return nil, err
 	}
-	// The caller gets copies (in one allocation), as for pages.
 	found := v.(map[string][]byte)
-	size := 0
-	for _, r := range lower {
-		size += len(found[r])
-	}
-	buf := make([]byte, 0, size)
 	for i, r := range lower {
 		if raw, ok := found[r]; ok {
-			buf = append(buf, raw...)
-			out[i] = catalog.RawEntity(buf[len(buf)-len(raw) : len(buf) : len(buf)])
+			out[i] = catalog.RawEntity(raw)
 		}
 	}
 	return out, nil
