@@ -8,6 +8,7 @@ import (
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/catalog/storetest"
+	"github.com/understage/understage/plugins/backend/database"
 	"github.com/understage/understage/plugins/backend/database/databasetest"
 	"github.com/understage/understage/plugins/backend/ojson"
 )
@@ -22,6 +23,9 @@ func TestCachedPages(t *testing.T) {
 		open func(t *testing.T) catalog.Store
 	}{
 		{"sqlite", func(t *testing.T) catalog.Store { return sqliteStore(t) }},
+		{"sqlite memory", func(t *testing.T) catalog.Store {
+			return openStore(t, database.Options{Client: "better-sqlite3", Connection: ":memory:"})
+		}},
 		{"pg", func(t *testing.T) catalog.Store { return openStore(t, databasetest.PG(t)) }},
 	}
 	for _, tc := range stores {

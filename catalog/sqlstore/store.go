@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/understage/understage/catalog"
@@ -35,6 +36,15 @@ type Store struct {
 	cacheGen   int64
 	cache      map[string]any
 	cacheBytes int // see cachedSized
+
+	// ownGen: only this store can write the database (in-memory SQLite), so
+	// the generation that keys the cache is counted here (gen) instead of
+	// read from catalog_generation on every cached read. bumped holds the
+	// open transactions that moved it, counted once they commit.
+	ownGen bool
+	gen    atomic.Int64
+	genMu  sync.Mutex
+	bumped map[*sql.Tx]bool
 
 	keyMu    sync.Mutex
 	keyCache map[string]int64 // search key → interned id (see keyIDs)
@@ -85,6 +95,8 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	// An in-memory SQLite database (one handle for both roles) journals in
 	// memory at the cost of a copy, less than the staging table's.
 	s.stage = d.jsonBatches() && db.Write != db.Read
+	s.ownGen = db.Write == db.Read && db.Dialect() == database.DialectSQLite
+	s.bumped = map[*sql.Tx]bool{}
 	if _, ok := d.(sqliteDialect); ok {
 		s.stmts = newStmtCache(s.r)
 	}
@@ -121,15 +133,31 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		s.endKeys(tx, false)
+		s.endTx(tx, false)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		s.endKeys(tx, false)
+		s.endTx(tx, false)
 		return fmt.Errorf("commit: %w", err)
 	}
-	s.endKeys(tx, true)
+	s.endTx(tx, true)
 	return nil
+}
+
+// endTx settles what tx left for after its end: the key ids it noted and,
+// with ownGen, the generation it moved.
+func (s *Store) endTx(tx *sql.Tx, committed bool) {
+	s.endKeys(tx, committed)
+	if !s.ownGen {
+		return
+	}
+	s.genMu.Lock()
+	bumped := s.bumped[tx]
+	delete(s.bumped, tx)
+	s.genMu.Unlock()
+	if bumped && committed {
+		s.gen.Add(1)
+	}
 }
 
 func (s *Store) exec(ctx context.Context, q queryer, query string, args ...any) error {
@@ -626,7 +654,24 @@ func anySlice[T any](vs []T) []any {
 // bumpGeneration marks that stitched data changed. Run it last in a
 // transaction: on PostgreSQL the row lock is held until commit.
 func (s *Store) bumpGeneration(ctx context.Context, tx *sql.Tx) error {
+	if s.ownGen {
+		s.genMu.Lock()
+		s.bumped[tx] = true
+		s.genMu.Unlock()
+	}
 	return s.exec(ctx, tx, `UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1`)
+}
+
+// generation is the catalog generation the result cache is keyed by.
+func (s *Store) generation(ctx context.Context) (int64, error) {
+	if s.ownGen {
+		return s.gen.Load(), nil
+	}
+	var gen int64
+	if err := s.readRow(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("read generation: %w", err)
+	}
+	return gen, nil
 }
 
 // cached answers from the result cache when the catalog generation has not
@@ -649,9 +694,9 @@ func (s *Store) cachedSized(ctx context.Context, key string, compute func() (any
 
 // cachedUpTo is cachedSized keeping values of at most maxEntry bytes.
 func (s *Store) cachedUpTo(ctx context.Context, key string, maxEntry int, compute func() (any, int, error)) (any, error) {
-	var gen int64
-	if err := s.readRow(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen); err != nil {
-		return nil, fmt.Errorf("read generation: %w", err)
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return nil, err
 	}
 	s.cacheMu.Lock()
 	if s.cacheGen == gen {
