@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -52,6 +53,9 @@ const defaultQueryLimit = 200
 
 type api struct {
 	Options
+	// lists are the buffers of entity lists being written (writeEntityList),
+	// reused across requests: a page's buffer is as large as the page.
+	lists sync.Pool
 }
 
 // Register mounts the entity routes on g (normally /api/catalog).
@@ -62,7 +66,7 @@ func Register(g *echo.Group, o Options) {
 	if o.Permissions == nil {
 		o.Permissions = permission.Disabled{}
 	}
-	a := &api{o}
+	a := &api{Options: o}
 	g.POST("/refresh", a.refresh)
 	g.GET("/entities", a.listEntities)
 	g.GET("/entities/by-query", a.queryEntitiesGet)
@@ -244,7 +248,7 @@ func (a *api) listEntities(c echo.Context) error {
 		return err
 	}
 	if deny {
-		return writeEntityList(c, nil, nil, "", "")
+		return a.writeEntityList(c, nil, nil, "", "")
 	}
 	filter = and(filter, perm)
 	paginated := q.has("limit") || q.has("offset") || q.has("after")
@@ -258,7 +262,7 @@ func (a *api) listEntities(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("list entities: %w", err)
 		}
-		return writeEntityList(c, res.Entities, fields, "", "")
+		return a.writeEntityList(c, res.Entities, fields, "", "")
 	}
 	limit, hasLimit := q.ints["limit"]
 	if hasLimit && limit <= 0 {
@@ -289,7 +293,7 @@ func (a *api) listEntities(c echo.Context) error {
 		after := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"limit":%d,"offset":%d}`, limit, offset+limit)))
 		c.Response().Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", nextLink(c, after)))
 	}
-	return writeEntityList(c, res.Entities, fields, "", "")
+	return a.writeEntityList(c, res.Entities, fields, "", "")
 }
 
 // parseAfter decodes the legacy listing cursor {limit, offset}.
@@ -386,17 +390,29 @@ const listFlushAt = 64 << 10
 
 // writeEntityList writes prefix + JSON array of entities + suffix, streaming
 // each entity as stored unless a projection is asked for.
-func writeEntityList(c echo.Context, entities []catalog.RawEntity, fields []string, prefix, suffix string) error {
+func (a *api) writeEntityList(c echo.Context, entities []catalog.RawEntity, fields []string, prefix, suffix string) error {
 	res := c.Response()
 	res.Header().Set(echo.HeaderContentType, jsonContentType)
 	res.WriteHeader(http.StatusOK)
-	// One allocation for the buffer instead of doublings: unprojected
-	// entities are written as stored, so their sizes are known.
+	// The buffer is sized once instead of by doublings (unprojected
+	// entities are written as stored, so their sizes are known) and comes
+	// from the buffers of earlier requests.
 	size := len(prefix) + len(suffix) + len(entities) + 2
 	for _, e := range entities {
 		size += len(e)
 	}
-	var buf bytes.Buffer
+	buf, _ := a.lists.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	// Written out by the time this returns (the response copies or sends
+	// it). One huge entity can grow it: that one is not kept.
+	defer func() {
+		if buf.Cap() <= 2*(listFlushAt+8<<10) {
+			buf.Reset()
+			a.lists.Put(buf)
+		}
+	}()
 	buf.Grow(min(size, listFlushAt+8<<10))
 	buf.WriteString(prefix)
 	buf.WriteByte('[')
@@ -668,7 +684,7 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		pageInfo.Set("prevCursor", EncodeCursor(prev))
 	}
 	suffix := fmt.Sprintf(`,"totalItems":%d,"pageInfo":%s}`, total, ojson.MustMarshal(pageInfo))
-	return writeEntityList(c, res.Entities, in.fields, `{"items":`, suffix)
+	return a.writeEntityList(c, res.Entities, in.fields, `{"items":`, suffix)
 }
 
 func (a *api) entityByUID(c echo.Context) error {
@@ -824,7 +840,7 @@ func (a *api) byRefs(c echo.Context) error {
 		return err
 	}
 	if deny {
-		return writeEntityList(c, make([]catalog.RawEntity, len(refs)), fields, `{"items":`, "}")
+		return a.writeEntityList(c, make([]catalog.RawEntity, len(refs)), fields, `{"items":`, "}")
 	}
 	entities, err := a.Reader.EntitiesByRefs(c.Request().Context(), refs, and(filter, perm))
 	if err != nil {
@@ -838,7 +854,7 @@ func (a *api) byRefs(c echo.Context) error {
 			entities[i] = nil
 		}
 	}
-	return writeEntityList(c, entities, fields, `{"items":`, "}")
+	return a.writeEntityList(c, entities, fields, `{"items":`, "}")
 }
 
 func mustGet(o *ojson.Object, key string) any {
