@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -107,6 +108,13 @@ func FuzzPredicate(f *testing.F) {
 		if err != nil {
 			inputError(t, err)
 			return
+		}
+		// The quiet run that decides validity agrees with the full one.
+		full, quiet := &zctx{}, &zctx{quiet: true}
+		fs, fo := newPredicateSchemas().predicate(full, v, nil)
+		qs, qo := newPredicateSchemas().predicate(quiet, v, nil)
+		if fs != qs || len(full.issues) != quiet.n || !reflect.DeepEqual(fo, qo) {
+			t.Fatalf("quiet run: status %v, %d issues, output %v; full run: %v, %d, %v", qs, quiet.n, qo, fs, len(full.issues), fo)
 		}
 		if msg != "" {
 			if !utf8.ValidString(msg) && utf8.Valid(in) {

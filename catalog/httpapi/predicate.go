@@ -37,13 +37,31 @@ type zissue struct {
 	union   [][]zissue
 }
 
-type zctx struct{ issues []zissue }
+// zctx collects issues. A quiet one only counts them and builds no paths:
+// whether a value is valid, and its output, do not depend on the issues'
+// text, which is wanted only for a value that turns out invalid.
+type zctx struct {
+	issues []zissue
+	quiet  bool
+	n      int // issues counted while quiet
+}
 
 func (c *zctx) add(path []any, msg string) {
+	if c.quiet {
+		c.n++
+		return
+	}
 	c.issues = append(c.issues, zissue{path: append([]any(nil), path...), message: msg})
 }
 
-func withPath(path []any, el any) []any {
+// count is the number of issues collected or counted.
+func (c *zctx) count() int { return len(c.issues) + c.n }
+
+// withPath is path extended by el (nothing, for a quiet c).
+func (c *zctx) withPath(path []any, el any) []any {
+	if c.quiet {
+		return nil
+	}
 	p := make([]any, len(path), len(path)+1)
 	copy(p, path)
 	return append(p, el)
@@ -71,6 +89,10 @@ func jsType(v any) string {
 }
 
 func invalidType(c *zctx, path []any, expected string, v any) zstatus {
+	if c.quiet {
+		c.n++
+		return zAborted
+	}
 	got := jsType(v)
 	if got == "undefined" {
 		c.add(path, "Required")
@@ -125,7 +147,7 @@ func zArray(item zschema) zschema {
 		st := zValid
 		out := make([]any, len(arr))
 		for i, el := range arr {
-			s, o := item(c, el, withPath(path, i))
+			s, o := item(c, el, c.withPath(path, i))
 			out[i] = o
 			st = max(st, s)
 		}
@@ -153,7 +175,7 @@ func zObject(strict bool, shape ...zfield) zschema {
 			if !present {
 				fv = ojson.Undefined
 			}
-			s, fo := f.schema(c, fv, withPath(path, f.key))
+			s, fo := f.schema(c, fv, c.withPath(path, f.key))
 			st = max(st, s)
 			if present {
 				out.Set(f.key, fo)
@@ -194,8 +216,8 @@ func zRecord(key, value zschema) zschema {
 		out := &ojson.Object{}
 		for _, k := range jsKeys(o) {
 			val, _ := o.Get(k)
-			ks, _ := key(c, k, withPath(path, k))
-			vs, vo := value(c, val, withPath(path, k))
+			ks, _ := key(c, k, c.withPath(path, k))
+			vs, vo := value(c, val, c.withPath(path, k))
 			st = max(st, ks, vs)
 			out.Set(k, vo)
 		}
@@ -209,7 +231,7 @@ func zUnion(options ...func() zschema) zschema {
 		var dirty *zctx
 		var dirtyOut any
 		for _, opt := range options {
-			child := &zctx{}
+			child := &zctx{quiet: c.quiet}
 			s, o := opt()(child, v, path)
 			if s == zValid {
 				return zValid, o
@@ -217,15 +239,20 @@ func zUnion(options ...func() zschema) zschema {
 			if s == zDirty && dirty == nil {
 				dirty, dirtyOut = child, o
 			}
-			if len(child.issues) > 0 {
+			if child.count() > 0 && !c.quiet {
 				all = append(all, child.issues)
 			}
 		}
 		if dirty != nil {
 			c.issues = append(c.issues, dirty.issues...)
+			c.n += dirty.n
 			return zDirty, dirtyOut
 		}
-		c.issues = append(c.issues, zissue{path: path, union: all})
+		if c.quiet {
+			c.n++
+		} else {
+			c.issues = append(c.issues, zissue{path: path, union: all})
+		}
 		return zAborted, nil
 	}
 }
@@ -279,8 +306,15 @@ func validatePredicate(v any, path []any) (out any, msg string, err error) {
 	if err := predicateDepthError(v); err != nil {
 		return nil, "", err
 	}
+	// Quietly first: nearly every predicate is valid, and an invalid one
+	// is run again for its messages.
+	schemas := newPredicateSchemas()
+	quiet := &zctx{quiet: true}
+	if st, out := schemas.predicate(quiet, v, path); st == zValid && quiet.n == 0 {
+		return out, "", nil
+	}
 	c := &zctx{}
-	st, out := newPredicateSchemas().predicate(c, v, path)
+	st, out := schemas.predicate(c, v, path)
 	if st == zValid && len(c.issues) == 0 {
 		return out, "", nil
 	}
