@@ -125,14 +125,15 @@ func DecodeCursor(s string) (Cursor, error) {
 	// Well-formed UTF-8 that Go finds valid JSON is its own decoding and
 	// valid to JSON.parse too (as for request bodies): only the rest takes
 	// the JavaScript-exact path, for its messages.
+	decode := ojson.DecodeValid
 	if !utf8.Valid(text) || !json.Valid(text) {
 		js := decodeUTF8JS(text)
 		if msg := v8JSONParseError(js); msg != "" {
 			return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", msg)
 		}
-		text = []byte(js.String())
+		text, decode = []byte(js.String()), ojson.Decode
 	}
-	v, err := ojson.Decode(text)
+	v, err := decode(text)
 	if err != nil {
 		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", err.Error())
 	}

@@ -157,7 +157,8 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 		// object or array Go finds valid JSON, strict body-parser does too:
 		// only the others need the JavaScript-exact path, for its messages.
 		var utf8Text []byte
-		if utf8Body && plainJSONBody(raw) {
+		plain := utf8Body && plainJSONBody(raw)
+		if plain {
 			utf8Text = raw
 		} else {
 			text := decode(raw)
@@ -175,7 +176,11 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 			if bodyDepthExceeds(utf8Text, maxBodyDepth) {
 				return nil, backend.Input("Request body nested deeper than %d levels is not supported", maxBodyDepth)
 			}
-			if v, err = ojson.Decode(utf8Text); err != nil {
+			decode := ojson.Decode
+			if plain {
+				decode = ojson.DecodeValid
+			}
+			if v, err = decode(utf8Text); err != nil {
 				return nil, backend.Input("%s", err.Error())
 			}
 		}

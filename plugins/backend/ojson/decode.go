@@ -15,6 +15,12 @@ func Decode(data []byte) (any, error) {
 	if !json.Valid(data) {
 		return decodeTokens(data)
 	}
+	return DecodeValid(data)
+}
+
+// DecodeValid is Decode for data that json.Valid accepts (the caller has
+// checked), read without checking it again.
+func DecodeValid(data []byte) (any, error) {
 	p := parser{b: data}
 	v := p.value()
 	if p.err != nil {
