@@ -54,9 +54,6 @@ func (c *zctx) add(path []any, msg string) {
 	c.issues = append(c.issues, zissue{path: append([]any(nil), path...), message: msg})
 }
 
-// count is the number of issues collected or counted.
-func (c *zctx) count() int { return len(c.issues) + c.n }
-
 // withPath is path extended by el (nothing, for a quiet c).
 func (c *zctx) withPath(path []any, el any) []any {
 	if c.quiet {
@@ -90,7 +87,7 @@ func jsType(v any) string {
 
 func invalidType(c *zctx, path []any, expected string, v any) zstatus {
 	if c.quiet {
-		c.n++
+		c.add(path, "")
 		return zAborted
 	}
 	got := jsType(v)
@@ -239,7 +236,7 @@ func zUnion(options ...func() zschema) zschema {
 			if s == zDirty && dirty == nil {
 				dirty, dirtyOut = child, o
 			}
-			if child.count() > 0 && !c.quiet {
+			if len(child.issues) > 0 {
 				all = append(all, child.issues)
 			}
 		}
