@@ -37,7 +37,8 @@ type Store struct {
 	cache      map[string]any
 	cacheBytes int // see cachedSized
 
-	// ownGen: only this store can write the database (in-memory SQLite), so
+	// ownGen: only this store can write the database (in-memory SQLite, on
+	// which the catalog plugin opens one store), so
 	// the generation that keys the cache is counted here (gen) instead of
 	// read from catalog_generation on every cached read. bumped holds the
 	// open transactions that moved it, counted once they commit.
