@@ -38,10 +38,10 @@ type Store struct {
 	cacheBytes int // see cachedSized
 
 	// ownGen: only this store can write the database (in-memory SQLite, on
-	// which the catalog plugin opens one store), so
-	// the generation that keys the cache is counted here (gen) instead of
-	// read from catalog_generation on every cached read. bumped holds the
-	// open transactions that moved it, counted once they commit.
+	// which the catalog plugin opens one store), so the generation that
+	// keys the cache is counted here (gen) instead of read from
+	// catalog_generation on every cached read. bumped holds the open
+	// transactions that moved it, counted once they commit.
 	ownGen bool
 	gen    atomic.Int64
 	genMu  sync.Mutex
