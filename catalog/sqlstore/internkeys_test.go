@@ -71,8 +71,10 @@ func TestInternKeysCache(t *testing.T) {
 			s.keyMu.Lock()
 			_, gone := s.keyCache["spec.gone"]
 			kept := s.keyCache["spec.kept"]
-			open := len(s.txKeys)
 			s.keyMu.Unlock()
+			s.txMu.Lock()
+			open := len(s.txs)
+			s.txMu.Unlock()
 			if !gone || kept != stored("spec.kept") {
 				t.Errorf("cache after commits: spec.gone cached %v, spec.kept %d (stored %d)", gone, kept, stored("spec.kept"))
 			}

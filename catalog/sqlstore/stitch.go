@@ -493,7 +493,7 @@ func stitchOne(src *stitchSource) ([]byte, string, []model.SearchRow, error) {
 
 // internKeys fills in the search_keys id of every key in keys, adding the
 // keys not seen before. Ids known to be committed come from the store's
-// key cache; the others are cached only once tx commits (endKeys): an id
+// key cache; the others are cached only once tx commits (endTx): an id
 // handed out by a transaction that rolls back may be reused for another key.
 func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int64) error {
 	if len(keys) == 0 {
@@ -514,7 +514,16 @@ func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int6
 	if uncached == 0 {
 		return nil
 	}
-	defer s.noteKeys(tx, keys)
+	defer s.noteTx(tx, func(n *txNotes) {
+		if n.keys == nil {
+			n.keys = map[string]int64{}
+		}
+		for k, id := range keys {
+			if id != 0 {
+				n.keys[k] = id
+			}
+		}
+	})
 	lookup := func() ([]string, error) {
 		var missing []string
 		for k, id := range keys {
@@ -572,36 +581,14 @@ func (s *Store) internKeys(ctx context.Context, tx *sql.Tx, keys map[string]int6
 	return nil
 }
 
-// noteKeys records the ids of keys that tx interned or read, to be cached
-// if it commits.
-func (s *Store) noteKeys(tx *sql.Tx, keys map[string]int64) {
+// cacheKeys adds committed key ids to the key cache, up to its bound.
+func (s *Store) cacheKeys(keys map[string]int64) {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
-	m := s.txKeys[tx]
-	if m == nil {
-		m = map[string]int64{}
-		s.txKeys[tx] = m
-	}
 	for k, id := range keys {
-		if _, ok := s.keyCache[k]; !ok && id != 0 {
-			m[k] = id
+		if _, ok := s.keyCache[k]; ok {
+			continue
 		}
-	}
-}
-
-// endKeys forgets what tx noted (noteKeys), caching it if committed.
-func (s *Store) endKeys(tx *sql.Tx, committed bool) {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
-	m, ok := s.txKeys[tx]
-	if !ok {
-		return
-	}
-	delete(s.txKeys, tx)
-	if !committed {
-		return
-	}
-	for k, id := range m {
 		if len(s.keyCache) >= maxCachedKeys {
 			return
 		}

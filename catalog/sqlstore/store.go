@@ -39,19 +39,16 @@ type Store struct {
 
 	// ownGen: only this store can write the database (in-memory SQLite, on
 	// which the catalog plugin opens one store), so the generation that
-	// keys the cache is counted here (gen) instead of read from
-	// catalog_generation on every cached read. bumped holds the open
-	// transactions that moved it, counted once they commit.
+	// keys the cache is counted here (gen, moved by endTx) instead of read
+	// from catalog_generation on every cached read.
 	ownGen bool
 	gen    atomic.Int64
-	genMu  sync.Mutex
-	bumped map[*sql.Tx]bool
 
 	keyMu    sync.Mutex
 	keyCache map[string]int64 // search key → interned id (see keyIDs)
-	// txKeys are the ids each open transaction interned or read, cached
-	// once it commits (see internKeys).
-	txKeys map[*sql.Tx]map[string]int64
+
+	txMu sync.Mutex
+	txs  map[*sql.Tx]*txNotes // of the open transactions (see endTx)
 
 	statsMu      sync.Mutex // see noteWritten
 	sinceAnalyze int64
@@ -92,12 +89,11 @@ func New(ctx context.Context, db *database.DB, logger *slog.Logger) (*Store, err
 	default:
 		return nil, fmt.Errorf("sqlstore: unsupported dialect %q", db.Dialect())
 	}
-	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}, txKeys: map[*sql.Tx]map[string]int64{}, vacuumEvery: vacuumCheckEvery}
+	s := &Store{db: db, w: db.Write.DB, r: db.Read.DB, d: d, logger: logger, cache: map[string]any{}, keyCache: map[string]int64{}, txs: map[*sql.Tx]*txNotes{}, vacuumEvery: vacuumCheckEvery}
 	// An in-memory SQLite database (one handle for both roles) journals in
 	// memory at the cost of a copy, less than the staging table's.
 	s.stage = d.jsonBatches() && db.Write != db.Read
 	s.ownGen = db.Write == db.Read && db.Dialect() == database.DialectSQLite
-	s.bumped = map[*sql.Tx]bool{}
 	if _, ok := d.(sqliteDialect); ok {
 		s.stmts = newStmtCache(s.r)
 	}
@@ -145,18 +141,36 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// endTx settles what tx left for after its end: the key ids it noted and,
-// with ownGen, the generation it moved.
+// txNotes is what an open transaction leaves for after its end.
+type txNotes struct {
+	keys   map[string]int64 // search-key ids it interned or read (see internKeys)
+	bumped bool             // it moved the catalog generation (see ownGen)
+}
+
+// noteTx changes tx's notes.
+func (s *Store) noteTx(tx *sql.Tx, change func(*txNotes)) {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	n := s.txs[tx]
+	if n == nil {
+		n = &txNotes{}
+		s.txs[tx] = n
+	}
+	change(n)
+}
+
+// endTx forgets tx's notes and, if it committed, acts on them: its key ids
+// are cached and the generation it moved is counted.
 func (s *Store) endTx(tx *sql.Tx, committed bool) {
-	s.endKeys(tx, committed)
-	if !s.ownGen {
+	s.txMu.Lock()
+	n := s.txs[tx]
+	delete(s.txs, tx)
+	s.txMu.Unlock()
+	if n == nil || !committed {
 		return
 	}
-	s.genMu.Lock()
-	bumped := s.bumped[tx]
-	delete(s.bumped, tx)
-	s.genMu.Unlock()
-	if bumped && committed {
+	s.cacheKeys(n.keys)
+	if n.bumped && s.ownGen {
 		s.gen.Add(1)
 	}
 }
@@ -656,9 +670,7 @@ func anySlice[T any](vs []T) []any {
 // transaction: on PostgreSQL the row lock is held until commit.
 func (s *Store) bumpGeneration(ctx context.Context, tx *sql.Tx) error {
 	if s.ownGen {
-		s.genMu.Lock()
-		s.bumped[tx] = true
-		s.genMu.Unlock()
+		s.noteTx(tx, func(n *txNotes) { n.bumped = true })
 	}
 	return s.exec(ctx, tx, `UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1`)
 }
