@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
@@ -122,11 +121,10 @@ done:
 // DecodeCursor parses a cursor; anything malformed is a 400 "Malformed cursor: ...".
 func DecodeCursor(s string) (Cursor, error) {
 	text := decodeBase64Lenient(s)
-	// Well-formed UTF-8 that Go finds valid JSON is its own decoding and
-	// valid to JSON.parse too (as for request bodies): only the rest takes
-	// the JavaScript-exact path, for its messages.
+	// As for request bodies, only text that is not plain JSON takes the
+	// JavaScript-exact path.
 	decode := ojson.DecodeValid
-	if !utf8.Valid(text) || !json.Valid(text) {
+	if !plainJSON(text) {
 		js := decodeUTF8JS(text)
 		if msg := v8JSONParseError(js); msg != "" {
 			return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", msg)

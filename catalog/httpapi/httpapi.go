@@ -176,11 +176,11 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 			if bodyDepthExceeds(utf8Text, maxBodyDepth) {
 				return nil, backend.Input("Request body nested deeper than %d levels is not supported", maxBodyDepth)
 			}
-			decode := ojson.Decode
+			parseJSON := ojson.Decode
 			if plain {
-				decode = ojson.DecodeValid
+				parseJSON = ojson.DecodeValid
 			}
-			if v, err = decode(utf8Text); err != nil {
+			if v, err = parseJSON(utf8Text); err != nil {
 				return nil, backend.Input("%s", err.Error())
 			}
 		}
@@ -199,7 +199,14 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 // (body-parser's strict mode takes nothing else).
 func plainJSONBody(b []byte) bool {
 	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && utf8.Valid(b) && json.Valid(b)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && plainJSON(b)
+}
+
+// plainJSON reports whether b is well-formed UTF-8 holding valid JSON: its
+// own decoding, and valid to JSON.parse too, so that only other input needs
+// the JavaScript-exact path (for its messages).
+func plainJSON(b []byte) bool {
+	return utf8.Valid(b) && json.Valid(b)
 }
 
 func stringList(v any) []string {
