@@ -1,8 +1,14 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/understage/understage/plugins/backend/database"
 )
@@ -64,9 +70,17 @@ type dialect interface {
 	// after bulk writes (see noteWritten), one statement each; none where
 	// not needed.
 	analyzeSQL() []string
+	// copyRows appends rows to table through the database's bulk-load
+	// protocol on conn, inside the transaction open on it, and reports
+	// whether it did; false (and no error) where the database has none.
+	copyRows(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) (bool, error)
 }
 
 type sqliteDialect struct{}
+
+func (sqliteDialect) copyRows(context.Context, *sql.Conn, string, []string, [][]any) (bool, error) {
+	return false, nil
+}
 
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) noLimit() string        { return "-1" }
@@ -168,6 +182,20 @@ func (postgresDialect) analyzeSQL() []string {
 		"VACUUM (ANALYZE) relations (originating_eid, source_entity_ref, target_entity_ref)",
 		"VACUUM (ANALYZE) refresh_state_references (source_entity_ref, target_entity_ref)",
 	}
+}
+
+// copyRows: COPY FROM STDIN in pgx's binary form, each value encoded for
+// its column's type.
+func (postgresDialect) copyRows(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) (bool, error) {
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("connection is a %T, not pgx's", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		return err
+	})
+	return err == nil, err
 }
 
 func (postgresDialect) lockRows(alias, mode string) string {

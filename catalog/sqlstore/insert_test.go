@@ -270,3 +270,109 @@ func probeDatabases(memory bool) []probeDatabase {
 	}
 	return append(out, probeDatabase{"postgres", func(t *testing.T) database.Options { return databasetest.PG(t) }})
 }
+
+// TestAppendRows appends rows of the shapes search and relations get
+// (integers, text with quotes, backslashes, tabs and non-ASCII, NULL
+// string pointers) through appendRows in a transaction of inTx, on a SQLite
+// file (staging table), in-memory SQLite (plain INSERT) and PostgreSQL
+// (COPY): every row arrives once with its values, rows appended earlier in
+// the same transaction stay, and a row that violates the table's key fails
+// the transaction, which leaves nothing behind.
+func TestAppendRows(t *testing.T) {
+	str := func(s string) *string { return &s }
+	texts := []string{"plain", `quote " and \ backslash`, "tab\tnew\nline", "ünïcødé ✓ 日本", ""}
+	const n = 2500
+	var first, second [][]any
+	for i := range n {
+		var value, orig *string
+		if i%4 != 0 {
+			value = str(fmt.Sprintf("%s-%d", texts[i%len(texts)], i))
+		}
+		if i%7 == 0 {
+			orig = str(texts[(i+1)%len(texts)])
+		}
+		row := []any{int64(i / 10), int64(i % 10), int64(i), value, orig}
+		if i < n/2 {
+			first = append(first, row)
+		} else {
+			second = append(second, row)
+		}
+	}
+	type row struct {
+		eid, key, seq int64
+		value, orig   sql.NullString
+	}
+	cols := []string{"eid", "key_id", "seq", "value", "original_value"}
+	for _, k := range probeDatabases(true) {
+		t.Run(k.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, s := openProbeStore(t, k.open(t))
+			if _, err := db.Write.DB.ExecContext(ctx, "CREATE TABLE append_probe (eid BIGINT NOT NULL, key_id BIGINT NOT NULL, seq INTEGER NOT NULL, value TEXT, original_value TEXT, PRIMARY KEY (eid, key_id, seq))"); err != nil {
+				t.Fatal(err)
+			}
+			read := func() map[int64]row {
+				t.Helper()
+				rs, err := db.Read.DB.QueryContext(ctx, "SELECT eid, key_id, seq, value, original_value FROM append_probe")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rs.Close()
+				got := map[int64]row{}
+				for rs.Next() {
+					var r row
+					if err := rs.Scan(&r.eid, &r.key, &r.seq, &r.value, &r.orig); err != nil {
+						t.Fatal(err)
+					}
+					if _, dup := got[r.seq]; dup {
+						t.Fatalf("row %d twice", r.seq)
+					}
+					got[r.seq] = r
+				}
+				if err := rs.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			err := s.inTx(ctx, func(tx *sql.Tx) error {
+				if err := s.appendRows(ctx, tx, "append_probe", cols, first); err != nil {
+					return err
+				}
+				return s.appendRows(ctx, tx, "append_probe", cols, second)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := read()
+			if len(got) != n {
+				t.Fatalf("%d rows, want %d", len(got), n)
+			}
+			for _, in := range append(slices.Clone(first), second...) {
+				want := row{eid: in[0].(int64), key: in[1].(int64), seq: in[2].(int64)}
+				if v := in[3].(*string); v != nil {
+					want.value = sql.NullString{String: *v, Valid: true}
+				}
+				if v := in[4].(*string); v != nil {
+					want.orig = sql.NullString{String: *v, Valid: true}
+				}
+				if got[want.seq] != want {
+					t.Fatalf("row %d: got %+v, want %+v", want.seq, got[want.seq], want)
+				}
+			}
+			// A new row, then one whose key is taken: the transaction fails
+			// and the new row goes with it.
+			fresh := []any{int64(9999), int64(1), int64(n), str("fresh"), nil}
+			err = s.inTx(ctx, func(tx *sql.Tx) error {
+				if err := s.appendRows(ctx, tx, "append_probe", cols, [][]any{fresh}); err != nil {
+					return err
+				}
+				return s.appendRows(ctx, tx, "append_probe", cols, [][]any{{int64(9998), int64(2), int64(n + 1), nil, nil}, first[3]})
+			})
+			if err == nil {
+				t.Fatal("appending a row whose key is taken succeeded")
+			}
+			if got := read(); len(got) != n {
+				t.Errorf("%d rows after the failed transaction, want %d", len(got), n)
+			}
+		})
+	}
+}

@@ -719,14 +719,12 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 				}
 			}
 		}
-		// A row already there came from a replica writing the same result
-		// (PostgreSQL's relations have a key; SQLite runs one writer).
-		if s.d.jsonBatches() {
-			err = s.insertRowsUnjournaled(ctx, tx, "relations", []string{"originating_eid", "source_entity_ref", "type", "target_entity_ref"}, rels)
-		} else {
-			err = s.insertRows(ctx, tx, `INSERT INTO relations (originating_eid, source_entity_ref, type, target_entity_ref)`, "ON CONFLICT DO NOTHING", rels, nil)
-		}
-		if err != nil {
+		// No row of these entities is left to collide with: their
+		// refresh_state rows are locked above, so a replica writing a result
+		// for one of them at the same time waits for this transaction, then
+		// reads its result hash (and skips an equal result) or deletes these
+		// rows before writing its own.
+		if err := s.appendRows(ctx, tx, "relations", []string{"originating_eid", "source_entity_ref", "type", "target_entity_ref"}, rels); err != nil {
 			return err
 		}
 		// Children: upsert with the location-key check, then replace the

@@ -241,7 +241,7 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		}
 		return cmp.Compare(a[0].(int64), b[0].(int64))
 	})
-	if err := s.insertRowsUnjournaled(ctx, tx, "search", []string{"eid", "key_id", "seq", "value", "original_value"}, search); err != nil {
+	if err := s.appendRows(ctx, tx, "search", []string{"eid", "key_id", "seq", "value", "original_value"}, search); err != nil {
 		return 0, nil, err
 	}
 	return len(finals), facets, nil
