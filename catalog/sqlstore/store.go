@@ -495,9 +495,10 @@ const stageWidth = 8
 // appendRows is insertRows for large appends to a table without foreign
 // keys (search, relations) in a transaction of inTx.
 //
-// On PostgreSQL the rows go through COPY: the server then writes a page of
-// new rows at once, with one log record, instead of one row and one record
-// at a time, and nothing is encoded as arrays and unnested.
+// On PostgreSQL the rows go through COPY: the server then writes the new
+// table rows a page at a time, one log record per page instead of one per
+// row (index entries still go one by one), and nothing is encoded as
+// arrays and unnested.
 //
 // On a SQLite file, a statement that may fail half-way in a transaction
 // first copies every page it is about to change into a statement journal,
