@@ -3,9 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
@@ -135,86 +134,49 @@ func DecodeCursor(s string) (Cursor, error) {
 	if err != nil {
 		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", err.Error())
 	}
-	if issues := cursorIssues(v); len(issues) > 0 {
-		return Cursor{}, malformedCursor(zodErrorText(issues))
-	}
-	o, ok := v.(*ojson.Object)
-	if !ok {
-		return Cursor{}, malformedCursor(fmt.Sprintf("expected object, received %s", jsType(v)))
-	}
-	var c Cursor
-	c.Continued = true
-	ofs, ok := getOr(o, "orderFields").([]any)
-	if !ok {
-		return Cursor{}, malformedCursor("orderFields must be an array")
-	}
-	for _, el := range ofs {
-		fo, ok := el.(*ojson.Object)
-		if !ok {
-			return Cursor{}, malformedCursor("orderFields entries must be objects")
-		}
-		field, ok1 := getOr(fo, "field").(string)
-		order, ok2 := getOr(fo, "order").(string)
-		if !ok1 || !ok2 || (order != "asc" && order != "desc") {
-			return Cursor{}, malformedCursor("invalid orderFields entry")
-		}
-		c.OrderFields = append(c.OrderFields, CursorOrderField{Field: field, Order: order})
-	}
-	if ft, present := o.Get("fullTextFilter"); present {
-		fto, ok := ft.(*ojson.Object)
-		if !ok {
-			return Cursor{}, malformedCursor("invalid fullTextFilter")
-		}
-		term, ok := getOr(fto, "term").(string)
-		if !ok {
-			return Cursor{}, malformedCursor("invalid fullTextFilter.term")
-		}
-		c.FullTextFilter = &CursorFullText{Term: term}
-		if fs, present := fto.Get("fields"); present {
-			arr, ok := fs.([]any)
-			if !ok {
-				return Cursor{}, malformedCursor("invalid fullTextFilter.fields")
-			}
-			c.FullTextFilter.Fields = []string{}
-			for _, f := range arr {
-				s, ok := f.(string)
-				if !ok {
-					return Cursor{}, malformedCursor("invalid fullTextFilter.fields")
+	// The recursive parts are held to a depth before zod's recursion runs.
+	if o, ok := v.(*ojson.Object); ok {
+		for _, k := range []string{"filter", "query"} {
+			if p, present := o.Get(k); present {
+				if err := predicateDepthError(p); err != nil {
+					return Cursor{}, err
 				}
-				c.FullTextFilter.Fields = append(c.FullTextFilter.Fields, s)
 			}
 		}
 	}
-	if c.OrderFieldValues, ok = nullableStrings(getOr(o, "orderFieldValues")); !ok {
-		return Cursor{}, malformedCursor("invalid orderFieldValues")
+	parsed, msg := validateCursor(v)
+	if msg != "" {
+		return Cursor{}, malformedCursor(msg)
 	}
-	if c.IsPrevious, ok = getOr(o, "isPrevious").(bool); !ok {
-		return Cursor{}, malformedCursor("invalid isPrevious")
+	// parsed has the schema's shape: the assertions below cannot fail.
+	c := Cursor{Continued: true}
+	ofs, _ := parsed.Get("orderFields")
+	for _, el := range ofs.([]any) {
+		fo := el.(*ojson.Object)
+		c.OrderFields = append(c.OrderFields, CursorOrderField{Field: fo.String("field"), Order: fo.String("order")})
 	}
-	if q, present := o.Get("query"); present {
-		out, msg, err := validatePredicate(q, []any{"query"})
-		if err != nil {
-			return Cursor{}, err
-		}
-		if msg != "" {
-			return Cursor{}, malformedCursor(msg)
-		}
-		c.Query = out
-	}
-	if fs, present := o.Get("firstSortFieldValues"); present {
-		if c.FirstSortFieldValues, ok = nullableStrings(fs); !ok {
-			return Cursor{}, malformedCursor("invalid firstSortFieldValues")
-		}
-		if c.FirstSortFieldValues == nil {
-			c.FirstSortFieldValues = []*string{}
+	if ft, present := parsed.Get("fullTextFilter"); present {
+		fto := ft.(*ojson.Object)
+		c.FullTextFilter = &CursorFullText{Term: fto.String("term")}
+		if fs, present := fto.Get("fields"); present {
+			c.FullTextFilter.Fields = []string{}
+			for _, f := range fs.([]any) {
+				c.FullTextFilter.Fields = append(c.FullTextFilter.Fields, f.(string))
+			}
 		}
 	}
-	if t, present := o.Get("totalItems"); present {
-		n, ok := t.(ojson.Number)
-		if !ok {
-			return Cursor{}, malformedCursor("invalid totalItems")
-		}
-		ti := int(n.Float())
+	ofv, _ := parsed.Get("orderFieldValues")
+	c.OrderFieldValues = nullableStrings(ofv.([]any))
+	isPrevious, _ := parsed.Get("isPrevious")
+	c.IsPrevious = isPrevious.(bool)
+	if q, present := parsed.Get("query"); present {
+		c.Query = q
+	}
+	if fs, present := parsed.Get("firstSortFieldValues"); present {
+		c.FirstSortFieldValues = nullableStrings(fs.([]any))
+	}
+	if t, present := parsed.Get("totalItems"); present {
+		ti := int(t.(ojson.Number).Float())
 		c.TotalItems = &ti
 	}
 	return c, nil
@@ -232,22 +194,14 @@ func getOr(o *ojson.Object, key string) any {
 	return v
 }
 
-func nullableStrings(v any) ([]*string, bool) {
-	arr, ok := v.([]any)
-	if !ok {
-		return nil, false
-	}
+func nullableStrings(arr []any) []*string {
 	out := make([]*string, len(arr))
 	for i, el := range arr {
-		switch t := el.(type) {
-		case nil:
-		case string:
-			out[i] = &t
-		default:
-			return nil, false
+		if s, ok := el.(string); ok {
+			out[i] = &s
 		}
 	}
-	return out, true
+	return out
 }
 
 // sortValues renders a store position as Backstage's sort-field values.
@@ -287,148 +241,180 @@ func equalValues(a, b []*string) bool {
 	return true
 }
 
-// cursorIssues checks a decoded cursor against Backstage's cursor schema and
-// lists the violations as zod v3 issues, in zod's order (schema keys in
-// declaration order, depth first). The legacy filter is not checked; the
-// query is left to DecodeCursor.
-func cursorIssues(v any) []any {
-	z := &zodIssues{}
-	o, ok := v.(*ojson.Object)
-	if !ok {
-		z.invalidType("object", v, nil)
-		return z.list
+// cursorSchema is Backstage's cursor schema (1.55) in the zod emulation of
+// predicate.go, its keys in declaration order so that issues come in zod's
+// order.
+func cursorSchema() zschema {
+	nullableStrings := zArray(zUnion(zLit(zString(nil)), zLit(zNull)))
+	return zObject(false,
+		zfield{"orderFields", zArray(zObject(false, zfield{"field", zString(nil)}, zfield{"order", zEnum("asc", "desc")}))},
+		zfield{"fullTextFilter", zOptional(zObject(false,
+			zfield{"term", zString(nil)}, zfield{"fields", zOptional(zArray(zString(nil)))}))},
+		zfield{"orderFieldValues", nullableStrings},
+		zfield{"filter", zOptional(legacyFilterSchema())},
+		zfield{"isPrevious", zBoolean},
+		zfield{"query", zOptional(newPredicateSchemas().predicate)},
+		zfield{"firstSortFieldValues", zOptional(nullableStrings)},
+		zfield{"totalItems", zOptional(zNumber)},
+	)
+}
+
+// legacyFilterSchema is the cursor's `filter`, Backstage's legacy entity
+// filter: ((({key, values?} or {not}) or {anyOf}) or {allOf}), each "or" a
+// union of two.
+func legacyFilterSchema() zschema {
+	var filter zschema
+	filter = func(c *zctx, v any, path []any) (zstatus, any) {
+		keyed := zObject(false, zfield{"key", zString(nil)}, zfield{"values", zOptional(zArray(zString(nil)))})
+		not := zObject(false, zfield{"not", filter})
+		anyOf := zObject(false, zfield{"anyOf", zArray(filter)})
+		allOf := zObject(false, zfield{"allOf", zArray(filter)})
+		return zUnion(zLit(zUnion(zLit(zUnion(zLit(keyed), zLit(not))), zLit(anyOf))), zLit(allOf))(c, v, path)
 	}
-	path := func(p ...any) []any { return p }
-	get := func(o *ojson.Object, k string) any { return getOr(o, k) }
-	if ofs, ok := z.array(get(o, "orderFields"), path("orderFields")); ok {
-		for i, el := range ofs {
-			if fo, ok := z.object(el, path("orderFields", i)); ok {
-				z.str(get(fo, "field"), path("orderFields", i, "field"))
-				z.enum(get(fo, "order"), path("orderFields", i, "order"), "asc", "desc")
+	return filter
+}
+
+// validateCursor checks a decoded cursor against cursorSchema: its parsed
+// form (unknown keys stripped), or the text of its issues. Quietly first,
+// as validatePredicate, since every next page decodes a valid one.
+func validateCursor(v any) (*ojson.Object, string) {
+	quiet := &zctx{quiet: true}
+	if st, out := cursorSchema()(quiet, v, nil); st == zValid && quiet.n == 0 {
+		return out.(*ojson.Object), ""
+	}
+	c := &zctx{}
+	if st, out := cursorSchema()(c, v, nil); st == zValid && len(c.issues) == 0 {
+		return out.(*ojson.Object), ""
+	}
+	return nil, zodIssuesText(c.issues)
+}
+
+// maxZodErrorText bounds zodIssuesText. Nested unions make zod's JSON grow
+// far faster than its input: one bad operator in a 60-byte query takes
+// 45 KB, and a 16 KiB request line could ask for hundreds of megabytes.
+const maxZodErrorText = 256 << 10
+
+// zodIssuesText is String(zodError), the issues as JSON.stringify(issues,
+// null, 2), as Backstage writes them into a malformed cursor's message.
+// Past maxZodErrorText it is zod-validation-error's one-line form instead,
+// cut at maxZodErrorText too (a union's line holds all its options' lines).
+func zodIssuesText(issues []zissue) string {
+	list := make([]any, len(issues))
+	for i, is := range issues {
+		list[i] = is.object()
+	}
+	if text, ok := zodErrorText(list, maxZodErrorText); ok {
+		return text
+	}
+	text := formatZodIssues(issues)
+	if len(text) > maxZodErrorText {
+		cut := maxZodErrorText
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return text
+}
+
+// object is the issue as zod serializes it, its keys in zod's order.
+func (is zissue) object() *ojson.Object {
+	path := is.path
+	if path == nil {
+		path = []any{}
+	}
+	strs := func(list []string) []any {
+		out := make([]any, len(list))
+		for i, s := range list {
+			out[i] = s
+		}
+		return out
+	}
+	switch {
+	case is.code == "invalid_string":
+		return ojson.NewObject("validation", "regex", "code", is.code, "message", is.message, "path", path)
+	case is.code == "invalid_enum_value":
+		return ojson.NewObject("received", is.received, "code", is.code, "options", strs(is.options), "path", path, "message", is.message)
+	case is.code == "unrecognized_keys":
+		return ojson.NewObject("code", is.code, "keys", strs(is.keys), "path", path, "message", is.message)
+	case is.code == "invalid_union":
+		errs := make([]any, len(is.union))
+		for i, list := range is.union {
+			issues := make([]any, len(list))
+			for j, sub := range list {
+				issues[j] = sub.object()
 			}
+			errs[i] = ojson.NewObject("issues", issues, "name", "ZodError")
 		}
+		return ojson.NewObject("code", is.code, "unionErrors", errs, "path", path, "message", is.message)
+	case is.enum:
+		return ojson.NewObject("expected", is.expected, "received", is.received, "code", is.code, "path", path, "message", is.message)
 	}
-	if ft, present := o.Get("fullTextFilter"); present {
-		if fo, ok := z.object(ft, path("fullTextFilter")); ok {
-			z.str(get(fo, "term"), path("fullTextFilter", "term"))
-			if fs, present := fo.Get("fields"); present {
-				if arr, ok := z.array(fs, path("fullTextFilter", "fields")); ok {
-					for i, el := range arr {
-						z.str(el, path("fullTextFilter", "fields", i))
-					}
-				}
-			}
-		}
-	}
-	z.nullableStrings(get(o, "orderFieldValues"), path("orderFieldValues"))
-	if _, ok := get(o, "isPrevious").(bool); !ok {
-		z.invalidType("boolean", get(o, "isPrevious"), path("isPrevious"))
-	}
-	if fs, present := o.Get("firstSortFieldValues"); present {
-		z.nullableStrings(fs, path("firstSortFieldValues"))
-	}
-	if t, present := o.Get("totalItems"); present {
-		if _, ok := t.(ojson.Number); !ok {
-			z.invalidType("number", t, path("totalItems"))
-		}
-	}
-	return z.list
+	return ojson.NewObject("code", is.code, "expected", is.expected, "received", is.received, "path", path, "message", is.message)
 }
 
-// zodIssues collects zod v3 issues; their key order is zod's.
-type zodIssues struct{ list []any }
-
-func zodPath(p []any) []any {
-	if p == nil {
-		return []any{}
-	}
-	return p
-}
-
-func zodTypeMessage(expected string, v any) string {
-	if _, ok := v.(ojson.UndefinedType); ok {
-		return "Required"
-	}
-	return "Expected " + expected + ", received " + jsType(v)
-}
-
-func (z *zodIssues) invalidType(expected string, v any, path []any) {
-	z.list = append(z.list, ojson.NewObject("code", "invalid_type", "expected", expected,
-		"received", jsType(v), "path", zodPath(path), "message", zodTypeMessage(expected, v)))
-}
-
-func (z *zodIssues) object(v any, path []any) (*ojson.Object, bool) {
-	o, ok := v.(*ojson.Object)
-	if !ok {
-		z.invalidType("object", v, path)
-	}
-	return o, ok
-}
-
-func (z *zodIssues) array(v any, path []any) ([]any, bool) {
-	a, ok := v.([]any)
-	if !ok {
-		z.invalidType("array", v, path)
-	}
-	return a, ok
-}
-
-func (z *zodIssues) str(v any, path []any) {
-	if _, ok := v.(string); !ok {
-		z.invalidType("string", v, path)
-	}
-}
-
-func (z *zodIssues) enum(v any, path []any, options ...string) {
-	quoted := make([]string, len(options))
-	opts := make([]any, len(options))
-	for i, o := range options {
-		quoted[i], opts[i] = "'"+o+"'", o
-	}
-	expected := strings.Join(quoted, " | ")
-	s, ok := v.(string)
-	if !ok {
-		z.list = append(z.list, ojson.NewObject("expected", expected, "received", jsType(v),
-			"code", "invalid_type", "path", zodPath(path), "message", zodTypeMessage(expected, v)))
-		return
-	}
-	for _, o := range options {
-		if s == o {
-			return
-		}
-	}
-	z.list = append(z.list, ojson.NewObject("received", s, "code", "invalid_enum_value", "options", opts,
-		"path", zodPath(path), "message", "Invalid enum value. Expected "+expected+", received '"+s+"'"))
-}
-
-// nullableStrings checks z.array(z.string().or(z.null())); a bad element
-// is a union issue carrying both alternatives' errors.
-func (z *zodIssues) nullableStrings(v any, path []any) {
-	arr, ok := z.array(v, path)
-	if !ok {
-		return
-	}
-	for i, el := range arr {
-		switch el.(type) {
-		case nil, string:
-			continue
-		}
-		p := append(append([]any{}, path...), i)
-		alt := func(expected string) any {
-			one := &zodIssues{}
-			one.invalidType(expected, el, p)
-			return ojson.NewObject("issues", one.list, "name", "ZodError")
-		}
-		z.list = append(z.list, ojson.NewObject("code", "invalid_union",
-			"unionErrors", []any{alt("string"), alt("null")}, "path", p, "message", "Invalid input"))
-	}
-}
-
-// zodErrorText is String(zodError): the issues as JSON.stringify(issues, null, 2).
-func zodErrorText(issues []any) string {
+// zodErrorText is String(zodError): the issues as JSON.stringify(issues,
+// null, 2). With limit > 0 it gives up (false) once the text passes limit
+// bytes.
+func zodErrorText(issues []any, limit int) (string, bool) {
 	var b bytes.Buffer
-	if err := json.Indent(&b, ojson.MustMarshal(issues), "", "  "); err != nil {
-		return string(ojson.MustMarshal(issues))
+	if !writeIndented(&b, issues, 0, limit) {
+		return "", false
 	}
-	return b.String()
+	return b.String(), true
+}
+
+// writeIndented writes v at nesting depth as JSON.stringify(v, null, 2)
+// does; false once b holds more than limit bytes (limit > 0).
+func writeIndented(b *bytes.Buffer, v any, depth, limit int) bool {
+	if limit > 0 && b.Len() > limit {
+		return false
+	}
+	newline := func(depth int) {
+		b.WriteByte('\n')
+		for range depth {
+			b.WriteString("  ")
+		}
+	}
+	switch t := v.(type) {
+	case *ojson.Object:
+		if t.Len() == 0 {
+			b.WriteString("{}")
+			return true
+		}
+		b.WriteByte('{')
+		for i, m := range t.Members {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			newline(depth + 1)
+			ojson.WriteString(b, m.Key)
+			b.WriteString(": ")
+			if !writeIndented(b, m.Value, depth+1, limit) {
+				return false
+			}
+		}
+		newline(depth)
+		b.WriteByte('}')
+	case []any:
+		if len(t) == 0 {
+			b.WriteString("[]")
+			return true
+		}
+		b.WriteByte('[')
+		for i, el := range t {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			newline(depth + 1)
+			if !writeIndented(b, el, depth+1, limit) {
+				return false
+			}
+		}
+		newline(depth)
+		b.WriteByte(']')
+	default:
+		b.Write(ojson.MustMarshal(t))
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/ojson"
 )
 
 // jsonErrorCases are messages recorded from the oracle and from Node 22's
@@ -130,6 +134,41 @@ func TestBodyParseErrorStrictMode(t *testing.T) {
 	for _, tc := range cases {
 		if got := bodyParseError(toJS(tc.in)); got != tc.want {
 			t.Errorf("body %q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A hand-made cursor can ask for a zod issue list far larger than itself
+// (one bad operator takes about 45 KB); past maxZodErrorText its message is
+// zod-validation-error's one-line form instead, itself cut there.
+func TestCursorIssueTextBounded(t *testing.T) {
+	cursor := func(n int) string {
+		bad := `{"kind":{"$foo":1}}`
+		q := `{"$all":[` + strings.Repeat(bad+",", n-1) + bad + `]}`
+		return base64.StdEncoding.EncodeToString([]byte(`{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":` + q + `}`))
+	}
+	_, err := DecodeCursor(cursor(1))
+	if msg := backend.MessageOf(err); !strings.HasPrefix(msg, "Malformed cursor: InputError: Malformed cursor: [\n  {\n    \"code\": \"invalid_union\",") || len(msg) < 40000 {
+		t.Fatalf("one bad operator: %d bytes: %.200q", len(msg), msg)
+	}
+	_, err = DecodeCursor(cursor(300))
+	msg := backend.MessageOf(err)
+	if !strings.HasPrefix(msg, "Malformed cursor: InputError: Malformed cursor: Validation error: ") || len(msg) > maxZodErrorText+100 {
+		t.Fatalf("300 bad operators: %d bytes: %.200q", len(msg), msg)
+	}
+}
+
+func BenchmarkDecodeCursor(b *testing.B) {
+	c := EncodeCursor(Cursor{
+		OrderFields:      []CursorOrderField{{Field: "metadata.name", Order: "asc"}},
+		Query:            ojson.NewObject("$all", []any{ojson.NewObject("kind", "component"), ojson.NewObject("spec.type", "service")}),
+		OrderFieldValues: []*string{ptr("a"), ptr("0190c2f4-0000-7000-8000-000000000000")},
+		TotalItems:       ptr(3),
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeCursor(c); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

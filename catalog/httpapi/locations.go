@@ -86,7 +86,8 @@ func (a *locationsAPI) create(c echo.Context) error {
 		return backend.Input("request/query/onConflict must be equal to one of the allowed values: refresh, reject")
 	}
 	if issues := locationInputIssues(body); len(issues) > 0 {
-		return backend.Input("Malformed request: %s", zodErrorText(issues))
+		text, _ := zodErrorText(issues, 0)
+		return backend.Input("Malformed request: %s", text)
 	}
 	dryRun := ynBool(q.first("dryRun"))
 	res, err := a.svc.Create(c.Request().Context(),

@@ -29,12 +29,18 @@ const (
 	zAborted
 )
 
-// zissue is one zod issue. union holds the per-option issue lists of an
-// invalid_union issue.
+// zissue is one zod issue with the fields of zod's own JSON of it, which a
+// malformed cursor's message shows whole (see zissue.object).
 type zissue struct {
-	path    []any // string or int elements
-	message string
-	union   [][]zissue
+	code     string // invalid_type, invalid_string, invalid_enum_value, unrecognized_keys or invalid_union
+	path     []any  // string or int elements
+	message  string
+	expected string     // invalid_type: a type, or an enum's options
+	received string     // invalid_type: a type; invalid_enum_value: the value
+	enum     bool       // an enum's invalid_type, whose keys zod orders otherwise
+	keys     []string   // unrecognized_keys
+	options  []string   // invalid_enum_value
+	union    [][]zissue // invalid_union: each failed option's issues
 }
 
 // zctx collects issues. A quiet one only counts them and builds no paths:
@@ -46,12 +52,13 @@ type zctx struct {
 	n      int // issues counted while quiet
 }
 
-func (c *zctx) add(path []any, msg string) {
+func (c *zctx) add(is zissue) {
 	if c.quiet {
 		c.n++
 		return
 	}
-	c.issues = append(c.issues, zissue{path: append([]any(nil), path...), message: msg})
+	is.path = append([]any(nil), is.path...)
+	c.issues = append(c.issues, is)
 }
 
 // withPath is path extended by el (nothing, for a quiet c).
@@ -87,16 +94,18 @@ func jsType(v any) string {
 
 func invalidType(c *zctx, path []any, expected string, v any) zstatus {
 	if c.quiet {
-		c.add(path, "")
+		c.n++
 		return zAborted
 	}
-	got := jsType(v)
-	if got == "undefined" {
-		c.add(path, "Required")
-	} else {
-		c.add(path, fmt.Sprintf("Expected %s, received %s", expected, got))
-	}
+	c.add(zissue{code: "invalid_type", path: path, expected: expected, received: jsType(v), message: zodTypeMessage(expected, v)})
 	return zAborted
+}
+
+func zodTypeMessage(expected string, v any) string {
+	if ojson.IsUndefined(v) {
+		return "Required"
+	}
+	return "Expected " + expected + ", received " + jsType(v)
 }
 
 // zschema is one node of the emulated schema: it appends issues to c and
@@ -110,7 +119,7 @@ func zString(regex *regexp.Regexp) zschema {
 			return invalidType(c, path, "string", v), nil
 		}
 		if regex != nil && !regex.MatchString(s) {
-			c.add(path, "Invalid")
+			c.add(zissue{code: "invalid_string", path: path, message: "Invalid"})
 			return zDirty, s
 		}
 		return zValid, s
@@ -133,6 +142,45 @@ func zBoolean(c *zctx, v any, path []any) (zstatus, any) {
 
 func zNever(c *zctx, v any, path []any) (zstatus, any) {
 	return invalidType(c, path, "never", v), nil
+}
+
+func zNull(c *zctx, v any, path []any) (zstatus, any) {
+	if v != nil {
+		return invalidType(c, path, "null", v), nil
+	}
+	return zValid, v
+}
+
+// zOptional is schema.optional(): an absent value is valid.
+func zOptional(schema zschema) zschema {
+	return func(c *zctx, v any, path []any) (zstatus, any) {
+		if ojson.IsUndefined(v) {
+			return zValid, v
+		}
+		return schema(c, v, path)
+	}
+}
+
+// zEnum is z.enum(options).
+func zEnum(options ...string) zschema {
+	quoted := make([]string, len(options))
+	for i, o := range options {
+		quoted[i] = "'" + o + "'"
+	}
+	expected := strings.Join(quoted, " | ")
+	return func(c *zctx, v any, path []any) (zstatus, any) {
+		s, ok := v.(string)
+		switch {
+		case !ok:
+			c.add(zissue{code: "invalid_type", enum: true, path: path, expected: expected, received: jsType(v), message: zodTypeMessage(expected, v)})
+		case !slices.Contains(options, s):
+			c.add(zissue{code: "invalid_enum_value", path: path, received: s, options: options,
+				message: "Invalid enum value. Expected " + expected + ", received '" + s + "'"})
+		default:
+			return zValid, s
+		}
+		return zAborted, nil
+	}
 }
 
 func zArray(item zschema) zschema {
@@ -179,14 +227,15 @@ func zObject(strict bool, shape ...zfield) zschema {
 			}
 		}
 		if strict {
-			var extra []string
+			var extra, quoted []string
 			for _, k := range jsKeys(o) {
 				if !hasField(shape, k) {
-					extra = append(extra, "'"+k+"'")
+					extra, quoted = append(extra, k), append(quoted, "'"+k+"'")
 				}
 			}
 			if len(extra) > 0 {
-				c.add(path, "Unrecognized key(s) in object: "+strings.Join(extra, ", "))
+				c.add(zissue{code: "unrecognized_keys", path: path, keys: extra,
+					message: "Unrecognized key(s) in object: " + strings.Join(quoted, ", ")})
 				st = max(st, zDirty)
 			}
 		}
@@ -222,6 +271,9 @@ func zRecord(key, value zschema) zschema {
 	}
 }
 
+// zLit is an option of zUnion that is built already.
+func zLit(s zschema) func() zschema { return func() zschema { return s } }
+
 func zUnion(options ...func() zschema) zschema {
 	return func(c *zctx, v any, path []any) (zstatus, any) {
 		var all [][]zissue
@@ -248,7 +300,7 @@ func zUnion(options ...func() zschema) zschema {
 		if c.quiet {
 			c.n++
 		} else {
-			c.issues = append(c.issues, zissue{path: path, union: all})
+			c.issues = append(c.issues, zissue{code: "invalid_union", path: path, union: all, message: "Invalid input"})
 		}
 		return zAborted, nil
 	}
@@ -268,12 +320,11 @@ var (
 
 func newPredicateSchemas() *predicateSchemas {
 	p := &predicateSchemas{}
-	lit := func(s zschema) func() zschema { return func() zschema { return s } }
 	lazy := func(get func() zschema) func() zschema { return get }
-	p.primitive = zUnion(lit(zString(nil)), lit(zNumber), lit(zBoolean))
+	p.primitive = zUnion(zLit(zString(nil)), zLit(zNumber), zLit(zBoolean))
 	p.expression = zUnion(
 		lazy(func() zschema { return zRecord(zString(fieldKeyRE), p.value) }),
-		lit(zRecord(zString(operatorKeyRE), zNever)),
+		zLit(zRecord(zString(operatorKeyRE), zNever)),
 	)
 	p.predicate = func(c *zctx, v any, path []any) (zstatus, any) {
 		return zUnion(
@@ -286,11 +337,11 @@ func newPredicateSchemas() *predicateSchemas {
 	}
 	p.value = func(c *zctx, v any, path []any) (zstatus, any) {
 		return zUnion(
-			lit(p.primitive),
-			lit(zObject(false, zfield{"$exists", zBoolean})),
-			lit(zObject(false, zfield{"$in", zArray(p.primitive)})),
+			zLit(p.primitive),
+			zLit(zObject(false, zfield{"$exists", zBoolean})),
+			zLit(zObject(false, zfield{"$in", zArray(p.primitive)})),
 			lazy(func() zschema { return zObject(false, zfield{"$contains", p.predicate}) }),
-			lit(zObject(false, zfield{"$hasPrefix", zString(nil)})),
+			zLit(zObject(false, zfield{"$hasPrefix", zString(nil)})),
 		)(c, v, path)
 	}
 	return p

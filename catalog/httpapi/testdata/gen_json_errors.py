@@ -38,6 +38,24 @@ CURSORS = [
     '{"orderFields":[{"field":"a","order":5}],"isPrevious":false,"orderFieldValues":[]}',
     '{"orderFields":null,"isPrevious":null,"orderFieldValues":null,"fullTextFilter":null,"totalItems":null}',
     '{"orderFields":[],"isPrevious":false,"orderFieldValues":[[]],"fullTextFilter":{"term":"\u00e9","fields":"x"}}',
+    # A hand-made query or legacy filter that fails the schema: zod's
+    # issue list whole, with every union option's issues nested.
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"$all":[{"kind":{"$foo":1}}]}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":5}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"$bad":1}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"$not":{"kind":"a"},"x":1}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"kind":"a","$x":1}}',
+    '{"orderFields":[],"orderFieldValues":[],"query":{"kind":{"$in":[null]}},"totalItems":"x"}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"":{"$exists":"yes"}}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":[]}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":null}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"a":{"$hasPrefix":1},"b\\nc":"x"}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"query":{"$any":[{"spec.type":{"$contains":{"$not":3}}}]}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"filter":3}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"filter":{"key":1}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"filter":{"anyOf":[{"key":"a","values":["x",2]},{"x":1}]}}',
+    '{"orderFields":[],"orderFieldValues":[],"isPrevious":false,"filter":{"not":{"key":"kind","values":["component"]}}}',
+    '{"orderFields":[{"field":1,"order":"up"}],"orderFieldValues":[],"filter":{"allOf":1},"query":{"$any":[1]},"firstSortFieldValues":[2]}',
 ]]
 
 PARSE = [
