@@ -156,14 +156,7 @@ func DecodeCursor(s string) (Cursor, error) {
 		c.OrderFields = append(c.OrderFields, CursorOrderField{Field: fo.String("field"), Order: fo.String("order")})
 	}
 	if ft, present := parsed.Get("fullTextFilter"); present {
-		fto := ft.(*ojson.Object)
-		c.FullTextFilter = &CursorFullText{Term: fto.String("term")}
-		if fs, present := fto.Get("fields"); present {
-			c.FullTextFilter.Fields = []string{}
-			for _, f := range fs.([]any) {
-				c.FullTextFilter.Fields = append(c.FullTextFilter.Fields, f.(string))
-			}
-		}
+		c.FullTextFilter = fullTextFilter(ft.(*ojson.Object))
 	}
 	ofv, _ := parsed.Get("orderFieldValues")
 	c.OrderFieldValues = nullableStrings(ofv.([]any))
@@ -180,6 +173,16 @@ func DecodeCursor(s string) (Cursor, error) {
 		c.TotalItems = &ti
 	}
 	return c, nil
+}
+
+// fullTextFilter reads a validated {term, fields?} object; Fields stays
+// nil when fields is absent.
+func fullTextFilter(o *ojson.Object) *CursorFullText {
+	ft := &CursorFullText{Term: o.String("term")}
+	if fs, ok := o.Get("fields"); ok {
+		ft.Fields = stringList(fs)
+	}
+	return ft
 }
 
 func malformedCursor(detail string) error {

@@ -562,11 +562,7 @@ func (a *api) queryEntitiesPost(c echo.Context) error {
 			}
 		}
 		if ft, ok := body.Get("fullTextFilter"); ok {
-			o := ft.(*ojson.Object)
-			in.fullText = &CursorFullText{Term: o.String("term")}
-			if fs, ok := o.Get("fields"); ok {
-				in.fullText.Fields = stringList(fs)
-			}
+			in.fullText = fullTextFilter(ft.(*ojson.Object))
 		}
 		if off, ok := body.Get("offset"); ok {
 			in.offset = int(off.(ojson.Number).Float())
