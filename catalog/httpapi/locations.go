@@ -286,15 +286,15 @@ func parseLocationsCursor(v any) (locations.Query, error) {
 	case ojson.UndefinedType:
 		problems = append(problems, `Required at "limit"`)
 	case ojson.Number:
+		// zod runs every check of a number: 0.5 fails both.
 		f := lv.Float()
-		switch {
-		case f != math.Trunc(f):
+		if f != math.Trunc(f) {
 			problems = append(problems, `Expected integer, received float at "limit"`)
-		case f < 1:
-			problems = append(problems, `Number must be greater than or equal to 1 at "limit"`)
-		default:
-			q.Limit = int(math.Min(f, math.MaxInt32))
 		}
+		if f < 1 {
+			problems = append(problems, `Number must be greater than or equal to 1 at "limit"`)
+		}
+		q.Limit = int(math.Min(f, math.MaxInt32))
 	default:
 		problems = append(problems, `Expected number, received `+jsType(lv)+` at "limit"`)
 	}

@@ -181,6 +181,11 @@ func TestLocationsRoutes(t *testing.T) {
 			envelope("POST", "/locations/by-query", "InputError", "Cursor cannot be empty", 400)},
 		{"query cursor without limit", "POST", "/locations/by-query", `{"cursor":"e30="}`, 400,
 			envelope("POST", "/locations/by-query", "InputError", `Malformed cursor: Validation error: Required at "limit"`, 400)},
+		// Backstage 1.55 (the oracle) lists both of zod's number checks.
+		{"query cursor fractional limit below 1", "POST", "/locations/by-query", `{"cursor":"` + base64.StdEncoding.EncodeToString([]byte(`{"limit":0.5}`)) + `"}`, 400,
+			envelope("POST", "/locations/by-query", "InputError", `Malformed cursor: Validation error: Expected integer, received float at "limit"; Number must be greater than or equal to 1 at "limit"`, 400)},
+		{"query cursor fractional limit", "POST", "/locations/by-query", `{"cursor":"` + base64.StdEncoding.EncodeToString([]byte(`{"limit":2.5}`)) + `"}`, 400,
+			envelope("POST", "/locations/by-query", "InputError", `Malformed cursor: Validation error: Expected integer, received float at "limit"`, 400)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
