@@ -273,51 +273,32 @@ func parseLocationsQuery(body *ojson.Object) (locations.Query, error) {
 }
 
 func parseLocationsCursor(v any) (locations.Query, error) {
-	bad := func(msg string) (locations.Query, error) {
-		return locations.Query{}, backend.Input("Malformed cursor: Validation error: %s", msg)
-	}
-	o, ok := v.(*ojson.Object)
-	if !ok {
-		return bad("Expected object, received " + jsType(v))
-	}
-	var q locations.Query
-	var problems []string
-	switch lv := getOr(o, "limit").(type) {
-	case ojson.UndefinedType:
-		problems = append(problems, `Required at "limit"`)
-	case ojson.Number:
-		// zod runs every check of a number: 0.5 fails both.
-		f := lv.Float()
-		if f != math.Trunc(f) {
-			problems = append(problems, `Expected integer, received float at "limit"`)
-		}
-		if f < 1 {
-			problems = append(problems, `Number must be greater than or equal to 1 at "limit"`)
-		}
-		q.Limit = int(math.Min(f, math.MaxInt32))
-	default:
-		problems = append(problems, `Expected number, received `+jsType(lv)+` at "limit"`)
-	}
-	if av, present := o.Get("afterId"); present {
-		if s, ok := av.(string); ok {
-			q.AfterID = s
-		} else {
-			problems = append(problems, `Expected string, received `+jsType(av)+` at "afterId"`)
+	// Backstage's locations cursor schema: {limit: int >= 1, afterId?,
+	// query?}, its issues in zod-validation-error's one-line form.
+	if o, ok := v.(*ojson.Object); ok {
+		if p, present := o.Get("query"); present {
+			if err := predicateDepthError(p); err != nil {
+				return locations.Query{}, err
+			}
 		}
 	}
-	if pv, present := o.Get("query"); present {
-		out, msg, err := validatePredicate(pv, []any{"query"})
-		switch {
-		case err != nil:
-			return locations.Query{}, err
-		case msg != "":
-			problems = append(problems, strings.TrimPrefix(msg, "Validation error: "))
-		default:
-			q.Predicate = out
-		}
+	schema := zObject(false,
+		zfield{"limit", zInt(1)},
+		zfield{"afterId", zOptional(zString(nil))},
+		zfield{"query", zOptional(newPredicateSchemas().predicate)},
+	)
+	quiet := &zctx{quiet: true}
+	st, out := schema(quiet, v, nil)
+	if st != zValid || quiet.n > 0 {
+		c := &zctx{}
+		schema(c, v, nil)
+		return locations.Query{}, backend.Input("Malformed cursor: %s", formatZodIssues(c.issues))
 	}
-	if len(problems) > 0 {
-		return bad(strings.Join(problems, "; "))
+	parsed := out.(*ojson.Object)
+	limit, _ := parsed.Get("limit")
+	q := locations.Query{Limit: int(math.Min(limit.(ojson.Number).Float(), math.MaxInt32)), AfterID: parsed.String("afterId")}
+	if p, present := parsed.Get("query"); present {
+		q.Predicate = p
 	}
 	if q.Predicate != nil {
 		if _, isObj := q.Predicate.(*ojson.Object); !isObj {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -32,7 +33,7 @@ const (
 // zissue is one zod issue with the fields of zod's own JSON of it, which a
 // malformed cursor's message shows whole (see zissue.object).
 type zissue struct {
-	code     string // invalid_type, invalid_string, invalid_enum_value, unrecognized_keys or invalid_union
+	code     string // invalid_type, invalid_string, invalid_enum_value, unrecognized_keys, invalid_union or too_small (zInt; only ever shown in the one-line form, object does not render it)
 	path     []any  // string or int elements
 	message  string
 	expected string     // invalid_type: a type, or an enum's options
@@ -131,6 +132,27 @@ func zNumber(c *zctx, v any, path []any) (zstatus, any) {
 		return invalidType(c, path, "number", v), nil
 	}
 	return zValid, v
+}
+
+// zInt is z.number().int().min(minimum). zod runs every check of a
+// number, so 0.5 against a minimum of 1 fails both.
+func zInt(minimum float64) zschema {
+	return func(c *zctx, v any, path []any) (zstatus, any) {
+		n, ok := v.(ojson.Number)
+		if !ok {
+			return invalidType(c, path, "number", v), nil
+		}
+		st := zValid
+		if f := n.Float(); f != math.Trunc(f) {
+			c.add(zissue{code: "invalid_type", path: path, expected: "integer", received: "float", message: "Expected integer, received float"})
+			st = zDirty
+		}
+		if n.Float() < minimum {
+			c.add(zissue{code: "too_small", path: path, message: "Number must be greater than or equal to " + string(ojson.NumberFromFloat(minimum))})
+			st = zDirty
+		}
+		return st, v
+	}
 }
 
 func zBoolean(c *zctx, v any, path []any) (zstatus, any) {
