@@ -134,20 +134,14 @@ func DecodeCursor(s string) (Cursor, error) {
 	if err != nil {
 		return Cursor{}, backend.Input("Malformed cursor: SyntaxError: %s", err.Error())
 	}
-	// The recursive parts are held to a depth before zod's recursion runs.
-	if o, ok := v.(*ojson.Object); ok {
-		for _, k := range []string{"filter", "query"} {
-			if p, present := o.Get(k); present {
-				if err := predicateDepthError(p); err != nil {
-					return Cursor{}, err
-				}
-			}
-		}
+	if err := membersDepthError(v, "filter", "query"); err != nil {
+		return Cursor{}, err
 	}
-	parsed, msg := validateCursor(v)
-	if msg != "" {
-		return Cursor{}, malformedCursor(msg)
+	out, issues := zValidate(cursorSchema(), v, nil)
+	if issues != nil {
+		return Cursor{}, malformedCursor(zodIssuesText(issues))
 	}
+	parsed := out.(*ojson.Object)
 	// parsed has the schema's shape: the assertions below cannot fail.
 	c := Cursor{Continued: true}
 	ofs, _ := parsed.Get("orderFields")
@@ -275,21 +269,6 @@ func legacyFilterSchema() zschema {
 		return zUnion(zLit(zUnion(zLit(zUnion(zLit(keyed), zLit(not))), zLit(anyOf))), zLit(allOf))(c, v, path)
 	}
 	return filter
-}
-
-// validateCursor checks a decoded cursor against cursorSchema: its parsed
-// form (unknown keys stripped), or the text of its issues. Quietly first,
-// as validatePredicate, since every next page decodes a valid one.
-func validateCursor(v any) (*ojson.Object, string) {
-	quiet := &zctx{quiet: true}
-	if st, out := cursorSchema()(quiet, v, nil); st == zValid && quiet.n == 0 {
-		return out.(*ojson.Object), ""
-	}
-	c := &zctx{}
-	if st, out := cursorSchema()(c, v, nil); st == zValid && len(c.issues) == 0 {
-		return out.(*ojson.Object), ""
-	}
-	return nil, zodIssuesText(c.issues)
 }
 
 // maxZodErrorText bounds zodIssuesText. Nested unions make zod's JSON grow

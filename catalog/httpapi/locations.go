@@ -275,24 +275,17 @@ func parseLocationsQuery(body *ojson.Object) (locations.Query, error) {
 func parseLocationsCursor(v any) (locations.Query, error) {
 	// Backstage's locations cursor schema: {limit: int >= 1, afterId?,
 	// query?}, its issues in zod-validation-error's one-line form.
-	if o, ok := v.(*ojson.Object); ok {
-		if p, present := o.Get("query"); present {
-			if err := predicateDepthError(p); err != nil {
-				return locations.Query{}, err
-			}
-		}
+	if err := membersDepthError(v, "query"); err != nil {
+		return locations.Query{}, err
 	}
 	schema := zObject(false,
 		zfield{"limit", zInt(1)},
 		zfield{"afterId", zOptional(zString(nil))},
 		zfield{"query", zOptional(newPredicateSchemas().predicate)},
 	)
-	quiet := &zctx{quiet: true}
-	st, out := schema(quiet, v, nil)
-	if st != zValid || quiet.n > 0 {
-		c := &zctx{}
-		schema(c, v, nil)
-		return locations.Query{}, backend.Input("Malformed cursor: %s", formatZodIssues(c.issues))
+	out, issues := zValidate(schema, v, nil)
+	if issues != nil {
+		return locations.Query{}, backend.Input("Malformed cursor: %s", formatZodIssues(issues))
 	}
 	parsed := out.(*ojson.Object)
 	limit, _ := parsed.Get("limit")

@@ -142,12 +142,12 @@ func zInt(minimum float64) zschema {
 		if !ok {
 			return invalidType(c, path, "number", v), nil
 		}
-		st := zValid
-		if f := n.Float(); f != math.Trunc(f) {
+		st, f := zValid, n.Float()
+		if f != math.Trunc(f) {
 			c.add(zissue{code: "invalid_type", path: path, expected: "integer", received: "float", message: "Expected integer, received float"})
 			st = zDirty
 		}
-		if n.Float() < minimum {
+		if f < minimum {
 			c.add(zissue{code: "too_small", path: path, message: "Number must be greater than or equal to " + string(ojson.NumberFromFloat(minimum))})
 			st = zDirty
 		}
@@ -376,19 +376,45 @@ func validatePredicate(v any, path []any) (out any, msg string, err error) {
 	if err := predicateDepthError(v); err != nil {
 		return nil, "", err
 	}
-	// Quietly first: nearly every predicate is valid, and an invalid one
-	// is run again for its messages.
-	schemas := newPredicateSchemas()
+	out, issues := zValidate(newPredicateSchemas().predicate, v, path)
+	if issues != nil {
+		return nil, formatZodIssues(issues), nil
+	}
+	return out, "", nil
+}
+
+// zValidate runs schema on v quietly, and again for its issues only when v
+// fails: nearly every value checked is valid (a cursor is decoded on every
+// next page), and issue text is wanted only for one that is not. issues is
+// nil when v is valid.
+func zValidate(schema zschema, v any, path []any) (out any, issues []zissue) {
 	quiet := &zctx{quiet: true}
-	if st, out := schemas.predicate(quiet, v, path); st == zValid && quiet.n == 0 {
-		return out, "", nil
+	if st, out := schema(quiet, v, path); st == zValid && quiet.n == 0 {
+		return out, nil
 	}
 	c := &zctx{}
-	st, out := schemas.predicate(c, v, path)
-	if st == zValid && len(c.issues) == 0 {
-		return out, "", nil
+	if st, out := schema(c, v, path); st == zValid && len(c.issues) == 0 {
+		return out, nil
 	}
-	return nil, formatZodIssues(c.issues), nil
+	return nil, c.issues
+}
+
+// membersDepthError is predicateDepthError for the named members of v (when
+// v is an object and has them): the recursive parts of a cursor are held
+// to that depth before the schema's recursion runs.
+func membersDepthError(v any, keys ...string) error {
+	o, ok := v.(*ojson.Object)
+	if !ok {
+		return nil
+	}
+	for _, k := range keys {
+		if p, present := o.Get(k); present {
+			if err := predicateDepthError(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func formatZodIssues(issues []zissue) string {
