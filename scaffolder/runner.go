@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -297,7 +298,7 @@ func IsTruthy(v any) bool {
 		return x != ""
 	case ojson.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
-		return err == nil && f != 0
+		return err == nil && f != 0 && !math.IsNaN(f)
 	case *ojson.Object:
 		return true
 	}

@@ -21,7 +21,9 @@ type Cursor struct {
 	// OrderFieldValues is [sortValue, uid] when sorted, [uid] otherwise.
 	OrderFieldValues     []*string
 	FirstSortFieldValues []*string // nil on the initial request
-	TotalItems           *int
+	// TotalItems is carried as the cursor holds it: zod takes any number,
+	// so 2.5 and Infinity (written null) come back as they went in.
+	TotalItems *ojson.Number
 	// Continued records that the cursor came from a cursor request, which
 	// changes Backstage's key order when re-encoding.
 	Continued bool
@@ -163,7 +165,7 @@ func DecodeCursor(s string) (Cursor, error) {
 		c.FirstSortFieldValues = nullableStrings(fs.([]any))
 	}
 	if t, present := parsed.Get("totalItems"); present {
-		ti := int(t.(ojson.Number).Float())
+		ti := t.(ojson.Number)
 		c.TotalItems = &ti
 	}
 	return c, nil

@@ -143,7 +143,7 @@ func FuzzDecodeCursor(f *testing.F) {
 		Query:            ojson.NewObject("kind", "component"),
 		FullTextFilter:   &CursorFullText{Term: "pay", Fields: []string{"metadata.name"}},
 		OrderFieldValues: []*string{ptr("a"), ptr("0190c2f4-0000-7000-8000-000000000000")},
-		TotalItems:       ptr(3),
+		TotalItems:       ptr(ojson.Number("3")),
 	}
 	for _, s := range []string{
 		EncodeCursor(seed),

@@ -321,7 +321,7 @@ func parseAfter(after string) (limit, offset *int, err error) {
 			return nil, nil
 		}
 		n, ok := x.(ojson.Number)
-		if !ok || n.Float() != math.Trunc(n.Float()) {
+		if !ok || !n.Finite() || n.Float() != math.Trunc(n.Float()) {
 			return nil, backend.Input("%s", msg)
 		}
 		i := int(n.Float())
@@ -663,12 +663,12 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 	if limit == 0 {
 		res.Entities, res.HasMore = nil, false
 	}
-	total := res.TotalItems
+	total := ojson.Number(strconv.Itoa(res.TotalItems))
 	switch {
 	case cur.TotalItems != nil:
 		total = *cur.TotalItems
 	case !req.CountTotal:
-		total = 0
+		total = "0"
 	}
 	hasMore := limit > 0 && (cur.IsPrevious || res.HasMore)
 	first := sortValues(res.First, sorted)
@@ -691,7 +691,7 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		prev.TotalItems = &total
 		pageInfo.Set("prevCursor", EncodeCursor(prev))
 	}
-	suffix := fmt.Sprintf(`,"totalItems":%d,"pageInfo":%s}`, total, ojson.MustMarshal(pageInfo))
+	suffix := fmt.Sprintf(`,"totalItems":%s,"pageInfo":%s}`, total.JSON(), ojson.MustMarshal(pageInfo))
 	return a.writeEntityList(c, res.Entities, in.fields, `{"items":`, suffix)
 }
 

@@ -318,7 +318,7 @@ func TestProject(t *testing.T) {
 
 func TestCursorRoundTrip(t *testing.T) {
 	v, uid := "billing", "u1"
-	total := 7
+	total := ojson.Number("7")
 	c := Cursor{
 		OrderFields:          []CursorOrderField{{Field: "metadata.name", Order: "asc"}},
 		Query:                ojson.NewObject("kind", "component"),
@@ -337,7 +337,7 @@ func TestCursorRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *d.TotalItems != 7 || len(d.OrderFieldValues) != 2 || *d.OrderFieldValues[0] != "billing" || d.Query == nil || !d.Continued {
+	if *d.TotalItems != "7" || len(d.OrderFieldValues) != 2 || *d.OrderFieldValues[0] != "billing" || d.Query == nil || !d.Continued {
 		t.Fatalf("decoded %+v", d)
 	}
 	for _, bad := range []string{"abc", "", "e30=", "W10="} {

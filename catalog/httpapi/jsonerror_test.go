@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
+	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/ojson"
 )
@@ -29,6 +31,19 @@ type jsonErrorCases struct {
 		Text    string
 		Message *string
 	}
+	Numbers []numberCase
+}
+
+// numberCase is a request holding a number beyond a double and what the
+// oracle answered: its status, error message, and the totals of a page.
+type numberCase struct {
+	Method, Path   string
+	Body           *string
+	Status         int
+	Message        *string
+	Items          json.RawMessage
+	TotalItems     json.RawMessage
+	NextTotalItems json.RawMessage
 }
 
 func loadJSONErrorCases(t *testing.T) jsonErrorCases {
@@ -41,7 +56,7 @@ func loadJSONErrorCases(t *testing.T) jsonErrorCases {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Bodies) == 0 || len(c.Cursors) == 0 || len(c.Parse) == 0 {
+	if len(c.Bodies) == 0 || len(c.Cursors) == 0 || len(c.Parse) == 0 || len(c.Numbers) == 0 {
 		t.Fatal("empty json_errors.json")
 	}
 	return c
@@ -94,6 +109,50 @@ func TestCursorParseErrorsMatchOracle(t *testing.T) {
 		}
 		if env.Error.Message != deref(tc.Message) {
 			t.Errorf("cursor %q:\n got %q\nwant %q", tc.Cursor, env.Error.Message, deref(tc.Message))
+		}
+	}
+}
+
+// JSON.parse reads 1e400 as Infinity: the request is read, then a number
+// check refuses it or it flows on and is written as null, as Backstage does.
+func TestOutOfRangeNumbersMatchOracle(t *testing.T) {
+	srv, f := newServer(t)
+	// A page with more after it, so that the next cursor's total shows.
+	f.queryRes = catalog.QueryResult{Entities: f.entities[:1], HasMore: true,
+		First: &catalog.CursorPosition{UID: "u1"}, Last: &catalog.CursorPosition{UID: "u1"}}
+	locs := newLocationsServer(t, false).srv
+	for _, tc := range loadJSONErrorCases(t).Numbers {
+		on := srv
+		if strings.HasPrefix(tc.Path, "/locations") {
+			on = locs
+		}
+		res := do(t, on, tc.Method, tc.Path, deref(tc.Body))
+		var got struct {
+			Error      struct{ Message string }
+			Items      json.RawMessage
+			TotalItems json.RawMessage
+			PageInfo   struct{ NextCursor string }
+		}
+		if err := json.Unmarshal([]byte(res.body), &got); err != nil {
+			t.Fatalf("%s %s: %v: %s", tc.Method, tc.Path, err, res.body)
+		}
+		name := tc.Method + " " + tc.Path + " " + deref(tc.Body)
+		if res.status != tc.Status || got.Error.Message != deref(tc.Message) {
+			t.Errorf("%s:\n got %d %q\nwant %d %q", name, res.status, got.Error.Message, tc.Status, deref(tc.Message))
+		}
+		var items bytes.Buffer
+		if tc.Items != nil && (json.Compact(&items, tc.Items) != nil || string(got.Items) != items.String()) {
+			t.Errorf("%s: items %s, want %s", name, got.Items, tc.Items)
+		}
+		if tc.TotalItems != nil && string(got.TotalItems) != string(tc.TotalItems) {
+			t.Errorf("%s: totalItems %s, want %s", name, got.TotalItems, tc.TotalItems)
+		}
+		if tc.NextTotalItems != nil {
+			raw, _ := base64.StdEncoding.DecodeString(got.PageInfo.NextCursor)
+			var next struct{ TotalItems json.RawMessage }
+			if err := json.Unmarshal(raw, &next); err != nil || string(next.TotalItems) != string(tc.NextTotalItems) {
+				t.Errorf("%s: next cursor %s, want totalItems %s", name, raw, tc.NextTotalItems)
+			}
 		}
 	}
 }
@@ -163,7 +222,7 @@ func BenchmarkDecodeCursor(b *testing.B) {
 		OrderFields:      []CursorOrderField{{Field: "metadata.name", Order: "asc"}},
 		Query:            ojson.NewObject("$all", []any{ojson.NewObject("kind", "component"), ojson.NewObject("spec.type", "service")}),
 		OrderFieldValues: []*string{ptr("a"), ptr("0190c2f4-0000-7000-8000-000000000000")},
-		TotalItems:       ptr(3),
+		TotalItems:       ptr(ojson.Number("3")),
 	})
 	b.ReportAllocs()
 	for b.Loop() {

@@ -143,7 +143,7 @@ func zInt(minimum float64) zschema {
 			return invalidType(c, path, "number", v), nil
 		}
 		st, f := zValid, n.Float()
-		if f != math.Trunc(f) {
+		if !n.Finite() || f != math.Trunc(f) {
 			c.add(zissue{code: "invalid_type", path: path, expected: "integer", received: "float", message: "Expected integer, received float"})
 			st = zDirty
 		}

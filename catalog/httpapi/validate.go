@@ -174,7 +174,9 @@ func bType(kind string) bodyRule {
 		case "string":
 			_, ok = v.(string)
 		case "number":
-			_, ok = v.(ojson.Number)
+			// ajv's strictNumbers: Infinity (JSON's 1e400) is no number.
+			n, isNumber := v.(ojson.Number)
+			ok = isNumber && n.Finite()
 		case "boolean":
 			_, ok = v.(bool)
 		}

@@ -45,7 +45,7 @@ func writeSorted(w *bufio.Writer, v any) bool {
 	case string:
 		writeJSONString(w, t)
 	case ojson.Number:
-		w.WriteString(string(t))
+		w.WriteString(t.JSON())
 	case []any:
 		w.WriteByte('[')
 		for i, e := range t {

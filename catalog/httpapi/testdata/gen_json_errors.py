@@ -7,6 +7,9 @@ Usage: gen_json_errors.py ORACLE_URL NODE_BINARY > json_errors.json
   strict mode, then JSON.parse) and the oracle's error message.
 - "cursors": GET /api/catalog/entities/by-query?cursor=... and the message.
 - "parse": JSON.parse(text) messages straight from the given Node binary.
+- "numbers": requests holding numbers beyond a double (1e400, which
+  JSON.parse reads as Infinity): status, error message, and where the
+  request succeeds the response's totalItems and its next cursor's.
 """
 import base64, json, subprocess, sys, urllib.error, urllib.parse, urllib.request
 
@@ -71,6 +74,53 @@ PARSE = [
     "[\"\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\", x]",
 ]
 
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def entity_cursor(total):
+    return b64('{"orderFields":[],"isPrevious":false,"orderFieldValues":["0"],"firstSortFieldValues":["0"],'
+               '"totalItems":' + total + '}')
+
+
+NUMBERS = [
+    ("POST", "/entities/by-refs", '{"entityRefs":["component:default/nope"],"x":1e400}'),
+    ("POST", "/entities/by-query", '{"limit":1e400}'),
+    ("POST", "/entities/by-query", '{"limit":-1e400}'),
+    ("POST", "/entities/by-query", '{"offset":1e400}'),
+    ("POST", "/entities/by-query", '{"limit":1,"query":{"metadata.name":1e400}}'),
+    ("GET", "/entities/by-query?limit=1&cursor=" + urllib.parse.quote(entity_cursor("1e400"), safe=""), None),
+    ("GET", "/entities/by-query?limit=1&cursor=" + urllib.parse.quote(entity_cursor("-1e400"), safe=""), None),
+    ("GET", "/entities/by-query?limit=1&cursor=" + urllib.parse.quote(entity_cursor("2.5"), safe=""), None),
+    ("GET", "/entities?after=" + urllib.parse.quote(b64('{"limit":1e400,"offset":0}'), safe=""), None),
+    ("GET", "/entities?after=" + urllib.parse.quote(b64('{"limit":1,"offset":-1e400}'), safe=""), None),
+    ("POST", "/locations/by-query", '{"limit":1e400}'),
+    ("POST", "/locations/by-query", '{"cursor":"' + b64('{"limit":1e400}') + '"}'),
+    ("POST", "/locations/by-query", '{"cursor":"' + b64('{"limit":-1e400}') + '"}'),
+]
+
+
+def number_case(method, path, body):
+    req = urllib.request.Request(oracle + "/api/catalog" + path, method=method,
+                                 data=body.encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"} if body is not None else {})
+    case = {"method": method, "path": path, "body": body}
+    try:
+        with urllib.request.urlopen(req) as res:
+            case["status"], doc = res.status, json.loads(res.read())
+    except urllib.error.HTTPError as e:
+        case["status"], doc = e.code, json.loads(e.read())
+    if "error" in doc:
+        case["message"] = doc["error"]["message"]
+    if "items" in doc and "totalItems" not in doc:
+        case["items"] = doc["items"]
+    if "totalItems" in doc:
+        case["totalItems"] = doc["totalItems"]
+        nxt = doc.get("pageInfo", {}).get("nextCursor")
+        if nxt is not None:
+            case["nextTotalItems"] = json.loads(base64.b64decode(nxt)).get("totalItems")
+    return case
+
 
 def post(body):
     req = urllib.request.Request(oracle + "/api/catalog/entities/by-query", data=body.encode(),
@@ -100,6 +150,7 @@ out = {
     "bodies": [{"body": b, "message": post(b)} for b in BODIES],
     "cursors": [{"cursor": c, "message": get_cursor(c)} for c in CURSORS],
     "parse": [{"text": t, "message": m} for t, m in zip(PARSE, parsed)],
+    "numbers": [number_case(*r) for r in NUMBERS],
 }
 json.dump(out, sys.stdout, indent=1, ensure_ascii=True)
 print()

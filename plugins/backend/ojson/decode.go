@@ -2,7 +2,6 @@ package ojson
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 )
@@ -94,10 +93,9 @@ func (p *parser) value() any {
 			}
 			break
 		}
-		f, err := strconv.ParseFloat(string(p.b[start:p.i]), 64)
-		if err != nil && p.err == nil {
-			p.err = fmt.Errorf("ojson: bad number %s", p.b[start:p.i])
-		}
+		// Valid JSON: the only error is out of range, where ParseFloat
+		// gives ±Infinity as JSON.parse does.
+		f, _ := strconv.ParseFloat(string(p.b[start:p.i]), 64)
 		return NumberFromFloat(f)
 	}
 }

@@ -17,16 +17,42 @@ import (
 	"strings"
 )
 
-// Number is a JSON number kept as its canonical text (as JavaScript prints it).
+// Number is a JSON number kept as its canonical text, as JavaScript's
+// String(n) prints it: "Infinity", "-Infinity" and "NaN" included, since
+// JSON.parse reads 1e400 as Infinity and YAML has .inf and .nan. Writers
+// turn those three into null, as JSON.stringify does.
 type Number string
 
 // Float returns the number as a float64.
 func (n Number) Float() float64 { f, _ := strconv.ParseFloat(string(n), 64); return f }
 
-// NumberFromFloat formats f the way JavaScript's JSON.stringify does.
-func NumberFromFloat(f float64) Number {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+// Finite reports whether n is neither infinite nor NaN (JavaScript's
+// Number.isFinite).
+func (n Number) Finite() bool {
+	switch n {
+	case "Infinity", "-Infinity", "NaN":
+		return false
+	}
+	return true
+}
+
+// JSON is the number as JSON.stringify writes it.
+func (n Number) JSON() string {
+	if !n.Finite() {
 		return "null"
+	}
+	return string(n)
+}
+
+// NumberFromFloat formats f the way JavaScript's String(f) does.
+func NumberFromFloat(f float64) Number {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
 	}
 	if f == 0 {
 		return "0" // also -0, as JavaScript writes it
@@ -284,11 +310,11 @@ func write(b *bytes.Buffer, v any, sorted bool) error {
 	case string:
 		writeString(b, t)
 	case Number:
-		b.WriteString(string(t))
+		b.WriteString(t.JSON())
 	case json.Number:
-		b.WriteString(string(NumberFromFloat(Number(t).Float())))
+		b.WriteString(NumberFromFloat(Number(t).Float()).JSON())
 	case float64:
-		b.WriteString(string(NumberFromFloat(t)))
+		b.WriteString(NumberFromFloat(t).JSON())
 	case int:
 		b.WriteString(strconv.Itoa(t))
 	case int64:
@@ -463,10 +489,8 @@ func decodeFrom(d *json.Decoder, tok json.Token) (any, error) {
 		}
 		return nil, fmt.Errorf("ojson: unexpected delimiter %v", t)
 	case json.Number:
-		f, err := strconv.ParseFloat(string(t), 64)
-		if err != nil {
-			return nil, fmt.Errorf("ojson: bad number %s", t)
-		}
+		// Out of range is ±Infinity, as JSON.parse reads it.
+		f, _ := strconv.ParseFloat(string(t), 64)
 		return NumberFromFloat(f), nil
 	default:
 		return t, nil // string, bool, nil

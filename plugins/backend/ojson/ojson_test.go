@@ -11,7 +11,8 @@ func TestNumberFromFloat(t *testing.T) {
 		want Number
 	}{
 		{1, "1"}, {1.5, "1.5"}, {-0.25, "-0.25"}, {1e21, "1e+21"}, {1.5e-7, "1.5e-7"},
-		{123456789012, "123456789012"}, {0.1, "0.1"}, {math.NaN(), "null"},
+		{123456789012, "123456789012"}, {0.1, "0.1"},
+		{math.NaN(), "NaN"}, {math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"},
 	}
 	for _, tt := range tests {
 		if got := NumberFromFloat(tt.in); got != tt.want {
@@ -26,6 +27,9 @@ func TestRoundTripKeepsOrderAndEscapesLikeJSONStringify(t *testing.T) {
 		{`{"s":"<a href=\"x\">&</a>\n\t\u0001"}`, `{"s":"<a href=\"x\">&</a>\n\t\u0001"}`},
 		{`{"n":1.0,"m":1e2,"dup":1,"dup":2}`, `{"n":1,"m":100,"dup":2}`},
 		{`{"u":"\u00e9\ud83d\ude00"}`, `{"u":"é😀"}`},
+		// JSON.parse reads numbers beyond a double as ±Infinity, which
+		// JSON.stringify writes as null; below the smallest one, as 0.
+		{`{"big":1e400,"neg":-1e400,"tiny":1e-400,"in":[2E+999]}`, `{"big":null,"neg":null,"tiny":0,"in":[null]}`},
 	}
 	for _, tt := range tests {
 		v, err := Decode([]byte(tt.in))
@@ -120,5 +124,35 @@ func TestUndefinedIsOneSentinel(t *testing.T) {
 	o := NewObject("a", Undefined, "b", []any{Undefined, 1.0})
 	if got := string(MustMarshal(o)); got != `{"b":[null,1]}` {
 		t.Errorf("Marshal = %s", got)
+	}
+}
+
+// A number beyond a double is read, not refused: it is Infinity to the
+// code that checks it (String(n), Number.isFinite) and null once written.
+func TestDecodeOutOfRangeNumbers(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   Number
+		finite bool
+	}{
+		{`1e400`, "Infinity", false},
+		{`-1e400`, "-Infinity", false},
+		{`1e-400`, "0", true},
+		{`1.7976931348623157e308`, "1.7976931348623157e+308", true},
+	}
+	for _, tt := range tests {
+		for name, decode := range map[string]func([]byte) (any, error){"scanner": Decode, "tokens": decodeTokens} {
+			v, err := decode([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("%s: %s: %v", name, tt.in, err)
+			}
+			n, _ := v.(Number)
+			if n != tt.want || n.Finite() != tt.finite {
+				t.Errorf("%s: %s = %q (finite %v), want %q (finite %v)", name, tt.in, n, n.Finite(), tt.want, tt.finite)
+			}
+		}
+	}
+	if y, err := ToYAML([]any{Number("Infinity"), Number("-Infinity"), Number("NaN")}); err != nil || string(y) != "- .inf\n- -.inf\n- .nan\n" {
+		t.Errorf("ToYAML of non-finite numbers = %q, %v", y, err)
 	}
 }

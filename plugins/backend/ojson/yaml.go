@@ -394,11 +394,19 @@ func toNode(v any) *yaml.Node {
 	case Number:
 		// An integer must be written as one: YAML's core schema reads
 		// "!!float 200" as the string "200" (an unresolved tag).
-		tag := "!!float"
-		if _, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+		tag, text := "!!float", string(t)
+		if _, err := strconv.ParseInt(text, 10, 64); err == nil {
 			tag = "!!int"
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t)}
+		switch t {
+		case "Infinity":
+			text = ".inf"
+		case "-Infinity":
+			text = "-.inf"
+		case "NaN":
+			text = ".nan"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: text}
 	case nil:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 	default:
