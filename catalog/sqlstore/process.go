@@ -635,16 +635,31 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 			okRows = append(okRows, []any{r.EntityID, string(enc.processed), string(enc.errors), "[]", r.ResultHash, nextUpdate(r)})
 			okResults = append(okResults, r)
 		}
+		// The entities stitched in this transaction; on PostgreSQL, those
+		// processed for the first time are queued instead (see
+		// deferFirstStitch).
+		var inline []catalog.ProcessingResult
+		for _, r := range okResults {
+			if s.deferFirstStitch() && neverProcessed[r.EntityID] {
+				stitch[r.EntityRef] = true
+				continue
+			}
+			inline = append(inline, r)
+		}
+		inlined := make(map[string]bool, len(inline))
+		for _, r := range inline {
+			inlined[r.EntityRef] = true
+		}
 		// Stitch the batch's entities ahead, on the other cores, while this
 		// transaction writes; stitchRefs takes each result whose inputs
 		// turn out as assumed (see preStitch).
-		pre := make(map[string]*preStitched, len(okResults))
+		pre := make(map[string]*preStitched, len(inline))
 		for i, r := range changed {
-			if r.Ok {
+			if inlined[r.EntityRef] {
 				pre[r.EntityRef] = &preStitched{errors: encoded[i].errors}
 			}
 		}
-		preDone := startPreStitch(okResults, pre)
+		preDone := startPreStitch(inline, pre)
 		defer preDone()
 		if err := s.updateRows(ctx, tx, "refresh_state", "entity_id", []string{"next_update_at::bigint"}, dueRows); err != nil {
 			return fmt.Errorf("update refresh_state: %w", err)
@@ -796,9 +811,9 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 			return err
 		}
 		// Everything above is written: stitch the batch's entities now.
-		known := make(map[string]*ojson.Object, len(okResults))
-		direct := make([]string, 0, len(okResults))
-		for _, r := range okResults {
+		known := make(map[string]*ojson.Object, len(inline))
+		direct := make([]string, 0, len(inline))
+		for _, r := range inline {
 			known[r.EntityRef] = r.Processed
 			direct = append(direct, r.EntityRef)
 			delete(stitch, r.EntityRef)

@@ -256,6 +256,19 @@ func (s *Store) ConcurrentWriters() bool {
 	return ok
 }
 
+// deferFirstStitch reports whether an entity processed for the first time
+// is queued for stitching rather than stitched in the transaction that
+// writes it. In a first ingest most entities are stitched again once the
+// entities pointing at them are processed, so a first stitch is mostly
+// wasted: queued, it is done once, by the engine's stitching at the end of
+// its round (processing.maxRoundTime at most), as Backstage's stitcher does
+// apart from processing. On PostgreSQL this ingested 250,000 entities 10 to
+// 14% faster with a quarter less CPU; on SQLite's single writer the
+// stitching then no longer overlaps processing and gained nothing, so
+// there entities are stitched at once. Entities processed before (edits,
+// refreshes) are always stitched at once.
+func (s *Store) deferFirstStitch() bool { return s.ConcurrentWriters() }
+
 // insertRows writes rows with multi-row statements: prefix is
 // "INSERT INTO t (a, b)", suffix e.g. an ON CONFLICT clause. onReturn, when
 // set, receives the RETURNING rows.

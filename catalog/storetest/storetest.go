@@ -263,8 +263,15 @@ func testClaimOrder(t *testing.T, st catalog.Store) {
 		order = append(order, items[0].EntityRef)
 	}
 	equal(t, "claim order", order, []string{"location:default/more", "component:default/svc", "api:default/api", "system:default/sys", "group:default/team-z"})
-	if n := StitchAll(t, st); n != 0 {
-		t.Errorf("%d entities stitched again after every entity was processed once, want none", n)
+	// Stores that stitch as they process have nothing left to stitch; those
+	// with writers side by side (PostgreSQL) queue an entity's first stitch,
+	// and then stitch each entity once here.
+	want := 0
+	if st.ConcurrentWriters() {
+		want = len(ents)
+	}
+	if n := StitchAll(t, st); n != want {
+		t.Errorf("%d entities stitched after every entity was processed once, want %d", n, want)
 	}
 	owned := 0
 	for _, r := range decode(t, mustRef(t, st, "group:default/team-z")).Relations {
