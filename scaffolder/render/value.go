@@ -195,19 +195,7 @@ func truthy(v any) bool {
 }
 
 // numberString formats a number as JavaScript's String(n) does.
-func numberString(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	case f == 0:
-		return "0"
-	}
-	return string(ojson.NumberFromFloat(f))
-}
+func numberString(f float64) string { return string(ojson.NumberFromFloat(f)) }
 
 // toPrimitive mirrors JavaScript ToPrimitive for the closed value set.
 func toPrimitive(v any) (any, error) {

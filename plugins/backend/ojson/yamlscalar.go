@@ -321,16 +321,7 @@ func jsKey(v any) string {
 	case bool:
 		return strconv.FormatBool(t)
 	case jsNumber:
-		f := float64(t)
-		switch {
-		case math.IsNaN(f):
-			return "NaN"
-		case math.IsInf(f, 1):
-			return "Infinity"
-		case math.IsInf(f, -1):
-			return "-Infinity"
-		}
-		return string(NumberFromFloat(f))
+		return string(NumberFromFloat(float64(t)))
 	}
 	b, _ := Marshal(v)
 	return string(b)
