@@ -324,7 +324,7 @@ func parseAfter(after string) (limit, offset *int, err error) {
 		if !ok || !n.Finite() || n.Float() != math.Trunc(n.Float()) {
 			return nil, backend.Input("%s", msg)
 		}
-		i := int(n.Float())
+		i := int(math.Max(math.Min(n.Float(), math.MaxInt32), math.MinInt32))
 		return &i, nil
 	}
 	if limit, err = get("limit", "Malformed after cursor, limit was not an number"); err != nil {
@@ -565,7 +565,7 @@ func (a *api) queryEntitiesPost(c echo.Context) error {
 			in.fullText = fullTextFilter(ft.(*ojson.Object))
 		}
 		if off, ok := body.Get("offset"); ok {
-			in.offset = int(off.(ojson.Number).Float())
+			in.offset = int(math.Max(math.Min(off.(ojson.Number).Float(), math.MaxInt32), math.MinInt32))
 		}
 		in.exclude = body.String("totalItems") == "exclude"
 	}
@@ -586,7 +586,9 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 			// Node fails allocating the page array: a 500 RangeError.
 			return &backend.Error{Kind: backend.ErrRange, Message: "Invalid array length"}
 		}
-		limit = int(math.Floor(*in.limit))
+		// A limit beyond any catalog (1e300) reads everything, as in
+		// Backstage; Go's conversion would wrap it to a negative int.
+		limit = int(math.Min(math.Floor(*in.limit), math.MaxInt32))
 	}
 	cur := Cursor{}
 	initial := in.cursor == nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -611,4 +612,29 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		_, _ = DecodeCursor(s)
 	})
+}
+
+// A limit or offset beyond any catalog (1e300) must not wrap around when
+// converted to an int: a huge limit reads everything, as in Backstage, and
+// a huge offset reads past the end.
+func TestByQueryHugeLimitAndOffset(t *testing.T) {
+	cases := []struct {
+		body          string
+		limit, offset int
+	}{
+		{`{"limit":1e300}`, math.MaxInt32, 0},
+		{`{"limit":1e20,"offset":1e300}`, math.MaxInt32, math.MaxInt32},
+		{`{"limit":2,"offset":-1e300}`, 2, math.MinInt32},
+		{`{"limit":2.5,"offset":3}`, 2, 3},
+	}
+	for _, tc := range cases {
+		srv, f := newServer(t)
+		res := do(t, srv, "POST", "/entities/by-query", tc.body)
+		if res.status != 200 || len(f.queryReqs) != 1 {
+			t.Fatalf("%s: %d %s", tc.body, res.status, res.body)
+		}
+		if got := f.queryReqs[0]; got.Limit != tc.limit || got.Offset != tc.offset {
+			t.Errorf("%s: store asked for limit %d offset %d, want %d and %d", tc.body, got.Limit, got.Offset, tc.limit, tc.offset)
+		}
+	}
 }
