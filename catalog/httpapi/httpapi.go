@@ -277,8 +277,20 @@ func (a *api) listEntities(c echo.Context) error {
 		return a.writeEntityList(c, res.Entities, fields, "", "")
 	}
 	limit, hasLimit := q.ints["limit"]
+	if inf, ok := q.infinite["limit"]; ok {
+		// Infinity reads every row; -Infinity is refused just below.
+		limit, hasLimit = math.MaxInt32, true
+		if inf < 0 {
+			limit = -1
+		}
+	}
 	if hasLimit && limit <= 0 {
 		return backend.Input("Invalid limit, must be greater than zero")
+	}
+	// An infinite offset is refused when negative and otherwise ignored,
+	// as Backstage's query builder ignores it.
+	if q.infinite["offset"] < 0 {
+		return backend.Input("Invalid offset, must be zero or greater")
 	}
 	offset := q.ints["offset"]
 	if q.has("after") {
@@ -489,7 +501,10 @@ func (a *api) queryEntitiesGet(c echo.Context) error {
 		f := float64(l)
 		in.limit = &f
 	}
-	in.offset = q.ints["offset"]
+	if inf, ok := q.infinite["limit"]; ok {
+		in.limit = &inf // runQuery reads everything, or fails as Backstage does below zero
+	}
+	in.offset = q.ints["offset"] // an infinite offset is ignored, as in Backstage
 	fields, err := ParseFields(q.list("fields"))
 	if err != nil {
 		return err

@@ -616,7 +616,7 @@ func FuzzParseQuery(f *testing.F) {
 
 // A limit or offset beyond any catalog (1e300) must not wrap around when
 // converted to an int: a huge limit reads everything, as in Backstage, and
-// a huge offset reads past the end.
+// a huge offset in a body reads past the end.
 func TestByQueryHugeLimitAndOffset(t *testing.T) {
 	cases := []struct {
 		body          string
@@ -635,6 +635,37 @@ func TestByQueryHugeLimitAndOffset(t *testing.T) {
 		}
 		if got := f.queryReqs[0]; got.Limit != tc.limit || got.Offset != tc.offset {
 			t.Errorf("%s: store asked for limit %d offset %d, want %d and %d", tc.body, got.Limit, got.Offset, tc.limit, tc.offset)
+		}
+	}
+	// In a query string ±Infinity passes validation (see
+	// TestOutOfRangeNumbersMatchOracle for the refusals): an infinite limit
+	// reads everything and a positive infinite offset is ignored.
+	gets := []struct {
+		path          string
+		limit, offset int
+	}{
+		{"/entities/by-query?limit=Infinity", math.MaxInt32, 0},
+		{"/entities/by-query?limit=1&offset=1e400", 1, 0},
+		{"/entities/by-query?limit=1&offset=-Infinity", 1, 0},
+		{"/entities?limit=1e400", math.MaxInt32, 0},
+		{"/entities?limit=1&offset=Infinity", 1, 0},
+	}
+	for _, tc := range gets {
+		srv, f := newServer(t)
+		if res := do(t, srv, "GET", tc.path, ""); res.status != 200 {
+			t.Fatalf("%s: %d %s", tc.path, res.status, res.body)
+		}
+		var limit, offset int
+		switch {
+		case len(f.queryReqs) == 1:
+			limit, offset = f.queryReqs[0].Limit, f.queryReqs[0].Offset
+		case len(f.listReqs) == 1:
+			limit, offset = f.listReqs[0].Limit, f.listReqs[0].Offset
+		default:
+			t.Fatalf("%s: no store request", tc.path)
+		}
+		if limit != tc.limit || offset != tc.offset {
+			t.Errorf("%s: store asked for limit %d offset %d, want %d and %d", tc.path, limit, offset, tc.limit, tc.offset)
 		}
 	}
 }

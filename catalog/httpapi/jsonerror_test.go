@@ -133,8 +133,11 @@ func TestOutOfRangeNumbersMatchOracle(t *testing.T) {
 			TotalItems json.RawMessage
 			PageInfo   struct{ NextCursor string }
 		}
-		if err := json.Unmarshal([]byte(res.body), &got); err != nil {
-			t.Fatalf("%s %s: %v: %s", tc.Method, tc.Path, err, res.body)
+		// GET /entities answers a bare array.
+		if !strings.HasPrefix(res.body, "[") {
+			if err := json.Unmarshal([]byte(res.body), &got); err != nil {
+				t.Fatalf("%s %s: %v: %s", tc.Method, tc.Path, err, res.body)
+			}
 		}
 		name := tc.Method + " " + tc.Path + " " + deref(tc.Body)
 		if res.status != tc.Status || got.Error.Message != deref(tc.Message) {

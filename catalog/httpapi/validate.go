@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"math"
 	"net/url"
 	"strconv"
@@ -43,10 +44,13 @@ type queryValues struct {
 	keys   []string
 	values url.Values
 	ints   map[string]int
+	// infinite holds the integer parameters given as ±Infinity (or a
+	// number beyond a double), which Backstage's validator lets through.
+	infinite map[string]float64
 }
 
 func parseQuery(raw string) queryValues {
-	q := queryValues{values: url.Values{}, ints: map[string]int{}}
+	q := queryValues{values: url.Values{}, ints: map[string]int{}, infinite: map[string]float64{}}
 	for _, part := range strings.Split(raw, "&") {
 		if part == "" {
 			continue
@@ -111,7 +115,11 @@ func validateQuery(q queryValues, spec []queryParam, required string) error {
 				return backend.Input("request/query/%s must be integer", p.name)
 			}
 			f, ok := jsNumber(vs[0])
-			if !ok || f != math.Trunc(f) || math.IsInf(f, 0) {
+			if ok && math.IsInf(f, 0) {
+				q.infinite[p.name] = f
+				continue
+			}
+			if !ok || f != math.Trunc(f) {
 				return backend.Input("request/query/%s must be integer", p.name)
 			}
 			if f < 0 {
@@ -155,8 +163,9 @@ func jsNumber(s string) (float64, bool) {
 			return 0, false
 		}
 	}
+	// Beyond a double is ±Infinity, as in JavaScript.
 	f, err := strconv.ParseFloat(t, 64)
-	return f, err == nil
+	return f, err == nil || errors.Is(err, strconv.ErrRange)
 }
 
 // bodyRule validates one JSON value, returning an ajv-style message

@@ -97,6 +97,15 @@ NUMBERS = [
     ("POST", "/locations/by-query", '{"limit":1e400}'),
     ("POST", "/locations/by-query", '{"cursor":"' + b64('{"limit":1e400}') + '"}'),
     ("POST", "/locations/by-query", '{"cursor":"' + b64('{"limit":-1e400}') + '"}'),
+    # In a query string the validator lets ±Infinity through: a limit reads
+    # everything or fails below zero, an offset is ignored or refused.
+    ("GET", "/entities/by-query?limit=Infinity", None),
+    ("GET", "/entities/by-query?limit=-1e400", None),
+    ("GET", "/entities/by-query?limit=1&offset=-Infinity", None),
+    ("GET", "/entities?limit=1e400", None),
+    ("GET", "/entities?limit=-Infinity", None),
+    ("GET", "/entities?limit=1&offset=Infinity", None),
+    ("GET", "/entities?limit=1&offset=-1e400", None),
 ]
 
 
@@ -114,7 +123,8 @@ def number_case(method, path, body):
         case["message"] = doc["error"]["message"]
     if "items" in doc and "totalItems" not in doc:
         case["items"] = doc["items"]
-    if "totalItems" in doc:
+    # Totals depend on the catalog; only a cursor's are the request's own.
+    if "totalItems" in doc and "cursor" in path:
         case["totalItems"] = doc["totalItems"]
         nxt = doc.get("pageInfo", {}).get("nextCursor")
         if nxt is not None:
