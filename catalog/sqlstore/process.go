@@ -557,6 +557,9 @@ func (s *Store) CompleteProcessing(ctx context.Context, results []catalog.Proces
 	if len(results) == 0 {
 		return nil
 	}
+	if _, pg := s.d.(postgresDialect); pg {
+		results = refuseNUL(results)
+	}
 	now := time.Now().UnixMilli()
 	stitched := 0
 	attempt := func(tx *sql.Tx) error {

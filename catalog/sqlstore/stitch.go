@@ -135,6 +135,9 @@ func (s *Store) stitchRefs(ctx context.Context, tx *sql.Tx, refs []string, known
 		}
 		finals = append(finals, []any{src.eid, src.id, src.ref, o.hash, string(o.body), now})
 		eids = append(eids, src.eid)
+		if _, pg := s.d.(postgresDialect); pg {
+			o.rows = storableRows(o.rows)
+		}
 		for _, r := range o.rows {
 			keys[r.Key] = 0
 		}
