@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/plugins/backend"
+	"github.com/understage/understage/plugins/backend/database/dberr"
 	"github.com/understage/understage/plugins/backend/ojson"
 )
 
@@ -24,6 +25,9 @@ import (
 // paths or panic values, so the client gets only Backstage's filtered
 // message "An internal error occurred logId=<id>" and the detail is logged
 // under that id, the request's id.
+// unreadableTextMessage answers a request whose text the database refused.
+const unreadableTextMessage = "The request holds text the database cannot read: a NUL character or bytes that are not UTF-8"
+
 func (s *Server) handleError(err error, c echo.Context) {
 	id := RequestID(c)
 	if c.Response().Committed {
@@ -45,6 +49,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 			name = k.Name
 		}
 		message = fmt.Sprint(he.Message)
+	} else if dberr.UnreadableText(err) {
+		// PostgreSQL cannot compare or store a NUL or bytes that are not
+		// UTF-8 (SQLite can, and finds nothing); a bad request, not a fault.
+		status, name, message = http.StatusBadRequest, "InputError", unreadableTextMessage
 	} else {
 		message = "An internal error occurred logId=" + id
 	}

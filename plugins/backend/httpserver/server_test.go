@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/understage/understage/plugins/backend"
@@ -99,6 +100,9 @@ func setup(t *testing.T, yamlCfg string, mod func(*Options)) *testBundle {
 	// with SQL text, host paths, a Go panic.
 	g.GET("/sql", func(c echo.Context) error {
 		return fmt.Errorf("query entities: count: %w", errors.New("SQL logic error: Expression tree is too large (maximum depth 1000) (1) [SELECT fe.final_entity FROM final_entities fe WHERE (EXISTS (SELECT 1 FROM search sf]"))
+	})
+	g.GET("/badtext", func(c echo.Context) error {
+		return fmt.Errorf("entity by uid: %w", &pgconn.PgError{Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0x00`})
 	})
 	g.GET("/pg", func(c echo.Context) error {
 		return fmt.Errorf("list entities: %w", errors.New(`ERROR: stack depth limit exceeded (SQLSTATE 54001)`))
@@ -832,5 +836,19 @@ func TestShutdownCancelsStuckRequests(t *testing.T) {
 				t.Errorf("Serve = %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A string PostgreSQL's encoding cannot hold (a NUL, bytes that are not
+// UTF-8) comes from the request: a 400 InputError that says so, not an
+// internal error, and the driver's message stays out of the body.
+func TestUnreadableTextIsABadRequest(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "", nil)
+	r := do(t, "GET", b.url+"/api/catalog/badtext", nil, "")
+	want := `{"error":{"name":"InputError","message":"The request holds text the database cannot read: a NUL character or bytes that are not UTF-8"},` +
+		`"request":{"method":"GET","url":"/badtext"},"response":{"statusCode":400}}`
+	if r.status != http.StatusBadRequest || r.body != want {
+		t.Fatalf("%d %s", r.status, r.body)
 	}
 }

@@ -41,3 +41,13 @@ func Unavailable(err error) bool {
 	}
 	return false
 }
+
+// UnreadableText reports whether PostgreSQL refused a string of the
+// statement because its encoding cannot hold it: a NUL character, or bytes
+// that are not UTF-8 (SQLSTATE 22021). The text came from the request or
+// the input being written, never from the statement itself, so it is the
+// caller's error, not the server's.
+func UnreadableText(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22021"
+}
