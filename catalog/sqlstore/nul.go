@@ -22,12 +22,13 @@ const nulMessage = "The entity holds the character U+0000 (NUL), which PostgreSQ
 // The caller's slice is left as it is.
 func refuseNUL(results []catalog.ProcessingResult) []catalog.ProcessingResult {
 	out := results
+	copied := false
 	for i, r := range results {
 		if !r.Ok || !resultHoldsNUL(r) {
 			continue
 		}
-		if &out[0] == &results[0] {
-			out = append([]catalog.ProcessingResult(nil), results...)
+		if !copied {
+			out, copied = slices.Clone(results), true
 		}
 		out[i].Ok = false
 		out[i].Errors = append(append([]catalog.SerializedError(nil), r.Errors...),

@@ -16,6 +16,9 @@ import (
 	"github.com/understage/understage/plugins/backend/ojson"
 )
 
+// unreadableTextMessage answers a request whose text the database refused.
+const unreadableTextMessage = "The request holds text the database cannot read: a NUL character or bytes that are not UTF-8"
+
 // handleError renders err as Backstage's error envelope. A request that
 // matched no route (or no method) gets an empty 404, like Backstage's
 // notFound middleware.
@@ -25,9 +28,6 @@ import (
 // paths or panic values, so the client gets only Backstage's filtered
 // message "An internal error occurred logId=<id>" and the detail is logged
 // under that id, the request's id.
-// unreadableTextMessage answers a request whose text the database refused.
-const unreadableTextMessage = "The request holds text the database cannot read: a NUL character or bytes that are not UTF-8"
-
 func (s *Server) handleError(err error, c echo.Context) {
 	id := RequestID(c)
 	if c.Response().Committed {
