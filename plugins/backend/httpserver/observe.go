@@ -5,10 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/understage/understage/plugins/backend"
 )
 
 // requestIDKey holds the request's id in its context.
@@ -28,6 +31,20 @@ func RequestIDFrom(ctx context.Context) (string, bool) {
 
 // requestContext puts the request's id in its context, so that handlers
 // logging with it write lines that carry the id (LogHandler).
+// malformedParams answers 400 when a route's path parameter decodes to
+// bytes that are not UTF-8 (%FF), as express does when it decodes route
+// parameters, with the same message; a request no route matches stays a 404.
+func malformedParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for i, name := range c.ParamNames() {
+			if name != "*" && i < len(c.ParamValues()) && !utf8.ValidString(c.ParamValues()[i]) {
+				return backend.Input("malformed uri'")
+			}
+		}
+		return next(c)
+	}
+}
+
 func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()

@@ -105,7 +105,7 @@ func New(o Options) *Server {
 	s.e.Pre(compress, trimSlash, s.caseInsensitive, renderErrors)
 	// After routing, as echo routes the request it was given: the request
 	// may only be replaced from here on.
-	s.e.Use(requestContext, expressOptions)
+	s.e.Use(requestContext, expressOptions, malformedParams)
 
 	health := func(ready bool) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -852,3 +852,30 @@ func TestUnreadableTextIsABadRequest(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+// A path parameter that decodes to bytes that are not UTF-8 is refused as
+// express refuses it, before the handler; a request that matches no route
+// stays a 404, and a well-formed escape reaches the handler decoded.
+func TestMalformedPathParameter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "", nil)
+	tests := []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/api/catalog/entities/by-name/component/default/%FF", 400,
+			`{"error":{"name":"InputError","message":"malformed uri'"},"request":{"method":"GET","url":"/entities/by-name/component/default/%FF"},"response":{"statusCode":400}}`},
+		{"/api/catalog/entities/by-name/%E0%80/default/x", 400,
+			`{"error":{"name":"InputError","message":"malformed uri'"},"request":{"method":"GET","url":"/entities/by-name/%E0%80/default/x"},"response":{"statusCode":400}}`},
+		{"/api/catalog/entities/by-name/component/default/caf%C3%A9", 404,
+			`{"error":{"name":"NotFoundError","message":"No entity named 'café' found, with kind 'component' in namespace 'default'"},"request":{"method":"GET","url":"/entities/by-name/component/default/caf%C3%A9"},"response":{"statusCode":404}}`},
+		{"/api/catalog/nope/%FF", 404, ""},
+	}
+	for _, tc := range tests {
+		r := do(t, "GET", b.url+tc.path, nil, "")
+		if r.status != tc.status || r.body != tc.body {
+			t.Errorf("%s: %d %s\nwant %d %s", tc.path, r.status, r.body, tc.status, tc.body)
+		}
+	}
+}
