@@ -29,15 +29,14 @@ func RequestIDFrom(ctx context.Context) (string, bool) {
 	return id, ok
 }
 
-// requestContext puts the request's id in its context, so that handlers
-// logging with it write lines that carry the id (LogHandler).
 // malformedParams answers 400 when a route's path parameter decodes to
 // bytes that are not UTF-8 (%FF), as express does when it decodes route
 // parameters, with the same message; a request no route matches stays a 404.
 func malformedParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		values := c.ParamValues()
 		for i, name := range c.ParamNames() {
-			if name != "*" && i < len(c.ParamValues()) && !utf8.ValidString(c.ParamValues()[i]) {
+			if name != "*" && i < len(values) && !utf8.ValidString(values[i]) {
 				return backend.Input("malformed uri'")
 			}
 		}
@@ -45,6 +44,8 @@ func malformedParams(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// requestContext puts the request's id in its context, so that handlers
+// logging with it write lines that carry the id (LogHandler).
 func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
