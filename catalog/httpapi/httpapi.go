@@ -25,6 +25,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/backend/ojson"
+	"github.com/understage/understage/plugins/backend/openapiquery"
 	"github.com/understage/understage/plugins/permission"
 )
 
@@ -117,13 +118,13 @@ func serializedError(e catalog.SerializedError) *ojson.Object {
 // empty object; a body with another media type is rejected; text that is
 // not JSON gets V8's message. The query string is checked against params
 // after parsing and before the body's schema, Backstage's order.
-func readBody(c echo.Context, params []queryParam, rule bodyRule) (*ojson.Object, queryValues, error) {
-	q := parseQuery(c.Request().URL.RawQuery)
+func readBody(c echo.Context, params []openapiquery.Param, rule bodyRule) (*ojson.Object, *openapiquery.Values, error) {
+	q := openapiquery.Parse(c.Request().URL.RawQuery)
 	o, err := decodeBody(c, params, q, rule)
 	return o, q, err
 }
 
-func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRule) (*ojson.Object, error) {
+func decodeBody(c echo.Context, params []openapiquery.Param, q *openapiquery.Values, rule bodyRule) (*ojson.Object, error) {
 	var v any = &ojson.Object{}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	// body-parser parses only a JSON media type with well-formed parameters
@@ -185,7 +186,7 @@ func decodeBody(c echo.Context, params []queryParam, q queryValues, rule bodyRul
 			}
 		}
 	}
-	if err := validateQuery(q, params, ""); err != nil {
+	if err := q.Validate(params); err != nil {
 		return nil, err
 	}
 	if m := rule(v, "request/body"); m != "" {
@@ -238,19 +239,19 @@ func (a *api) refresh(c echo.Context) error {
 }
 
 func (a *api) listEntities(c echo.Context) error {
-	q := parseQuery(c.Request().URL.RawQuery)
-	if err := validateQuery(q, entitiesParams, ""); err != nil {
+	q := openapiquery.Parse(c.Request().URL.RawQuery)
+	if err := q.Validate(entitiesParams); err != nil {
 		return err
 	}
-	filter, err := ParseFilterParams(q.list("filter"))
+	filter, err := ParseFilterParams(q.List("filter"))
 	if err != nil {
 		return err
 	}
-	fields, err := ParseFields(q.list("fields"))
+	fields, err := ParseFields(q.List("fields"))
 	if err != nil {
 		return err
 	}
-	order, err := ParseOrderParams(q.list("order"))
+	order, err := ParseOrderParams(q.List("order"))
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,7 @@ func (a *api) listEntities(c echo.Context) error {
 		return a.writeEntityList(c, nil, nil, "", "")
 	}
 	filter = and(filter, perm)
-	paginated := q.has("limit") || q.has("offset") || q.has("after")
+	paginated := q.Has("limit") || q.Has("offset") || q.Has("after")
 	if !paginated {
 		// Backstage streams the unpaginated listing through its by-query
 		// engine, which honours only the first order field.
@@ -276,8 +277,8 @@ func (a *api) listEntities(c echo.Context) error {
 		}
 		return a.writeEntityList(c, res.Entities, fields, "", "")
 	}
-	limit, hasLimit := q.ints["limit"]
-	if inf, ok := q.infinite["limit"]; ok {
+	limit, hasLimit := queryInt(q, "limit")
+	if inf, ok := queryInf(q, "limit"); ok {
 		// Infinity reads every row; -Infinity is refused just below.
 		limit, hasLimit = math.MaxInt32, true
 		if inf < 0 {
@@ -289,12 +290,12 @@ func (a *api) listEntities(c echo.Context) error {
 	}
 	// An infinite offset is refused when negative and otherwise ignored,
 	// as Backstage's query builder ignores it.
-	if q.infinite["offset"] < 0 {
+	if inf, _ := queryInf(q, "offset"); inf < 0 {
 		return backend.Input("Invalid offset, must be zero or greater")
 	}
-	offset := q.ints["offset"]
-	if q.has("after") {
-		l, o, err := parseAfter(q.first("after"))
+	offset, _ := queryInt(q, "offset")
+	if q.Has("after") {
+		l, o, err := parseAfter(q.First("after"))
 		if err != nil {
 			return err
 		}
@@ -492,47 +493,47 @@ type queryInput struct {
 }
 
 func (a *api) queryEntitiesGet(c echo.Context) error {
-	q := parseQuery(c.Request().URL.RawQuery)
-	if err := validateQuery(q, byQueryParams, ""); err != nil {
+	q := openapiquery.Parse(c.Request().URL.RawQuery)
+	if err := q.Validate(byQueryParams); err != nil {
 		return err
 	}
 	in := queryInput{}
-	if l, ok := q.ints["limit"]; ok {
+	if l, ok := queryInt(q, "limit"); ok {
 		f := float64(l)
 		in.limit = &f
 	}
-	if inf, ok := q.infinite["limit"]; ok {
+	if inf, ok := queryInf(q, "limit"); ok {
 		in.limit = &inf // runQuery reads everything, or fails as Backstage does below zero
 	}
-	in.offset = q.ints["offset"] // an infinite offset is ignored, as in Backstage
-	fields, err := ParseFields(q.list("fields"))
+	in.offset, _ = queryInt(q, "offset") // an infinite offset is ignored, as in Backstage
+	fields, err := ParseFields(q.List("fields"))
 	if err != nil {
 		return err
 	}
 	in.fields = fields
-	if q.has("cursor") && q.first("cursor") != "" {
-		cur, err := DecodeCursor(q.first("cursor"))
+	if q.Has("cursor") && q.First("cursor") != "" {
+		cur, err := DecodeCursor(q.First("cursor"))
 		if err != nil {
 			return err
 		}
 		in.cursor = &cur
 		return a.runQuery(c, in)
 	}
-	pred, err := FilterParamsPredicate(q.list("filter"))
+	pred, err := FilterParamsPredicate(q.List("filter"))
 	if err != nil {
 		return err
 	}
 	if pred != nil {
 		in.query = pred
 	}
-	if in.orders, err = parseOrderFieldParams(q.list("orderField")); err != nil {
+	if in.orders, err = parseOrderFieldParams(q.List("orderField")); err != nil {
 		return err
 	}
-	in.fullText = &CursorFullText{Term: q.first("fullTextFilterTerm")}
-	if q.has("fullTextFilterFields") {
-		in.fullText.Fields = strings.Split(q.first("fullTextFilterFields"), ",")
+	in.fullText = &CursorFullText{Term: q.First("fullTextFilterTerm")}
+	if q.Has("fullTextFilterFields") {
+		in.fullText.Fields = strings.Split(q.First("fullTextFilterFields"), ",")
 	}
-	in.exclude = q.first("totalItems") == "exclude"
+	in.exclude = q.First("totalItems") == "exclude"
 	return a.runQuery(c, in)
 }
 
@@ -651,7 +652,7 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		req.OrderField = &catalog.Order{Field: sortKey, Desc: cur.OrderFields[0].Order == "desc"}
 	}
 	if cur.FullTextFilter != nil {
-		req.FullText.Term = trimJS(cur.FullTextFilter.Term)
+		req.FullText.Term = openapiquery.TrimSpace(cur.FullTextFilter.Term)
 		fields := cur.FullTextFilter.Fields
 		if fields == nil {
 			fields = []string{"metadata.uid"}
@@ -832,7 +833,7 @@ func (a *api) byRefs(c echo.Context) error {
 		}
 		bodyQuery = out
 	}
-	pred, err := FilterParamsPredicate(q.list("filter"))
+	pred, err := FilterParamsPredicate(q.List("filter"))
 	if err != nil {
 		return err
 	}
@@ -849,7 +850,7 @@ func (a *api) byRefs(c echo.Context) error {
 	if fs, ok := body.Get("fields"); ok {
 		bodyFields = stringList(fs)
 	}
-	fields, err := ParseFields(bodyFields, q.list("fields"))
+	fields, err := ParseFields(bodyFields, q.List("fields"))
 	if err != nil {
 		return err
 	}
@@ -888,16 +889,16 @@ func mustGet(o *ojson.Object, key string) any {
 }
 
 func (a *api) facetsGet(c echo.Context) error {
-	q := parseQuery(c.Request().URL.RawQuery)
-	if err := validateQuery(q, facetsParams, "facet"); err != nil {
+	q := openapiquery.Parse(c.Request().URL.RawQuery)
+	if err := q.Validate(facetsParams); err != nil {
 		return err
 	}
-	filter, err := ParseFilterParams(q.list("filter"))
+	filter, err := ParseFilterParams(q.List("filter"))
 	if err != nil {
 		return err
 	}
 	var facets []string
-	for _, f := range q.list("facet") {
+	for _, f := range q.List("facet") {
 		if f != "" {
 			facets = append(facets, f)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/ojson"
+	"github.com/understage/understage/plugins/backend/openapiquery"
 )
 
 // LocationService is what the locations routes need (locations.Service).
@@ -32,7 +33,7 @@ type LocationService interface {
 const defaultLocationsLimit = 1000
 
 var (
-	createLocationParams = []queryParam{{"dryRun", pString}, {"onConflict", pString}}
+	createLocationParams = []openapiquery.Param{{Name: "dryRun", Kind: openapiquery.String}, {Name: "onConflict", Kind: openapiquery.String}}
 	createLocationBody   = bObject([]string{"target", "type"}, false,
 		bProp{"target", bType("string")}, bProp{"type", bType("string")})
 	locationInputBody = bObject([]string{"type", "target"}, true,
@@ -82,17 +83,17 @@ func (a *locationsAPI) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if oc := q.first("onConflict"); q.has("onConflict") && oc != "refresh" && oc != "reject" {
+	if oc := q.First("onConflict"); q.Has("onConflict") && oc != "refresh" && oc != "reject" {
 		return backend.Input("request/query/onConflict must be equal to one of the allowed values: refresh, reject")
 	}
 	if issues := locationInputIssues(body); len(issues) > 0 {
 		text, _ := zodErrorText(issues, 0)
 		return backend.Input("Malformed request: %s", text)
 	}
-	dryRun := ynBool(q.first("dryRun"))
+	dryRun := ynBool(q.First("dryRun"))
 	res, err := a.svc.Create(c.Request().Context(),
 		locations.Input{Type: body.String("type"), Target: body.String("target")},
-		dryRun, q.first("onConflict") == "refresh")
+		dryRun, q.First("onConflict") == "refresh")
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func locationInputIssues(body *ojson.Object) []any {
 }
 
 func (a *locationsAPI) list(c echo.Context) error {
-	if err := validateQuery(parseQuery(c.Request().URL.RawQuery), nil, ""); err != nil {
+	if err := openapiquery.Parse(c.Request().URL.RawQuery).Validate(nil); err != nil {
 		return err
 	}
 	rows, err := a.svc.List(c.Request().Context())
@@ -157,7 +158,7 @@ func (a *locationsAPI) list(c echo.Context) error {
 }
 
 func (a *locationsAPI) get(c echo.Context) error {
-	if err := validateQuery(parseQuery(c.Request().URL.RawQuery), nil, ""); err != nil {
+	if err := openapiquery.Parse(c.Request().URL.RawQuery).Validate(nil); err != nil {
 		return err
 	}
 	l, err := a.svc.Get(c.Request().Context(), c.Param("id"))
@@ -181,7 +182,7 @@ func (a *locationsAPI) update(c echo.Context) error {
 }
 
 func (a *locationsAPI) remove(c echo.Context) error {
-	if err := validateQuery(parseQuery(c.Request().URL.RawQuery), nil, ""); err != nil {
+	if err := openapiquery.Parse(c.Request().URL.RawQuery).Validate(nil); err != nil {
 		return err
 	}
 	if err := a.svc.Delete(c.Request().Context(), c.Param("id")); err != nil {
@@ -191,7 +192,7 @@ func (a *locationsAPI) remove(c echo.Context) error {
 }
 
 func (a *locationsAPI) byEntity(c echo.Context) error {
-	if err := validateQuery(parseQuery(c.Request().URL.RawQuery), nil, ""); err != nil {
+	if err := openapiquery.Parse(c.Request().URL.RawQuery).Validate(nil); err != nil {
 		return err
 	}
 	l, err := a.svc.ByEntity(c.Request().Context(), c.Param("kind"), c.Param("namespace"), c.Param("name"))

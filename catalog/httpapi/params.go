@@ -7,6 +7,7 @@ import (
 	"github.com/understage/understage/catalog"
 	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/ojson"
+	"github.com/understage/understage/plugins/backend/openapiquery"
 )
 
 // FilterParamsPredicate converts repeated legacy `filter` query values to a
@@ -50,7 +51,7 @@ func parseFilterString(s string) (*ojson.Object, error) {
 	if strings.Count(s, ",") >= maxFilterConditions {
 		conditions := 0
 		for _, st := range strings.Split(s, ",") {
-			if trimJS(st) != "" {
+			if openapiquery.TrimSpace(st) != "" {
 				conditions++
 			}
 		}
@@ -60,13 +61,13 @@ func parseFilterString(s string) (*ojson.Object, error) {
 	}
 	var byKey []*filterStatement
 	for _, st := range strings.Split(s, ",") {
-		st = trimJS(st)
+		st = openapiquery.TrimSpace(st)
 		if st == "" {
 			continue
 		}
 		key, value, hasValue := strings.Cut(st, "=")
-		key = trimJS(key)
-		value = trimJS(value)
+		key = openapiquery.TrimSpace(key)
+		value = openapiquery.TrimSpace(value)
 		if key == "" {
 			return nil, backend.Input("Invalid filter, '%s' is not a valid statement (expected a string on the form a=b or a= or a)", st)
 		}
@@ -108,19 +109,6 @@ func parseFilterString(s string) (*ojson.Object, error) {
 	return ojson.NewObject("$all", preds), nil
 }
 
-// trimJS trims like String.prototype.trim (Unicode white space and line terminators).
-func trimJS(s string) string {
-	return strings.TrimFunc(s, isJSSpace)
-}
-
-func isJSSpace(r rune) bool {
-	switch r {
-	case '\t', '\n', '\v', '\f', '\r', ' ', 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff:
-		return true
-	}
-	return r >= 0x2000 && r <= 0x200a
-}
-
 // ParseFilterParams parses repeated `filter` query values into a
 // catalog.Filter (nil = no filter).
 func ParseFilterParams(values []string) (catalog.Filter, error) {
@@ -139,7 +127,7 @@ func ParseFields(lists ...[]string) ([]string, error) {
 	for _, list := range lists {
 		for _, entry := range list {
 			for _, f := range strings.Split(entry, ",") {
-				f = trimJS(f)
+				f = openapiquery.TrimSpace(f)
 				if f == "" || seen[f] {
 					continue
 				}

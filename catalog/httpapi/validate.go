@@ -1,171 +1,51 @@
 package httpapi
 
 import (
-	"errors"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 
-	"github.com/understage/understage/plugins/backend"
 	"github.com/understage/understage/plugins/backend/ojson"
+	"github.com/understage/understage/plugins/backend/openapiquery"
 )
 
 // Backstage validates requests against its OpenAPI spec before the handlers
-// run (express-openapi-validator + ajv); these helpers reproduce the checks
-// and messages for the catalog's entity routes.
-
-type paramKind int
-
-const (
-	pArray paramKind = iota
-	pString
-	pInteger // integer, minimum 0
-	pEnumTotalItems
-)
-
-type queryParam struct {
-	name string
-	kind paramKind
-}
+// run (express-openapi-validator + ajv); the query strings are checked by
+// openapiquery against these specs, and the bodies by the rules below.
 
 var (
-	entitiesParams = []queryParam{{"fields", pArray}, {"limit", pInteger}, {"filter", pArray},
-		{"offset", pInteger}, {"after", pString}, {"order", pArray}}
-	byQueryParams = []queryParam{{"fields", pArray}, {"limit", pInteger}, {"offset", pInteger},
-		{"orderField", pArray}, {"cursor", pString}, {"filter", pArray}, {"totalItems", pEnumTotalItems},
-		{"fullTextFilterTerm", pString}, {"fullTextFilterFields", pArray}}
-	facetsParams = []queryParam{{"facet", pArray}, {"filter", pArray}}
-	byRefsParams = []queryParam{{"filter", pArray}}
+	entitiesParams = []openapiquery.Param{{Name: "fields", Kind: openapiquery.Array}, {Name: "limit", Kind: openapiquery.Integer},
+		{Name: "filter", Kind: openapiquery.Array}, {Name: "offset", Kind: openapiquery.Integer},
+		{Name: "after", Kind: openapiquery.String}, {Name: "order", Kind: openapiquery.Array}}
+	byQueryParams = []openapiquery.Param{{Name: "fields", Kind: openapiquery.Array}, {Name: "limit", Kind: openapiquery.Integer},
+		{Name: "offset", Kind: openapiquery.Integer}, {Name: "orderField", Kind: openapiquery.Array},
+		{Name: "cursor", Kind: openapiquery.String}, {Name: "filter", Kind: openapiquery.Array},
+		{Name: "totalItems", Kind: openapiquery.String, Enum: []string{"include", "exclude"}},
+		{Name: "fullTextFilterTerm", Kind: openapiquery.String}, {Name: "fullTextFilterFields", Kind: openapiquery.Array}}
+	facetsParams = []openapiquery.Param{{Name: "facet", Kind: openapiquery.Array, Required: true},
+		{Name: "filter", Kind: openapiquery.Array}}
+	byRefsParams = []openapiquery.Param{{Name: "filter", Kind: openapiquery.Array}}
 )
 
-// queryValues is a parsed query string that remembers key order.
-type queryValues struct {
-	keys   []string
-	values url.Values
-	ints   map[string]int
-	// infinite holds the integer parameters given as ±Infinity (or a
-	// number beyond a double), which Backstage's validator lets through.
-	infinite map[string]float64
+// queryInt is a finite integer parameter that Validate passed, held to
+// 2^31 so that a limit or offset beyond any catalog (1e300) cannot wrap
+// to a negative int; ok is false when it is absent or infinite.
+func queryInt(q *openapiquery.Values, name string) (n int, ok bool) {
+	f, ok := q.Number(name)
+	if !ok || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return int(math.Min(f, math.MaxInt32)), true
 }
 
-func parseQuery(raw string) queryValues {
-	q := queryValues{values: url.Values{}, ints: map[string]int{}, infinite: map[string]float64{}}
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		k, _ = url.QueryUnescape(k)
-		v, _ = url.QueryUnescape(v)
-		if _, seen := q.values[k]; !seen {
-			q.keys = append(q.keys, k)
-		}
-		q.values[k] = append(q.values[k], v)
+// queryInf is an integer parameter given as ±Infinity (or a number beyond
+// a double), which Backstage's validator lets through.
+func queryInf(q *openapiquery.Values, name string) (f float64, ok bool) {
+	f, ok = q.Number(name)
+	if !ok || !math.IsInf(f, 0) {
+		return 0, false
 	}
-	return q
-}
-
-func (q queryValues) has(k string) bool      { _, ok := q.values[k]; return ok }
-func (q queryValues) list(k string) []string { return q.values[k] }
-func (q queryValues) first(k string) string {
-	if v := q.values[k]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// validateQuery applies the spec's query rules: unknown and empty
-// parameters first (in request order), then types in spec order.
-func validateQuery(q queryValues, spec []queryParam, required string) error {
-	known := map[string]bool{}
-	for _, p := range spec {
-		known[p.name] = true
-	}
-	for _, k := range q.keys {
-		if !known[k] {
-			return backend.Input("Unknown query parameter '%s'", k)
-		}
-		if vs := q.values[k]; len(vs) == 1 && vs[0] == "" {
-			return backend.Input("Empty value found for query parameter '%s'", k)
-		}
-	}
-	if required != "" && !q.has(required) {
-		return backend.Input("request/query must have required property '%s'", required)
-	}
-	for _, p := range spec {
-		vs, ok := q.values[p.name]
-		if !ok {
-			continue
-		}
-		switch p.kind {
-		case pString:
-			if len(vs) > 1 {
-				return backend.Input("request/query/%s must be string", p.name)
-			}
-		case pEnumTotalItems:
-			if len(vs) > 1 {
-				return backend.Input("request/query/%s must be string", p.name)
-			}
-			if vs[0] != "include" && vs[0] != "exclude" {
-				return backend.Input("request/query/%s must be equal to one of the allowed values: include, exclude", p.name)
-			}
-		case pInteger:
-			if len(vs) > 1 {
-				return backend.Input("request/query/%s must be integer", p.name)
-			}
-			f, ok := jsNumber(vs[0])
-			if ok && math.IsInf(f, 0) {
-				q.infinite[p.name] = f
-				continue
-			}
-			if !ok || f != math.Trunc(f) {
-				return backend.Input("request/query/%s must be integer", p.name)
-			}
-			if f < 0 {
-				return backend.Input("request/query/%s must be >= 0", p.name)
-			}
-			q.ints[p.name] = int(math.Min(f, math.MaxInt32))
-		}
-	}
-	return nil
-}
-
-// jsNumber is JavaScript's Number(string) as ajv's coercion applies it.
-func jsNumber(s string) (float64, bool) {
-	t := trimJS(s)
-	if t == "" {
-		return 0, true
-	}
-	switch t {
-	case "Infinity", "+Infinity":
-		return math.Inf(1), true
-	case "-Infinity":
-		return math.Inf(-1), true
-	}
-	if len(t) > 2 && t[0] == '0' {
-		base := 0
-		switch t[1] {
-		case 'x', 'X':
-			base = 16
-		case 'o', 'O':
-			base = 8
-		case 'b', 'B':
-			base = 2
-		}
-		if base != 0 {
-			n, err := strconv.ParseUint(t[2:], base, 64)
-			return float64(n), err == nil
-		}
-	}
-	for _, r := range t {
-		if !strings.ContainsRune("0123456789+-.eE", r) {
-			return 0, false
-		}
-	}
-	// Beyond a double is ±Infinity, as in JavaScript.
-	f, err := strconv.ParseFloat(t, 64)
-	return f, err == nil || errors.Is(err, strconv.ErrRange)
+	return f, true
 }
 
 // bodyRule validates one JSON value, returning an ajv-style message

@@ -1,0 +1,81 @@
+package openapiquery
+
+import (
+	"math"
+	"testing"
+
+	"github.com/understage/understage/plugins/backend"
+)
+
+func TestParseNumber(t *testing.T) {
+	t.Parallel()
+	inf := math.Inf(1)
+	cases := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"5", 5, true}, {" 5\t", 5, true}, {"\u00a05\u2028", 5, true}, {"", 0, true}, {"  ", 0, true},
+		{"1e2", 100, true}, {".5e1", 5, true}, {"5.", 5, true}, {"+1", 1, true}, {"-0", math.Copysign(0, -1), true},
+		{"0x10", 16, true}, {"0X1f", 31, true}, {"0o17", 15, true}, {"0b101", 5, true},
+		{"Infinity", inf, true}, {"+Infinity", inf, true}, {"-Infinity", -inf, true}, {"1e400", inf, true},
+		{"1e-400", 0, true},
+		// NaN in JavaScript, though Go's ParseFloat reads some of them.
+		{"abc", 0, false}, {"inf", 0, false}, {"NaN", 0, false}, {"1_0", 0, false}, {"0x", 0, false},
+		{"1e", 0, false}, {"0x1p3", 0, false}, {"-0x10", 0, false}, {"1 2", 0, false}, {"\x00", 0, false},
+	}
+	for _, c := range cases {
+		got, ok := ParseNumber(c.in)
+		if ok != c.ok || ok && (got != c.want || math.Signbit(got) != math.Signbit(c.want)) {
+			t.Errorf("ParseNumber(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	spec := []Param{{Name: "a", Kind: Array, Required: true}, {Name: "limit", Kind: Integer},
+		{Name: "offset", Kind: Integer}, {Name: "mode", Kind: String, Enum: []string{"x", "y"}}}
+	cases := []struct{ query, want string }{
+		{"a=1&limit=2", ""},
+		{"a=1&a=", ""}, // only a lone empty value is refused
+		{"limit=1&foo=1&a=", "Unknown query parameter 'foo'"},
+		{"a=&foo=1", "Empty value found for query parameter 'a'"},
+		{"limit=1", "request/query must have required property 'a'"},
+		{"a=1&offset=x&limit=-1", "request/query/limit must be >= 0"}, // spec order, not request order
+		{"a=1&limit=1&limit=2", "request/query/limit must be integer"},
+		{"a=1&offset=1.5", "request/query/offset must be integer"},
+		{"a=1&mode=z", "request/query/mode must be equal to one of the allowed values: x, y"},
+		{"a=1&mode=x&mode=y", "request/query/mode must be string"},
+	}
+	for _, c := range cases {
+		err := Parse(c.query).Validate(spec)
+		got := ""
+		if err != nil {
+			if backend.KindOf(err) != backend.ErrInput {
+				t.Errorf("%s: %v is not an input error", c.query, err)
+			}
+			got = backend.MessageOf(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: got %q, want %q", c.query, got, c.want)
+		}
+	}
+}
+
+func TestNumber(t *testing.T) {
+	t.Parallel()
+	q := Parse("limit=%201e2&offset=-Infinity")
+	if err := q.Validate([]Param{{Name: "limit", Kind: Integer}, {Name: "offset", Kind: Integer}, {Name: "n", Kind: Integer}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := q.Number("limit"); f != 100 || !ok {
+		t.Errorf("limit %v %v", f, ok)
+	}
+	if f, ok := q.Number("offset"); !math.IsInf(f, -1) || !ok {
+		t.Errorf("offset %v %v", f, ok)
+	}
+	if _, ok := q.Number("n"); ok {
+		t.Error("n is absent")
+	}
+}
