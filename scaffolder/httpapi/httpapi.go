@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/understage/understage/plugins/backend/auditor"
 	"github.com/understage/understage/plugins/backend/httpserver"
 	"github.com/understage/understage/plugins/backend/ojson"
+	"github.com/understage/understage/plugins/backend/openapiquery"
 	"github.com/understage/understage/plugins/permission"
 	"github.com/understage/understage/scaffolder"
 	"github.com/understage/understage/scaffolder/tasks"
@@ -266,25 +268,49 @@ func serializeTask(t *tasks.Task) (*ojson.Object, error) {
 
 var orderRe = regexp.MustCompile(`^(asc|desc):(.+)$`)
 
-func queryInt(c echo.Context, name string) (*int, error) {
-	vals, ok := c.QueryParams()[name]
+// knexInt is what knex's limit() and offset(), which Backstage's task store
+// hands the validated number to, make of it: parseInt(String(f)). That is
+// NaN for ±Infinity, which knex ignores (ok false), and from 1e21 on,
+// where String() writes an exponent ("1e+21"), only the first digit.
+func knexInt(f float64) (n float64, ok bool) {
+	if math.IsInf(f, 0) {
+		return 0, false
+	}
+	if f >= 1e21 {
+		return float64(strconv.FormatFloat(f, 'e', -1, 64)[0] - '0'), true
+	}
+	return math.Abs(f), true // -0 is "0"
+}
+
+// pageParam is limit or offset of GET /v2/tasks as Backstage applies it:
+// nil when knex ignores it.
+func pageParam(q *openapiquery.Values, name string) (*int, error) {
+	f, ok := q.Number(name)
 	if !ok {
 		return nil, nil
 	}
-	n, err := strconv.Atoi(vals[0])
-	if err != nil {
-		return nil, backend.Input("request/query/%s must be integer", name)
+	n, ok := knexInt(f)
+	if !ok {
+		return nil, nil
 	}
-	if n < 0 {
-		return nil, backend.Input("request/query/%s must be >= 0", name)
+	// Backstage's query fails here in the database (SQLite: datatype
+	// mismatch; PostgreSQL: bigint out of range), an internal error.
+	if n >= math.MaxInt64 {
+		return nil, fmt.Errorf("task list %s %.0f is beyond a 64-bit integer", name, n)
 	}
-	return &n, nil
+	i := int(n)
+	return &i, nil
 }
 
 func (a *api) listTasks(c echo.Context) error {
-	q := c.QueryParams()
-	opts := tasks.ListOptions{CreatedBy: q["createdBy"], Status: q["status"]}
-	for _, item := range q["order"] {
+	q := openapiquery.Parse(c.Request().URL.RawQuery)
+	if err := q.Validate([]openapiquery.Param{{Name: "createdBy", Kind: openapiquery.Array},
+		{Name: "limit", Kind: openapiquery.Integer}, {Name: "offset", Kind: openapiquery.Integer},
+		{Name: "order", Kind: openapiquery.Array}, {Name: "status", Kind: openapiquery.Array}}); err != nil {
+		return err
+	}
+	opts := tasks.ListOptions{CreatedBy: q.List("createdBy"), Status: q.List("status")}
+	for _, item := range q.List("order") {
 		m := orderRe.FindStringSubmatch(item)
 		if m == nil {
 			return backend.Input("Invalid order parameter %q, expected \"<asc or desc>:<field name>\"", item)
@@ -296,15 +322,16 @@ func (a *api) listTasks(c echo.Context) error {
 		}
 		opts.Order = append(opts.Order, tasks.Order{Field: m[2], Desc: m[1] == "desc"})
 	}
-	var err error
-	if opts.Limit, err = queryInt(c, "limit"); err != nil {
-		return err
-	}
-	if opts.Offset, err = queryInt(c, "offset"); err != nil {
-		return err
-	}
 	keep, err := a.taskReadDecision(c.Request().Context())
 	if err != nil {
+		return err
+	}
+	// After the permission check: where Backstage fails on these, it is in
+	// the database.
+	if opts.Limit, err = pageParam(q, "limit"); err != nil {
+		return err
+	}
+	if opts.Offset, err = pageParam(q, "offset"); err != nil {
 		return err
 	}
 	var list []*tasks.Task
