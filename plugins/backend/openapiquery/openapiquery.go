@@ -12,9 +12,11 @@ package openapiquery
 import (
 	"errors"
 	"math"
+	"math/big"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/understage/understage/plugins/backend"
 )
@@ -47,23 +49,36 @@ type Values struct {
 	numbers map[string]float64
 }
 
-// Parse splits a raw query string as Backstage's query parser does for the
-// validator: repeated keys collect their values in order.
+// Parse splits a raw query string as Backstage's query parser (qs) does
+// for the validator: repeated keys collect their values in order, and an
+// empty key is dropped. qs's brackets (a[]=1, a[b]=1) are not read: such
+// a key stays as written.
 func Parse(raw string) *Values {
 	q := &Values{values: url.Values{}, numbers: map[string]float64{}}
 	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
+		k, v, _ := strings.Cut(part, "=")
+		k, v = decode(k), decode(v)
+		if k == "" {
 			continue
 		}
-		k, v, _ := strings.Cut(part, "=")
-		k, _ = url.QueryUnescape(k)
-		v, _ = url.QueryUnescape(v)
 		if _, seen := q.values[k]; !seen {
 			q.keys = append(q.keys, k)
 		}
 		q.values[k] = append(q.values[k], v)
 	}
 	return q
+}
+
+// decode is qs's decoding of a key or a value: '+' is a space, and text
+// that decodeURIComponent refuses (a malformed escape such as %ZZ, or
+// escapes of bytes that are not UTF-8 such as %FF) stays as written.
+func decode(s string) string {
+	s = strings.ReplaceAll(s, "+", " ")
+	d, err := url.PathUnescape(s)
+	if err != nil || !utf8.ValidString(d) {
+		return s
+	}
+	return d
 }
 
 // Has reports whether the query names k.
@@ -180,8 +195,7 @@ func ParseNumber(s string) (f float64, ok bool) {
 			base = 2
 		}
 		if base != 0 {
-			n, err := strconv.ParseUint(t[2:], base, 64)
-			return float64(n), err == nil
+			return parseInteger(t[2:], base)
 		}
 	}
 	// ParseFloat also reads "inf", "nan", hex floats and underscores,
@@ -193,6 +207,28 @@ func ParseNumber(s string) (f float64, ok bool) {
 	}
 	f, err := strconv.ParseFloat(t, 64)
 	return f, err == nil || errors.Is(err, strconv.ErrRange)
+}
+
+// parseInteger reads the digits after 0x, 0o or 0b, of any length (a
+// double holds 2^64 and beyond, rounded), with no sign or underscore.
+func parseInteger(digits string, base int) (float64, bool) {
+	for _, r := range digits {
+		d := base
+		switch {
+		case r >= '0' && r <= '9':
+			d = int(r - '0')
+		case r >= 'a' && r <= 'f':
+			d = int(r-'a') + 10
+		case r >= 'A' && r <= 'F':
+			d = int(r-'A') + 10
+		}
+		if d >= base {
+			return 0, false
+		}
+	}
+	n, _ := new(big.Int).SetString(digits, base)
+	f, _ := new(big.Float).SetInt(n).Float64()
+	return f, true
 }
 
 // TrimSpace trims like String.prototype.trim (Unicode white space and line

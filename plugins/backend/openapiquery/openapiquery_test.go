@@ -2,6 +2,8 @@ package openapiquery
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/understage/understage/plugins/backend"
@@ -23,6 +25,9 @@ func TestParseNumber(t *testing.T) {
 		// NaN in JavaScript, though Go's ParseFloat reads some of them.
 		{"abc", 0, false}, {"inf", 0, false}, {"NaN", 0, false}, {"1_0", 0, false}, {"0x", 0, false},
 		{"1e", 0, false}, {"0x1p3", 0, false}, {"-0x10", 0, false}, {"1 2", 0, false}, {"\x00", 0, false},
+		{"0x-1", 0, false}, {"0x1_0", 0, false}, {"0b2", 0, false},
+		// Hex beyond 64 bits is a number all the same.
+		{"0x10000000000000000", 1 << 64, true}, {"0x" + strings.Repeat("f", 300), inf, true},
 	}
 	for _, c := range cases {
 		got, ok := ParseNumber(c.in)
@@ -77,5 +82,20 @@ func TestNumber(t *testing.T) {
 	}
 	if _, ok := q.Number("n"); ok {
 		t.Error("n is absent")
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	q := Parse("a=1&&=x&b=%ZZ&a=2+3&%6C=%2B&c&d=%FF&e=%ED%A0%80&f=%C3%A9")
+	want := map[string][]string{"a": {"1", "2 3"}, "b": {"%ZZ"}, "l": {"+"}, "c": {""},
+		"d": {"%FF"}, "e": {"%ED%A0%80"}, "f": {"é"}}
+	if got := q.keys; !slices.Equal(got, []string{"a", "b", "l", "c", "d", "e", "f"}) {
+		t.Errorf("keys %q", got)
+	}
+	for k, vs := range want {
+		if got := q.List(k); !slices.Equal(got, vs) {
+			t.Errorf("%s: %q, want %q", k, got, vs)
+		}
 	}
 }

@@ -39,6 +39,12 @@ QUERIES = [
     "limit=1=2", "limit=1;offset=1", "foo=1", "limit=1&Limit=2", "foo=1&limit=", "limit=&foo=1",
     "offset=abc&limit=abc", "offset=-1&limit=abc", "order=foo&limit=abc", "status=", "createdBy=",
     "order=", "&&limit=1", "%6Cimit=1",
+    # qs's decoding: '+' is a space, an empty key is dropped, and what
+    # decodeURIComponent refuses stays as written.
+    "limit=%2B1", "limit=1+", "=1", "limit=1&=2", "limit=%ZZ", "limit=1%", "limit=%", "%ZZ=1",
+    "status=%FF", "createdBy=%ED%A0%80",
+    # 0x with more digits than 64 bits is still a number.
+    "limit=0x7ffffffffffffc00", "limit=0x10000000000000000", "limit=0x1_0", "limit=0x-1",
 ]
 
 
