@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/understage/understage/plugins/backend/database/databasetest"
 )
 
 // TestInternKeysCache checks that interned key ids are cached only once
@@ -50,9 +53,11 @@ func TestInternKeysCache(t *testing.T) {
 				}
 				return id
 			}
+			// On SQLite the key goes with its transaction; where writers run
+			// side by side it is committed apart from it (addKeys).
 			intern(true, "spec.gone")
-			if stored("spec.gone") != 0 {
-				t.Fatal("a rolled-back key is stored")
+			if kept := stored("spec.gone") != 0; kept != s.ConcurrentWriters() {
+				t.Fatalf("a rolled-back transaction's key stored: %v", kept)
 			}
 			got := intern(false, "spec.kept", "kind")
 			for _, key := range []string{"spec.kept", "kind"} {
@@ -82,5 +87,51 @@ func TestInternKeysCache(t *testing.T) {
 				t.Errorf("%d transactions' keys left after they ended", open)
 			}
 		})
+	}
+}
+
+// TestInternKeysBesideAnOpenWriter checks that a writer adding a search key
+// another open write transaction has just added is not held until that one
+// ends: both stitchers of a PostgreSQL ingest add keys such as
+// spec.dependsOn.<ref> that are new with most entities, and one waited on
+// the other's row for seconds at a time. Both get the key's one id.
+func TestInternKeysBesideAnOpenWriter(t *testing.T) {
+	ctx := context.Background()
+	_, s := openProbeStore(t, databasetest.PG(t))
+	added := make(chan map[string]int64, 1)
+	second := make(chan error, 1)
+	var keys map[string]int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		first := map[string]int64{"spec.dependson.component:a": 0, "metadata.tags.x": 0}
+		if err := s.internKeys(ctx, tx, first); err != nil {
+			return err
+		}
+		added <- first
+		go func() {
+			keys = map[string]int64{"spec.dependson.component:a": 0, "spec.other": 0}
+			second <- s.inTx(ctx, func(tx *sql.Tx) error { return s.internKeys(ctx, tx, keys) })
+		}()
+		// This transaction stays open until the second has ended, or gives
+		// up after a minute, which the second then waited for.
+		select {
+		case err := <-second:
+			second <- err
+			return nil
+		case <-time.After(time.Minute):
+			return errors.New("the second writer was still waiting after a minute")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	first := <-added
+	if k := "spec.dependson.component:a"; keys[k] == 0 || keys[k] != first[k] {
+		t.Errorf("%s: %d in the second writer, %d in the first", k, keys[k], first[k])
+	}
+	if keys["spec.other"] == 0 {
+		t.Error("spec.other has no id")
 	}
 }
