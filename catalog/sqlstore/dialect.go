@@ -16,6 +16,8 @@ import (
 // dialect holds every SQL difference between the databases. New picks one
 // from the database handle; nothing else branches on the database kind.
 type dialect interface {
+	// beginSQL is run first in each write transaction ("" for none).
+	beginSQL() string
 	// noLimit is the LIMIT that bounds nothing (SQLite needs one before
 	// OFFSET).
 	noLimit() string
@@ -155,6 +157,8 @@ WHERE entity_ref IN (SELECT entity_ref FROM stitch_queue WHERE next_stitch_at <=
 RETURNING entity_ref`
 }
 
+func (sqliteDialect) beginSQL() string { return "" }
+
 // SQLite has a single writer: a write transaction sees nothing change.
 func (sqliteDialect) lockRows(string, string) string { return "" }
 
@@ -164,6 +168,13 @@ func (sqliteDialect) lockRows(string, string) string { return "" }
 func (sqliteDialect) analyzeSQL() []string { return nil }
 
 type postgresDialect struct{}
+
+// Write transactions plan their statements once per connection, not on
+// every run: the connections force a custom plan per run for the catalog's
+// reads (database.go), where a filter's values change its best plan, but
+// a write's bulk statements have one plan, and planning them again on every
+// run was 7.6% of PostgreSQL's CPU in a 100,000-entity ingest.
+func (postgresDialect) beginSQL() string { return "SET LOCAL plan_cache_mode = auto" }
 
 // The tables the reads and stitching's lookups plan over: VACUUM also
 // marks their freshly written pages all-visible, which the index-only

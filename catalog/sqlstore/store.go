@@ -135,6 +135,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	s.noteTx(tx, func(n *txNotes) { n.conn = conn })
+	if q := s.d.beginSQL(); q != "" {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			_ = tx.Rollback()
+			s.endTx(tx, false)
+			return fmt.Errorf("begin: %w", err)
+		}
+	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		s.endTx(tx, false)
