@@ -126,6 +126,10 @@ type ProcessingStore interface {
 	ConcurrentWriters() bool
 	// DeleteOrphans removes entities that nothing references (orphanStrategy delete).
 	DeleteOrphans(ctx context.Context) (int, error)
+	// ReferencesDropped reports whether this store committed a write that
+	// dropped a reference to an entity since the last call (true on the
+	// first): other writes make no orphans.
+	ReferencesDropped() bool
 }
 
 // UnprocessedReason selects a list of the unprocessed-entities API.

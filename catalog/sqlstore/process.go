@@ -394,6 +394,7 @@ func (s *Store) ApplyFullMutation(ctx context.Context, provider string, entities
 		for r := range oldSet {
 			if _, ok := accepted[r]; !ok {
 				stitch[r] = true // no longer emitted: may become an orphan
+				s.noteDroppedRef(tx)
 			}
 		}
 		if err := s.exec(ctx, tx, `DELETE FROM refresh_state_references WHERE source_key = ?`, provider); err != nil {
@@ -456,6 +457,9 @@ func (s *Store) applyDelta(ctx context.Context, provider string, all []deferredR
 		allRefs = append(allRefs, addRefs...)
 		for _, r := range removed {
 			allRefs = append(allRefs, strings.ToLower(r))
+		}
+		if len(removed) > 0 {
+			s.noteDroppedRef(tx)
 		}
 		// Dropping and re-adding the provider's rows for these refs keeps one row each.
 		for _, chunk := range chunks(allRefs, 500) {
@@ -805,6 +809,7 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 		for o := range oldChildren {
 			if !newChildren[o] {
 				stitch[o] = true
+				s.noteDroppedRef(tx)
 			}
 		}
 		if err := s.insertRows(ctx, tx, `INSERT INTO refresh_state_references (source_entity_ref, target_entity_ref)`, "", refs, nil); err != nil {
@@ -1054,6 +1059,7 @@ func (s *Store) DeleteEntityByUID(ctx context.Context, uid string) error {
 // lockRows). With reemit, their parents forget their result hash, so that
 // their next pass writes the entities again.
 func (s *Store) deleteEntities(ctx context.Context, tx *sql.Tx, ids, refs []string, reemit bool, now int64) error {
+	s.noteDroppedRef(tx) // the entities' own references to their children
 	for _, chunk := range chunks(ids, 500) {
 		if lock := s.d.lockRows("rs", "UPDATE"); lock != "" {
 			if _, err := s.selectStrings(ctx, tx, `SELECT rs.eid FROM refresh_state rs WHERE rs.entity_id IN `+inList(len(chunk))+lock, anySlice(chunk)...); err != nil {

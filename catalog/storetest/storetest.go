@@ -225,6 +225,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	t.Run("Claiming", func(t *testing.T) { t.Parallel(); testClaiming(t, newStore(t)) })
 	t.Run("RestitchedPeers", func(t *testing.T) { t.Parallel(); testRestitchedPeers(t, newStore(t)) })
 	t.Run("ClaimOrder", func(t *testing.T) { t.Parallel(); testClaimOrder(t, newStore(t)) })
+	t.Run("ReferencesDropped", func(t *testing.T) { t.Parallel(); testReferencesDropped(t, newStore(t)) })
 }
 
 // testClaimOrder checks that entities written together are claimed in the
@@ -881,4 +882,70 @@ func testClaiming(t *testing.T, st catalog.Store) {
 	if err := st.CompleteProcessing(ctx, []catalog.ProcessingResult{{EntityID: items[0].EntityID, EntityRef: items[0].EntityRef, Ok: true, Processed: e, ResultHash: ""}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testReferencesDropped checks the store's word on whether orphans may have
+// appeared, which decides whether the engine looks for them: every write
+// that drops a reference to an entity says so once, other writes do not.
+func testReferencesDropped(t *testing.T, st catalog.Store) {
+	ctx := context.Background()
+	step := func(what string, want bool) {
+		t.Helper()
+		if got := st.ReferencesDropped(); got != want {
+			t.Errorf("after %s: ReferencesDropped = %v, want %v", what, got, want)
+		}
+	}
+	step("opening (earlier runs may have dropped some)", true)
+	step("nothing", false)
+	emits := true
+	kids := func(e *ojson.Object) []catalog.DeferredEntity {
+		if e.Object("metadata").String("name") != "root" || !emits {
+			return nil
+		}
+		return []catalog.DeferredEntity{{Entity: Entity("Component", "child", ojson.NewObject("type", "service")), LocationKey: "url:https://example.com/root.yaml"}}
+	}
+	root := Entity("Location", "root", ojson.NewObject("type", "url", "target", "https://example.com/root.yaml"))
+	fixed := Entity("Component", "fixed", ojson.NewObject("type", "service", "owner", "group:default/team-a"))
+	gone := Entity("Component", "gone", ojson.NewObject("type", "service"))
+	roots := func(es ...*ojson.Object) []catalog.DeferredEntity {
+		var out []catalog.DeferredEntity
+		for _, e := range es {
+			out = append(out, catalog.DeferredEntity{Entity: e, LocationKey: "url:https://example.com/catalog.yaml"})
+		}
+		return out
+	}
+	if err := st.ApplyFullMutation(ctx, Provider, roots(root, fixed, gone)); err != nil {
+		t.Fatal(err)
+	}
+	Process(t, st, OwnerRelations, kids)
+	step("a first ingest", false)
+	if err := st.RequestRefresh(ctx, "location:default/root"); err != nil {
+		t.Fatal(err)
+	}
+	Process(t, st, OwnerRelations, kids)
+	step("a refresh emitting the same children", false)
+	emits = false
+	if err := st.RequestRefresh(ctx, "location:default/root"); err != nil {
+		t.Fatal(err)
+	}
+	Process(t, st, OwnerRelations, kids)
+	step("a refresh no longer emitting a child", true)
+	if err := st.ApplyFullMutation(ctx, Provider, roots(root, fixed)); err != nil {
+		t.Fatal(err)
+	}
+	step("a full mutation without an entity", true)
+	if err := st.ApplyDeltaMutation(ctx, Provider, nil, []string{"component:default/fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	step("a delta removing an entity", true)
+	if err := st.ApplyDeltaMutation(ctx, Provider, roots(fixed), nil); err != nil {
+		t.Fatal(err)
+	}
+	Process(t, st, OwnerRelations, kids)
+	step("a delta only adding", false)
+	if err := st.DeleteEntityByUID(ctx, uidOf(t, st, "location:default/root")); err != nil {
+		t.Fatal(err)
+	}
+	step("deleting an entity", true)
+	step("nothing", false)
 }
