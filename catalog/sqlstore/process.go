@@ -314,8 +314,16 @@ func (s *Store) queueStitch(ctx context.Context, tx *sql.Tx, refs map[string]boo
 	for _, r := range sorted {
 		vals = append(vals, []any{r, ticket, now})
 	}
+	// A row already due is left as it is: it will be stitched from what
+	// is there then, and its ticket is replaced by the claim. Only a row
+	// claimed by a stitch in flight (its next_stitch_at is the claim's
+	// lease, in the future) gets the fresh ticket and comes due now. In a
+	// first ingest each batch queues the same owners, systems and APIs
+	// again: rewritten each time, 100,000 entities made 400,000 new
+	// versions of queue rows, each with its index entries, on PostgreSQL.
 	return s.insertRows(ctx, tx, `INSERT INTO stitch_queue (entity_ref, stitch_ticket, next_stitch_at)`,
-		`ON CONFLICT (entity_ref) DO UPDATE SET stitch_ticket = excluded.stitch_ticket, next_stitch_at = excluded.next_stitch_at`, vals, nil)
+		`ON CONFLICT (entity_ref) DO UPDATE SET stitch_ticket = excluded.stitch_ticket, next_stitch_at = excluded.next_stitch_at
+WHERE stitch_queue.next_stitch_at > excluded.next_stitch_at`, vals, nil)
 }
 
 func (s *Store) selectStrings(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
@@ -828,11 +836,12 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 		}
 		preDone()
 		// Queue rows of these entities, left by earlier writes of their
-		// peers, are read before the stitch reads its inputs, so the stitch
-		// covers what queued them and they are dropped after it, instead of
-		// stitching the entities again from the queue. A row queued again
-		// meanwhile has another ticket and stays.
-		queued, err := s.queuedTickets(ctx, tx, direct)
+		// peers, are claimed before the stitch reads its inputs, so the
+		// stitch covers what queued them and they are dropped after it,
+		// instead of stitching the entities again from the queue. A row
+		// queued again meanwhile (claimed, it is rewritten: see queueStitch)
+		// has another ticket and stays.
+		queued, err := s.queuedTickets(ctx, tx, direct, now+stitchLease.Milliseconds())
 		if err != nil {
 			return err
 		}
@@ -873,12 +882,13 @@ FROM refresh_state rs WHERE rs.entity_id IN `+in+s.d.lockRows("rs", "NO KEY UPDA
 	return nil
 }
 
-// queuedTickets returns the stitch_queue rows of refs: their refs by ticket.
-func (s *Store) queuedTickets(ctx context.Context, tx *sql.Tx, refs []string) (map[string][]string, error) {
+// queuedTickets claims the stitch_queue rows of refs until lease, as a
+// stitch from the queue does, and returns their refs by ticket.
+func (s *Store) queuedTickets(ctx context.Context, tx *sql.Tx, refs []string, lease int64) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, chunk := range chunks(refs, s.chunk()) {
 		in, args := s.in(chunk)
-		rows, err := s.query(ctx, tx, `SELECT entity_ref, stitch_ticket FROM stitch_queue WHERE entity_ref IN `+in, args...)
+		rows, err := s.query(ctx, tx, `UPDATE stitch_queue SET next_stitch_at = ? WHERE entity_ref IN `+in+` RETURNING entity_ref, stitch_ticket`, append([]any{lease}, args...)...)
 		if err != nil {
 			return nil, err
 		}
