@@ -337,7 +337,7 @@ func parseAfter(after string) (limit, offset *int, err error) {
 		if !ok || !n.Finite() || n.Float() != math.Trunc(n.Float()) {
 			return nil, backend.Input("%s", msg)
 		}
-		i := int(math.Max(math.Min(n.Float(), math.MaxInt32), math.MinInt32))
+		i := int32Clamp(n.Float())
 		return &i, nil
 	}
 	if limit, err = get("limit", "Malformed after cursor, limit was not an number"); err != nil {
@@ -581,7 +581,7 @@ func (a *api) queryEntitiesPost(c echo.Context) error {
 			in.fullText = fullTextFilter(ft.(*ojson.Object))
 		}
 		if off, ok := body.Get("offset"); ok {
-			in.offset = int(math.Max(math.Min(off.(ojson.Number).Float(), math.MaxInt32), math.MinInt32))
+			in.offset = int32Clamp(off.(ojson.Number).Float())
 		}
 		in.exclude = body.String("totalItems") == "exclude"
 	}
@@ -604,7 +604,7 @@ func (a *api) runQuery(c echo.Context, in queryInput) error {
 		}
 		// A limit beyond any catalog (1e300) reads everything, as in
 		// Backstage; Go's conversion would wrap it to a negative int.
-		limit = int(math.Min(math.Floor(*in.limit), math.MaxInt32))
+		limit = int32Clamp(math.Floor(*in.limit))
 	}
 	cur := Cursor{}
 	initial := in.cursor == nil

@@ -255,7 +255,7 @@ func parseLocationsQuery(body *ojson.Object) (locations.Query, error) {
 		if f != math.Trunc(f) || f < 1 || math.IsInf(f, 0) {
 			return q, backend.Input("Limit must be a positive integer >= 1")
 		}
-		q.Limit = int(math.Min(f, math.MaxInt32))
+		q.Limit = int32Clamp(f)
 	}
 	if pv, ok := body.Get("query"); ok {
 		out, msg, err := validatePredicate(pv, nil)
@@ -290,7 +290,7 @@ func parseLocationsCursor(v any) (locations.Query, error) {
 	}
 	parsed := out.(*ojson.Object)
 	limit, _ := parsed.Get("limit")
-	q := locations.Query{Limit: int(math.Min(limit.(ojson.Number).Float(), math.MaxInt32)), AfterID: parsed.String("afterId")}
+	q := locations.Query{Limit: int32Clamp(limit.(ojson.Number).Float()), AfterID: parsed.String("afterId")}
 	if p, present := parsed.Get("query"); present {
 		q.Predicate = p
 	}

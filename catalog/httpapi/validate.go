@@ -35,7 +35,14 @@ func queryInt(q *openapiquery.Values, name string) (n int, ok bool) {
 	if !ok || math.IsInf(f, 0) {
 		return 0, false
 	}
-	return int(math.Min(f, math.MaxInt32)), true
+	return int32Clamp(f), true
+}
+
+// int32Clamp converts a whole number of a request (a limit or an offset)
+// to an int held to ±2^31: beyond any catalog either way, and Go's
+// conversion of a larger double (1e300) would wrap.
+func int32Clamp(f float64) int {
+	return int(math.Max(math.Min(f, math.MaxInt32), math.MinInt32))
 }
 
 // queryInf is an integer parameter given as ±Infinity (or a number beyond

@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/big"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -135,7 +136,7 @@ func (q *Values) Validate(spec []Param) error {
 			if len(vs) > 1 {
 				return backend.Input("request/query/%s must be string", p.Name)
 			}
-			if p.Enum != nil && !contains(p.Enum, vs[0]) {
+			if p.Enum != nil && !slices.Contains(p.Enum, vs[0]) {
 				return backend.Input("request/query/%s must be equal to one of the allowed values: %s", p.Name, strings.Join(p.Enum, ", "))
 			}
 		case Integer:
@@ -158,15 +159,6 @@ func (q *Values) Validate(spec []Param) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseNumber is JavaScript's Number(string) as ajv's coercion applies it:
