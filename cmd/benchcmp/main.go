@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -419,6 +418,7 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 	countURL := base + "/api/catalog/entities/by-query?filter=metadata.tags=gen&limit=0"
 	f := &figures{Facets: map[string]time.Duration{}, FacetsFirst: map[string]time.Duration{}}
 	last, lastLog := -1, time.Now()
+	var work workWatch
 	for {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("ingest did not finish (%d of %d): %w", last, n, ctx.Err())
@@ -427,11 +427,18 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 			TotalItems int `json:"totalItems"`
 		}
 		asked := time.Now()
+		work.poll(base, pid)
 		if err := getJSON(countURL, &page); err == nil {
 			if page.TotalItems >= n && relationsComplete(base) {
-				f.Ingest = time.Since(start)
-				f.IngestCPU = cpuTime(pid)
-				break
+				if w, ok := work.idleSince(base); ok {
+					f.Ingest, f.IngestCPU = w.at.Sub(start), w.cpu
+					break
+				}
+				if !work.seen {
+					f.Ingest = time.Since(start)
+					f.IngestCPU = cpuTime(pid)
+					break
+				}
 			}
 			last = page.TotalItems
 		}
@@ -523,33 +530,110 @@ func relationsComplete(base string) bool {
 // still empty its caches. A server without these gauges (the oracle) is
 // not waited for.
 func settle(base string, limit time.Duration) {
-	gauges := []string{"catalog_processing_queue_length", "catalog_stitching_queue_length"}
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Second) {
-		resp, err := http.Get(base + "/metrics")
-		if err != nil {
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return
-		}
-		pending, seen := false, 0
-		for _, line := range strings.Split(string(body), "\n") {
-			name, value, ok := strings.Cut(line, " ")
-			if !ok || !slices.Contains(gauges, name) {
-				continue
-			}
-			seen++
-			if strings.TrimSpace(value) != "0" {
-				pending = true
-			}
-		}
-		if seen < len(gauges) || !pending {
+		if !workPending(base) {
 			return
 		}
 	}
 	log.Printf("benchcmp: %s still had work pending after %s; measuring anyway", base, limit)
+}
+
+// workPending reports whether the server's /metrics shows entities due for
+// processing or waiting to be stitched; false for a server without these
+// gauges (the oracle).
+func workPending(base string) bool {
+	m, ok := scrape(base)
+	if !ok {
+		return false
+	}
+	q1, ok1 := m["catalog_processing_queue_length"]
+	q2, ok2 := m["catalog_stitching_queue_length"]
+	return ok1 && ok2 && (q1 != 0 || q2 != 0)
+}
+
+// scrape reads the unlabelled and summed labelled samples of /metrics by
+// metric name; false when the server has no /metrics.
+func scrape(base string) (map[string]float64, bool) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return nil, false
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, false
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, "{")
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+	}
+	return out, true
+}
+
+// workWatch finds when understage's ingest really ended. Its queue gauges
+// are read from the database at most every statsCacheFor (so they may be
+// that old), but its counters of processed and stitched entities move with
+// each write: the ingest ended at the last poll that saw a counter move,
+// once the gauges show nothing left and the counters have stood still for
+// longer than the gauges' age. This takes in the last restitching (APIs,
+// resources, depended-on components), which the relations checked by
+// relationsComplete do not show.
+type workWatch struct {
+	// quiet is how long the counters must stand still; 0 means
+	// statsCacheFor and a second.
+	quiet   time.Duration
+	seen    bool // the server publishes the counters and gauges
+	counted float64
+	last    workMark
+}
+
+type workMark struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+// statsCacheFor is how long understage keeps its queue gauges (metrics.NewCatalog).
+const statsCacheFor = 5 * time.Second
+
+func (w *workWatch) poll(base string, pid int) {
+	m, ok := scrape(base)
+	if !ok {
+		return
+	}
+	c1, ok1 := m["catalog_processed_entities_count_total"]
+	c2, ok2 := m["catalog_stitched_entities_count_total"]
+	_, ok3 := m["catalog_processing_queue_length"]
+	if !ok1 || !ok2 || !ok3 {
+		return
+	}
+	if !w.seen || c1+c2 != w.counted {
+		w.last = workMark{at: time.Now(), cpu: cpuTime(pid)}
+	}
+	w.seen, w.counted = true, c1+c2
+}
+
+// idleSince returns when the work ended, once it has.
+func (w *workWatch) idleSince(base string) (workMark, bool) {
+	quiet := w.quiet
+	if quiet <= 0 {
+		quiet = statsCacheFor + time.Second
+	}
+	if !w.seen || time.Since(w.last.at) <= quiet || workPending(base) {
+		return workMark{}, false
+	}
+	return w.last, true
 }
 
 // probePause is how long to wait before asking again whether the ingest
@@ -885,6 +969,6 @@ func reportMarkdown(runs []run) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. The full ingest ends when every entity is served and the owner, member and part relations are on both of their entities. The reads start 5 s after it, and for understage only once its /metrics shows nothing due for processing or stitching (the oracle publishes no such gauge). A \"first\" figure is the first request after that; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
+	b.WriteString("\nRatios: backstage ÷ understage is how many times faster (or smaller) understage is; growth is the larger size's figure ÷ the smallest size's. The full ingest ends when every entity is served and the owner, member and part relations are on both of their entities, and for understage at its last write, once its /metrics shows nothing due for processing or stitching (every other relation on its target too). The reads start 5 s after it, and for understage only once its /metrics shows nothing due for processing or stitching (the oracle publishes no such gauge). A \"first\" figure is the first request after that; later ones may be answered from understage's cache, which every catalog write invalidates.\n")
 	return b.String()
 }

@@ -64,3 +64,58 @@ func TestSettleGivesUp(t *testing.T) {
 		t.Fatal("settle did not give up after its limit")
 	}
 }
+
+// TestWorkWatch: the ingest ends at the last scrape that saw understage's
+// counters move, reported only once they have stood still for the quiet
+// time and the gauges show nothing left; a server without them (the
+// oracle) is never reported idle by it.
+func TestWorkWatch(t *testing.T) {
+	var scrapes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		n := min(int(scrapes.Add(1)), 4) // the counters move for four scrapes
+		queued := 0
+		if n < 4 {
+			queued = 7
+		}
+		fmt.Fprintf(w, "# TYPE x counter\ncatalog_processed_entities_count_total{result=\"changed\"} %d\ncatalog_processed_entities_count_total{result=\"unchanged\"} 1\ncatalog_stitched_entities_count_total %d\ncatalog_processing_queue_length 0\ncatalog_stitching_queue_length %d\n", 10*n, n, queued)
+	}))
+	defer srv.Close()
+	w := workWatch{quiet: 300 * time.Millisecond}
+	var moved time.Time
+	for i := 0; i < 4; i++ {
+		w.poll(srv.URL, 0)
+		moved = time.Now()
+		if _, ok := w.idleSince(srv.URL); ok {
+			t.Fatalf("scrape %d: idle while the counters move", i+1)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.poll(srv.URL, 0)
+		if m, ok := w.idleSince(srv.URL); ok {
+			if m.at.After(moved) {
+				t.Fatalf("ingest ended at %s, after the last move at %s", m.at, moved)
+			}
+			if time.Since(moved) < w.quiet {
+				t.Fatalf("reported idle %s after the last move, before the quiet time", time.Since(moved))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never reported idle")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	oracle := httptest.NewServer(http.NotFoundHandler())
+	defer oracle.Close()
+	var o workWatch
+	o.poll(oracle.URL, 0)
+	if _, ok := o.idleSince(oracle.URL); ok || o.seen {
+		t.Fatal("a server without the counters was watched")
+	}
+}
