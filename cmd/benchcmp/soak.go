@@ -126,7 +126,7 @@ func waitIngest(base string, n int, limit time.Duration) error {
 		}
 		asked := time.Now()
 		if err := getJSON(base+"/api/catalog/entities/by-query?filter=metadata.tags=gen&limit=0", &page); err == nil {
-			if page.TotalItems >= n && relationsComplete(base) {
+			if page.TotalItems >= n && relationsComplete(base, relationPairs[:3]) {
 				return nil
 			}
 			last = page.TotalItems
