@@ -35,6 +35,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/understage/understage/catalog/orggen"
+	"github.com/understage/understage/plugins/backend/metrics/metricstest"
 )
 
 // figures are one run's measurements; zero means not measured.
@@ -553,40 +554,23 @@ func workPending(base string) bool {
 	if !ok {
 		return false
 	}
-	q1, ok1 := m["catalog_processing_queue_length"]
-	q2, ok2 := m["catalog_stitching_queue_length"]
+	q1, ok1 := m.Value("catalog_processing_queue_length", nil)
+	q2, ok2 := m.Value("catalog_stitching_queue_length", nil)
 	return ok1 && ok2 && (q1 != 0 || q2 != 0)
 }
 
-// scrape reads the unlabelled and summed labelled samples of /metrics by
-// metric name; false when the server has no /metrics.
-func scrape(base string) (map[string]float64, bool) {
+// scrape reads the server's /metrics; false when it has none.
+func scrape(base string) (metricstest.Families, bool) {
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		return nil, false
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
 		return nil, false
 	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		name, _, _ = strings.Cut(name, "{")
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-	}
-	return out, true
+	m, err := metricstest.Parse(resp.Body)
+	return m, err == nil
 }
 
 // workWatch finds when understage's ingest really ended. Its queue gauges
@@ -619,9 +603,9 @@ func (w *workWatch) poll(base string, pid int) {
 	if !ok {
 		return
 	}
-	c1, ok1 := m["catalog_processed_entities_count_total"]
-	c2, ok2 := m["catalog_stitched_entities_count_total"]
-	_, ok3 := m["catalog_processing_queue_length"]
+	c1, ok1 := m.Value("catalog_processed_entities_count_total", nil)
+	c2, ok2 := m.Value("catalog_stitched_entities_count_total", nil)
+	_, ok3 := m.Value("catalog_processing_queue_length", nil)
 	if !ok1 || !ok2 || !ok3 {
 		return
 	}

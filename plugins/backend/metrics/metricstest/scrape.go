@@ -39,12 +39,17 @@ func Scrape(t testing.TB, url string, header http.Header) Families {
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Fatalf("GET %s: Content-Type %q, want Prometheus text", url, ct)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(res.Body)
+	fams, err := Parse(res.Body)
 	if err != nil {
 		t.Fatalf("parse %s: %v", url, err)
 	}
 	return fams
+}
+
+// Parse reads a Prometheus text exposition.
+func Parse(r io.Reader) (Families, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(r)
 }
 
 // Series are the metrics of family name whose labels include want.
