@@ -669,3 +669,62 @@ func TestByQueryHugeLimitAndOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryBracketsMatchOracle replays testdata/query_brackets.json
+// (gen_query_brackets.py, recorded from Backstage 1.55): a key in qs's
+// brackets (filter[]=, filter[0]=) reads as the same parameter written
+// plainly, which the store must then be asked for alike, and objects and
+// brackets on parameters that are not arrays are refused with the
+// validator's messages.
+func TestQueryBracketsMatchOracle(t *testing.T) {
+	raw, err := os.ReadFile("testdata/query_brackets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Path    string `json:"path"`
+		Status  int    `json:"status"`
+		Message string `json:"message"`
+		SameAs  string `json:"sameAs"`
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	// asked is what one request made of the store.
+	type asked struct {
+		status                 int
+		body                   string
+		list                   []catalog.EntitiesRequest
+		query                  []catalog.QueryRequest
+		facets                 []string
+		facetFilter, refFilter catalog.Filter
+	}
+	ask := func(path string) asked {
+		srv, f := newServer(t)
+		res := do(t, srv, "GET", path, "")
+		return asked{res.status, res.body, f.listReqs, f.queryReqs, f.facetReq, f.facetFlt, f.refFilter}
+	}
+	for _, c := range cases {
+		t.Run(c.Path, func(t *testing.T) {
+			got := ask(c.Path)
+			if got.status != c.Status {
+				t.Fatalf("status %d, want %d: %s", got.status, c.Status, got.body)
+			}
+			if c.SameAs == "" {
+				var env struct {
+					Error struct{ Message string } `json:"error"`
+				}
+				if err := json.Unmarshal([]byte(got.body), &env); err != nil || env.Error.Message != c.Message {
+					t.Fatalf("body %s, want the message %q", got.body, c.Message)
+				}
+				if got.list != nil || got.query != nil || got.facets != nil {
+					t.Fatal("the store was asked")
+				}
+				return
+			}
+			if want := ask(c.SameAs); !reflect.DeepEqual(got, want) {
+				t.Fatalf("read unlike %s:\n got  %+v\n want %+v", c.SameAs, got, want)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@
 package openapiquery
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"math/big"
@@ -47,27 +48,210 @@ type Param struct {
 type Values struct {
 	keys    []string
 	values  url.Values
+	shapes  map[string]*qsValue
 	numbers map[string]float64
 }
 
-// Parse splits a raw query string as Backstage's query parser (qs) does
-// for the validator: repeated keys collect their values in order, and an
-// empty key is dropped. qs's brackets (a[]=1, a[b]=1) are not read: such
-// a key stays as written.
+// Parse reads a raw query string as Backstage's query parser (Express's
+// "extended" parser, qs) does for the validator: values are grouped by
+// their key as written (an empty key is dropped), then keys in brackets
+// are read. a[]=1 and a[0]=1 are elements of the array a (ordered by
+// index, below 1000), and any other bracket form (a[b]=1, a[][b]=1, an
+// unclosed a[) makes an object, which no parameter of the specs here
+// accepts. A key that starts with a bracket group is named by it ([a]=1 is
+// a=1). Only the first 1,000 parameters are read, as qs reads them.
 func Parse(raw string) *Values {
-	q := &Values{values: url.Values{}, numbers: map[string]float64{}}
-	for _, part := range strings.Split(raw, "&") {
+	q := &Values{values: url.Values{}, shapes: map[string]*qsValue{}, numbers: map[string]float64{}}
+	var order []string
+	groups := map[string][]string{}
+	parts := strings.SplitN(raw, "&", parameterLimit+1)
+	for _, part := range parts[:min(len(parts), parameterLimit)] {
 		k, v, _ := strings.Cut(part, "=")
 		k, v = decode(k), decode(v)
 		if k == "" {
 			continue
 		}
-		if _, seen := q.values[k]; !seen {
-			q.keys = append(q.keys, k)
+		if _, seen := groups[k]; !seen {
+			order = append(order, k)
 		}
-		q.values[k] = append(q.values[k], v)
+		groups[k] = append(groups[k], v)
+	}
+	for _, k := range order {
+		name, val := bracketValue(k, groups[k])
+		if prev, seen := q.shapes[name]; seen {
+			q.shapes[name] = mergeQS(prev, val)
+		} else {
+			q.keys = append(q.keys, name)
+			q.shapes[name] = val
+		}
+	}
+	for name, v := range q.shapes {
+		slices.SortFunc(v.elems, func(a, b qsElem) int { return cmp.Compare(a.index, b.index) })
+		v.taken = nil
+		q.values[name] = v.strings()
 	}
 	return q
+}
+
+// Express's qs options: the parameters read from a query string (the rest
+// are dropped), and the array indexes read as such (a larger one makes an
+// object).
+const (
+	parameterLimit = 1000
+	arrayLimit     = 1000
+)
+
+// qsValue is what qs makes of a parameter: one string, an array (whose
+// elements are strings, or nested values: notString), or an object.
+type qsValue struct {
+	kind qsKind
+	str  string
+	// elems are an array's elements, holes left out, in index order once
+	// Parse has sorted them; length is its JavaScript length (one past the
+	// largest index), taken the indexes in use while arrays are merged.
+	elems  []qsElem
+	length int
+	taken  map[int]bool
+}
+
+type qsKind int
+
+const (
+	qsString qsKind = iota
+	qsArray
+	qsObject
+)
+
+type qsElem struct {
+	index     int
+	str       string
+	notString bool
+}
+
+// bracketValue is the value qs gives the values vals of key k, and the
+// parameter it belongs to.
+func bracketValue(k string, vals []string) (string, *qsValue) {
+	open := strings.IndexByte(k, '[')
+	if open == 0 {
+		// A key that starts with a bracket group names its parameter
+		// there: [a]=1 is a=1, [a][]=1 is a[]=1.
+		if end := strings.IndexAny(k[1:], "[]"); end > 0 && k[1+end] == ']' {
+			return bracketValue(k[1:1+end]+k[2+end:], vals)
+		}
+		if strings.HasPrefix(k, "[]") {
+			// A top-level array, which qs turns into an object keyed 0, 1...
+			return "0", &qsValue{kind: qsObject}
+		}
+		open = -1
+	}
+	if open < 0 {
+		if len(vals) == 1 {
+			return k, &qsValue{kind: qsString, str: vals[0]}
+		}
+		return k, stringArray(vals)
+	}
+	name := k[:open]
+	// One bracket group that closes at the end of the key: [] or [index].
+	if inner, ok := strings.CutSuffix(k[open+1:], "]"); ok && !strings.ContainsAny(inner, "[]") {
+		if inner == "" {
+			return name, stringArray(vals)
+		}
+		if i, ok := arrayIndex(inner); ok && i < arrayLimit {
+			e := qsElem{index: i, notString: len(vals) > 1}
+			if len(vals) == 1 {
+				e.str = vals[0]
+			}
+			return name, &qsValue{kind: qsArray, elems: []qsElem{e}, length: i + 1}
+		}
+	}
+	return name, &qsValue{kind: qsObject}
+}
+
+// arrayIndex reads an index as qs does: the digits of a whole number
+// written as JavaScript writes it (no sign, no leading zero).
+func arrayIndex(s string) (int, bool) {
+	if len(s) > 15 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	i, err := strconv.Atoi(s)
+	return i, err == nil
+}
+
+func stringArray(vals []string) *qsValue {
+	v := &qsValue{kind: qsArray, length: len(vals)}
+	for i, s := range vals {
+		v.elems = append(v.elems, qsElem{index: i, str: s})
+	}
+	return v
+}
+
+// mergeQS combines two values of one parameter as qs's merge does.
+func mergeQS(t, s *qsValue) *qsValue {
+	switch {
+	case t.kind == qsObject || s.kind == qsObject && t.kind == qsArray:
+		return &qsValue{kind: qsObject}
+	case t.kind == qsString:
+		// [target].concat(source)
+		out := &qsValue{kind: qsArray, elems: []qsElem{{index: 0, str: t.str}}, length: 1}
+		if s.kind == qsString {
+			out.elems, out.length = append(out.elems, qsElem{index: 1, str: s.str}), 2
+			return out
+		}
+		if s.kind == qsObject {
+			out.elems, out.length = append(out.elems, qsElem{index: 1, notString: true}), 2
+			return out
+		}
+		for _, e := range s.elems {
+			e.index++
+			out.elems = append(out.elems, e)
+		}
+		out.length += s.length
+		return out
+	case s.kind == qsString:
+		// target.push(source)
+		t.elems = append(t.elems, qsElem{index: t.length, str: s.str})
+		t.length++
+		return t
+	}
+	// Two arrays: each element of the source goes to its index, or is
+	// pushed where the target already has one.
+	if t.taken == nil {
+		t.taken = make(map[int]bool, len(t.elems))
+		for _, e := range t.elems {
+			t.taken[e.index] = true
+		}
+	}
+	for _, e := range s.elems {
+		if t.taken[e.index] {
+			e.index = t.length
+		}
+		t.taken[e.index] = true
+		t.elems = append(t.elems, e)
+		t.length = max(t.length, e.index+1)
+	}
+	return t
+}
+
+// strings is every string the value holds, in order.
+func (v *qsValue) strings() []string {
+	switch v.kind {
+	case qsString:
+		return []string{v.str}
+	case qsArray:
+		out := make([]string, 0, len(v.elems))
+		for _, e := range v.elems {
+			if !e.notString {
+				out = append(out, e.str)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // decode is qs's decoding of a key or a value: '+' is a space, and text
@@ -117,7 +301,7 @@ func (q *Values) Validate(spec []Param) error {
 		if !known[k] {
 			return backend.Input("Unknown query parameter '%s'", k)
 		}
-		if vs := q.values[k]; len(vs) == 1 && vs[0] == "" {
+		if v := q.shapes[k]; v.kind == qsString && v.str == "" {
 			return backend.Input("Empty value found for query parameter '%s'", k)
 		}
 	}
@@ -127,20 +311,31 @@ func (q *Values) Validate(spec []Param) error {
 		}
 	}
 	for _, p := range spec {
-		vs, ok := q.values[p.Name]
+		v, ok := q.shapes[p.Name]
 		if !ok {
 			continue
 		}
+		vs := q.values[p.Name]
 		switch p.Kind {
+		case Array:
+			// A value that is not an array is taken as one element.
+			if v.kind == qsObject {
+				return backend.Input("request/query/%s/0 must be string", p.Name)
+			}
+			for i, e := range v.elems {
+				if e.notString {
+					return backend.Input("request/query/%s/%d must be string", p.Name, i)
+				}
+			}
 		case String:
-			if len(vs) > 1 {
+			if v.kind != qsString {
 				return backend.Input("request/query/%s must be string", p.Name)
 			}
 			if p.Enum != nil && !slices.Contains(p.Enum, vs[0]) {
 				return backend.Input("request/query/%s must be equal to one of the allowed values: %s", p.Name, strings.Join(p.Enum, ", "))
 			}
 		case Integer:
-			if len(vs) > 1 {
+			if v.kind != qsString {
 				return backend.Input("request/query/%s must be integer", p.Name)
 			}
 			f, ok := ParseNumber(vs[0])

@@ -1,6 +1,7 @@
 package openapiquery
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -98,4 +99,81 @@ func TestParse(t *testing.T) {
 			t.Errorf("%s: %q, want %q", k, got, vs)
 		}
 	}
+}
+
+// TestParseBrackets: qs's bracket forms, as Backstage 1.55 reads them (the
+// catalog's and the scaffolder's oracle recordings hold the same cases
+// through HTTP).
+func TestParseBrackets(t *testing.T) {
+	t.Parallel()
+	spec := []Param{{Name: "filter", Kind: Array}, {Name: "limit", Kind: Integer}, {Name: "after", Kind: String}}
+	cases := []struct {
+		raw  string
+		list []string // filter's values
+		err  string
+	}{
+		{raw: "filter[]=a&filter[]=b", list: []string{"a", "b"}},
+		{raw: "filter%5B%5D=a", list: []string{"a"}},
+		{raw: "filter[1]=b&filter[0]=a", list: []string{"a", "b"}},
+		{raw: "filter[25]=a", list: []string{"a"}},
+		{raw: "filter[999]=a", list: []string{"a"}},
+		{raw: "filter[1000]=a", err: "request/query/filter/0 must be string"},
+		{raw: strings.Repeat("filter=a&", 999) + "x=1", err: "Unknown query parameter 'x'"},
+		{raw: strings.Repeat("&", 1000) + "x=1&filter=b", list: nil},
+		{raw: strings.Repeat("filter=a&", 1000) + "x=1", list: slices.Repeat([]string{"a"}, 1000)},
+		// Grouped by key as written first: the plain values come before
+		// the bracketed ones that sat between them.
+		{raw: "filter=a&filter[]=b&filter=c", list: []string{"a", "c", "b"}},
+		{raw: "filter[]=b&filter=a", list: []string{"b", "a"}},
+		{raw: "filter=a&filter[0]=b", list: []string{"a", "b"}},
+		{raw: "filter[0]=a&filter[]=b", list: []string{"a", "b"}},
+		// An empty element is no empty parameter.
+		{raw: "filter[]=", list: []string{""}},
+		{raw: "filter[]", list: []string{""}},
+		{raw: "filter[00]=a", err: "request/query/filter/0 must be string"},
+		{raw: "filter[x]=a", err: "request/query/filter/0 must be string"},
+		{raw: "filter[", err: "request/query/filter/0 must be string"},
+		{raw: "filter[][x]=a", err: "request/query/filter/0 must be string"},
+		{raw: "filter=a&filter[x]=b", err: "request/query/filter/1 must be string"},
+		{raw: "filter[]=a&filter[x]=b", err: "request/query/filter/0 must be string"},
+		{raw: "filter[0]=a&filter[0]=b", err: "request/query/filter/0 must be string"},
+		{raw: "limit[]=1", err: "request/query/limit must be integer"},
+		{raw: "limit=1&limit[]=2", err: "request/query/limit must be integer"},
+		{raw: "after[0]=x", err: "request/query/after must be string"},
+		{raw: "filter]=a", err: "Unknown query parameter 'filter]'"},
+		{raw: "x[]=1&limit[]=1", err: "Unknown query parameter 'x'"},
+		{raw: "[filter]=a", list: []string{"a"}},
+		{raw: "[filter][]=a&[filter][]=b", list: []string{"a", "b"}},
+		{raw: "[]=a", err: "Unknown query parameter '0'"},
+	}
+	for _, c := range cases {
+		q := Parse(c.raw)
+		err := q.Validate(spec)
+		if c.err != "" {
+			if err == nil || backend.MessageOf(err) != c.err {
+				t.Errorf("%s: error %v, want %q", c.raw, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.raw, err)
+		} else if got := q.List("filter"); !slices.Equal(got, c.list) {
+			t.Errorf("%s: filter %q, want %q", c.raw, got, c.list)
+		}
+	}
+}
+
+// FuzzParse: any query string parses, and Validate answers nil or an input
+// error, never a panic.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"filter[]=a&filter[1]=b&filter=c", "a[b][c]=1&[d]=2&[]=3", "limit[0]=1&offset=2", "filter[", "%5B%5D=x", "filter[999999999999999]=a&filter[]=b"} {
+		f.Add(s)
+	}
+	spec := []Param{{Name: "filter", Kind: Array}, {Name: "limit", Kind: Integer}, {Name: "order", Kind: String, Enum: []string{"asc"}}, {Name: "0", Kind: Array}}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q := Parse(raw)
+		if err := q.Validate(spec); err != nil && !errors.Is(err, backend.ErrInput) {
+			t.Fatalf("%q: %v", raw, err)
+		}
+	})
 }

@@ -45,6 +45,13 @@ QUERIES = [
     "status=%FF", "createdBy=%ED%A0%80",
     # 0x with more digits than 64 bits is still a number.
     "limit=0x7ffffffffffffc00", "limit=0x10000000000000000", "limit=0x1_0", "limit=0x-1",
+    # qs's brackets: a[]= and a[0]= are elements of the array a, anything
+    # else an object; brackets on limit and offset make them arrays.
+    "createdBy[]=user:development/guest", "createdBy[0]=user:development/guest&limit=1",
+    "order[]=desc:created_at", "order[1]=asc:created_at&order[0]=desc:created_at&limit=2",
+    "status[]=cancelled", "status[]=cancelled&status=cancelled&order[]=asc:created_at",
+    "limit[]=1", "offset[0]=1", "limit=1&limit[]=2", "status[x]=completed", "createdBy[a][b]=x",
+    "order=asc:created_at&order[x]=1", "status[=open", "foo[]=1", "status]=open",
 ]
 
 
