@@ -433,15 +433,17 @@ func measure(base string, pid int, start time.Time, n, runs int) (*figures, erro
 			// Understage's end is read off its counters (workWatch); the
 			// oracle's, which has none, off every relation pair, whose
 			// facets are small at the sizes it is measured at.
-			if page.TotalItems >= n && work.seen && relationsComplete(base, relationPairs[:3]) {
-				if w, ok := work.idleSince(base); ok {
-					f.Ingest, f.IngestCPU = w.at.Sub(start), w.cpu
+			if page.TotalItems >= n {
+				if work.seen && relationsComplete(base, relationPairs[:3]) {
+					if w, ok := work.idleSince(); ok {
+						f.Ingest, f.IngestCPU = w.at.Sub(start), w.cpu
+						break
+					}
+				} else if !work.seen && relationsComplete(base, relationPairs) {
+					f.Ingest = time.Since(start)
+					f.IngestCPU = cpuTime(pid)
 					break
 				}
-			} else if page.TotalItems >= n && !work.seen && relationsComplete(base, relationPairs) {
-				f.Ingest = time.Since(start)
-				f.IngestCPU = cpuTime(pid)
-				break
 			}
 			last = page.TotalItems
 		}
@@ -554,9 +556,16 @@ func workPending(base string) bool {
 	if !ok {
 		return false
 	}
+	pending, ok := queued(m)
+	return ok && pending
+}
+
+// queued reads the queue gauges of a scrape: whether either holds work,
+// and whether the server publishes both.
+func queued(m metricstest.Families) (pending, ok bool) {
 	q1, ok1 := m.Value("catalog_processing_queue_length", nil)
 	q2, ok2 := m.Value("catalog_stitching_queue_length", nil)
-	return ok1 && ok2 && (q1 != 0 || q2 != 0)
+	return q1 != 0 || q2 != 0, ok1 && ok2
 }
 
 // scrape reads the server's /metrics; false when it has none.
@@ -588,6 +597,7 @@ type workWatch struct {
 	seen    bool // the server publishes the counters and gauges
 	counted float64
 	last    workMark
+	pending bool // the last scrape's gauges showed work left
 }
 
 type workMark struct {
@@ -605,23 +615,23 @@ func (w *workWatch) poll(base string, pid int) {
 	}
 	c1, ok1 := m.Value("catalog_processed_entities_count_total", nil)
 	c2, ok2 := m.Value("catalog_stitched_entities_count_total", nil)
-	_, ok3 := m.Value("catalog_processing_queue_length", nil)
+	pending, ok3 := queued(m)
 	if !ok1 || !ok2 || !ok3 {
 		return
 	}
 	if !w.seen || c1+c2 != w.counted {
 		w.last = workMark{at: time.Now(), cpu: cpuTime(pid)}
 	}
-	w.seen, w.counted = true, c1+c2
+	w.seen, w.counted, w.pending = true, c1+c2, pending
 }
 
-// idleSince returns when the work ended, once it has.
-func (w *workWatch) idleSince(base string) (workMark, bool) {
+// idleSince returns when the work ended, once the last poll shows it has.
+func (w *workWatch) idleSince() (workMark, bool) {
 	quiet := w.quiet
 	if quiet <= 0 {
 		quiet = statsCacheFor + time.Second
 	}
-	if !w.seen || time.Since(w.last.at) <= quiet || workPending(base) {
+	if !w.seen || w.pending || time.Since(w.last.at) <= quiet {
 		return workMark{}, false
 	}
 	return w.last, true

@@ -90,14 +90,14 @@ func TestWorkWatch(t *testing.T) {
 		before = time.Now()
 		w.poll(srv.URL, 0)
 		after = time.Now()
-		if _, ok := w.idleSince(srv.URL); ok && i < 3 {
+		if _, ok := w.idleSince(); ok && i < 3 {
 			t.Fatalf("scrape %d: idle while the counters move", i+1)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		w.poll(srv.URL, 0)
-		if m, ok := w.idleSince(srv.URL); ok {
+		if m, ok := w.idleSince(); ok {
 			if m.at.Before(before) || m.at.After(after) {
 				t.Fatalf("ingest ended at %s, not at the last move (between %s and %s)", m.at, before, after)
 			}
@@ -116,7 +116,7 @@ func TestWorkWatch(t *testing.T) {
 	defer oracle.Close()
 	var o workWatch
 	o.poll(oracle.URL, 0)
-	if _, ok := o.idleSince(oracle.URL); ok || o.seen {
+	if _, ok := o.idleSince(); ok || o.seen {
 		t.Fatal("a server without the counters was watched")
 	}
 }
